@@ -1,0 +1,200 @@
+"""`LSTMGatesCallback`: per-gate weight summaries from `model.fit`."""
+
+import json
+import os
+import warnings
+
+import keras
+
+from tb_lstm_gates import discover, stats, summary
+
+TRAIN_RUN = "train"
+
+
+class LSTMGatesCallback(keras.callbacks.Callback):
+    """Logs per-gate statistics and histograms of every recurrent layer.
+
+    Each LSTM, GRU or ConvLSTM layer keeps its gates fused in one kernel, one
+    recurrent kernel and one bias. This callback splits them into per-gate
+    blocks (input, forget, cell, output for LSTMs; update, reset, candidate
+    for GRUs) and writes, for each block, its `l2` norm, `mean`, `std`,
+    `min`, `max`, `mean_abs`, `max_abs`, `nonfinite` count and
+    `update_ratio`, plus a histogram, for the "LSTM Gates" tab of
+    TensorBoard.
+
+    Summaries go to `log_dir/train`, the run folder that
+    `keras.callbacks.TensorBoard` uses for the same `log_dir`. Step 0 holds the
+    weights before training; then step `e` holds the weights after epoch `e`
+    (`update_freq="epoch"`) or step `b` those after global batch `b`. Training
+    resumed with `initial_epoch` continues the steps. Under `tf.distribute`
+    only the chief writes.
+
+    A failure while logging (an unwritable `log_dir`, a full disk) is
+    reported once as a warning and logging stops; training goes on, unless
+    `strict=True`.
+
+    Args:
+      log_dir: the log directory, as given to `keras.callbacks.TensorBoard`.
+      update_freq: `"epoch"` to log after every epoch, or an int `N` to log
+        every `N` batches (on the global batch count).
+      histogram_freq: write histograms every this many logged steps; 0 for
+        none.
+      layers: names of the layers to log (recurrent layers, wrappers or
+        nested models); None for every recurrent layer.
+      histogram_bins: buckets per gate histogram.
+      strict: raise logging failures instead of warning and going on.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    import tb_lstm_gates
+
+    model = keras.Sequential([keras.Input((20, 8)), keras.layers.LSTM(16), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    x, y = np.random.rand(64, 20, 8), np.random.rand(64, 1)
+    model.fit(x, y, epochs=3, callbacks=[tb_lstm_gates.LSTMGatesCallback("logs/run1")])
+    # then: tensorboard --logdir logs, and open the LSTM Gates tab
+    ```
+    """
+
+    def __init__(
+        self,
+        log_dir="logs",
+        update_freq="epoch",
+        histogram_freq=1,
+        layers=None,
+        histogram_bins=stats.DEFAULT_BINS,
+        strict=False,
+    ):
+        super().__init__()
+        errors = []
+        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+            errors.append("log_dir must be a non-empty path, got %r" % (log_dir,))
+        if update_freq != "epoch" and not (_is_int(update_freq) and update_freq > 0):
+            errors.append('update_freq must be "epoch" or a positive int (batches), got %r' % (update_freq,))
+        if not (_is_int(histogram_freq) and histogram_freq >= 0):
+            errors.append("histogram_freq must be an int >= 0 (0 turns histograms off), got %r" % (histogram_freq,))
+        if layers is not None and (
+            isinstance(layers, str) or not all(isinstance(n, str) for n in layers) or not layers
+        ):
+            errors.append("layers must be None or a non-empty list of layer names, got %r" % (layers,))
+        if not (_is_int(histogram_bins) and histogram_bins > 0):
+            errors.append("histogram_bins must be a positive int, got %r" % (histogram_bins,))
+        if errors:
+            raise ValueError("LSTMGatesCallback: " + "; ".join(errors))
+        self.log_dir = os.fspath(log_dir)
+        self.update_freq = update_freq
+        self.histogram_freq = histogram_freq
+        self.layers = list(layers) if layers is not None else None
+        self.histogram_bins = histogram_bins
+        self.strict = strict
+        self._writer = None
+        self._logger = None
+        self._cells = []
+        self._epoch = 0
+        self._logged = 0
+        self._last_step = None
+        self._failed = False
+
+    @property
+    def run_dir(self):
+        return os.path.join(self.log_dir, TRAIN_RUN)
+
+    def on_train_begin(self, logs=None):
+        self._cells = discover.find_cells(self.model, self.layers)
+        self._failed = False
+        self._logged = 0
+        self._last_step = None
+        if not is_chief():
+            self._writer = None
+            return
+        self._guard(self._open)
+
+    def _open(self):
+        self._writer = summary.GateSummaryWriter(self.run_dir)
+        self._logger = summary.CellLogger(self._writer, self.histogram_bins)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if epoch == 0 and self._last_step is None:
+            self._log(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq == "epoch":
+            return
+        step = self._global_batch(batch)
+        if step % self.update_freq == 0:
+            self._log(step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.update_freq == "epoch":
+            self._log(epoch + 1)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._guard(self._writer.close)
+            self._writer = None
+
+    def _global_batch(self, batch):
+        steps = (self.params or {}).get("steps")
+        if steps:
+            return self._epoch * steps + batch + 1
+        # Unknown epoch length: the optimizer's own count survives resumes
+        # from a saved model.
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def _log(self, step):
+        if self._writer is None or self._failed or step == self._last_step:
+            return
+        histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
+        if self._guard(self._write_step, step, histograms):
+            self._logged += 1
+            self._last_step = step
+
+    def _write_step(self, step, histograms):
+        for cell in self._cells:
+            self._logger.log_cell(cell.layer, cell.layout, cell.arrays(), histograms)
+        self._writer.end_step(step)
+
+    def _guard(self, fn, *args):
+        """Runs `fn`; on failure warns once and stops logging, unless strict."""
+        try:
+            fn(*args)
+            return True
+        except Exception as e:
+            if self.strict:
+                raise
+            self._failed = True
+            warnings.warn(
+                "LSTMGatesCallback stopped logging to %s: %s: %s. Training "
+                "goes on; pass strict=True to stop it instead."
+                % (self.run_dir, type(e).__name__, e),
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return False
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_chief():
+    """Whether this process is the chief of its `tf.distribute` cluster (or alone).
+
+    The chief is the `chief` task, or worker 0 when the cluster has no chief,
+    as TensorFlow's own `MultiWorkerMirroredStrategy` decides.
+    """
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        return True
+    task = config.get("task") or {}
+    task_type, task_id = task.get("type"), task.get("index", 0)
+    if task_type in (None, "chief", "evaluator"):
+        return task_type != "evaluator"
+    if task_type == "worker":
+        return "chief" not in (config.get("cluster") or {}) and int(task_id) == 0
+    return False

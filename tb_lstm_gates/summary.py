@@ -1,0 +1,148 @@
+"""Writes per-gate statistics as TensorBoard events, following the data contract.
+
+Needs numpy and tensorboard only: events go through TensorBoard's own
+`EventFileWriter`, which reaches local and remote file systems through
+TensorFlow's `gfile` when TensorFlow is installed.
+"""
+
+import time
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+from tb_lstm_gates import layouts, metadata, stats
+
+_SCALAR_SHAPE = tensor_shape_pb2.TensorShapeProto()
+
+
+def scalar_tensor(value):
+    """A rank-0 float32 `TensorProto` (RustBoard drops float64 scalars)."""
+    return tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=_SCALAR_SHAPE, float_val=[value]
+    )
+
+
+def histogram_tensor(buckets):
+    """A float64 `[k, 3]` `TensorProto`, TensorBoard's histogram format."""
+    buckets = np.ascontiguousarray(buckets, dtype=np.float64)
+    return tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_DOUBLE,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in buckets.shape]
+        ),
+        tensor_content=buckets.tobytes(),
+    )
+
+
+class GateSummaryWriter:
+    """Writes the data contract's summaries to one run directory.
+
+    Each `write_*` call adds values to the step being assembled; `end_step`
+    writes them as one event and flushes, so a run killed between steps
+    leaves only whole steps on disk. Summary metadata goes with the first
+    value of each tag in a file, as TensorFlow's own writers do.
+
+    Args:
+      logdir: the run directory (created if missing; local or remote path).
+      filename_suffix: appended to the event file name.
+    """
+
+    def __init__(self, logdir, filename_suffix=".lstm_gates"):
+        self._writer = EventFileWriter(logdir, max_queue_size=1000, filename_suffix=filename_suffix)
+        self._tagged = set()
+        self._values = []
+
+    @property
+    def logdir(self):
+        return self._writer.get_logdir()
+
+    def _add(self, layer, cell, part, gate, stat, tensor):
+        tag = metadata.tag_for(layer, part, gate, stat)
+        value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+        if tag not in self._tagged:
+            self._tagged.add(tag)
+            value.metadata.CopyFrom(metadata.create_summary_metadata(layer, cell, part, gate, stat))
+        self._values.append(value)
+
+    def write_scalar(self, layer, cell, part, gate, stat, value):
+        """Adds one float32 scalar of one block (or a total) to the current step."""
+        self._add(layer, cell, part, gate, stat, scalar_tensor(float(value)))
+
+    def write_gate_stats(self, layer, cell, part, gates, gate_stats):
+        """Adds every statistic of every gate of one piece.
+
+        Args:
+          gates: gate names, in the order of the arrays' entries.
+          gate_stats: dict from stat name to an array of shape `(len(gates),)`.
+        """
+        for stat, values in gate_stats.items():
+            for gate, value in zip(gates, values.tolist()):
+                self.write_scalar(layer, cell, part, gate, stat, value)
+
+    def write_gate_histograms(self, layer, cell, part, gates, histograms):
+        """Adds the histogram of each gate; `histograms` has shape `(len(gates), k, 3)`."""
+        for gate, buckets in zip(gates, histograms):
+            self._add(layer, cell, part, gate, metadata.HISTOGRAM, histogram_tensor(buckets))
+
+    def end_step(self, step, wall_time=None):
+        """Writes the values added since the last call as one event at `step`, and flushes."""
+        if self._values:
+            event = event_pb2.Event(
+                step=int(step),
+                wall_time=time.time() if wall_time is None else wall_time,
+                summary=summary_pb2.Summary(value=self._values),
+            )
+            self._values = []
+            self._writer.add_event(event)
+        self._writer.flush()
+
+    def close(self):
+        self._values = []
+        self._writer.close()
+
+
+class CellLogger:
+    """Splits a cell's weights, computes their statistics and hands them to a writer.
+
+    Keeps the previous step's weights of each cell (references to arrays the
+    caller no longer changes) for `update_ratio`.
+
+    Args:
+      writer: a `GateSummaryWriter`.
+      bins: histogram buckets per gate block.
+    """
+
+    def __init__(self, writer, bins=stats.DEFAULT_BINS):
+        self._writer = writer
+        self._bins = bins
+        self._previous = {}
+
+    def log_cell(self, layer, layout, arrays, histograms=True):
+        """Adds the statistics (and optionally histograms) of one cell to the current step.
+
+        Args:
+          layer: the cell's path, e.g. `model/lstm/lstm_cell`.
+          layout: its `layouts.Layout`.
+          arrays: mapping from weight name to numpy array, as the layout names them.
+          histograms: whether to add per-gate histograms.
+        """
+        pieces = list(layout.blocks(arrays))
+        previous = self._previous.get(layer)
+        if previous is None:
+            previous_views = [None] * len(pieces)
+        else:
+            previous_views = [view for _, _, view in layout.blocks(previous)]
+        for (part, gates, view), previous_view in zip(pieces, previous_views):
+            block_stats = stats.gate_stats(view, previous_view)
+            self._writer.write_gate_stats(layer, layout.cell, part, gates, block_stats)
+            if histograms:
+                hist = stats.gate_histograms(
+                    view,
+                    self._bins,
+                    lo=block_stats["min"],
+                    hi=block_stats["max"],
+                    all_finite=not block_stats["nonfinite"].any(),
+                )
+                self._writer.write_gate_histograms(layer, layout.cell, part, gates, hist)
+        self._previous[layer] = arrays
