@@ -12,7 +12,7 @@ setuptools.setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["tb_lstm_gates", "tb_lstm_gates.*"]),
-    package_data={"tb_lstm_gates": ["plugin/static/**/*", "plugin/http_api.md"]},
+    package_data={"tb_lstm_gates": ["plugin/static/*", "plugin/static/**/*", "plugin/http_api.md"]},
     install_requires=["tensorboard>=2.21", "numpy", "werkzeug"],
     extras_require={
         "tensorflow": ["tensorflow>=2.16"],

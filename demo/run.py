@@ -1,0 +1,100 @@
+"""Demo: train a small character-level LSTM with LSTMGatesCallback, then open TensorBoard.
+
+The training text is the source of Python's own `textwrap` module, so the demo
+needs no download. Logs go to `demo/logs/<run>`; TensorBoard then serves them
+and the LSTM Gates tab is at http://localhost:6006/#lstm_gates.
+
+    python demo/run.py                 # train, then start TensorBoard
+    python demo/run.py --no-tensorboard --epochs 2
+"""
+
+import argparse
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import webbrowser
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEQ_LEN = 40
+
+
+def text_dataset(seq_len=SEQ_LEN, stride=3):
+    """(inputs, targets, vocabulary size): next-character prediction on textwrap's source."""
+    text = inspect.getsource(textwrap)
+    vocab = sorted(set(text))
+    ids = np.array([vocab.index(c) for c in text], dtype=np.int32)
+    starts = np.arange(0, len(ids) - seq_len - 1, stride)
+    x = np.stack([ids[s : s + seq_len] for s in starts])
+    y = ids[starts + seq_len]
+    return x, y, len(vocab)
+
+
+def build_model(vocab_size, **rnn_kwargs):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((SEQ_LEN,), dtype="int32"),
+            keras.layers.Embedding(vocab_size, 24),
+            keras.layers.LSTM(64, return_sequences=True, name="lstm", **rnn_kwargs),
+            keras.layers.GRU(32, name="gru"),
+            keras.layers.Dense(vocab_size, activation="softmax"),
+        ],
+        name="char_model",
+    )
+
+
+def train(logdir, run, epochs):
+    import keras
+
+    import tb_lstm_gates
+
+    x, y, vocab_size = text_dataset()
+    model = build_model(vocab_size)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    run_dir = os.path.join(logdir, run)
+    model.fit(
+        x,
+        y,
+        batch_size=64,
+        epochs=epochs,
+        verbose=2,
+        callbacks=[
+            keras.callbacks.TensorBoard(run_dir),
+            tb_lstm_gates.LSTMGatesCallback(run_dir),
+        ],
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logdir", default=os.path.join(HERE, "logs"))
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--port", type=int, default=6006)
+    parser.add_argument("--no-tensorboard", action="store_true", help="train only")
+    args = parser.parse_args(argv)
+    shutil.rmtree(args.logdir, ignore_errors=True)
+    train(args.logdir, "baseline", args.epochs)
+    if args.no_tensorboard:
+        return 0
+    url = "http://localhost:%d/#lstm_gates" % args.port
+    print("\nLSTM Gates tab: %s  (Ctrl-C to stop)\n" % url, flush=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", args.logdir, "--port", str(args.port)]
+    )
+    try:
+        webbrowser.open(url)
+        return server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Shared fixtures; keeps the TF1 tests out of the Keras 3 process.
+
+TF1 cells (`tf.compat.v1.nn.rnn_cell`) need `TF_USE_LEGACY_KERAS=1` set before
+TensorFlow is imported, which would change what `tf.keras` means for every
+other test. So `tests/tf1` is collected only in a process started with that
+variable, and `tests/test_tf1_suite.py` starts such a process.
+"""
+
+import os
+
+collect_ignore_glob = [] if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else ["tf1/*"]
