@@ -1,4 +1,4 @@
-"""Shared fixtures; keeps the TF1 tests out of the Keras 3 process.
+"""Shared test set-up; keeps the TF1 tests out of the Keras 3 process.
 
 TF1 cells (`tf.compat.v1.nn.rnn_cell`) need `TF_USE_LEGACY_KERAS=1` set before
 TensorFlow is imported, which would change what `tf.keras` means for every
@@ -7,5 +7,9 @@ variable, and `tests/test_tf1_suite.py` starts such a process.
 """
 
 import os
+import sys
 
 collect_ignore_glob = [] if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else ["tf1/*"]
+
+# Test helpers (e.g. cellmath) import as top-level modules.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

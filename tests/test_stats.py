@@ -1,0 +1,90 @@
+"""Per-gate statistics and histograms against plain numpy on each block."""
+
+import numpy as np
+import pytest
+
+from tb_lstm_gates import layouts, stats
+
+RNG = np.random.default_rng(1)
+
+
+def blocks_of(view):
+    return [view[..., g, :] for g in range(view.shape[-2])]
+
+
+@pytest.mark.parametrize("shape", [(7, 4 * 5), (4 * 5,), (3, 2, 6, 4 * 5)])
+def test_every_stat_equals_numpy_on_each_block(shape):
+    w = RNG.normal(size=shape).astype("float32")
+    view = layouts.gate_view(w, layouts.keras_lstm().weights["kernel"][0])
+    got = stats.gate_stats(view)
+    for g, block in enumerate(blocks_of(view)):
+        b = block.astype(np.float64)
+        expected = {
+            "l2": np.linalg.norm(b), "mean": b.mean(), "std": b.std(), "min": b.min(),
+            "max": b.max(), "mean_abs": np.abs(b).mean(), "max_abs": np.abs(b).max(), "nonfinite": 0,
+        }
+        for stat, value in expected.items():
+            np.testing.assert_allclose(got[stat][g], value, rtol=1e-6, atol=1e-9, err_msg=stat)
+
+
+def test_update_ratio_is_relative_change_of_each_block():
+    before = RNG.normal(size=(6, 12)).astype("float32")
+    after = before.copy()
+    after[:, 4:8] *= 1.5  # only the second of three 4-unit gates moves
+    piece = layouts.keras_gru(False).weights["kernel"][0]
+    got = stats.gate_stats(layouts.gate_view(after, piece), layouts.gate_view(before, piece))
+    np.testing.assert_allclose(got["update_ratio"], [0, 0.5, 0], atol=1e-7)
+
+
+def test_nonfinite_values_are_counted_and_left_out_of_other_stats():
+    w = RNG.normal(size=(5, 8)).astype("float32")
+    w[0, 0] = np.nan
+    w[1, 1] = np.inf
+    w[2, 4:6] = -np.inf
+    view = layouts.gate_view(w, layouts.Piece("input", ("a", "b")))
+    got = stats.gate_stats(view)
+    np.testing.assert_array_equal(got["nonfinite"], [2, 2])
+    first = w[:, :4][np.isfinite(w[:, :4])].astype(np.float64)
+    np.testing.assert_allclose(got["l2"][0], np.linalg.norm(first), rtol=1e-6)
+    np.testing.assert_allclose(got["mean"][0], first.mean(), rtol=1e-6)
+    np.testing.assert_allclose(got["max_abs"][0], np.abs(first).max(), rtol=1e-6)
+    hist = stats.gate_histograms(view, bins=10)
+    np.testing.assert_array_equal(hist[:, :, 2].sum(axis=1), [18, 18])
+
+
+def test_all_nonfinite_gate_gives_nan_stats_and_an_empty_histogram():
+    w = np.full((2, 4), np.nan, "float32")
+    w[:, 2:] = 1.0
+    view = layouts.gate_view(w, layouts.Piece("input", ("a", "b")))
+    got = stats.gate_stats(view)
+    assert np.isnan(got["l2"][0]) and got["nonfinite"][0] == 4
+    np.testing.assert_allclose(got["l2"][1], 2.0)
+    hist = stats.gate_histograms(view, bins=4)
+    np.testing.assert_array_equal(hist[:, :, 2].sum(axis=1), [0, 4])
+
+
+def test_histograms_match_numpy_histogram_per_gate():
+    w = RNG.normal(size=(50, 3 * 20)).astype("float32")
+    view = layouts.gate_view(w, layouts.keras_gru(False).weights["kernel"][0])
+    hist = stats.gate_histograms(view, bins=12)
+    assert hist.shape == (3, 12, 3)
+    for g, block in enumerate(blocks_of(view)):
+        counts, edges = np.histogram(block, bins=12, range=(block.min(), block.max()))
+        np.testing.assert_allclose(hist[g, :, 0], edges[:-1], rtol=1e-5)
+        np.testing.assert_allclose(hist[g, :, 1], edges[1:], rtol=1e-5)
+        # Floating-point edges may move a value on a boundary by one bucket.
+        assert np.abs(hist[g, :, 2] - counts).sum() <= 2
+        assert hist[g, :, 2].sum() == block.size
+
+
+def test_constant_block_histogram_has_unit_range_around_the_value():
+    view = layouts.gate_view(np.zeros(8, "float32"), layouts.Piece("bias", ("a", "b")))
+    hist = stats.gate_histograms(view, bins=5)
+    np.testing.assert_allclose(hist[0, 0, 0], -0.5)
+    np.testing.assert_allclose(hist[0, -1, 1], 0.5)
+    assert hist[0, :, 2].sum() == 4
+
+
+def test_update_ratio_rejects_a_changed_shape():
+    with pytest.raises(ValueError, match="changed shape"):
+        stats.update_ratio(np.zeros((2, 2, 3)), np.zeros((3, 2, 3)))
