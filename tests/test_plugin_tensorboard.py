@@ -17,15 +17,15 @@ import plugin_logs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The entry point is not installed in the test environment, so the loader is
-# handed to TensorBoard directly; TensorBoard treats it as it treats an
-# entry point's loader.
+# The loader of this checkout is handed to TensorBoard directly, as
+# TensorBoard does with an entry point's loader; installed entry points are
+# left out, so an installed tb-lstm-gates (another checkout) does not clash.
 LAUNCHER = """
 import sys
 from tensorboard import default, program
 from tb_lstm_gates.plugin.loader import LSTMGatesLoader
 
-tensorboard = program.TensorBoard(plugins=default.get_plugins() + [LSTMGatesLoader()])
+tensorboard = program.TensorBoard(plugins=default.get_static_plugins() + [LSTMGatesLoader()])
 tensorboard.configure(sys.argv)
 sys.exit(tensorboard.main())
 """
