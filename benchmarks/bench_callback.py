@@ -1,0 +1,116 @@
+"""Benchmark: the callback's cost beside keras.callbacks.TensorBoard and the floor.
+
+Prints a table and exits non-zero only on error. All figures come from one
+process, so compare the ratios rather than the absolute times.
+
+    python benchmarks/bench_callback.py [--repeats 15]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def big_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((20, 256)),
+            keras.layers.LSTM(512, return_sequences=True),
+            keras.layers.LSTM(512),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile("adam", "mse")
+    return model
+
+
+def start(callback, model, logdir):
+    callback.set_model(model)
+    callback.set_params({"epochs": 1000, "steps": 1, "verbose": 0})
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def floor(model):
+    """Copy every weight to numpy and make one pass over it."""
+    total = 0.0
+    for v in model.weights:
+        total += float(np.asarray(v.numpy()).sum())
+    return total
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args(argv)
+
+    import keras
+
+    import tb_lstm_gates
+    from tb_lstm_gates import discover
+
+    model = big_model()
+    n_weights = sum(int(np.prod(v.shape)) for v in model.weights)
+    cells = discover.find_cells(model)
+    recurrent_bytes = sum(np.asarray(v.numpy()).nbytes for c in cells for v in c.variables.values())
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = tb_lstm_gates.LSTMGatesCallback(os.path.join(tmp, "ours"))
+        start(ours, model, tmp)
+        epoch = iter(range(1, 10**6))
+        t_ours = median_time(lambda: ours.on_epoch_end(next(epoch)), args.repeats)
+
+        keras_tb = keras.callbacks.TensorBoard(os.path.join(tmp, "keras"), histogram_freq=1)
+        start(keras_tb, model, tmp)
+        epoch_k = iter(range(1, 10**6))
+        t_keras = median_time(lambda: keras_tb.on_epoch_end(next(epoch_k), {"loss": 0.0}), args.repeats)
+        keras_tb.on_train_end()
+
+        t_floor = median_time(lambda: floor(model), args.repeats)
+
+        tracemalloc.start()
+        ours.on_epoch_end(next(epoch))
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        ours.on_epoch_end(next(epoch))
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        ours.on_train_end()
+
+    rows.append(("model weights", "%.2f M (recurrent: %.1f MB)" % (n_weights / 1e6, recurrent_bytes / 2**20)))
+    rows.append(("ours on_epoch_end (stats + histograms)", "%.1f ms" % (t_ours * 1e3)))
+    rows.append(("keras TensorBoard(histogram_freq=1) on_epoch_end", "%.1f ms" % (t_keras * 1e3)))
+    rows.append(("floor: weights to numpy + one pass", "%.1f ms" % (t_floor * 1e3)))
+    rows.append(("ours / keras TensorBoard (target <= 0.10)", "%.3f" % (t_ours / t_keras)))
+    rows.append(("ours / floor (target <= 5)", "%.2f" % (t_ours / t_floor)))
+    rows.append(("peak extra memory / recurrent weights (target <= 1)", "%.2f" % ((peak - base) / recurrent_bytes)))
+    width = max(len(r[0]) for r in rows)
+    print("| %s | value |" % "figure".ljust(width))
+    print("| %s | --- |" % ("-" * width))
+    for name, value in rows:
+        print("| %s | %s |" % (name.ljust(width), value))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
