@@ -83,7 +83,7 @@ class GateSummaryWriter:
         self.logdir = logdir
         self.path = os.path.join(logdir, event_file_name(filename_suffix))
         self._records = _open_records(self.path)
-        self._tagged = set()
+        self._tags = {}  # (layer, part, gate, stat) -> tag already written to this file
         self._values = []
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
@@ -92,10 +92,11 @@ class GateSummaryWriter:
         self._records.flush()
 
     def _add(self, layer, cell, part, gate, stat, tensor):
-        tag = metadata.tag_for(layer, part, gate, stat)
+        key = (layer, part, gate, stat)
+        tag = self._tags.get(key)
         value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-        if tag not in self._tagged:
-            self._tagged.add(tag)
+        if tag is None:
+            tag = self._tags[key] = value.tag = metadata.tag_for(layer, part, gate, stat)
             value.metadata.CopyFrom(metadata.create_summary_metadata(layer, cell, part, gate, stat))
         self._values.append(value)
 
