@@ -117,7 +117,7 @@ def find_cells(shapes, layouts=None, input_depth=None):
 
 def _layout_of(scope, shapes, depth):
     if "recurrent_kernel" in shapes and "kernel" in shapes:
-        return _keras_layout(scope, shapes)
+        return _keras_layout(shapes)
     if _TF1_LSTM_SCOPE.search(scope) and "kernel" in shapes and "bias" in shapes:
         return _tf1_lstm_layout(scope, shapes, depth)
     if _TF1_GRU_SCOPE.search(scope) and all(w in shapes for w in _TF1_GRU_WEIGHTS):
@@ -187,14 +187,12 @@ def _tf1_gru_layout(scope, shapes, depth):
     return layouts.tf1_gru(depth)
 
 
-def _keras_layout(scope, shapes):
+def _keras_layout(shapes):
     recurrent = shapes["recurrent_kernel"]
     bias = shapes.get("bias")
     if len(recurrent) < 2 or recurrent[-2] == 0 or recurrent[-1] % recurrent[-2]:
-        raise ValueError(
-            "cell %r has recurrent_kernel %s, expected (..., u, k * u); pass "
-            "layouts={%r: ...} to split it" % (scope, recurrent, scope)
-        )
+        # Not a cell we know; `layouts=` can still name it.
+        return None
     units, n_gates = recurrent[-2], recurrent[-1] // recurrent[-2]
     if n_gates == 4:
         if bias == (8 * units,):
