@@ -246,3 +246,42 @@ def test_help_does_not_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "import" in result.stdout
+
+
+def run_cli_with_stderr(args, tty):
+    """Runs the CLI in a child process, stderr a real terminal (pty) or a pipe; returns stderr."""
+    import pty
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    command = [sys.executable, "-m", "tb_lstm_gates.cli"] + args
+    if not tty:
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait() == 0
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_quiet_otherwise(tmp_path):
+    model = make_model()
+    for epoch in (1, 2):
+        model.save_weights(str(tmp_path / ("w-%d.weights.h5" % epoch)))
+    quiet = run_cli_with_stderr(["import", str(tmp_path), "--logdir", str(tmp_path / "a")], tty=False)
+    assert "0/2" not in quiet and "#" not in quiet
+    bar = run_cli_with_stderr(["import", str(tmp_path), "--logdir", str(tmp_path / "b")], tty=True)
+    assert "0/2" in bar and "1/2" in bar
