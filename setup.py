@@ -28,7 +28,7 @@ setuptools.setup(
     },
     entry_points={
         "console_scripts": ["tb-lstm-gates = tb_lstm_gates.cli:main"],
-        "tensorboard_plugins": [],
+        "tensorboard_plugins": ["lstm_gates = tb_lstm_gates.plugin.loader:LSTMGatesLoader"],
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",
