@@ -285,3 +285,39 @@ def test_progress_bar_on_a_terminal_and_quiet_otherwise(tmp_path):
     assert "0/2" not in quiet and "#" not in quiet
     bar = run_cli_with_stderr(["import", str(tmp_path), "--logdir", str(tmp_path / "b")], tty=True)
     assert "0/2" in bar and "1/2" in bar
+
+
+def test_plugin_runs_route_lists_the_imported_run(tmp_path):
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.plugins import base_plugin
+    from werkzeug import test as werkzeug_test
+
+    from tb_lstm_gates.plugin.loader import LSTMGatesLoader
+
+    path = str(tmp_path / "model-3.keras")
+    make_model().save(path)
+    logdir = str(tmp_path / "logs")
+    assert cli.main(["import", path, "--logdir", logdir, "--run", "imported"]) == 0
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance=data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE
+    )
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    plugin = LSTMGatesLoader().load(base_plugin.TBContext(data_provider=provider))
+    client = werkzeug_test.Client(application.TensorBoardWSGI([plugin], data_provider=provider))
+    response = client.get("/data/plugin/lstm_gates/runs")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    (run,) = response.get_json()["runs"]
+    assert run["run"] == "imported"
+    layers = {layer["layer"]: layer for layer in run["layers"]}
+    assert sorted(layers) == [
+        "seq/bi/backward_enc/lstm_cell",
+        "seq/bi/forward_enc/lstm_cell",
+        "seq/gru/gru_cell",
+        "seq/lstm/lstm_cell",
+    ]
+    assert layers["seq/gru/gru_cell"]["gates"] == ["update", "reset", "candidate"]
+    assert layers["seq/lstm/lstm_cell"]["histograms"] is True
