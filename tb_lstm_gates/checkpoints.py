@@ -210,7 +210,8 @@ def find_checkpoints(paths, step=None, layouts=None, input_depth=None):
                 )
             found.extend(inside)
         else:
-            found.append(path[: -len(".index")] if path.endswith(".index") else path)
+            # A TF checkpoint's own files stand for its prefix.
+            found.append(re.sub(r"\.(index|data-\d+-of-\d+)$", "", path))
     if step is not None and len(found) != 1:
         raise CheckpointError("--step applies to one checkpoint, and %d were given" % len(found))
     checkpoints = [open_checkpoint(p, step, layouts, input_depth) for p in found]

@@ -245,25 +245,21 @@ _SESSION_LOGGERS = weakref.WeakKeyDictionary()
 class _SessionLogger:
     """Reads every cell's weights in one `session.run` and logs them at a step."""
 
-    def __init__(self, writer, cells, histogram_freq, histogram_bins):
+    def __init__(self, writer, cells, histogram_bins):
         self.writer = writer
         self.cells = cells
-        self.histogram_freq = histogram_freq
         self._logger = summary.CellLogger(writer, histogram_bins)
-        self._logged = 0
 
     def fetches(self):
         return {
             (i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()
         }
 
-    def write(self, step, values):
-        histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
+    def write(self, step, values, histograms):
         for i, cell in enumerate(self.cells):
             arrays = {w: np.asarray(values[(i, w)]) for w in cell.variables}
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
         self.writer.end_step(step)
-        self._logged += 1
 
 
 def _validate(every_n_steps, every_n_secs, histogram_freq, histogram_bins, log_dir):
@@ -366,6 +362,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         self._logger = None
         self._failed = False
         self._last_step = None
+        self._logged = 0
 
     def begin(self):
         from tb_lstm_gates.keras_callback import is_chief
@@ -387,7 +384,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
 
     def _open(self):
         writer = summary.GateSummaryWriter(self.log_dir)
-        self._logger = _SessionLogger(writer, self._cells, self.histogram_freq, self.histogram_bins)
+        self._logger = _SessionLogger(writer, self._cells, self.histogram_bins)
         self._fetches = {"step": self._global_step, "values": self._logger.fetches()}
 
     def before_run(self, run_context):
@@ -420,8 +417,10 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         step = int(result["step"])
         self._timer.update_last_triggered_step(step)
         if step != self._last_step:
-            self._logger.write(step, result["values"])
+            histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
+            self._logger.write(step, result["values"], histograms)
             self._last_step = step
+            self._logged += 1
 
     def _guard(self, fn, *args):
         try:
@@ -476,10 +475,10 @@ def log_session(session, writer, step=None, histograms=True, histogram_bins=stat
     try:
         logger = _SESSION_LOGGERS.get(writer)
         if logger is None or [c.layer for c in logger.cells] != [c.layer for c in cells]:
-            logger = _SessionLogger(writer, cells, 1, histogram_bins)
+            logger = _SessionLogger(writer, cells, histogram_bins)
             _SESSION_LOGGERS[writer] = logger
+        # The same cells may live in a new graph (a rebuilt model); read these.
         logger.cells = cells
-        logger.histogram_freq = 1 if histograms else 0
         fetches = {"values": logger.fetches()}
         if step is None:
             global_step = tf.compat.v1.train.get_global_step(session.graph)
@@ -488,7 +487,7 @@ def log_session(session, writer, step=None, histograms=True, histogram_bins=stat
             fetches["step"] = global_step
         result = session.run(fetches)
         step = int(result["step"]) if step is None else int(step)
-        logger.write(step, result["values"])
+        logger.write(step, result["values"], histograms)
         return step
     finally:
         if own:

@@ -38,6 +38,9 @@ def test_step_comes_from_global_step_not_the_file_name(trained, tmp_path):
                 (tmp_path / name.replace(os.path.basename(prefix), "final")).write_bytes(src.read())
     (ckpt,) = checkpoints.find_checkpoints([renamed])
     assert ckpt.step == step
+    # Naming one of the checkpoint's own files names the checkpoint.
+    (ckpt,) = checkpoints.find_checkpoints([renamed + ".data-00000-of-00001"])
+    assert ckpt.path == renamed
 
 
 def test_import_of_a_tf_keras_object_checkpoint(tmp_path):
