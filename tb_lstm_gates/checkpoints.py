@@ -111,7 +111,7 @@ def _tf_checkpoint(prefix):
         ckpt = tf.train.load_checkpoint(prefix)
         shape_map = ckpt.get_variable_to_shape_map()
     except Exception as e:  # TF raises several types for corrupt files.
-        raise CheckpointError("cannot read TF checkpoint %s: %s" % (prefix, _first_line(e))) from None
+        raise CheckpointError("cannot read TF checkpoint %s: %s" % (prefix, one_line(e))) from None
     shapes, keys = {}, {}
     for key, shape in shape_map.items():
         if _NOT_WEIGHTS.search(key):
@@ -144,7 +144,7 @@ def _keras_file(path):
             datasets = _keras_cell_datasets(h5)
             shapes = {name: h5[key].shape for name, key in datasets.items()}
     except (OSError, KeyError, zipfile.BadZipFile) as e:
-        raise CheckpointError("cannot read Keras weights in %s: %s" % (path, _first_line(e))) from None
+        raise CheckpointError("cannot read Keras weights in %s: %s" % (path, one_line(e))) from None
 
     def read(names):
         with open_h5() as h5:
@@ -180,7 +180,8 @@ def _keras_cell_datasets(h5):
     return out
 
 
-def _first_line(error):
+def one_line(error):
+    """The first line of an error's message, for one-line reports."""
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]
 

@@ -58,12 +58,9 @@ def main(argv=None):
         print("%s: interrupted" % PROG, file=sys.stderr)
         return 130
     except Exception as e:
-        from tb_lstm_gates.checkpoints import CheckpointError
+        from tb_lstm_gates.checkpoints import CheckpointError, one_line
 
-        if isinstance(e, CheckpointError):
-            message = str(e)
-        else:
-            message = "%s: %s" % (type(e).__name__, (str(e).strip().splitlines() or [""])[0])
+        message = one_line(e) if isinstance(e, CheckpointError) else "%s: %s" % (type(e).__name__, one_line(e))
         print("%s: error: %s" % (PROG, message), file=sys.stderr)
         return 1
 
