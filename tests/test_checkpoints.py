@@ -1,0 +1,323 @@
+"""Importing Keras 3 `.keras` and `.weights.h5` files: per-gate values equal hand-sliced norms."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import tb_lstm_gates
+from tb_lstm_gates import checkpoints, cli, discover
+
+KERAS_LSTM = ("input", "forget", "cell", "output")
+KERAS_GRU = ("update", "reset", "candidate")
+
+
+def make_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((5, 7)),
+            keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True, name="enc"), name="bi"),
+            keras.layers.LSTM(3, return_sequences=True, name="lstm"),
+            keras.layers.GRU(2, name="gru"),
+            keras.layers.Dense(1),
+        ],
+        name="seq",
+    )
+    model.compile("adam", "mse")
+    return model
+
+
+def train(model, epochs=1):
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(8, 5, 7)), rng.normal(size=(8, 1)), epochs=epochs, verbose=0)
+
+
+def hand_l2(model):
+    """{(layer, part, gate): l2}, sliced by hand in Keras order (i, f, c, o; z, r, h)."""
+    out = {}
+    for cell in discover.find_cells(model):
+        kernel, recurrent, bias = (np.asarray(cell.variables[n].numpy()) for n in ("kernel", "recurrent_kernel", "bias"))
+        gates = KERAS_LSTM if cell.layout.cell == "lstm" else KERAS_GRU
+        u = recurrent.shape[0]
+        for k, gate in enumerate(gates):
+            cols = slice(k * u, (k + 1) * u)
+            out[cell.layer, "input", gate] = np.linalg.norm(kernel[:, cols])
+            out[cell.layer, "recurrent", gate] = np.linalg.norm(recurrent[:, cols])
+            if bias.ndim == 2:
+                out[cell.layer, "input_bias", gate] = np.linalg.norm(bias[0, cols])
+                out[cell.layer, "recurrent_bias", gate] = np.linalg.norm(bias[1, cols])
+            else:
+                out[cell.layer, "bias", gate] = np.linalg.norm(bias[cols])
+    return out
+
+
+def l2_by_step(records):
+    out = {}
+    for r in records:
+        if r.stat == "l2":
+            out.setdefault(r.step, {})[r.layer, r.part, r.gate] = r.value
+    return out
+
+
+def assert_l2_equal(logged, expected):
+    assert set(logged) == set(expected)
+    for key, value in expected.items():
+        assert logged[key] == pytest.approx(value, rel=1e-5), key
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".weights.h5"])
+def test_import_of_keras_file_logs_hand_sliced_norms_under_keras_variable_paths(tmp_path, suffix):
+    model = make_model()
+    train(model)
+    path = str(tmp_path / ("model-7" + suffix))
+    model.save(path) if suffix == ".keras" else model.save_weights(path)
+    logdir = tmp_path / "logs"
+    assert cli.main(["import", path, "--logdir", str(logdir), "--run", "imported"]) == 0
+    logged = l2_by_step(tb_lstm_gates.load(str(logdir / "imported")))
+    assert list(logged) == [7]
+    expected = hand_l2(model)
+    # The same layer names the Keras callback writes, so live and imported runs line up.
+    assert {k[0] for k in expected} == {
+        "seq/bi/forward_enc/lstm_cell",
+        "seq/bi/backward_enc/lstm_cell",
+        "seq/lstm/lstm_cell",
+        "seq/gru/gru_cell",
+    }
+    assert_l2_equal(logged[7], expected)
+
+
+def test_import_of_stacked_cells_and_gru_without_reset_after(tmp_path):
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((5, 7)),
+            keras.layers.RNN(
+                keras.layers.StackedRNNCells([keras.layers.LSTMCell(3), keras.layers.GRUCell(2, reset_after=False)]),
+                name="rnn",
+            ),
+        ],
+        name="stack",
+    )
+    path = str(tmp_path / "stacked.weights.h5")
+    model.save_weights(path)
+    (ckpt,) = checkpoints.find_checkpoints([path])
+    assert {c.layer: c.layout.cell for c in ckpt.cells} == {
+        "stack/rnn/stacked_rnn_cells/lstm_cell": "lstm",
+        "stack/rnn/stacked_rnn_cells/gru_cell": "gru",
+    }
+    checkpoints.import_checkpoints([ckpt], str(tmp_path / "run"))
+    assert_l2_equal(l2_by_step(tb_lstm_gates.load(str(tmp_path / "run")))[0], hand_l2(model))
+
+
+def test_directory_import_gives_one_step_per_checkpoint_in_order_and_reimport_adds_nothing(tmp_path):
+    model = make_model()
+    ckpt_dir = tmp_path / "ckpts"
+    ckpt_dir.mkdir()
+    expected = {}
+    for epoch in (1, 2, 10):  # 10 sorts before 2 as text
+        train(model)
+        model.save_weights(str(ckpt_dir / ("weights.%02d.weights.h5" % epoch)) if epoch < 10
+                           else str(ckpt_dir / "weights.10.weights.h5"))
+        expected[epoch] = hand_l2(model)
+    logdir = tmp_path / "logs"
+    assert cli.main(["import", str(ckpt_dir), "--logdir", str(logdir)]) == 0
+    records = tb_lstm_gates.load(str(logdir))
+    assert {r.run for r in records} == {"ckpts"}
+    logged = l2_by_step(records)
+    assert list(logged) == [1, 2, 10]
+    for epoch in expected:
+        assert_l2_equal(logged[epoch], expected[epoch])
+    # update_ratio runs from each checkpoint to the next, in step order.
+    assert {r.step for r in records if r.stat == "update_ratio"} == {2, 10}
+    files = sorted(os.listdir(logdir / "ckpts"))
+
+    assert cli.main(["import", str(ckpt_dir), "--logdir", str(logdir)]) == 0
+    assert sorted(os.listdir(logdir / "ckpts")) == files
+    again = tb_lstm_gates.load(str(logdir))
+    assert len(again) == len(records)
+
+    # A new checkpoint is added as one new step.
+    train(model)
+    model.save_weights(str(ckpt_dir / "weights.11.weights.h5"))
+    assert cli.main(["import", str(ckpt_dir), "--logdir", str(logdir)]) == 0
+    assert list(l2_by_step(tb_lstm_gates.load(str(logdir)))) == [1, 2, 10, 11]
+
+
+def snapshot(directory):
+    out = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            full = os.path.join(root, name)
+            with open(full, "rb") as f:
+                out[os.path.relpath(full, directory)] = f.read()
+    return out
+
+
+@pytest.fixture
+def logdir_with_a_run(tmp_path):
+    model = make_model()
+    path = str(tmp_path / "good.weights.h5")
+    model.save_weights(path)
+    logdir = tmp_path / "logs"
+    assert cli.main(["import", path, "--logdir", str(logdir), "--run", "r"]) == 0
+    return logdir
+
+
+def garbage(tmp_path):
+    path = tmp_path / "garbage.keras"
+    path.write_bytes(b"this is not a zip archive")
+    return str(path)
+
+
+def garbage_index(tmp_path):
+    (tmp_path / "ckpt-1.index").write_bytes(b"\x00garbage" * 10)
+    (tmp_path / "ckpt-1.data-00000-of-00001").write_bytes(b"\x00" * 10)
+    return str(tmp_path / "ckpt-1")
+
+
+def dense_only(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = str(tmp_path / "dense.weights.h5")
+    model.save_weights(path)
+    return path
+
+
+def tf_checkpoint_without_rnn(tmp_path):
+    import tensorflow as tf
+
+    ckpt = tf.train.Checkpoint(w=tf.Variable(np.ones((3, 4), np.float32)))
+    return ckpt.write(str(tmp_path / "plain" / "ckpt-1"))
+
+
+def empty_directory(tmp_path):
+    (tmp_path / "empty").mkdir()
+    return str(tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    "make_path, message",
+    [
+        (lambda t: str(t / "missing" / "ckpt-3"), "no such file or directory"),
+        (lambda t: str(t / "missing.keras"), "no such file"),
+        (garbage, "cannot read Keras weights"),
+        (garbage_index, "cannot read TF checkpoint"),
+        (lambda t: str(t / "logs" / "r" / os.listdir(t / "logs" / "r")[0]), "is not a checkpoint"),
+        (dense_only, "holds no recurrent cell"),
+        (tf_checkpoint_without_rnn, "holds no recurrent cell"),
+        (empty_directory, "no checkpoint in directory"),
+    ],
+    ids=["missing-prefix", "missing-keras", "garbage-keras", "garbage-tf", "event-file", "dense-h5",
+         "tf-no-rnn", "empty-dir"],
+)
+def test_cli_errors_are_one_line_non_zero_and_leave_the_logdir_untouched(
+    tmp_path, logdir_with_a_run, capsys, make_path, message
+):
+    path = make_path(tmp_path)
+    before = snapshot(logdir_with_a_run)
+    capsys.readouterr()
+    code = cli.main(["import", path, "--logdir", str(logdir_with_a_run), "--run", "r"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.startswith("tb-lstm-gates: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert snapshot(logdir_with_a_run) == before
+
+
+def test_a_bad_checkpoint_among_good_ones_stops_the_import_before_anything_is_written(tmp_path, capsys):
+    good = str(tmp_path / "a-1.weights.h5")
+    make_model().save_weights(good)
+    logdir = tmp_path / "logs"
+    assert cli.main(["import", good, garbage(tmp_path), "--logdir", str(logdir)]) == 1
+    assert not logdir.exists()
+
+
+def test_help_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tb_lstm_gates.cli as c\n"
+        "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'heavy import'\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "import" in result.stdout
+
+
+def run_cli_with_stderr(args, tty):
+    """Runs the CLI in a child process, stderr a real terminal (pty) or a pipe; returns stderr."""
+    import pty
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    command = [sys.executable, "-m", "tb_lstm_gates.cli"] + args
+    if not tty:
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait() == 0
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_quiet_otherwise(tmp_path):
+    model = make_model()
+    for epoch in (1, 2):
+        model.save_weights(str(tmp_path / ("w-%d.weights.h5" % epoch)))
+    quiet = run_cli_with_stderr(["import", str(tmp_path), "--logdir", str(tmp_path / "a")], tty=False)
+    assert "0/2" not in quiet and "#" not in quiet
+    bar = run_cli_with_stderr(["import", str(tmp_path), "--logdir", str(tmp_path / "b")], tty=True)
+    assert "0/2" in bar and "1/2" in bar
+
+
+def test_plugin_runs_route_lists_the_imported_run(tmp_path):
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.plugins import base_plugin
+    from werkzeug import test as werkzeug_test
+
+    from tb_lstm_gates.plugin.loader import LSTMGatesLoader
+
+    path = str(tmp_path / "model-3.keras")
+    make_model().save(path)
+    logdir = str(tmp_path / "logs")
+    assert cli.main(["import", path, "--logdir", logdir, "--run", "imported"]) == 0
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance=data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE
+    )
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    plugin = LSTMGatesLoader().load(base_plugin.TBContext(data_provider=provider))
+    client = werkzeug_test.Client(application.TensorBoardWSGI([plugin], data_provider=provider))
+    response = client.get("/data/plugin/lstm_gates/runs")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    (run,) = response.get_json()["runs"]
+    assert run["run"] == "imported"
+    layers = {layer["layer"]: layer for layer in run["layers"]}
+    assert sorted(layers) == [
+        "seq/bi/backward_enc/lstm_cell",
+        "seq/bi/forward_enc/lstm_cell",
+        "seq/gru/gru_cell",
+        "seq/lstm/lstm_cell",
+    ]
+    assert layers["seq/gru/gru_cell"]["gates"] == ["update", "reset", "candidate"]
+    assert layers["seq/lstm/lstm_cell"]["histograms"] is True
