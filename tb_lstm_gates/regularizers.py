@@ -104,13 +104,12 @@ def _vectors(per_gate, gates, terms=TERMS):
     return vectors
 
 
-def _per_gate(blocks, units, coefficients, xp):
+def _per_gate(blocks, coefficients, xp):
     """The penalty of each gate, shape `(n_gates,)`.
 
     Args:
       blocks: tensor of shape `(rows, n_gates, units)`: `blocks[:, g, :]` is
         gate `g`'s block `M`.
-      units: the last axis' size.
       coefficients: `{term: list of n_gates floats, or None when all zero}`.
       xp: namespace with `const`, `zeros`, `sum`, `abs`, `square`, `einsum`, `eye`.
     """
@@ -120,7 +119,7 @@ def _per_gate(blocks, units, coefficients, xp):
     if coefficients.get("l2"):
         terms.append(xp.const(coefficients["l2"]) * xp.sum(xp.square(blocks), (0, 2)))
     if coefficients.get("orthogonal"):
-        gram = xp.einsum("rgu,rgv->guv", blocks, blocks) - xp.eye(units)
+        gram = xp.einsum("rgu,rgv->guv", blocks, blocks) - xp.eye(blocks.shape[-1])
         terms.append(xp.const(coefficients["orthogonal"]) * xp.sum(xp.square(gram), (1, 2)))
     if not terms:
         return xp.zeros(blocks.shape[1])
@@ -220,7 +219,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
         """`{term: list of floats in the order of gates, or None when all zero}`."""
         return _vectors(self._coefficients, self.gates if gates is None else gates)
 
-    def _check(self, rows_shape, units, weight_shape):
+    def _check_orthogonal(self, rows_shape, units, weight_shape):
         """Raises unless blocks with leading shape `rows_shape` fit the orthogonal term."""
         if self.coefficients()["orthogonal"] and (not rows_shape or rows_shape[-1] != units):
             raise ValueError(
@@ -230,7 +229,8 @@ class GateRegularizer(keras.regularizers.Regularizer):
                 % (tuple(weight_shape), tuple(rows_shape) + (units,))
             )
 
-    def _units(self, shape):
+    def validate_shape(self, shape):
+        """The units per gate of a weight of `shape`; raises ValueError if the weight does not fit."""
         n = len(self.gates)
         if not shape or shape[-1] is None or shape[-1] == 0 or shape[-1] % n:
             raise ValueError(
@@ -239,13 +239,13 @@ class GateRegularizer(keras.regularizers.Regularizer):
                 "of the layer it regularizes" % (self.cell, tuple(shape), n, self.cell, ", ".join(self.gates))
             )
         units = shape[-1] // n
-        self._check(tuple(shape[:-1]), units, shape)
+        self._check_orthogonal(tuple(shape[:-1]), units, shape)
         return units
 
     def __call__(self, x):
-        units = self._units(tuple(x.shape))
+        units = self.validate_shape(tuple(x.shape))
         blocks = keras.ops.reshape(x, (-1, len(self.gates), units))
-        return keras.ops.sum(_per_gate(blocks, units, self.coefficients(), _keras_ops(x.dtype)))
+        return keras.ops.sum(_per_gate(blocks, self.coefficients(), _keras_ops(x.dtype)))
 
     def gate_penalties(self, array, piece=None, name="weight"):
         """The penalty of each gate, computed in numpy: `{gate: float}`.
@@ -260,9 +260,9 @@ class GateRegularizer(keras.regularizers.Regularizer):
         piece = piece or layouts.Piece("weight", self.gates)
         view = layouts.gate_view(np.asarray(array, dtype=np.float64), piece, name)
         units = view.shape[-1]
-        self._check(view.shape[:-2], units, np.shape(array))
+        self._check_orthogonal(view.shape[:-2], units, np.shape(array))
         blocks = view.reshape((-1,) + view.shape[-2:])
-        values = _per_gate(blocks, units, self.coefficients(piece.gates), _numpy_ops())
+        values = _per_gate(blocks, self.coefficients(piece.gates), _numpy_ops())
         return dict(zip(piece.gates, values.tolist()))
 
     def get_config(self):
@@ -339,7 +339,7 @@ def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, laye
                 )
             regularizer = GateRegularizer(cell.layout.cell, **requested[arg])
             try:
-                regularizer._units(tuple(variable.shape))
+                regularizer.validate_shape(tuple(variable.shape))
             except ValueError as e:
                 raise ValueError("attach_gate_regularizers: %s of %s: %s" % (arg, where, e)) from None
             plan.append((cell, attribute, variable, regularizer))
@@ -360,12 +360,21 @@ def cell_penalties(cell):
     Returns:
       list of `(part, {gate: penalty})`, one per layout piece of every weight
       that carries a `GateRegularizer`; empty when none does.
+
+    Raises:
+      ValueError: a regularizer made for another kind of cell, whose gates
+        Keras splits wrongly without noticing when the widths happen to divide.
     """
     penalties = []
     for name, variable in cell.variables.items():
         regularizer = getattr(variable, "regularizer", None)
         if not isinstance(regularizer, GateRegularizer):
             continue
+        if set(regularizer.gates) != set(CELL_GATES[cell.layout.cell]):
+            raise ValueError(
+                "the %s of %s (a %s cell) has %r: use GateRegularizer(cell=%r)"
+                % (name, cell.layer, cell.layout.cell, regularizer, cell.layout.cell)
+            )
         array = keras.ops.convert_to_numpy(variable)
         for piece in cell.layout.weights[name]:
             penalties.append((piece.part, regularizer.gate_penalties(array, piece, name)))
@@ -406,7 +415,9 @@ def write_penalties(writer, model, cells, loss=None):
             for gate, value in per_gate.items():
                 writer.write_scalar(cell.layer, cell.layout.cell, part, gate, metadata.PENALTY, value)
                 total += value
-        writer.write_scalar(cell.layer, cell.layout.cell, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, total)
+        writer.write_scalar(
+            cell.layer, cell.layout.cell, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, total
+        )
     if not logged:
         return
     model_series = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
@@ -467,12 +478,14 @@ def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogona
     gates = pieces[0].gates
     if cols % len(gates):
         raise ValueError(
-            "%s: %s of shape %s does not split into the %d gates %s" % (owner, weight, shape, len(gates), gates)
+            "%s: %s of shape %s does not split into the %d gates %s"
+            % (owner, weight, shape, len(gates), ", ".join(gates))
         )
     units = cols // len(gates)
 
     xp = _tf_ops(tf, kernel.dtype)
-    penalty = tf.reduce_sum(_per_gate(tf.reshape(kernel, (-1, len(gates), units)), units, _vectors(per_gate, gates, ("l1", "l2")), xp))
+    blocks = tf.reshape(kernel, (-1, len(gates), units))
+    penalty = tf.reduce_sum(_per_gate(blocks, _vectors(per_gate, gates, ("l1", "l2")), xp))
     orthogonal_terms = _vectors(per_gate, gates, ("orthogonal",))
     if orthogonal_terms["orthogonal"]:
         recurrent_rows = rows - depth
@@ -483,16 +496,19 @@ def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogona
                 % (owner, weight, shape, recurrent_rows, units)
             )
         recurrent = tf.reshape(kernel[depth:], (recurrent_rows, len(gates), units))
-        penalty += tf.reduce_sum(_per_gate(recurrent, units, orthogonal_terms, xp))
+        penalty += tf.reduce_sum(_per_gate(recurrent, orthogonal_terms, xp))
     return penalty
 
 
 def _tf1_input_depth(owner, shape, input_depth):
     if len(shape) != 2 or None in shape:
-        raise ValueError("%s: kernel must have a known 2-D shape (input_depth + h, columns), got %s" % (owner, shape))
+        raise ValueError(
+            "%s: kernel must have a known 2-D shape (input_depth + h, columns), got %s" % (owner, shape)
+        )
     if not isinstance(input_depth, numbers.Integral) or not 0 < input_depth < shape[0]:
         raise ValueError(
             "%s: input_depth must be an int between 1 and %d (the kernel has %d rows: "
-            "input_depth input rows, then the recurrent rows), got %r" % (owner, shape[0] - 1, shape[0], input_depth)
+            "input_depth input rows, then the recurrent rows), got %r"
+            % (owner, shape[0] - 1, shape[0], input_depth)
         )
     return int(input_depth)

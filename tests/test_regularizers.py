@@ -11,7 +11,7 @@ import pytest
 import keras
 
 import tb_lstm_gates
-from tb_lstm_gates import metadata
+from tb_lstm_gates import discover, metadata, regularizers
 from tb_lstm_gates.regularizers import GateRegularizer, attach_gate_regularizers
 
 LSTM_ORDER = ["input", "forget", "cell", "output"]
@@ -42,7 +42,10 @@ CELLS = {
         lambda **kw: keras.layers.ConvLSTM1D(3, 3, padding="same", **kw), (4, 7, 2), "conv_lstm", LSTM_ORDER,
     ),
     "conv_lstm2d": (
-        lambda **kw: keras.layers.ConvLSTM2D(3, (2, 3), padding="same", **kw), (4, 5, 5, 2), "conv_lstm", LSTM_ORDER,
+        lambda **kw: keras.layers.ConvLSTM2D(3, (2, 3), padding="same", **kw),
+        (4, 5, 5, 2),
+        "conv_lstm",
+        LSTM_ORDER,
     ),
 }
 
@@ -71,27 +74,25 @@ def test_penalty_in_model_losses_equals_numpy_on_hand_split_blocks(name, term):
     # Different coefficients per gate, and one gate left out, so a wrong gate
     # order or a dropped gate changes the sum.
     coefficients = {gate: 0.01 * (k + 1) for k, gate in enumerate(order[:-1])}
+    # weight -> per-gate coefficients of `term` on it
     if term == "orthogonal":
-        parts = {"recurrent_regularizer": GateRegularizer(cell, orthogonal=coefficients)}
+        per_weight = {"recurrent_kernel": coefficients}
     else:
-        parts = {
-            "kernel_regularizer": GateRegularizer(cell, **{term: coefficients}),
-            "recurrent_regularizer": GateRegularizer(cell, **{term: dict(coefficients, **{order[0]: 0.5})}),
-            "bias_regularizer": GateRegularizer(cell, **{term: 0.03}),
+        per_weight = {
+            "kernel": coefficients,
+            "recurrent_kernel": dict(coefficients, **{order[0]: 0.5}),
+            "bias": dict.fromkeys(order, 0.03),
         }
-    model = build(make, input_shape, **parts)
-    rnn_cell = model.layers[0].cell
+    attributes = {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}
+    on_weight = {w: GateRegularizer(cell, **{term: c}) for w, c in per_weight.items()}
+    model = build(make, input_shape, **{attributes[w] + "_regularizer": r for w, r in on_weight.items()})
     expected = 0.0
-    for attribute, regularizer in parts.items():
-        weight = {"kernel_regularizer": rnn_cell.kernel, "recurrent_regularizer": rnn_cell.recurrent_kernel,
-                  "bias_regularizer": rnn_cell.bias}[attribute].numpy()
-        coefficients_of_weight = regularizer.get_config()[term]
-        per_gate = coefficients_of_weight if isinstance(coefficients_of_weight, dict) else dict.fromkeys(order, coefficients_of_weight)
-        expected += hand_penalty(weight, order, **{term: per_gate})
-        # The numpy log path agrees with the same hand split.
-        assert sum(regularizer.gate_penalties(weight).values()) == pytest.approx(
-            hand_penalty(weight, order, **{term: per_gate}), rel=1e-9
-        )
+    for weight_name, per_gate in per_weight.items():
+        weight = getattr(model.layers[0].cell, weight_name).numpy()
+        by_hand = hand_penalty(weight, order, **{term: per_gate})
+        # The numpy path used for the log agrees with the same hand split.
+        assert sum(on_weight[weight_name].gate_penalties(weight).values()) == pytest.approx(by_hand, rel=1e-9)
+        expected += by_hand
     assert expected > 0
     assert penalty_in_loss(model, input_shape) == pytest.approx(expected, rel=1e-5)
 
@@ -200,7 +201,9 @@ def test_attached_regularizers_enter_the_fit_loss_and_the_config():
     )
     assert one_batch_loss(attached, x, y) - one_batch_loss(plain, x, y) == pytest.approx(expected, rel=1e-4)
     config = attached.get_layer("lstm").get_config()
-    assert config["kernel_regularizer"]["config"] == {"cell": "lstm", "l1": 0.0, "l2": {"forget": 0.1}, "orthogonal": 0.0}
+    assert config["kernel_regularizer"]["config"] == {
+        "cell": "lstm", "l1": 0.0, "l2": {"forget": 0.1}, "orthogonal": 0.0
+    }
     assert config["bias_regularizer"] is None
     assert attached.get_layer("gru").get_config()["kernel_regularizer"] is None
 
@@ -226,7 +229,8 @@ def test_logged_penalties_add_up_to_layer_and_model_totals(tmp_path):
     )
     randomize(model, scale=0.3)
     model.compile("adam", "mse")
-    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(str(tmp_path))])
+    callback = tb_lstm_gates.LSTMGatesCallback(str(tmp_path))
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[callback])
     records = [r for r in tb_lstm_gates.load(str(tmp_path)) if r.stat in (metadata.PENALTY, metadata.LOSS)]
     by_step = {}
     for r in records:
@@ -269,14 +273,18 @@ def test_model_total_includes_other_regularizers_and_batch_logging_logs_batch_lo
             keras.Input((6, 3)),
             keras.layers.LSTM(5, name="lstm", kernel_regularizer=GateRegularizer("lstm", l2={"cell": 1e-2})),
             keras.layers.Dense(1, name="dense", kernel_regularizer=keras.regularizers.L2(0.1)),
-        ]
+        ],
+        name="batches",
     )
     model.compile("adam", "mse")
     model.fit(x, y, batch_size=8, epochs=1, verbose=0,
               callbacks=[tb_lstm_gates.LSTMGatesCallback(str(tmp_path), update_freq=2)])
     records = tb_lstm_gates.load(str(tmp_path))
-    model_penalty = {r.step: r.value for r in records if r.layer == metadata.MODEL_LAYER and r.stat == metadata.PENALTY}
-    lstm_total = {r.step: r.value for r in records if r.layer.endswith("lstm_cell") and r.part == metadata.TOTAL}
+    model_penalty = {
+        r.step: r.value for r in records if r.layer == metadata.MODEL_LAYER and r.stat == metadata.PENALTY
+    }
+    lstm = "batches/lstm/lstm_cell"
+    lstm_total = {r.step: r.value for r in records if r.layer == lstm and r.part == metadata.TOTAL}
     loss_steps = sorted(r.step for r in records if r.stat == metadata.LOSS)
     assert sorted(model_penalty) == [0, 2, 4]
     assert loss_steps == [2, 4]
@@ -311,13 +319,25 @@ def test_bad_coefficients_raise_at_construction(kwargs, message):
 
 
 def test_regularizer_of_another_cell_raises_when_keras_applies_it():
-    model = keras.Sequential([keras.Input((6, 3)), keras.layers.GRU(5, kernel_regularizer=GateRegularizer("lstm", l2=1.0))])
+    layer = keras.layers.GRU(5, kernel_regularizer=GateRegularizer("lstm", l2=1.0))
+    model = keras.Sequential([keras.Input((6, 3)), layer])
     with pytest.raises(ValueError, match=r"shape \(3, 15\).*does not split into the 4 gates of a lstm cell"):
         model.losses
 
 
+def test_regularizer_of_another_cell_whose_width_divides_is_caught_when_logged():
+    # 4 LSTM gates of 3 units = 12 columns = 3 GRU gates of 4: Keras cannot tell.
+    layer = keras.layers.LSTM(3, kernel_regularizer=GateRegularizer("gru", l2=1.0))
+    model = keras.Sequential([keras.Input((6, 3)), layer])
+    (cell,) = discover.find_cells(model)
+    message = r"kernel of .* \(a lstm cell\) has GateRegularizer\('gru'.*use GateRegularizer\(cell='lstm'\)"
+    with pytest.raises(ValueError, match=message):
+        regularizers.cell_penalties(cell)
+
+
 def test_orthogonal_on_a_non_square_block_raises():
-    model = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(5, kernel_regularizer=GateRegularizer("lstm", orthogonal=1.0))])
+    layer = keras.layers.LSTM(5, kernel_regularizer=GateRegularizer("lstm", orthogonal=1.0))
+    model = keras.Sequential([keras.Input((6, 3)), layer])
     with pytest.raises(ValueError, match=r"needs square gate blocks.*\(3, 5\).*recurrent_regularizer"):
         model.losses
     with pytest.raises(ValueError, match="needs square gate blocks"):

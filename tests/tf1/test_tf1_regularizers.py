@@ -45,7 +45,9 @@ def test_lstm_penalty_matches_hand_split_blocks_in_a_session():
     graph = rnn_graph(lambda: v1.nn.rnn_cell.LSTMCell(4))
     with graph.as_default():
         kernel = kernel_variable(graph, "lstm_cell/kernel:0")
-        coefficients = dict(l1={"input": 0.01}, l2={"forget": 0.1, "cell": 0.02}, orthogonal={"output": 0.3, "cell": 0.05})
+        coefficients = dict(
+            l1={"input": 0.01}, l2={"forget": 0.1, "cell": 0.02}, orthogonal={"output": 0.3, "cell": 0.05}
+        )
         penalty = tf1_gate_penalty(kernel, 3, **coefficients)
         v1.add_to_collection(v1.GraphKeys.REGULARIZATION_LOSSES, penalty)
         total = v1.losses.get_regularization_loss()
@@ -79,9 +81,13 @@ def test_gru_gates_and_candidate_kernels_are_told_apart_by_shape():
         penalties = [tf1_gate_penalty(k, 3, cell="gru", **coefficients) for k in (gates, candidate)]
         with v1.Session() as session:
             session.run(v1.global_variables_initializer())
-            (gates_penalty, candidate_penalty), gates_value, candidate_value = session.run([penalties, gates, candidate])
-    assert gates_penalty == pytest.approx(hand_penalty(gates_value, 3, ["reset", "update"], **coefficients), rel=1e-5)
-    assert candidate_penalty == pytest.approx(hand_penalty(candidate_value, 3, ["candidate"], **coefficients), rel=1e-5)
+            (gates_penalty, candidate_penalty), gates_value, candidate_value = session.run(
+                [penalties, gates, candidate]
+            )
+    expected_gates = hand_penalty(gates_value, 3, ["reset", "update"], **coefficients)
+    expected_candidate = hand_penalty(candidate_value, 3, ["candidate"], **coefficients)
+    assert gates_penalty == pytest.approx(expected_gates, rel=1e-5)
+    assert candidate_penalty == pytest.approx(expected_candidate, rel=1e-5)
 
 
 def test_bad_inputs_raise_clear_errors():
