@@ -1,8 +1,15 @@
 """Demo: train a small character-level LSTM with LSTMGatesCallback, then open TensorBoard.
 
 The training text is the source of Python's own `textwrap` module, so the demo
-needs no download. Logs go to `demo/logs/<run>`; TensorBoard then serves them
-and the LSTM Gates tab is at http://localhost:6006/#lstm_gates.
+needs no download. Three runs differ only in the gate regularization of the
+LSTM, so the tab shows its effect side by side:
+
+- `baseline`: none;
+- `l2_forget`: a strong L2 on the forget gate of the kernel and recurrent kernel;
+- `orthogonal`: each gate's recurrent block pulled towards an orthogonal matrix.
+
+Logs go to `demo/logs/<run>`; TensorBoard then serves them and the LSTM Gates
+tab is at http://localhost:6006/#lstm_gates.
 
     python demo/run.py                 # train, then start TensorBoard
     python demo/run.py --no-tensorboard --epochs 2
@@ -23,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SEQ_LEN = 40
 
 
-def text_dataset(seq_len=SEQ_LEN, stride=3):
+def text_dataset(seq_len=SEQ_LEN, stride=5):
     """(inputs, targets, vocabulary size): next-character prediction on textwrap's source."""
     text = inspect.getsource(textwrap)
     vocab = sorted(set(text))
@@ -50,19 +57,34 @@ def build_model(vocab_size, **rnn_kwargs):
     )
 
 
+def regularization(run):
+    """The LSTM's regularizer arguments for each run."""
+    from tb_lstm_gates.regularizers import GateRegularizer
+
+    forget_l2 = GateRegularizer("lstm", l2={"forget": 1e-2})
+    return {
+        "baseline": {},
+        "l2_forget": dict(kernel_regularizer=forget_l2, recurrent_regularizer=forget_l2),
+        "orthogonal": dict(recurrent_regularizer=GateRegularizer("lstm", orthogonal=3e-3)),
+    }[run]
+
+
+RUNS = ("baseline", "l2_forget", "orthogonal")
+
+
 def train(logdir, run, epochs):
     import keras
 
     import tb_lstm_gates
 
     x, y, vocab_size = text_dataset()
-    model = build_model(vocab_size)
+    model = build_model(vocab_size, **regularization(run))
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     run_dir = os.path.join(logdir, run)
     model.fit(
         x,
         y,
-        batch_size=64,
+        batch_size=128,
         epochs=epochs,
         verbose=2,
         callbacks=[
@@ -75,12 +97,14 @@ def train(logdir, run, epochs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logdir", default=os.path.join(HERE, "logs"))
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--port", type=int, default=6006)
     parser.add_argument("--no-tensorboard", action="store_true", help="train only")
     args = parser.parse_args(argv)
     shutil.rmtree(args.logdir, ignore_errors=True)
-    train(args.logdir, "baseline", args.epochs)
+    for run in RUNS:
+        print("\n== run %s ==" % run, flush=True)
+        train(args.logdir, run, args.epochs)
     if args.no_tensorboard:
         return 0
     url = "http://localhost:%d/#lstm_gates" % args.port

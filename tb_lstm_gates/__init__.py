@@ -8,6 +8,8 @@ modules that need them, when first used.
 __version__ = "0.1.0"
 
 _LAZY = {
+    "GateRegularizer": ("tb_lstm_gates.regularizers", "GateRegularizer"),
+    "attach_gate_regularizers": ("tb_lstm_gates.regularizers", "attach_gate_regularizers"),
     "LSTMGatesCallback": ("tb_lstm_gates.keras_callback", "LSTMGatesCallback"),
     "load": ("tb_lstm_gates.reader", "load"),
 }

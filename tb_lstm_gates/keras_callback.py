@@ -6,7 +6,7 @@ import warnings
 
 import keras
 
-from tb_lstm_gates import discover, stats, summary
+from tb_lstm_gates import discover, regularizers, stats, summary
 
 TRAIN_RUN = "train"
 
@@ -21,6 +21,10 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     `min`, `max`, `mean_abs`, `max_abs`, `nonfinite` count and
     `update_ratio`, plus a histogram, for the "LSTM Gates" tab of
     TensorBoard.
+
+    Layers that carry `GateRegularizer`s (see `tb_lstm_gates.regularizers`)
+    also get the penalty of each gate and their total, next to the model's
+    weight regularization loss and its training loss.
 
     Summaries go to `log_dir/train`, the run folder that
     `keras.callbacks.TensorBoard` uses for the same `log_dir`. Step 0 holds the
@@ -126,11 +130,11 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             return
         step = self._global_batch(batch)
         if step % self.update_freq == 0:
-            self._log(step)
+            self._log(step, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.update_freq == "epoch":
-            self._log(epoch + 1)
+            self._log(epoch + 1, logs)
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
@@ -145,17 +149,18 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         # from a saved model.
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
-    def _log(self, step):
+    def _log(self, step, logs=None):
         if self._writer is None or self._failed or step == self._last_step:
             return
         histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
-        if self._guard(self._write_step, step, histograms):
+        if self._guard(self._write_step, step, histograms, logs):
             self._logged += 1
             self._last_step = step
 
-    def _write_step(self, step, histograms):
+    def _write_step(self, step, histograms, logs):
         for cell in self._cells:
             self._logger.log_cell(cell.layer, cell.layout, cell.arrays(), histograms)
+        regularizers.write_penalties(self._writer, self.model, self._cells, (logs or {}).get("loss"))
         self._writer.end_step(step)
 
     def _guard(self, fn, *args):
