@@ -10,7 +10,7 @@ Reads, without building any model:
   (`sequential/bidirectional/forward_lstm/lstm_cell`), so imported and live
   runs line up.
 
-Cells are found from variable names and shapes by `tf1.find_cells`. The step
+Cells are found from variable names and shapes by `discover.find_cells_by_name`. The step
 of a TF checkpoint is its `global_step` variable; otherwise the last number in
 the file name (`ckpt-3`, `model.05.keras`).
 """
@@ -23,7 +23,7 @@ import zipfile
 
 import numpy as np
 
-from tb_lstm_gates import reader, stats, summary
+from tb_lstm_gates import discover, reader, stats, summary
 
 CHECKPOINT_SUFFIXES = (".keras", ".weights.h5")
 _OBJECT_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
@@ -62,8 +62,6 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
     Raises:
       CheckpointError: the path is missing, unreadable or holds no recurrent cell.
     """
-    from tb_lstm_gates import tf1
-
     if path.endswith(CHECKPOINT_SUFFIXES):
         if not os.path.isfile(path):
             raise CheckpointError("no such file: %s" % path)
@@ -81,13 +79,13 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
     else:
         raise CheckpointError("no such file or directory: %s" % path)
     try:
-        cells = tf1.find_cells(shapes, layouts, input_depth)
+        cells = discover.find_cells_by_name(shapes, layouts, input_depth)
     except ValueError as e:
         raise CheckpointError("%s: %s" % (path, e)) from None
     if not cells:
         raise CheckpointError(
             "%s holds no recurrent cell tb-lstm-gates can split (supported: %s)"
-            % (path, tf1.SUPPORTED_CELLS)
+            % (path, discover.SUPPORTED_CELLS)
         )
     if step is None:
         step = step_from_name(path)

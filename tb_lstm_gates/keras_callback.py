@@ -1,12 +1,11 @@
 """`LSTMGatesCallback`: per-gate weight summaries from `model.fit`."""
 
-import json
 import os
 import warnings
 
 import keras
 
-from tb_lstm_gates import discover, regularizers, stats, summary
+from tb_lstm_gates import discover, distribute, regularizers, stats, summary
 
 TRAIN_RUN = "train"
 
@@ -111,7 +110,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self._failed = False
         self._logged = 0
         self._last_step = None
-        if not is_chief():
+        if not distribute.is_chief():
             self._writer = None
             return
         self._guard(self._open)
@@ -158,9 +157,14 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             self._last_step = step
 
     def _write_step(self, step, histograms, logs):
+        penalties = []
+        # One cell's weights at a time, so only one cell's copy is alive
+        # beside the previous step's weights.
         for cell in self._cells:
-            self._logger.log_cell(cell.layer, cell.layout, cell.arrays(), histograms)
-        regularizers.write_penalties(self._writer, self.model, self._cells, (logs or {}).get("loss"))
+            arrays = cell.arrays()
+            self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
+            penalties.append((cell, regularizers.cell_penalties(cell, arrays)))
+        regularizers.write_penalties(self._writer, self.model, penalties, (logs or {}).get("loss"))
         self._writer.end_step(step)
 
     def _guard(self, fn, *args):
@@ -184,22 +188,3 @@ class LSTMGatesCallback(keras.callbacks.Callback):
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_chief():
-    """Whether this process is the chief of its `tf.distribute` cluster (or alone).
-
-    The chief is the `chief` task, or worker 0 when the cluster has no chief,
-    as TensorFlow's own `MultiWorkerMirroredStrategy` decides.
-    """
-    try:
-        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    except ValueError:
-        return True
-    task = config.get("task") or {}
-    task_type, task_id = task.get("type"), task.get("index", 0)
-    if task_type in (None, "chief", "evaluator"):
-        return task_type != "evaluator"
-    if task_type == "worker":
-        return "chief" not in (config.get("cluster") or {}) and int(task_id) == 0
-    return False

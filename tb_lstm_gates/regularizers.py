@@ -351,11 +351,12 @@ def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, laye
     return attached
 
 
-def cell_penalties(cell):
+def cell_penalties(cell, arrays):
     """The gate penalties of one discovered cell, recomputed in numpy.
 
     Args:
       cell: a `discover.Cell` of a Keras 3 model.
+      arrays: its current weights, as `cell.arrays()` returns them.
 
     Returns:
       list of `(part, {gate: penalty})`, one per layout piece of every weight
@@ -375,9 +376,8 @@ def cell_penalties(cell):
                 "the %s of %s (a %s cell) has %r: use GateRegularizer(cell=%r)"
                 % (name, cell.layer, cell.layout.cell, regularizer, cell.layout.cell)
             )
-        array = keras.ops.convert_to_numpy(variable)
         for piece in cell.layout.weights[name]:
-            penalties.append((piece.part, regularizer.gate_penalties(array, piece, name)))
+            penalties.append((piece.part, regularizer.gate_penalties(arrays[name], piece, name)))
     return penalties
 
 
@@ -396,17 +396,22 @@ def weight_regularization_loss(model):
     return total
 
 
-def write_penalties(writer, model, cells, loss=None):
+def write_penalties(writer, model, cells_penalties, loss=None):
     """Adds the regularization series to a `GateSummaryWriter`'s current step.
 
-    When any of `cells` carries a `GateRegularizer`: the penalty of each
-    (part, gate) and each cell's total (part = gate = `total`), the model's
-    weight regularization loss and, when given, the training `loss` (on the
-    `model` pseudo layer). Nothing otherwise.
+    When any cell carries a `GateRegularizer`: the penalty of each (part,
+    gate) and each cell's total (part = gate = `total`), the model's weight
+    regularization loss and, when given, the training `loss` (on the `model`
+    pseudo layer). Nothing otherwise.
+
+    Args:
+      writer: a `summary.GateSummaryWriter`.
+      model: the Keras model.
+      cells_penalties: `(cell, cell_penalties(cell, arrays))` pairs.
+      loss: the training loss, or None.
     """
     logged = False
-    for cell in cells:
-        penalties = cell_penalties(cell)
+    for cell, penalties in cells_penalties:
         if not penalties:
             continue
         logged = True

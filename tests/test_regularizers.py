@@ -332,7 +332,7 @@ def test_regularizer_of_another_cell_whose_width_divides_is_caught_when_logged()
     (cell,) = discover.find_cells(model)
     message = r"kernel of .* \(a lstm cell\) has GateRegularizer\('gru'.*use GateRegularizer\(cell='lstm'\)"
     with pytest.raises(ValueError, match=message):
-        regularizers.cell_penalties(cell)
+        regularizers.cell_penalties(cell, cell.arrays())
 
 
 def test_orthogonal_on_a_non_square_block_raises():

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import tb_lstm_gates
-from tb_lstm_gates import summary, tf1
+from tb_lstm_gates import discover, summary, tf1
 
 from tf1_model import CELLS, TRAIN_STEPS, build_model, expected_l2, feed, l2_by_step
 
@@ -114,16 +114,16 @@ def test_cell_in_an_unusual_scope_needs_a_layout_and_the_error_says_how():
 
 def test_input_depth_override_moves_the_split_and_bad_shapes_say_which_override():
     shapes = {"a/lstm_cell/kernel:0": (10, 12), "a/lstm_cell/bias:0": (12,)}
-    (cell,) = tf1.find_cells(shapes)
+    (cell,) = discover.find_cells_by_name(shapes)
     assert cell.layout.weights["kernel"][0].rows == slice(0, 7)
-    (cell,) = tf1.find_cells(shapes, input_depth={"a/lstm_cell": 5})
+    (cell,) = discover.find_cells_by_name(shapes, input_depth={"a/lstm_cell": 5})
     assert cell.layout.weights["kernel"][0].rows == slice(0, 5)
     with pytest.raises(ValueError, match=r"input_depth=\{'b/lstm_cell': N\}"):
-        tf1.find_cells({"b/lstm_cell/kernel": (3, 12), "b/lstm_cell/bias": (12,)})
+        discover.find_cells_by_name({"b/lstm_cell/kernel": (3, 12), "b/lstm_cell/bias": (12,)})
     with pytest.raises(ValueError, match="no cell variables under scope 'typo'"):
-        tf1.find_cells(shapes, input_depth={"typo": 3})
+        discover.find_cells_by_name(shapes, input_depth={"typo": 3})
     # Optimizer slots and moving averages are not weights of the cell.
     shapes["a/lstm_cell/kernel/Adam"] = (10, 12)
     shapes["a/lstm_cell/kernel/ExponentialMovingAverage"] = (10, 12)
-    (cell,) = tf1.find_cells(shapes)
+    (cell,) = discover.find_cells_by_name(shapes)
     assert cell.variables == {"kernel": "a/lstm_cell/kernel:0", "bias": "a/lstm_cell/bias:0"}
