@@ -40,6 +40,7 @@ export class App {
     this.histData = null;
     this.shown = [];
     this.requests = { series: 0, reg: 0, hist: 0 };
+    this.seen = {};
     this.gateCharts = new ChartGroup(this.theme);
     this.regCharts = new ChartGroup(this.theme);
     this.build();
@@ -227,14 +228,17 @@ export class App {
       return;
     }
     this.showError(null);
-    this.runs = [...data.runs].sort((a, b) => a.run.localeCompare(b.run));
     this.loaded = true;
-    const nothing = this.runs.every((r) => r.layers.length === 0);
-    this.empty.hidden = !nothing;
-    for (const section of [this.gates, this.reg]) section.hidden = nothing;
-    this.renderControls();
-    this.renderRunList();
-    this.renderHistogramControls();
+    // Rebuilding unchanged controls would close an open drop-down on every auto-reload.
+    if (this.changed("runs", data)) {
+      this.runs = [...data.runs].sort((a, b) => a.run.localeCompare(b.run));
+      const nothing = this.runs.every((r) => r.layers.length === 0);
+      this.empty.hidden = !nothing;
+      for (const section of [this.gates, this.reg]) section.hidden = nothing;
+      this.renderControls();
+      this.renderRunList();
+      this.renderHistogramControls();
+    }
     await Promise.all([this.loadSeries(), this.loadRegularization(), this.loadHistogram()]);
   }
 
@@ -254,6 +258,14 @@ export class App {
     this.renderRegularization();
   }
 
+  /** Whether `data` differs from the last data seen under `key`; redrawing the same data would reset the hover. */
+  changed(key, data) {
+    const text = JSON.stringify(data);
+    if (this.seen[key] === text) return false;
+    this.seen[key] = text;
+    return true;
+  }
+
   /** Fetches `route`, dropping the answer if a newer request of the same kind was made meanwhile. */
   async fetchLatest(kind, route, params) {
     const id = ++this.requests[kind];
@@ -271,12 +283,14 @@ export class App {
     if (!layer || runs.length === 0) {
       this.requests.series++;
       this.seriesData = null;
+      delete this.seen.series;
       this.renderGates();
       return;
     }
     const result = await this.fetchLatest("series", "series", [["layer", layer.layer], ["stat", this.currentStat(layer)], ...runParams(runs)]);
     if (!result) return;
     this.showError(result.error);
+    if (!this.changed("series", result.data)) return;
     this.seriesData = result.data || null;
     this.renderGates();
   }
@@ -286,12 +300,14 @@ export class App {
     if (runs.length === 0) {
       this.requests.reg++;
       this.regData = null;
+      delete this.seen.reg;
       this.renderRegularization();
       return;
     }
     const result = await this.fetchLatest("reg", "regularization", runParams(runs));
     if (!result) return;
     this.showError(result.error);
+    if (!this.changed("reg", result.data)) return;
     this.regData = result.data || null;
     this.renderRegularization();
   }
@@ -302,11 +318,12 @@ export class App {
     if (!target) {
       this.requests.hist++;
       this.histData = null;
+      delete this.seen.hist;
       return;
     }
     const { run, layer, part, gate } = target;
     const result = await this.fetchLatest("hist", "histograms", [["run", run], ["layer", layer], ["part", part], ["gate", gate]]);
-    if (!result) return;
+    if (!result || !this.changed("hist", result.data ?? result.error.message)) return;
     this.histData = result.data || null;
     this.histMessage.textContent = result.error
       ? result.error.status === 404
