@@ -78,7 +78,7 @@ setuptools.setup(
     },
     entry_points={
         "console_scripts": ["tb-lstm-gates = tb_lstm_gates.cli:main"],
-        "tensorboard_plugins": [],
+        "tensorboard_plugins": ["lstm_gates = tb_lstm_gates.plugin.loader:LSTMGatesLoader"],
     },
     cmdclass={"build_py": BuildPyWithFrontend},
     classifiers=[

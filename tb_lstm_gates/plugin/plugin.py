@@ -1,0 +1,394 @@
+"""Routes of the LSTM Gates tab; their contract is `http_api.md`.
+
+Every read goes through `context.data_provider`, so both of TensorBoard's
+loaders serve the same data. Routes parse the request and call an `*_impl`
+method that takes plain values and returns plain data; errors are raised as
+`tensorboard.errors` and turned into HTTP codes by TensorBoard. Run and layer
+names are opaque strings, only ever compared with what the data provider
+lists.
+"""
+
+import collections
+import math
+import mimetypes
+import os
+import re
+
+import numpy as np
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.context import RequestContext
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tb_lstm_gates import metadata
+
+DEFAULT_SAMPLES = 1000
+MAX_SAMPLES = 10000
+
+# `downsample` for every read: the loader makes TensorBoard keep every
+# point, and the routes downsample evenly themselves (the providers' own
+# downsampling picks points at random).
+_READ_ALL = 2**31 - 1
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+_STATIC_ROUTE = "/data/plugin/%s/static/" % metadata.PLUGIN_NAME
+# Set explicitly: `mimetypes` reads the system's tables (the Windows
+# registry, /etc/mime.types), which can be wrong for `.js`.
+_CONTENT_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".map": "application/json",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".woff2": "font/woff2",
+}
+_SAMPLES_PATTERN = re.compile(r"[0-9]{1,6}")
+
+_CANONICAL_GATES = metadata.LSTM_GATES + metadata.GRU_GATES
+
+# One listed time series whose metadata parsed: its run, tag and the dict
+# of `metadata.parse_plugin_content`.
+_Series = collections.namedtuple("_Series", ["run", "tag", "info"])
+
+
+class LSTMGatesPlugin(base_plugin.TBPlugin):
+    """Serves per-gate statistics, histograms and penalties to the LSTM Gates tab."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context):
+        self._data_provider = context.data_provider
+        self._static_dir = STATIC_DIR
+
+    def get_plugin_apps(self):
+        return {
+            "/runs": self._serve_runs,
+            "/series": self._serve_series,
+            "/histograms": self._serve_histograms,
+            "/regularization": self._serve_regularization,
+            "/static/*": self._serve_static,
+        }
+
+    def is_active(self):
+        if self._data_provider is None:
+            return False
+        return metadata.PLUGIN_NAME in self._data_provider.list_plugins(
+            RequestContext(), experiment_id=""
+        )
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name="LSTM Gates")
+
+    # Routes: parse, call the `*_impl`, respond.
+
+    @wrappers.Request.application
+    def _serve_runs(self, request):
+        ctx, experiment = _context(request)
+        return _json(request, self.runs_impl(ctx, experiment))
+
+    @wrappers.Request.application
+    def _serve_series(self, request):
+        ctx, experiment = _context(request)
+        body = self.series_impl(
+            ctx,
+            experiment,
+            layer=_required(request, "layer"),
+            stat=_required(request, "stat"),
+            runs=_runs(request),
+            samples=_samples(request),
+        )
+        return _json(request, body)
+
+    @wrappers.Request.application
+    def _serve_histograms(self, request):
+        ctx, experiment = _context(request)
+        body = self.histograms_impl(
+            ctx,
+            experiment,
+            run=_required(request, "run"),
+            layer=_required(request, "layer"),
+            part=_required(request, "part"),
+            gate=_required(request, "gate"),
+            samples=_samples(request),
+        )
+        return _json(request, body)
+
+    @wrappers.Request.application
+    def _serve_regularization(self, request):
+        ctx, experiment = _context(request)
+        body = self.regularization_impl(ctx, experiment, runs=_runs(request), samples=_samples(request))
+        return _json(request, body)
+
+    @wrappers.Request.application
+    def _serve_static(self, request):
+        name = request.path[len(_STATIC_ROUTE):] if request.path.startswith(_STATIC_ROUTE) else ""
+        content, content_type = self.static_impl(name)
+        return http_util.Respond(request, content, content_type)
+
+    # Implementations: plain values in, plain data out.
+
+    def runs_impl(self, ctx, experiment):
+        """Every run with this plugin's data, its layers and what each holds."""
+        scalars, tensors = self._index(ctx, experiment)
+        runs = {}
+        for series in scalars + tensors:
+            info = series.info
+            run = runs.setdefault(series.run, {"run": series.run, "layers": {}, "regularization": False})
+            if info["stat"] == metadata.PENALTY:
+                run["regularization"] = True
+            if info["cell"] == metadata.MODEL_CELL:
+                continue
+            layer = run["layers"].setdefault(
+                info["layer"],
+                {
+                    "layer": info["layer"],
+                    "cell": info["cell"],
+                    "parts": set(),
+                    "gates": set(),
+                    "stats": set(),
+                    "histograms": False,
+                    "penalties": False,
+                },
+            )
+            if info["part"] != metadata.TOTAL:
+                layer["parts"].add(info["part"])
+                layer["gates"].add(info["gate"])
+            if info["stat"] == metadata.HISTOGRAM:
+                layer["histograms"] = True
+            elif info["stat"] == metadata.PENALTY:
+                layer["penalties"] = True
+            else:
+                layer["stats"].add(info["stat"])
+        for run in runs.values():
+            layers = [run["layers"][name] for name in sorted(run["layers"])]
+            for layer in layers:
+                layer["parts"] = _canonical(layer["parts"], metadata.PARTS)
+                layer["gates"] = _canonical(layer["gates"], _CANONICAL_GATES)
+                layer["stats"] = _canonical(layer["stats"], metadata.SCALAR_STATS)
+            run["layers"] = layers
+        return {"runs": [runs[name] for name in sorted(runs)]}
+
+    def series_impl(self, ctx, experiment, layer, stat, runs=None, samples=DEFAULT_SAMPLES):
+        """One statistic of every block of `layer`, in `runs` (None: all runs)."""
+        scalars, tensors = self._index(ctx, experiment)
+        runs = _select_runs(scalars + tensors, runs)
+        in_layer = [s for s in scalars if s.run in runs and s.info["layer"] == layer]
+        if not in_layer:
+            raise errors.NotFoundError("no layer %r in the selected runs" % layer)
+        selected = [s for s in in_layer if s.info["stat"] == stat]
+        if not selected:
+            raise errors.NotFoundError("layer %r has no statistic %r" % (layer, stat))
+        selected.sort(key=lambda s: (s.run,) + _block_order(s))
+        series = [
+            dict(run=s.run, part=s.info["part"], gate=s.info["gate"], **_points(datums, samples))
+            for s, datums in self._read(self._data_provider.read_scalars, ctx, experiment, selected)
+        ]
+        return {"layer": layer, "stat": stat, "series": series}
+
+    def histograms_impl(self, ctx, experiment, run, layer, part, gate, samples=DEFAULT_SAMPLES):
+        """The histograms of one block over steps."""
+        scalars, tensors = self._index(ctx, experiment)
+        _select_runs(scalars + tensors, [run])
+        if not any(s.run == run and s.info["layer"] == layer for s in scalars + tensors):
+            raise errors.NotFoundError("run %r has no layer %r" % (run, layer))
+        selected = [
+            s
+            for s in tensors
+            if s.run == run and s.info["layer"] == layer and s.info["part"] == part and s.info["gate"] == gate
+        ]
+        if not selected:
+            raise errors.NotFoundError("layer %r has no histograms of part %r, gate %r" % (layer, part, gate))
+        ((_, datums),) = self._read(self._data_provider.read_tensors, ctx, experiment, selected[:1])
+        histograms = [
+            {"step": d.step, "wall_time": d.wall_time, "buckets": _buckets(d.numpy)}
+            for d in _downsample(datums, samples)
+        ]
+        return {"run": run, "layer": layer, "part": part, "gate": gate, "histograms": histograms}
+
+    def regularization_impl(self, ctx, experiment, runs=None, samples=DEFAULT_SAMPLES):
+        """Every penalty series and the model's training loss, in `runs` (None: all runs)."""
+        scalars, tensors = self._index(ctx, experiment)
+        runs = _select_runs(scalars + tensors, runs)
+        selected = [
+            s
+            for s in scalars
+            if s.run in runs
+            and (
+                s.info["stat"] == metadata.PENALTY
+                or (s.info["stat"] == metadata.LOSS and s.info["layer"] == metadata.MODEL_LAYER)
+            )
+        ]
+        # Per run: the layers by name, then the model's penalty and loss.
+        selected.sort(
+            key=lambda s: (s.run, s.info["layer"] == metadata.MODEL_LAYER, s.info["layer"])
+            + _block_order(s)
+            + (s.info["stat"],)
+        )
+        series = [
+            dict(
+                run=s.run,
+                layer=s.info["layer"],
+                cell=s.info["cell"],
+                part=s.info["part"],
+                gate=s.info["gate"],
+                stat=s.info["stat"],
+                **_points(datums, samples),
+            )
+            for s, datums in self._read(self._data_provider.read_scalars, ctx, experiment, selected)
+        ]
+        return {"series": series}
+
+    def static_impl(self, name):
+        """`(content, content_type)` of a file of the static folder.
+
+        Raises:
+          NotFoundError: `name` is not a file inside the static folder
+            (missing, a directory, or a path that leads out of it).
+        """
+        root = os.path.realpath(self._static_dir)
+        path = os.path.realpath(os.path.join(root, name)) if name and "\0" not in name else root
+        if os.path.commonpath([root, path]) != root or path == root or not os.path.isfile(path):
+            raise errors.NotFoundError("no static file %r" % name)
+        with open(path, "rb") as f:
+            content = f.read()
+        extension = os.path.splitext(path)[1].lower()
+        content_type = (
+            _CONTENT_TYPES.get(extension) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        )
+        return content, content_type
+
+    # Data provider access.
+
+    def _index(self, ctx, experiment):
+        """`(scalars, tensors)`: lists of `_Series` whose metadata parses.
+
+        Scalars are the statistics and penalties, tensors the histograms;
+        series whose content is malformed or from a newer version are
+        skipped.
+        """
+        kwargs = dict(experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
+        scalars = _parse(self._data_provider.list_scalars(ctx, **kwargs))
+        tensors = _parse(self._data_provider.list_tensors(ctx, **kwargs))
+        return (
+            [s for s in scalars if s.info["stat"] != metadata.HISTOGRAM],
+            [s for s in tensors if s.info["stat"] == metadata.HISTOGRAM],
+        )
+
+    def _read(self, read, ctx, experiment, selected):
+        """Pairs each `_Series` of `selected` with its data, read with `read`."""
+        data = read(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=_READ_ALL,
+            run_tag_filter=provider.RunTagFilter(
+                runs={s.run for s in selected}, tags={s.tag for s in selected}
+            ),
+        )
+        return [(s, data.get(s.run, {}).get(s.tag, [])) for s in selected]
+
+
+def _parse(run_to_tags):
+    parsed = []
+    for run, tags in run_to_tags.items():
+        for tag, time_series in tags.items():
+            try:
+                info = metadata.parse_plugin_content(time_series.plugin_content)
+            except ValueError:
+                continue
+            parsed.append(_Series(run, tag, info))
+    return parsed
+
+
+def _select_runs(listed, runs):
+    """The set of runs to read: `runs`, all checked to exist, or every listed run if None."""
+    known = {s.run for s in listed}
+    if runs is None:
+        return known
+    unknown = sorted(set(runs) - known)
+    if unknown:
+        raise errors.NotFoundError("no lstm_gates data for run(s) %s" % ", ".join(map(repr, unknown)))
+    return set(runs)
+
+
+def _canonical(names, canonical):
+    """`names` sorted in the canonical order, unknown names last, by name."""
+    return sorted(names, key=lambda name: _canonical_key(name, canonical))
+
+
+def _block_order(series):
+    """Sort key of a series' block: parts, then gates in canonical order, totals last."""
+    return (
+        _canonical_key(series.info["part"], metadata.PARTS + (metadata.TOTAL,)),
+        _canonical_key(series.info["gate"], _CANONICAL_GATES + (metadata.TOTAL,)),
+    )
+
+
+def _canonical_key(name, canonical):
+    return (canonical.index(name) if name in canonical else len(canonical), name)
+
+
+def _downsample(datums, samples):
+    """At most `samples` of `datums` in step order, evenly spaced, first and last kept."""
+    datums = sorted(datums, key=lambda d: d.step)
+    if len(datums) <= samples:
+        return datums
+    picks = np.linspace(0, len(datums) - 1, samples).round().astype(int)
+    return [datums[i] for i in picks]
+
+
+def _points(datums, samples):
+    datums = _downsample(datums, samples)
+    return {
+        "steps": [d.step for d in datums],
+        "wall_times": [d.wall_time for d in datums],
+        "values": [_finite(d.value) for d in datums],
+    }
+
+
+def _buckets(array):
+    """Rows `[left, right, count]` of a histogram tensor; `[]` if it has another shape."""
+    array = np.asarray(array, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 3:
+        return []
+    return [[_finite(x) for x in row] for row in array.tolist()]
+
+
+def _finite(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _context(request):
+    return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+
+def _json(request, body):
+    return http_util.Respond(request, body, "application/json")
+
+
+def _required(request, name):
+    values = request.args.getlist(name)
+    if len(values) != 1 or not values[0]:
+        raise errors.InvalidArgumentError("give exactly one non-empty %r parameter" % name)
+    return values[0]
+
+
+def _runs(request):
+    return request.args.getlist("run") or None
+
+
+def _samples(request):
+    values = request.args.getlist("samples")
+    if not values:
+        return DEFAULT_SAMPLES
+    if len(values) == 1 and _SAMPLES_PATTERN.fullmatch(values[0]):
+        samples = int(values[0])
+        if 2 <= samples <= MAX_SAMPLES:
+            return samples
+    raise errors.InvalidArgumentError(
+        "samples must be one integer from 2 to %d, got %s" % (MAX_SAMPLES, ", ".join(map(repr, values)))
+    )

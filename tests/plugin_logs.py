@@ -1,0 +1,123 @@
+"""Log directories for the plugin tests: real event files, real and synthetic runs."""
+
+import os
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+from tb_lstm_gates import metadata, summary
+
+LONG_RUN = "long"
+LONG_LAYER = "long/lstm_cell"
+LONG_STEPS = 1000
+PENALIZED_RUN = "penalized"
+PENALIZED_LAYER = "lstm/lstm_cell"
+MALFORMED_RUN = "malformed"
+MALFORMED_LAYER = "ok/lstm_cell"
+
+
+def long_value(step):
+    """The `l2` of the long run's (recurrent, forget) block at `step`."""
+    return 0.5 * step
+
+
+def write_long_run(run_dir, steps=LONG_STEPS):
+    """A run of `steps` steps: one l2 series and one histogram series."""
+    writer = summary.GateSummaryWriter(run_dir)
+    for step in range(steps):
+        writer.write_scalar(LONG_LAYER, "lstm", "recurrent", "forget", "l2", long_value(step))
+        buckets = np.array([[[0.0, 1.0, step], [1.0, 2.0, 1.0]]])
+        writer.write_gate_histograms(LONG_LAYER, "lstm", "recurrent", ("forget",), buckets)
+        writer.end_step(step)
+    writer.close()
+
+
+def penalty_value(part, gate, step):
+    return {"input": 1.0, "recurrent": 2.0, "total": 3.0}[part] + 0.1 * step + (gate == "forget")
+
+
+def write_penalized_run(run_dir, steps=5):
+    """Penalties per block, the layer's total, the model's penalty and loss,
+    and an l2 series with a NaN at step 2 and an Inf at step 3."""
+    writer = summary.GateSummaryWriter(run_dir)
+    for step in range(steps):
+        for part, gate in (("recurrent", "forget"), ("input", "input"), ("total", "total")):
+            writer.write_scalar(PENALIZED_LAYER, "lstm", part, gate, "penalty", penalty_value(part, gate, step))
+        writer.write_scalar(metadata.MODEL_LAYER, metadata.MODEL_CELL, "total", "total", "penalty", 10.0 + step)
+        writer.write_scalar(metadata.MODEL_LAYER, metadata.MODEL_CELL, "total", "total", "loss", 100.0 - step)
+        l2 = {2: float("nan"), 3: float("inf")}.get(step, float(step))
+        writer.write_scalar(PENALIZED_LAYER, "lstm", "recurrent", "forget", "l2", l2)
+        writer.end_step(step)
+    writer.close()
+
+
+def write_malformed_run(run_dir):
+    """lstm_gates series whose content is not JSON, or from a newer version, beside a valid one."""
+    writer = EventFileWriter(run_dir)
+    contents = {
+        "lstm_gates/bad/json": b"not json",
+        "lstm_gates/bad/version": b'{"version": 99, "layer": "new", "cell": "lstm", '
+        b'"part": "input", "gate": "input", "stat": "l2"}',
+        "lstm_gates/bad/fields": b'{"version": 1, "layer": "x"}',
+    }
+    values = [
+        summary_pb2.Summary.Value(
+            tag=tag,
+            tensor=summary.scalar_tensor(1.0),
+            metadata=summary_pb2.SummaryMetadata(
+                plugin_data=summary_pb2.SummaryMetadata.PluginData(
+                    plugin_name=metadata.PLUGIN_NAME, content=content
+                ),
+                data_class=summary_pb2.DATA_CLASS_SCALAR,
+            ),
+        )
+        for tag, content in contents.items()
+    ]
+    values.append(
+        summary_pb2.Summary.Value(
+            tag=metadata.tag_for(MALFORMED_LAYER, "input", "input", "l2"),
+            tensor=summary.scalar_tensor(1.0),
+            metadata=metadata.create_summary_metadata(MALFORMED_LAYER, "lstm", "input", "input", "l2"),
+        )
+    )
+    writer.add_event(event_pb2.Event(step=0, wall_time=1.0, summary=summary_pb2.Summary(value=values)))
+    writer.close()
+
+
+def train_keras_run(logdir, epochs=3):
+    """Trains a tiny LSTM + GRU model with `LSTMGatesCallback` into `logdir/train`.
+
+    Returns:
+      dict from cell kind (`lstm`, `gru`) to a dict from step to the cell's
+      `(kernel, recurrent_kernel, bias)` at that step.
+    """
+    import keras
+
+    import tb_lstm_gates
+
+    keras.utils.set_random_seed(0)
+    lstm = keras.layers.LSTM(4, return_sequences=True)
+    gru = keras.layers.GRU(3)
+    model = keras.Sequential([keras.Input((5, 2)), lstm, gru, keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    weights = {"lstm": {}, "gru": {}}
+
+    def record(step):
+        for kind, layer in (("lstm", lstm), ("gru", gru)):
+            cell = layer.cell
+            weights[kind][step] = tuple(
+                np.array(keras.ops.convert_to_numpy(w)) for w in (cell.kernel, cell.recurrent_kernel, cell.bias)
+            )
+
+    recorder = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: record(0),
+        on_epoch_end=lambda epoch, logs: record(epoch + 1),
+    )
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 5, 2)), rng.normal(size=(16, 1))
+    model.fit(
+        x, y, epochs=epochs, batch_size=8, verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(os.fspath(logdir)), recorder],
+    )
+    return weights
