@@ -8,6 +8,8 @@ import { withAlpha } from "./colors.js";
 
 const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
 const HEIGHT = 170;
+// Steps are integers: ticks at 1, 2, 5, 10, 20, 50, ... steps apart.
+const STEP_INCREMENTS = Array.from({ length: 30 }, (_, i) => [1, 2, 5][i % 3] * 10 ** Math.floor(i / 3));
 
 /**
  * Aligns lines on the union of their steps, smooths each line over its own
@@ -91,7 +93,7 @@ export class ChartGroup {
       },
       scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
       axes: [
-        { ...axis, size: 28 },
+        { ...axis, size: 28, incrs: STEP_INCREMENTS },
         { ...axis, size: 52, values: (u, ticks) => ticks.map(formatValue) },
       ],
       series,
