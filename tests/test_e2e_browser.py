@@ -7,6 +7,7 @@ Debian's `chromium` (the tests skip without it). Screenshots go to
 
 import contextlib
 import importlib.metadata
+import json
 import os
 import queue
 import re
@@ -257,6 +258,49 @@ def test_switching_statistic_layer_and_runs_changes_the_charts(page, tensorboard
     assert texts(frame, ".run-list .run-name") == ["beta/train"]
     stats = canvas_stats(frame)
     assert all(block["counts"]["beta/train"] > 20 and block["counts"][XSS_RUN + "/train"] == 0 for block in stats)
+
+
+def test_smoothing_log_scale_and_synced_hover(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", GRU_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    before = prints(canvas_stats(frame))
+    frame.locator(".slider input").fill("0")
+    wait_redrawn(frame, before)
+    assert frame.locator(".slider output").text_content() == "0.00"
+    before = prints(canvas_stats(frame))
+    frame.locator("label.check", has_text="Log scale").locator("input").check()
+    wait_redrawn(frame, before)
+
+    # Hovering one chart moves the cursor of every chart to the same step.
+    charts = frame.locator(".gates .chart")
+    charts.nth(0).locator(".u-over").hover(position={"x": 5, "y": 40})
+    left = charts.nth(0).locator(".u-cursor-x").evaluate("e => e.style.transform")
+    charts.nth(0).locator(".u-over").hover(position={"x": 150, "y": 40})
+    moved = charts.nth(0).locator(".u-cursor-x").evaluate("e => e.style.transform")
+    assert moved != left
+    assert charts.nth(11).locator(".u-cursor-x").evaluate("e => e.style.transform") == moved
+    rows = frame.locator(".tooltip:not([hidden]) tbody tr")
+    assert rows.count() == len(KERAS_RUNS)
+
+
+def test_download_csv_and_json_hold_what_is_shown(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", LSTM_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    with page.page.expect_download() as download:
+        frame.locator("button", has_text="CSV").click()
+    lines = open(download.value.path(), encoding="utf-8").read().splitlines()
+    assert lines[0] == "section,run,layer,part,gate,stat,step,wall_time,value,smoothed"
+    # 3 runs x 12 blocks x 4 steps (0 = before training, then 3 epochs).
+    gate_rows = [l for l in lines[1:] if l.startswith("gates,")]
+    assert len(gate_rows) == 3 * 12 * 4
+    assert any(l.startswith("gates,%s/train,%s,recurrent,forget,l2,3," % (XSS_RUN, LSTM_LAYER)) for l in gate_rows)
+    with page.page.expect_download() as download:
+        frame.locator("button", has_text="JSON").click()
+    shown = json.load(open(download.value.path(), encoding="utf-8"))
+    runs = {s["run"] for s in shown["series"] if s["section"] == "gates"}
+    assert runs == {name + "/train" for name in KERAS_RUNS}
 
 
 def test_selections_survive_reload_and_page_reload(page, tensorboard_url):
