@@ -330,7 +330,10 @@ def test_clicking_a_chart_opens_its_histograms_in_both_modes(page, tensorboard_u
     frame.locator(".histogram .hist-canvas").wait_for(state="visible")
     assert frame.locator(".hist-part").input_value() == "recurrent"
     assert frame.locator(".hist-gate").input_value() == "forget"
-    frame.wait_for_function("() => document.querySelector('.hist-canvas').width > 0")
+    frame.wait_for_function(
+        "() => { const c = document.querySelector('.hist-canvas'); "
+        "return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v) => v > 0); }"
+    )
     offset = canvas_stats(frame, ".hist-canvas", {})[0]
     assert offset["painted"] > 2000
 
@@ -343,6 +346,12 @@ def test_clicking_a_chart_opens_its_histograms_in_both_modes(page, tensorboard_u
     choose(frame, ".hist-gate", "output")
     wait_redrawn(frame, before, ".hist-canvas")
     page.screenshot("histogram.png")
+
+    frame.locator(".histogram button.close").click()
+    frame.locator(".histogram").wait_for(state="hidden")
+    frame.locator("button.open-histograms").click()
+    frame.locator(".histogram .hist-canvas").wait_for(state="visible")
+    assert [frame.locator(s).input_value() for s in (".hist-part", ".hist-gate")] == ["recurrent", "output"]
 
 
 def test_html_run_name_is_shown_as_text(page, tensorboard_url):

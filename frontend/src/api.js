@@ -3,7 +3,7 @@
 // so they keep working under --path_prefix and behind proxies.
 const BASE = new URL("../", import.meta.url);
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, message) {
     super(message);
     this.status = status;

@@ -194,6 +194,13 @@ export class App {
       el("p", { text: "then point TensorBoard at the same log directory: tensorboard --logdir log_dir" }),
     );
     this.gatesTitle = el("h2");
+    this.histButton = el("button", {
+      type: "button",
+      class: "open-histograms",
+      text: "Histograms",
+      title: "Histograms of one block over steps (or click a chart)",
+      onclick: () => this.openHistogram(this.state.histPart, this.state.histGate),
+    });
     this.grid = el("div", { class: "grid" });
     this.gates = el("section", { class: "gates" }, this.gatesTitle, this.grid);
     this.histHeader = el("div", { class: "hist-controls" });
@@ -314,7 +321,7 @@ export class App {
 
   async loadHistogram() {
     const target = this.histogramTarget();
-    this.hist.hidden = !target;
+    this.showHistogramSection(target);
     if (!target) {
       this.requests.hist++;
       this.histData = null;
@@ -466,6 +473,7 @@ export class App {
     this.gatesTitle.replaceChildren(
       el("span", { class: "layer-name", text: layer.layer }),
       el("span", { class: "subtitle", text: ` ${layer.cell} · ${data ? data.stat : this.currentStat(layer)}` }),
+      this.histButton,
     );
     if (!data || data.series.length === 0) {
       this.grid.replaceChildren(el("p", { class: "message", text: this.visibleRuns().length ? "No data for the selected runs." : "No run selected." }));
@@ -563,9 +571,16 @@ export class App {
     });
   }
 
+  /** Shows the histogram view when it has a target, else the button that opens it (when it could). */
+  showHistogramSection(target) {
+    const layer = this.currentLayer();
+    this.hist.hidden = !target;
+    this.histButton.hidden = Boolean(target) || !layer || !this.visibleRuns().some((r) => layer.histogramRuns.includes(r));
+  }
+
   renderHistogramControls() {
     const t = this.histogramTarget();
-    this.hist.hidden = !t;
+    this.showHistogramSection(t);
     if (!t) return;
     const change = (key) => (value) => this.update({ [key]: value }, () => {
       this.renderHistogramControls();
@@ -581,7 +596,12 @@ export class App {
         class: "hist-mode",
         title: "Mode",
       }),
-      el("button", { type: "button", class: "close", text: "Close", onclick: () => this.update({ histOpen: false }, this.loadHistogram) }),
+      el("button", {
+        type: "button",
+        class: "close",
+        text: "Close",
+        onclick: () => this.update({ histOpen: false }, this.loadHistogram),
+      }),
     );
   }
 
@@ -599,7 +619,7 @@ export class App {
 
   download(format) {
     const layer = this.currentLayer();
-    const name = `lstm_gates_${layer ? layer.layer.replace(/[^\w.-]+/g, "_") : "data"}_${this.currentStat(layer || { stats: [] }) || ""}`;
+    const name = layer ? `lstm_gates_${layer.layer.replace(/[^\w.-]+/g, "_")}_${this.currentStat(layer)}` : "lstm_gates";
     if (format === "csv") saveFile(`${name}.csv`, toCSV(this.shown), "text/csv");
     else saveFile(`${name}.json`, JSON.stringify({ smoothing: this.state.smoothing, series: this.shown }, null, 1), "application/json");
   }

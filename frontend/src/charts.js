@@ -19,7 +19,7 @@ const STEP_INCREMENTS = Array.from({ length: 30 }, (_, i) => [1, 2, 5][i % 3] * 
  * @param lines [{run, color, steps, values}]
  * @returns {{xs, raw: Array[], smoothed: Array[], positive: boolean}}
  */
-export function alignLines(lines, smoothing, logScale) {
+function alignLines(lines, smoothing, logScale) {
   const xs = [...new Set(lines.flatMap((l) => l.steps))].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
   const keep = (v) => (v == null || (logScale && !(v > 0)) ? null : v);

@@ -11,7 +11,7 @@ function csvField(value) {
 }
 
 /** Flat rows, one per (series, step), from [{section, run, layer, part, gate, stat, steps, wall_times, values, smoothed}]. */
-export function toRows(series) {
+function toRows(series) {
   return series.flatMap((s) =>
     s.steps.map((step, i) => ({
       section: s.section,
