@@ -7,6 +7,7 @@ import uuid
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
 from tensorboard.backend.event_processing import data_provider as multiplexer_data_provider
@@ -384,14 +385,24 @@ def test_frontend_metadata_points_at_the_static_module():
     assert meta.tab_name == "LSTM Gates"
 
 
-def test_downsample_of_plain_points_is_even_and_keeps_the_ends():
-    class Datum:
-        def __init__(self, step):
-            self.step = step
+class _Datum:
+    def __init__(self, step):
+        self.step = step
 
-    datums = [Datum(s) for s in range(100, 0, -1)]
+
+def test_downsample_of_plain_points_is_even_and_keeps_the_ends():
+    datums = [_Datum(s) for s in range(100, 0, -1)]
     assert [d.step for d in plugin_module._downsample(datums, 5)] == [1, 26, 51, 75, 100]
     assert [d.step for d in plugin_module._downsample(datums[-3:], 5)] == [1, 2, 3]
+
+
+@given(n=st.integers(0, 3000), samples=st.integers(2, plugin_module.MAX_SAMPLES))
+def test_downsample_keeps_min_n_samples_points_in_order_with_both_ends(n, samples):
+    steps = [d.step for d in plugin_module._downsample([_Datum(3 * s) for s in range(n)], samples)]
+    assert len(steps) == min(n, samples)
+    assert steps == sorted(set(steps))
+    if n:
+        assert (steps[0], steps[-1]) == (0, 3 * (n - 1))
 
 
 # static

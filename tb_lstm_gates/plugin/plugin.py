@@ -61,7 +61,6 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context):
         self._data_provider = context.data_provider
-        self._static_dir = STATIC_DIR
 
     def get_plugin_apps(self):
         return {
@@ -201,6 +200,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         ]
         if not selected:
             raise errors.NotFoundError("layer %r has no histograms of part %r, gate %r" % (layer, part, gate))
+        # One tag per block unless two writers wrote the same block: the first wins.
         ((_, datums),) = self._read(self._data_provider.read_tensors, ctx, experiment, selected[:1])
         histograms = [
             {"step": d.step, "wall_time": d.wall_time, "buckets": _buckets(d.numpy)}
@@ -248,7 +248,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
           NotFoundError: `name` is not a file inside the static folder
             (missing, a directory, or a path that leads out of it).
         """
-        root = os.path.realpath(self._static_dir)
+        root = os.path.realpath(STATIC_DIR)
         path = os.path.realpath(os.path.join(root, name)) if name and "\0" not in name else root
         if os.path.commonpath([root, path]) != root or path == root or not os.path.isfile(path):
             raise errors.NotFoundError("no static file %r" % name)
