@@ -74,6 +74,8 @@ function ticks(lo, hi, n) {
  * @param options {{mode: "offset"|"heatmap", color: string, dark: boolean}}
  */
 export function drawHistograms(canvas, histograms, { mode, color, dark }) {
+  // Buckets with non-finite edges or counts (sent as null) cannot be placed.
+  histograms = histograms.map((h) => ({ ...h, buckets: h.buckets.filter((b) => b.every(Number.isFinite)) }));
   const text = dark ? "#ccc" : "#444";
   const grid = dark ? "rgba(255,255,255,0.15)" : "rgba(0,0,0,0.15)";
   const { lo, hi, peak } = extent(histograms);
