@@ -286,15 +286,17 @@ export class App {
 
   async loadSeries() {
     const layer = this.currentLayer();
-    const runs = layer ? this.visibleRuns().filter((r) => layer.runs.includes(r)) : [];
-    if (!layer || runs.length === 0) {
+    const stat = layer && this.currentStat(layer);
+    // Only runs whose layer has the statistic: the route answers 404 for the others.
+    const runs = stat ? this.visibleRuns().filter((r) => layer.infos[layer.runs.indexOf(r)]?.stats.includes(stat)) : [];
+    if (runs.length === 0) {
       this.requests.series++;
       this.seriesData = null;
       delete this.seen.series;
       this.renderGates();
       return;
     }
-    const result = await this.fetchLatest("series", "series", [["layer", layer.layer], ["stat", this.currentStat(layer)], ...runParams(runs)]);
+    const result = await this.fetchLatest("series", "series", [["layer", layer.layer], ["stat", stat], ...runParams(runs)]);
     if (!result) return;
     this.showError(result.error);
     if (!this.changed("series", result.data)) return;
@@ -472,11 +474,16 @@ export class App {
     const data = this.seriesData && this.seriesData.layer === layer.layer ? this.seriesData : null;
     this.gatesTitle.replaceChildren(
       el("span", { class: "layer-name", text: layer.layer }),
-      el("span", { class: "subtitle", text: ` ${layer.cell} · ${data ? data.stat : this.currentStat(layer)}` }),
+      el("span", { class: "subtitle", text: ` ${layer.cell} · ${data ? data.stat : this.currentStat(layer) || "penalties only"}` }),
       this.histButton,
     );
     if (!data || data.series.length === 0) {
-      this.grid.replaceChildren(el("p", { class: "message", text: this.visibleRuns().length ? "No data for the selected runs." : "No run selected." }));
+      const message = !this.visibleRuns().length
+        ? "No run selected."
+        : layer.stats.length
+          ? "No data for the selected runs."
+          : "This layer has only penalties: see Regularization below.";
+      this.grid.replaceChildren(el("p", { class: "message", text: message }));
       return;
     }
     const parts = layer.parts.filter((p) => !this.state.hiddenParts.includes(p));
@@ -619,7 +626,7 @@ export class App {
 
   download(format) {
     const layer = this.currentLayer();
-    const name = layer ? `lstm_gates_${layer.layer.replace(/[^\w.-]+/g, "_")}_${this.currentStat(layer)}` : "lstm_gates";
+    const name = layer ? `lstm_gates_${layer.layer.replace(/[^\w.-]+/g, "_")}_${this.currentStat(layer) || "penalties"}` : "lstm_gates";
     if (format === "csv") saveFile(`${name}.csv`, toCSV(this.shown), "text/csv");
     else saveFile(`${name}.json`, JSON.stringify({ smoothing: this.state.smoothing, series: this.shown }, null, 1), "application/json");
   }
