@@ -394,6 +394,21 @@ def test_empty_state_names_the_callback(page, tensorboard_url):
     assert "LSTMGatesCallback(log_dir)" in empty.text_content()
 
 
+def test_regularization_is_explained_when_no_run_has_penalties(page, tensorboard_url):
+    def without_penalties(route):
+        body = route.fetch().json()
+        for run in body["runs"]:
+            run["regularization"] = False
+        route.fulfill(json=body)
+
+    page.page.route("**/data/plugin/lstm_gates/runs", without_penalties)
+    frame = page.open_tab(tensorboard_url)
+    note = frame.locator(".regularization .message")
+    note.wait_for()
+    assert "No run logs penalties" in note.text_content()
+    assert frame.locator(".reg-grid canvas").count() == 0
+
+
 def test_dark_mode_follows_the_system_setting(browser, tensorboard_url):
     p = Page(browser, color_scheme="dark")
     try:

@@ -494,7 +494,7 @@ export class App {
       cells.push(el("div", { class: "row-head", text: part }));
       for (const gate of gates) {
         const series = data.series.filter((s) => s.part === part && s.gate === gate);
-        const holder = el("div", { class: "chart", "data-part": part, "data-gate": gate });
+        const holder = el("div", { class: "chart", "data-part": part, "data-gate": gate, role: "img", "aria-label": `${part} · ${gate}` });
         cells.push(holder);
         if (series.length) holders.push([holder, part, gate, series]);
         else holder.append(el("p", { class: "message", text: "—" }));
