@@ -423,8 +423,10 @@ def test_dark_mode_follows_the_system_setting(browser, tensorboard_url):
         p.close()
 
 
-def test_tab_works_under_path_prefix(logdir, browser):
-    with tensorboard(logdir, "--path_prefix", "/tb") as url:
+def test_tab_works_under_path_prefix_with_the_python_loader(logdir, browser):
+    # The session's TensorBoard runs with --load_fast=auto (RustBoard where its
+    # binary is installed); this one with the Python multiplexer.
+    with tensorboard(logdir, "--path_prefix", "/tb", "--load_fast", "false") as url:
         assert url.endswith("/tb/")
         p = Page(browser)
         try:
