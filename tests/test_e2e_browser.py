@@ -337,6 +337,9 @@ def test_clicking_a_chart_opens_its_histograms_in_both_modes(page, tensorboard_u
     offset = canvas_stats(frame, ".hist-canvas", {})[0]
     assert offset["painted"] > 2000
 
+    frame.locator(".hist-canvas").hover(position={"x": 300, "y": 200})
+    assert re.fullmatch(r"step \d+ · value \S+ · count \S+", frame.locator(".hist-readout").text_content())
+
     choose(frame, ".hist-mode", "heatmap")
     wait_redrawn(frame, offset["print"], ".hist-canvas")
     heatmap = canvas_stats(frame, ".hist-canvas", {})[0]

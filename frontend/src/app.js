@@ -2,7 +2,7 @@
 import { getJSON, runParams } from "./api.js";
 import { ChartGroup } from "./charts.js";
 import { runColor } from "./colors.js";
-import { el, select } from "./dom.js";
+import { el, formatValue, select } from "./dom.js";
 import { toCSV, saveFile } from "./download.js";
 import { drawHistograms } from "./histogram.js";
 import { onHostReload, watchDarkMode } from "./host.js";
@@ -204,7 +204,15 @@ export class App {
     this.grid = el("div", { class: "grid" });
     this.gates = el("section", { class: "gates" }, this.gatesTitle, this.grid);
     this.histHeader = el("div", { class: "hist-controls" });
-    this.histCanvas = el("canvas", { class: "hist-canvas" });
+    this.histReadout = el("span", { class: "hist-readout" });
+    this.histCanvas = el("canvas", {
+      class: "hist-canvas",
+      onmousemove: (e) => {
+        const at = this.histLocate && this.histLocate(e.offsetX, e.offsetY);
+        this.histReadout.textContent = at ? `step ${at.step} · value ${formatValue(at.value)} · count ${formatValue(at.count)}` : "";
+      },
+      onmouseleave: () => (this.histReadout.textContent = ""),
+    });
     this.histMessage = el("p", { class: "message" });
     this.hist = el("section", { class: "histogram", hidden: true }, this.histHeader, this.histMessage, this.histCanvas);
     this.regBody = el("div", { class: "reg-grid" });
@@ -603,6 +611,7 @@ export class App {
         class: "hist-mode",
         title: "Mode",
       }),
+      this.histReadout,
       el("button", {
         type: "button",
         class: "close",
@@ -619,7 +628,7 @@ export class App {
       return;
     }
     this.histCanvas.hidden = false;
-    drawHistograms(this.histCanvas, data.histograms, { mode: this.state.histMode, color: this.colorOf(data.run), dark: this.theme.dark });
+    this.histLocate = drawHistograms(this.histCanvas, data.histograms, { mode: this.state.histMode, color: this.colorOf(data.run), dark: this.theme.dark });
   }
 
   // ---- downloads --------------------------------------------------------

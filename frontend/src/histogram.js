@@ -64,6 +64,12 @@ function prepare(canvas, height) {
   return { ctx, width };
 }
 
+/** Count of the bucket of `h` holding `value`, or 0. */
+function countAt(h, value) {
+  const bucket = h.buckets.find(([left, right]) => value >= left && value <= right);
+  return bucket ? bucket[2] : 0;
+}
+
 function ticks(lo, hi, n) {
   return Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
 }
@@ -72,6 +78,8 @@ function ticks(lo, hi, n) {
  * @param canvas HTMLCanvasElement
  * @param histograms [{step, buckets: [[left, right, count], ...]}], by step
  * @param options {{mode: "offset"|"heatmap", color: string, dark: boolean}}
+ * @returns {(x: number, y: number) => ({step, value, count}|null)} what is
+ *   under a point of the canvas (CSS pixels), for a hover readout.
  */
 export function drawHistograms(canvas, histograms, { mode, color, dark }) {
   // Buckets with non-finite edges or counts (sent as null) cannot be placed.
@@ -110,7 +118,12 @@ export function drawHistograms(canvas, histograms, { mode, color, dark }) {
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
     ctx.fillText("step →", pad.left + plotW + 6, pad.top + plotH + 12);
-    return;
+    return (x, y) => {
+      const i = Math.floor((x - pad.left) / colW);
+      if (i < 0 || i >= histograms.length || y < pad.top || y > pad.top + plotH) return null;
+      const value = lo + ((pad.top + plotH - y) / plotH) * (hi - lo);
+      return { step: steps[i], value, count: countAt(histograms[i], value) };
+    };
   }
   const shown = thin(histograms, MAX_RIDGES);
   const height = 340;
@@ -155,4 +168,11 @@ export function drawHistograms(canvas, histograms, { mode, color, dark }) {
   for (const i of thin([...shown.keys()], 8)) {
     ctx.fillText(`step ${shown[i].step}`, pad.left + plotW + 6, pad.top + ridge + i * gap);
   }
+  return (x, y) => {
+    if (x < pad.left || x > pad.left + plotW) return null;
+    // The ridge whose baseline is nearest below the pointer.
+    const i = gap ? Math.min(shown.length - 1, Math.max(0, Math.ceil((y - pad.top - ridge) / gap))) : 0;
+    const value = lo + ((x - pad.left) / plotW) * (hi - lo);
+    return { step: shown[i].step, value, count: countAt(shown[i], value) };
+  };
 }
