@@ -1,0 +1,178 @@
+// One block's histograms over steps, drawn on a canvas, in TensorBoard's
+// "offset" mode (one ridge per step, later steps in front) or as a heat map
+// (steps across, values up, density as colour).
+import { formatValue } from "./dom.js";
+
+const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
+const MAX_RIDGES = 40;
+
+/** Value range covered by every histogram, and the highest bucket density. */
+function extent(histograms) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  let peak = 0;
+  for (const h of histograms) {
+    for (const [left, right, count] of h.buckets) {
+      lo = Math.min(lo, left);
+      hi = Math.max(hi, right);
+      peak = Math.max(peak, density(left, right, count));
+    }
+  }
+  if (!(hi > lo)) {
+    const mid = Number.isFinite(lo) ? lo : 0;
+    [lo, hi] = [mid - 0.5, mid + 0.5];
+  }
+  return { lo, hi, peak: peak || 1 };
+}
+
+// A zero-width bucket (all weights equal) is drawn as a thin spike.
+const density = (left, right, count) => count / Math.max(right - left, 1e-12);
+
+/** Evenly picks at most `n` items, keeping the first and the last. */
+function thin(items, n) {
+  if (items.length <= n) return items;
+  return Array.from({ length: n }, (_, i) => items[Math.round((i * (items.length - 1)) / (n - 1))]);
+}
+
+/** Colour ramp from dark blue-purple to yellow (viridis-like), t in [0, 1]. */
+function ramp(t) {
+  const stops = [
+    [68, 1, 84],
+    [59, 82, 139],
+    [33, 145, 140],
+    [94, 201, 98],
+    [253, 231, 37],
+  ];
+  const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const c = stops[i].map((v, k) => Math.round(v + f * (stops[i + 1][k] - v)));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+/** Sizes the canvas for its CSS box and the device pixel ratio; returns its 2D context. */
+function prepare(canvas, height) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth || 600;
+  canvas.style.height = `${height}px`;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  ctx.font = FONT;
+  return { ctx, width };
+}
+
+/** Count of the bucket of `h` holding `value`, or 0. */
+function countAt(h, value) {
+  const bucket = h.buckets.find(([left, right]) => value >= left && value <= right);
+  return bucket ? bucket[2] : 0;
+}
+
+function ticks(lo, hi, n) {
+  return Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
+}
+
+/**
+ * @param canvas HTMLCanvasElement
+ * @param histograms [{step, buckets: [[left, right, count], ...]}], by step
+ * @param options {{mode: "offset"|"heatmap", color: string, dark: boolean}}
+ * @returns {(x: number, y: number) => ({step, value, count}|null)} what is
+ *   under a point of the canvas (CSS pixels), for a hover readout.
+ */
+export function drawHistograms(canvas, histograms, { mode, color, dark }) {
+  // Buckets with non-finite edges or counts (sent as null) cannot be placed.
+  histograms = histograms.map((h) => ({ ...h, buckets: h.buckets.filter((b) => b.every(Number.isFinite)) }));
+  const text = dark ? "#ccc" : "#444";
+  const grid = dark ? "rgba(255,255,255,0.15)" : "rgba(0,0,0,0.15)";
+  const { lo, hi, peak } = extent(histograms);
+  const steps = histograms.map((h) => h.step);
+  const pad = { left: 58, right: 56, top: 12, bottom: 26 };
+  if (mode === "heatmap") {
+    const { ctx, width } = prepare(canvas, 320);
+    const plotW = width - pad.left - pad.right;
+    const plotH = 320 - pad.top - pad.bottom;
+    const colW = plotW / Math.max(1, histograms.length);
+    const yOf = (v) => pad.top + plotH - ((v - lo) / (hi - lo)) * plotH;
+    ctx.fillStyle = ramp(0);
+    ctx.fillRect(pad.left, pad.top, plotW, plotH);
+    histograms.forEach((h, i) => {
+      for (const [left, right, count] of h.buckets) {
+        if (!count) continue;
+        // Square root keeps sparse tails visible next to a sharp peak.
+        ctx.fillStyle = ramp(Math.sqrt(density(left, right, count) / peak));
+        const top = yOf(right);
+        ctx.fillRect(pad.left + i * colW, top, Math.ceil(colW), Math.max(1, yOf(left) - top));
+      }
+    });
+    ctx.fillStyle = text;
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    for (const v of ticks(lo, hi, 4)) ctx.fillText(formatValue(v), pad.left - 6, yOf(v));
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    for (const i of thin([...histograms.keys()], 8)) {
+      ctx.fillText(String(steps[i]), pad.left + (i + 0.5) * colW, pad.top + plotH + 6);
+    }
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    ctx.fillText("step →", pad.left + plotW + 6, pad.top + plotH + 12);
+    return (x, y) => {
+      const i = Math.floor((x - pad.left) / colW);
+      if (i < 0 || i >= histograms.length || y < pad.top || y > pad.top + plotH) return null;
+      const value = lo + ((pad.top + plotH - y) / plotH) * (hi - lo);
+      return { step: steps[i], value, count: countAt(histograms[i], value) };
+    };
+  }
+  const shown = thin(histograms, MAX_RIDGES);
+  const height = 340;
+  const { ctx, width } = prepare(canvas, height);
+  const plotW = width - pad.left - pad.right;
+  const ridge = 70;
+  const plotH = height - pad.top - pad.bottom - ridge;
+  const gap = shown.length > 1 ? plotH / (shown.length - 1) : 0;
+  const xOf = (v) => pad.left + ((v - lo) / (hi - lo)) * plotW;
+  const [r, g, b] = [1, 3, 5].map((k) => parseInt(color.slice(k, k + 2), 16));
+  shown.forEach((h, i) => {
+    const base = pad.top + ridge + i * gap;
+    // Older steps fade, as in TensorBoard's offset view.
+    const t = shown.length > 1 ? i / (shown.length - 1) : 1;
+    if (h.buckets.length === 0) return;
+    ctx.beginPath();
+    ctx.moveTo(xOf(h.buckets[0][0]), base);
+    for (const [left, right, count] of h.buckets) {
+      const y = base - (density(left, right, count) / peak) * ridge;
+      ctx.lineTo(xOf(left), y);
+      ctx.lineTo(xOf(right), y);
+    }
+    ctx.lineTo(xOf(h.buckets[h.buckets.length - 1][1]), base);
+    ctx.closePath();
+    ctx.fillStyle = `rgba(${r},${g},${b},${0.25 + 0.6 * t})`;
+    ctx.fill();
+    ctx.strokeStyle = dark ? "rgba(0,0,0,0.6)" : "rgba(255,255,255,0.9)";
+    ctx.lineWidth = 1;
+    ctx.stroke();
+  });
+  ctx.strokeStyle = grid;
+  ctx.beginPath();
+  ctx.moveTo(pad.left, height - pad.bottom);
+  ctx.lineTo(pad.left + plotW, height - pad.bottom);
+  ctx.stroke();
+  ctx.fillStyle = text;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  for (const v of ticks(lo, hi, 5)) ctx.fillText(formatValue(v), xOf(v), height - pad.bottom + 6);
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  for (const i of thin([...shown.keys()], 8)) {
+    ctx.fillText(`step ${shown[i].step}`, pad.left + plotW + 6, pad.top + ridge + i * gap);
+  }
+  return (x, y) => {
+    if (x < pad.left || x > pad.left + plotW) return null;
+    // The ridge whose baseline is nearest below the pointer.
+    const i = gap ? Math.min(shown.length - 1, Math.max(0, Math.ceil((y - pad.top - ridge) / gap))) : 0;
+    const value = lo + ((x - pad.left) / plotW) * (hi - lo);
+    return { step: shown[i].step, value, count: countAt(shown[i], value) };
+  };
+}

@@ -1,0 +1,46 @@
+// Selections, kept in localStorage so a reload of the page or of TensorBoard
+// comes back to the same view.
+const KEY = "tb-lstm-gates/state/v1";
+
+const DEFAULTS = Object.freeze({
+  hiddenRuns: [],
+  runFilter: "",
+  layer: "",
+  stat: "l2",
+  hiddenParts: [],
+  smoothing: 0.6,
+  logScale: false,
+  autoReload: true,
+  histRun: "",
+  histPart: "",
+  histGate: "",
+  histMode: "offset",
+  histOpen: false,
+});
+
+/** The saved state; a key of the wrong type (an older or edited save) gets its default. */
+export function loadState() {
+  let saved = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {};
+  } catch {
+    saved = {};
+  }
+  const state = {};
+  for (const [key, fallback] of Object.entries(DEFAULTS)) {
+    const value = saved[key];
+    const ok = Array.isArray(fallback)
+      ? Array.isArray(value) && value.every((v) => typeof v === "string")
+      : typeof value === typeof fallback;
+    state[key] = ok ? value : structuredClone(fallback);
+  }
+  return state;
+}
+
+export function saveState(state) {
+  try {
+    localStorage.setItem(KEY, JSON.stringify(state));
+  } catch {
+    // Storage full or disabled: selections simply do not persist.
+  }
+}

@@ -1,0 +1,449 @@
+"""The LSTM Gates tab end to end: real Keras training, a real TensorBoard, headless Chromium.
+
+Needs the built bundle and the registered entry point (`pip install -e .`), and
+Debian's `chromium` (the tests skip without it). Screenshots go to
+`test-artifacts/`.
+"""
+
+import contextlib
+import importlib.metadata
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import plugin_logs
+from tb_lstm_gates.plugin import plugin as plugin_module
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+XSS_RUN = "<img src=x onerror=alert(1)>"
+KERAS_RUNS = {XSS_RUN: 0.01, "alpha": 0.03, "beta": 0.1}
+# Runs in the order the tab lists them (by name) and their colours
+# (TensorBoard's palette, light mode).
+RUN_COLORS = {
+    XSS_RUN + "/train": "#425066",
+    "alpha/train": "#12b5cb",
+    "beta/train": "#e52592",
+    plugin_logs.PENALIZED_RUN: "#f9ab00",
+}
+GRU_LAYER = "tiny/gru/gru_cell"
+LSTM_LAYER = "tiny/lstm/lstm_cell"
+STARTED = re.compile(r"TensorBoard \S+ at (http://127\.0\.0\.1:(\d+)\S*)")
+
+
+def train_tiny_model(run_dir, learning_rate):
+    import keras
+
+    import tb_lstm_gates
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((6, 3)),
+            keras.layers.LSTM(4, return_sequences=True, name="lstm"),
+            keras.layers.GRU(3, name="gru"),
+            keras.layers.Dense(1),
+        ],
+        name="tiny",
+    )
+    model.compile(keras.optimizers.Adam(learning_rate), "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 6, 3)), rng.normal(size=(32, 1))
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(run_dir)])
+
+
+@pytest.fixture(scope="session")
+def logdir(tmp_path_factory):
+    """Three real Keras runs (one named with HTML) and a run with penalties."""
+    root = tmp_path_factory.mktemp("e2e_logs")
+    for name, learning_rate in KERAS_RUNS.items():
+        train_tiny_model(os.fspath(root / name), learning_rate)
+    plugin_logs.write_penalized_run(os.fspath(root / plugin_logs.PENALIZED_RUN))
+    return root
+
+
+@contextlib.contextmanager
+def tensorboard(logdir, *flags):
+    """A real `tensorboard` process on a free port; yields its base URL."""
+    bundle = os.path.join(plugin_module.STATIC_DIR, "index.js")
+    assert os.path.exists(bundle), "no frontend bundle: run `pip install -e .` (or `npm run build` in frontend/)"
+    names = [e.name for e in importlib.metadata.entry_points(group="tensorboard_plugins")]
+    assert "lstm_gates" in names, "the tensorboard_plugins entry point is not registered: run `pip install -e .`"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", os.fspath(logdir), "--host", "127.0.0.1", "--port", "0", *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
+    try:
+        log = []
+        while True:
+            try:
+                line = lines.get(timeout=120)
+            except queue.Empty:
+                raise AssertionError("TensorBoard did not start:\n" + "".join(log)) from None
+            log.append(line)
+            match = STARTED.search(line)
+            if match:
+                yield match.group(1).rstrip("/") + "/"
+                return
+            assert process.poll() is None, "TensorBoard exited:\n" + "".join(log)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def tensorboard_url(logdir):
+    with tensorboard(logdir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+class Page:
+    """A fresh browser page that records console errors, page errors and dialogs."""
+
+    def __init__(self, browser, **context_options):
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, **context_options)
+        self.page = self.context.new_page()
+        self.errors = []
+        self.dialogs = []
+        self.requests = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append("%s (%s)" % (m.text, m.location.get("url"))))
+        self.page.on("pageerror", lambda e: self.errors.append("pageerror: %s" % e))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("response", lambda r: r.status >= 400 and self.errors.append("%s %s" % (r.status, r.url)))
+
+        def on_dialog(dialog):
+            self.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        self.page.on("dialog", on_dialog)
+
+    def open_tab(self, url):
+        """Opens the LSTM Gates tab and returns its iframe once charts are drawn."""
+        self.page.goto(url + "#lstm_gates")
+        self.page.wait_for_selector("iframe", state="attached", timeout=60000)
+        frame = self.page.frame_locator("iframe").locator(".gates .chart .u-over").first
+        frame.wait_for(timeout=60000)
+        return next(f for f in self.page.frames if "plugin_entry.html" in f.url)
+
+    def screenshot(self, name):
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        self.page.screenshot(path=os.path.join(ARTIFACTS, name))
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def page(browser):
+    p = Page(browser)
+    yield p
+    p.close()
+    assert p.errors == [], "browser console errors: %s" % p.errors
+    assert p.dialogs == [], "dialogs fired: %s" % p.dialogs
+
+
+# Per canvas of the gate grid: pixels close to each run's colour, non-blank
+# pixels, and a fingerprint of the whole image.
+CANVAS_STATS = """([selector, colors]) => {
+  const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return [...document.querySelectorAll(selector)].map((canvas) => {
+    const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    const targets = Object.fromEntries(Object.entries(colors).map(([run, hex]) => [run, rgb(hex)]));
+    const counts = Object.fromEntries(Object.keys(colors).map((run) => [run, 0]));
+    let painted = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] === 0) continue;
+      painted++;
+      for (const [run, [r, g, b]] of Object.entries(targets)) {
+        if (data[i + 3] > 200 && Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b) < 30) counts[run]++;
+      }
+    }
+    return { counts, painted, print: canvas.toDataURL() };
+  });
+}"""
+GRID = ".gates .chart canvas"
+
+
+def canvas_stats(frame, selector=GRID, colors=RUN_COLORS):
+    return frame.evaluate(CANVAS_STATS, [selector, colors])
+
+
+def texts(frame, selector):
+    return frame.locator(selector).all_text_contents()
+
+
+def choose(frame, selector, value):
+    frame.locator(selector).select_option(value)
+
+
+def wait_redrawn(frame, before, selector=GRID):
+    """Waits until the canvases under `selector` differ from the fingerprints `before`."""
+    frame.wait_for_function(
+        "([sel, before]) => { const c = [...document.querySelectorAll(sel)]; "
+        "return c.length > 0 && c.map((x) => x.toDataURL()).join() !== before; }",
+        arg=[selector, before],
+        timeout=20000,
+    )
+
+
+def prints(stats):
+    return ",".join(s["print"] for s in stats)
+
+
+def test_gate_grid_draws_one_line_per_run_for_every_block(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", LSTM_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .col-head').length === 4")
+    assert texts(frame, ".gates .col-head") == ["input", "forget", "cell", "output"]
+    assert texts(frame, ".gates .row-head") == ["input", "recurrent", "bias"]
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    stats = canvas_stats(frame)
+    for block in stats:
+        for run in KERAS_RUNS:
+            assert block["counts"][run + "/train"] > 20, "run %r is not drawn in every chart" % run
+        assert block["counts"][plugin_logs.PENALIZED_RUN] == 0
+    page.screenshot("gate_grid.png")
+
+
+def test_switching_statistic_layer_and_runs_changes_the_charts(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", GRU_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .col-head').length === 3")
+    assert texts(frame, ".gates .col-head") == ["update", "reset", "candidate"]
+    assert texts(frame, ".gates .row-head") == ["input", "recurrent", "input_bias", "recurrent_bias"]
+    before = prints(canvas_stats(frame))
+
+    choose(frame, ".stat-select", "mean")
+    wait_redrawn(frame, before)
+    assert frame.locator(".gates .subtitle").text_content().endswith("mean")
+    before = prints(canvas_stats(frame))
+
+    frame.locator(".run-list label", has_text="alpha/train").locator("input").uncheck()
+    wait_redrawn(frame, before)
+    stats = canvas_stats(frame)
+    assert all(block["counts"]["alpha/train"] == 0 for block in stats)
+    assert all(block["counts"]["beta/train"] > 20 for block in stats)
+
+    before = prints(stats)
+    frame.locator(".run-filter").fill("^bet")
+    wait_redrawn(frame, before)
+    assert texts(frame, ".run-list .run-name") == ["beta/train"]
+    stats = canvas_stats(frame)
+    assert all(block["counts"]["beta/train"] > 20 and block["counts"][XSS_RUN + "/train"] == 0 for block in stats)
+
+
+def test_smoothing_log_scale_and_synced_hover(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", GRU_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    before = prints(canvas_stats(frame))
+    frame.locator(".slider input").fill("0")
+    wait_redrawn(frame, before)
+    assert frame.locator(".slider output").text_content() == "0.00"
+    before = prints(canvas_stats(frame))
+    frame.locator("label.check", has_text="Log scale").locator("input").check()
+    wait_redrawn(frame, before)
+
+    # Hovering one chart moves the cursor of every chart to the same step.
+    charts = frame.locator(".gates .chart")
+    charts.nth(0).locator(".u-over").hover(position={"x": 5, "y": 40})
+    left = charts.nth(0).locator(".u-cursor-x").evaluate("e => e.style.transform")
+    charts.nth(0).locator(".u-over").hover(position={"x": 150, "y": 40})
+    moved = charts.nth(0).locator(".u-cursor-x").evaluate("e => e.style.transform")
+    assert moved != left
+    assert charts.nth(11).locator(".u-cursor-x").evaluate("e => e.style.transform") == moved
+    rows = frame.locator(".tooltip:not([hidden]) tbody tr")
+    assert rows.count() == len(KERAS_RUNS)
+
+
+def test_download_csv_and_json_hold_what_is_shown(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", LSTM_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    with page.page.expect_download() as download:
+        frame.locator("button", has_text="CSV").click()
+    lines = open(download.value.path(), encoding="utf-8").read().splitlines()
+    assert lines[0] == "section,run,layer,part,gate,stat,step,wall_time,value,smoothed"
+    # 3 runs x 12 blocks x 4 steps (0 = before training, then 3 epochs).
+    gate_rows = [l for l in lines[1:] if l.startswith("gates,")]
+    assert len(gate_rows) == 3 * 12 * 4
+    assert any(l.startswith("gates,%s/train,%s,recurrent,forget,l2,3," % (XSS_RUN, LSTM_LAYER)) for l in gate_rows)
+    with page.page.expect_download() as download:
+        frame.locator("button", has_text="JSON").click()
+    shown = json.load(open(download.value.path(), encoding="utf-8"))
+    runs = {s["run"] for s in shown["series"] if s["section"] == "gates"}
+    assert runs == {name + "/train" for name in KERAS_RUNS}
+
+
+def test_selections_survive_reload_and_page_reload(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", LSTM_LAYER)
+    choose(frame, ".stat-select", "max_abs")
+    frame.locator(".parts input[data-part=bias]").uncheck()
+    frame.wait_for_function("() => document.querySelectorAll('.gates .row-head').length === 2")
+    frame.locator("button.reload").click()
+    frame.wait_for_timeout(1000)
+    assert frame.locator(".layer-select").input_value() == LSTM_LAYER
+    assert frame.locator(".stat-select").input_value() == "max_abs"
+
+    frame = page.open_tab(tensorboard_url)
+    page.page.reload()
+    frame = page.open_tab(tensorboard_url)
+    assert frame.locator(".layer-select").input_value() == LSTM_LAYER
+    assert frame.locator(".stat-select").input_value() == "max_abs"
+    assert texts(frame, ".gates .row-head") == ["input", "recurrent"]
+
+
+def test_clicking_a_chart_opens_its_histograms_in_both_modes(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", LSTM_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .col-head').length === 4")
+    frame.locator(".gates .chart[data-part=recurrent][data-gate=forget] .u-over").click()
+    frame.locator(".histogram .hist-canvas").wait_for(state="visible")
+    assert frame.locator(".hist-part").input_value() == "recurrent"
+    assert frame.locator(".hist-gate").input_value() == "forget"
+    frame.wait_for_function(
+        "() => { const c = document.querySelector('.hist-canvas'); "
+        "return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v) => v > 0); }"
+    )
+    offset = canvas_stats(frame, ".hist-canvas", {})[0]
+    assert offset["painted"] > 2000
+
+    frame.locator(".hist-canvas").hover(position={"x": 300, "y": 200})
+    assert re.fullmatch(r"step \d+ · value \S+ · count \S+", frame.locator(".hist-readout").text_content())
+
+    choose(frame, ".hist-mode", "heatmap")
+    wait_redrawn(frame, offset["print"], ".hist-canvas")
+    heatmap = canvas_stats(frame, ".hist-canvas", {})[0]
+    assert heatmap["painted"] > offset["painted"]
+
+    before = heatmap["print"]
+    choose(frame, ".hist-gate", "output")
+    wait_redrawn(frame, before, ".hist-canvas")
+    page.screenshot("histogram.png")
+
+    frame.locator(".histogram button.close").click()
+    frame.locator(".histogram").wait_for(state="hidden")
+    frame.locator("button.open-histograms").click()
+    frame.locator(".histogram .hist-canvas").wait_for(state="visible")
+    assert [frame.locator(s).input_value() for s in (".hist-part", ".hist-gate")] == ["recurrent", "output"]
+
+
+def test_html_run_name_is_shown_as_text(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    assert XSS_RUN + "/train" in texts(frame, ".run-list .run-name")
+    choose(frame, ".layer-select", GRU_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    frame.locator(".gates .chart .u-over").first.hover(position={"x": 150, "y": 60})
+    tooltip = frame.locator(".tooltip:not([hidden])")
+    tooltip.wait_for(state="visible")
+    assert XSS_RUN + "/train" in tooltip.locator("td.name").all_text_contents()
+    frame.locator(".gates .chart .u-over").first.click()
+    frame.locator(".hist-run").wait_for()
+    assert XSS_RUN + "/train" in texts(frame, ".hist-run option")
+    assert frame.evaluate("() => document.querySelectorAll('img').length") == 0
+    assert page.page.evaluate("() => document.querySelectorAll('img[src=x]').length") == 0
+    page.screenshot("html_run_name.png")
+
+
+def test_regularization_section_shows_penalties_next_to_the_loss(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", plugin_logs.PENALIZED_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.reg-grid canvas').length === 5")
+    assert texts(frame, ".reg-grid figcaption") == [
+        "input · input penalty",
+        "recurrent · forget penalty",
+        "%s: total penalty" % plugin_logs.PENALIZED_LAYER,
+        "regularization loss (model)",
+        "training loss",
+    ]
+    stats = canvas_stats(frame, ".reg-grid canvas")
+    assert all(block["counts"][plugin_logs.PENALIZED_RUN] > 20 for block in stats)
+
+
+def test_empty_state_names_the_callback(page, tensorboard_url):
+    page.page.route("**/data/plugin/lstm_gates/runs", lambda route: route.fulfill(json={"runs": []}))
+    page.page.goto(tensorboard_url + "#lstm_gates")
+    empty = page.page.frame_locator("iframe").locator(".empty")
+    empty.wait_for(state="visible", timeout=60000)
+    assert "LSTMGatesCallback(log_dir)" in empty.text_content()
+
+
+def test_regularization_is_explained_when_no_run_has_penalties(page, tensorboard_url):
+    def without_penalties(route):
+        body = route.fetch().json()
+        for run in body["runs"]:
+            run["regularization"] = False
+        route.fulfill(json=body)
+
+    page.page.route("**/data/plugin/lstm_gates/runs", without_penalties)
+    frame = page.open_tab(tensorboard_url)
+    note = frame.locator(".regularization .message")
+    note.wait_for()
+    assert "No run logs penalties" in note.text_content()
+    assert frame.locator(".reg-grid canvas").count() == 0
+
+
+def test_dark_mode_follows_the_system_setting(browser, tensorboard_url):
+    p = Page(browser, color_scheme="dark")
+    try:
+        frame = p.open_tab(tensorboard_url)
+        dark_page = p.page.evaluate("() => document.body.classList.contains('dark-mode')")
+        assert frame.evaluate("() => document.documentElement.classList.contains('dark')") == dark_page
+        p.page.evaluate("() => document.body.classList.add('dark-mode')")
+        frame.wait_for_function("() => document.documentElement.classList.contains('dark')")
+        p.screenshot("dark_mode.png")
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+def test_tab_works_under_path_prefix_with_the_python_loader(logdir, browser):
+    # The session's TensorBoard runs with --load_fast=auto (RustBoard where its
+    # binary is installed); this one with the Python multiplexer.
+    with tensorboard(logdir, "--path_prefix", "/tb", "--load_fast", "false") as url:
+        assert url.endswith("/tb/")
+        p = Page(browser)
+        try:
+            frame = p.open_tab(url)
+            choose(frame, ".layer-select", GRU_LAYER)
+            frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+            stats = canvas_stats(frame)
+            assert stats and all(block["counts"]["alpha/train"] > 20 for block in stats)
+            plugin_requests = [u for u in p.requests if "/data/plugin/lstm_gates/" in u]
+            assert plugin_requests and all("/tb/data/plugin/lstm_gates/" in u for u in plugin_requests)
+            assert any(u.split("?")[0].endswith("/series") for u in plugin_requests)
+            p.screenshot("path_prefix.png")
+            # TensorBoard itself asks for its Roboto font outside the prefix (a
+            # TensorBoard bug, not the tab's); everything else must load.
+            assert [e for e in p.errors if "/font-roboto/" not in e] == [] and p.dialogs == []
+        finally:
+            p.close()
