@@ -15,6 +15,7 @@ import time
 import tracemalloc
 
 import numpy as np
+from common import median_time, print_table
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -40,15 +41,6 @@ def start(callback, model, logdir):
     callback.set_params({"epochs": 1000, "steps": 1, "verbose": 0})
     callback.on_train_begin()
     callback.on_epoch_begin(0)
-
-
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def floor(model):
@@ -134,11 +126,7 @@ def main(argv=None):
     rows.append(("demo: one training epoch", "%.0f ms" % (share[0] * 1e3)))
     rows.append(("demo: ours on_epoch_end", "%.1f ms" % (share[1] * 1e3)))
     rows.append(("demo: ours / epoch (target <= 1%)", "%.2f%%" % (100 * share[1] / share[0])))
-    width = max(len(r[0]) for r in rows)
-    print("| %s | value |" % "figure".ljust(width))
-    print("| %s | --- |" % ("-" * width))
-    for name, value in rows:
-        print("| %s | %s |" % (name.ljust(width), value))
+    print_table(rows)
     return 0
 
 

@@ -35,6 +35,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+from common import median_time, print_table
 from tb_lstm_gates import layouts, summary
 
 UNITS = 32
@@ -186,15 +187,6 @@ def first_render_seconds(url, n_charts):
         return elapsed
 
 
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -234,11 +226,7 @@ def main(argv=None):
         ("first full render in headless Chromium (target < 1.5 s)", "%.2f s (median of %d)"
          % (statistics.median(renders), len(renders))),
     ]
-    width = max(len(r[0]) for r in rows)
-    print("| %s | value |" % "figure".ljust(width))
-    print("| %s | --- |" % ("-" * width))
-    for name, value in rows:
-        print("| %s | %s |" % (name.ljust(width), value))
+    print_table(rows)
     return 0
 
 

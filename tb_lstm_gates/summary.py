@@ -17,7 +17,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
-from tb_lstm_gates import layouts, metadata, stats
+from tb_lstm_gates import metadata, stats
 
 _SCALAR_SHAPE = tensor_shape_pb2.TensorShapeProto()
 
