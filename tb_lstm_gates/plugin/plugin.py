@@ -9,6 +9,7 @@ lists.
 """
 
 import collections
+import json
 import math
 import mimetypes
 import os
@@ -342,10 +343,15 @@ def _downsample(datums, samples):
 
 def _points(datums, samples):
     datums = _downsample(datums, samples)
+    values = np.array([d.value for d in datums], dtype=np.float64)
+    finite = np.isfinite(values)
+    values = values.tolist()
+    if not finite.all():
+        values = [v if ok else None for v, ok in zip(values, finite.tolist())]
     return {
         "steps": [d.step for d in datums],
         "wall_times": [d.wall_time for d in datums],
-        "values": [_finite(d.value) for d in datums],
+        "values": values,
     }
 
 
@@ -367,7 +373,11 @@ def _context(request):
 
 
 def _json(request, body):
-    return http_util.Respond(request, body, "application/json")
+    # Serialised here rather than by `Respond`, whose `json_util.Cleanse`
+    # walks every point in Python first; bodies already hold no NaN or Inf
+    # (`_finite`), so `allow_nan=False` only guards that.
+    text = json.dumps(body, allow_nan=False, separators=(",", ":"))
+    return http_util.Respond(request, text, "application/json")
 
 
 def _required(request, name):
