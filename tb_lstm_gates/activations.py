@@ -150,20 +150,18 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
     return Trace("gru", gates, functions, acts, valid, outputs)
 
 
-def gate_statistics(trace, cap=metadata.RETENTION_CAP):
+def gate_statistics(trace):
     """Per-gate statistics of a trace's activations over its valid steps.
 
     Returns:
-      dict from stat name (`metadata.ACTIVATION_STATS`) to a float64 array of
-      shape `(n_gates,)`: `act_mean`, `saturated_low`, `saturated_high` and
-      `saturated` for every gate; `retention` (min(1 / (1 - a), cap)
-      averaged) is finite for the retention gate only, NaN for the others.
-      Every value is NaN when no step is valid.
+      dict from stat name (`act_mean`, `saturated_low`, `saturated_high`,
+      `saturated`; see `metadata`) to a float64 array of shape `(n_gates,)`,
+      NaN when no step is valid.
     """
     a = trace.activations[trace.valid]  # (valid steps, n_gates, units)
+    stat_names = (metadata.ACT_MEAN, metadata.SATURATED_LOW, metadata.SATURATED_HIGH, metadata.SATURATED)
     if a.shape[0] == 0:
-        nan = np.full(len(trace.gates), np.nan)
-        return {stat: nan for stat in metadata.ACTIVATION_STATS}
+        return {stat: np.full(len(trace.gates), np.nan) for stat in stat_names}
     low, high = (np.array([SATURATION_BOUNDS[f][i] for f in trace.functions])[:, None] for i in (0, 1))
     axes = (0, 2)
     result = {
@@ -172,13 +170,22 @@ def gate_statistics(trace, cap=metadata.RETENTION_CAP):
         metadata.SATURATED_HIGH: (a > high).mean(axis=axes),
     }
     result[metadata.SATURATED] = result[metadata.SATURATED_LOW] + result[metadata.SATURATED_HIGH]
-    retention = np.full(len(trace.gates), np.nan)
-    g = trace.gates.index(RETENTION_GATE[trace.cell])
-    with np.errstate(divide="ignore"):
-        horizon = 1.0 / (1.0 - a[:, g].astype(np.float64))
-    retention[g] = np.minimum(horizon, cap).mean()
-    result[metadata.RETENTION] = retention
     return result
+
+
+def retention(trace, cap=metadata.RETENTION_CAP):
+    """`(gate, horizon)`: the gate that keeps the state and its mean of min(1 / (1 - a), cap).
+
+    1 / (1 - a) is how many steps a state component lasts when the gate keeps
+    a fraction `a` of it at each step; capped, since a gate at 1 keeps it
+    forever. NaN when no step is valid.
+    """
+    gate = RETENTION_GATE[trace.cell]
+    kept = trace.activations[:, :, trace.gates.index(gate)][trace.valid].astype(np.float64)
+    if kept.size == 0:
+        return gate, float("nan")
+    with np.errstate(divide="ignore"):
+        return gate, float(np.minimum(1.0 / (1.0 - kept), cap).mean())
 
 
 def activation_map(trace, sequence=0):

@@ -151,22 +151,22 @@ def test_statistics_leave_out_masked_steps_and_count_saturation_by_function():
     np.testing.assert_allclose(s["saturated_low"], [0.5, 0.0, 0.5, 0.0])
     np.testing.assert_allclose(s["saturated_high"], [0.0, 0.5, 0.5, 0.0])
     np.testing.assert_allclose(s["saturated"], [0.5, 0.5, 1.0, 0.0])
-    np.testing.assert_allclose(s["retention"][1], (20 + 2) / 2, rtol=1e-5)
-    assert np.isnan(s["retention"][[0, 2, 3]]).all()
+    gate, horizon = activations.retention(trace)
+    assert gate == "forget"
+    np.testing.assert_allclose(horizon, (20 + 2) / 2, rtol=1e-5)
 
 
 def test_retention_is_capped_where_the_gate_is_fully_open():
     a = np.ones((1, 2, 3, 1), np.float32)  # GRU update gate at exactly 1
     a[0, 1] = 0.0
     trace = hand_trace("gru", a, np.ones((1, 2), bool), ("sigmoid", "sigmoid", "tanh"))
-    s = activations.gate_statistics(trace)
-    assert s["retention"][0] == (metadata.RETENTION_CAP + 1.0) / 2
-    assert np.isnan(s["retention"][1:]).all()
+    assert activations.retention(trace) == ("update", (metadata.RETENTION_CAP + 1.0) / 2)
 
 
 def test_statistics_of_a_fully_masked_batch_are_nan():
     trace = hand_trace("gru", np.zeros((1, 2, 3, 1)), np.zeros((1, 2), bool), ("sigmoid", "sigmoid", "tanh"))
     assert all(np.isnan(v).all() for v in activations.gate_statistics(trace).values())
+    assert np.isnan(activations.retention(trace)[1])
 
 
 def test_activation_map_is_gate_time_units_with_nan_at_masked_steps():
