@@ -88,12 +88,14 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
             xz += parts[name]
     recurrent = parts["recurrent"]
     batch, units = x.shape[0], recurrent.shape[-1]
+    # (units, 4 * units): one matrix product per step.
+    recurrent = recurrent.reshape(units, -1)
     h = np.zeros((batch, units), xz.dtype)
     c = np.zeros_like(h)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
-        z = xz[:, t] + np.tensordot(h, recurrent, axes=([1], [0]))
+        z = xz[:, t] + (h @ recurrent).reshape(batch, 4, units)
         a = acts[:, t]
         a[:, (0, 1, 3)] = rec(z[:, (0, 1, 3)])
         a[:, 2] = act(z[:, 2])
@@ -131,13 +133,14 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
     recurrent = parts["recurrent"]
     recurrent_bias = parts.get("recurrent_bias", 0)
     batch, units = x.shape[0], recurrent.shape[-1]
+    recurrent_all = recurrent.reshape(units, -1)  # (units, 3 * units)
     h = np.zeros((batch, units), xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
         a = acts[:, t]
         if reset_after:
-            hz = np.tensordot(h, recurrent, axes=([1], [0])) + recurrent_bias
+            hz = (h @ recurrent_all).reshape(batch, 3, units) + recurrent_bias
             a[:, :2] = rec(xz[:, t, :2] + hz[:, :2])
             a[:, 2] = act(xz[:, t, 2] + a[:, 1] * hz[:, 2])
         else:

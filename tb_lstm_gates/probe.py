@@ -100,6 +100,7 @@ class ProbeLogger:
         self._model = model
         self._x, self._y = x, y
         self._gradient_cells = cells if gradients else []
+        self._gradient_fn = None
         self._layers = []  # (recurrent layer, chain of layers down to the one fed, cells in stack order)
         self._submodels = {}
         skipped = []
@@ -174,7 +175,13 @@ class ProbeLogger:
                 # A mask entering a nested model flows through its graph as
                 # Keras attaches it to each tensor; a mask made inside the
                 # graph is one of the sub-model's outputs.
-                out = self._submodels[id(container), id(child)](value, training=False, mask=mask)
+                submodel = self._submodels[id(container), id(child)]
+                # predict_on_batch runs a compiled function, far faster than an
+                # eager call when recurrent layers lie before the one fed.
+                if mask is None:
+                    out = submodel.predict_on_batch(value)
+                else:
+                    out = submodel(value, training=False, mask=mask)
                 value = out["inputs"]
                 mask = out["mask"] if "mask" in out else getattr(keras.tree.flatten(value)[0], "_keras_mask", None)
             cache[key] = (
@@ -210,15 +217,10 @@ class ProbeLogger:
             self._log_gradients(writer)
 
     def _log_gradients(self, writer):
-        import tensorflow as tf
-
-        cells = self._gradient_cells
-        variables = [v for cell in cells for v in cell.variables.values()]
-        with tf.GradientTape() as tape:
-            y_pred = self._model(self._x, training=False)
-            loss = self._model.compute_loss(x=self._x, y=self._y, y_pred=y_pred, training=False)
-        grads = iter(tape.gradient(loss, variables))
-        for cell in cells:
+        if self._gradient_fn is None:
+            self._gradient_fn = _gradient_function(self._model, self._gradient_cells)
+        grads = iter(self._gradient_fn(self._x, self._y))
+        for cell in self._gradient_cells:
             arrays = {
                 name: np.zeros(v.shape, np.float32) if g is None else keras.ops.convert_to_numpy(g)
                 for (name, v), g in zip(cell.variables.items(), grads)
@@ -226,6 +228,22 @@ class ProbeLogger:
             for part, gates, view in cell.layout.blocks(arrays):
                 l2 = stats.gate_stats(view)["l2"]
                 writer.write_gate_stats(cell.layer, cell.layout.cell, part, gates, {metadata.GRAD_NORM: l2})
+
+
+def _gradient_function(model, cells):
+    """A compiled `f(x, y)`: gradients of the model's loss w.r.t. every variable of `cells`, in order."""
+    import tensorflow as tf
+
+    variables = [v for cell in cells for v in cell.variables.values()]
+
+    @tf.function
+    def gradients(x, y):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=False)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        return tape.gradient(loss, variables)
+
+    return gradients
 
 
 def _trace(cell, x, mask, go_backwards):
