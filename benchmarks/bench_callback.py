@@ -51,13 +51,31 @@ def floor(model):
     return total
 
 
+PROBE_SEQUENCES = 32
+
+
+def epoch_end_time(model, repeats, **kwargs):
+    """Median `on_epoch_end` time of an `LSTMGatesCallback(**kwargs)` on `model`."""
+    import tb_lstm_gates
+
+    with tempfile.TemporaryDirectory() as tmp:
+        callback = tb_lstm_gates.LSTMGatesCallback(tmp, **kwargs)
+        start(callback, model, tmp)
+        epoch = iter(range(1, 10**6))
+        cost = median_time(lambda: callback.on_epoch_end(next(epoch)), repeats)
+        callback.on_train_end()
+    return cost
+
+
 def demo_epoch_share(repeats):
-    """(median epoch time, median on_epoch_end time) on the demo's model and data."""
+    """Median epoch time and `on_epoch_end` times on the demo's model and data.
+
+    Returns:
+      `(epoch, ours, ours with a probe, ours with a probe and its gradients)`.
+    """
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "demo"))
     import keras
     import run as demo
-
-    import tb_lstm_gates
 
     x, y, vocab_size = demo.text_dataset()
     model = demo.build_model(vocab_size)
@@ -68,13 +86,13 @@ def demo_epoch_share(repeats):
         t = time.perf_counter()
         model.fit(x, y, batch_size=64, epochs=1, verbose=0)
         epochs.append(time.perf_counter() - t)
-    with tempfile.TemporaryDirectory() as tmp:
-        callback = tb_lstm_gates.LSTMGatesCallback(tmp)
-        start(callback, model, tmp)
-        epoch = iter(range(1, 10**6))
-        cost = median_time(lambda: callback.on_epoch_end(next(epoch)), repeats)
-        callback.on_train_end()
-    return statistics.median(epochs), cost
+    probe = (x[:PROBE_SEQUENCES], y[:PROBE_SEQUENCES])
+    return (
+        statistics.median(epochs),
+        epoch_end_time(model, repeats),
+        epoch_end_time(model, repeats, probe=probe),
+        epoch_end_time(model, repeats, probe=probe, probe_gradients=True),
+    )
 
 
 def main(argv=None):
@@ -126,6 +144,15 @@ def main(argv=None):
     rows.append(("demo: one training epoch", "%.0f ms" % (share[0] * 1e3)))
     rows.append(("demo: ours on_epoch_end", "%.1f ms" % (share[1] * 1e3)))
     rows.append(("demo: ours / epoch (target <= 1%)", "%.2f%%" % (100 * share[1] / share[0])))
+    probe_cost = share[2] - share[1]
+    rows.append((
+        "demo: probe of %d sequences (activations + maps), per logged step" % PROBE_SEQUENCES,
+        "%.1f ms (%.2f%% of an epoch)" % (probe_cost * 1e3, 100 * probe_cost / share[0]),
+    ))
+    rows.append((
+        "demo: probe gradients, extra per logged step",
+        "%.1f ms" % ((share[3] - share[2]) * 1e3),
+    ))
     print_table(rows)
     return 0
 

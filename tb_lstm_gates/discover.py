@@ -43,6 +43,8 @@ class Cell:
       names: names of the Keras layers from the model's top level down to the
         recurrent layer, for the `layers=` filter.
       obj: the cell (or, for CuDNN layers, the layer) that owns the variables.
+      path: the Keras layers whose names are `names`, from the model down to
+        the recurrent layer.
     """
 
     layer: str
@@ -50,6 +52,7 @@ class Cell:
     variables: dict
     names: tuple
     obj: object
+    path: tuple = ()
 
     def arrays(self):
         """The current weights as numpy arrays, keyed as the layout names them."""
@@ -117,28 +120,29 @@ def find_cells(model, layers=None):
     found, skipped = [], []
     seen = set()
 
-    def visit_layer(layer, names):
+    def visit_layer(layer, path):
         if id(layer) in seen:
             return
         seen.add(id(layer))
-        names = names + (layer.name,)
+        path = path + (layer,)
         if getattr(layer, "forward_layer", None) is not None:
-            visit_layer(layer.forward_layer, names)
-            visit_layer(layer.backward_layer, names)
+            visit_layer(layer.forward_layer, path)
+            visit_layer(layer.backward_layer, path)
         elif getattr(layer, "cell", None) is not None:
-            visit_cell(layer.cell, names)
+            visit_cell(layer.cell, path)
         elif layout_of(layer) is not None:
-            visit_cell(layer, names)
+            visit_cell(layer, path)
         elif _is_layer(getattr(layer, "layer", None)):
-            visit_layer(layer.layer, names)
+            visit_layer(layer.layer, path)
         else:
             for sublayer in getattr(layer, "layers", None) or ():
-                visit_layer(sublayer, names)
+                visit_layer(sublayer, path)
 
-    def visit_cell(cell, names):
+    def visit_cell(cell, path):
+        names = tuple(layer.name for layer in path)
         if getattr(cell, "cells", None) is not None:
             for sub in cell.cells:
-                visit_cell(sub, names)
+                visit_cell(sub, path)
             return
         layout = layout_of(cell)
         if layout is None:
@@ -158,8 +162,8 @@ def find_cells(model, layers=None):
         layout = layouts.Layout(
             layout.cell, {k: v for k, v in layout.weights.items() if k in variables}
         )
-        path = common_path([variable_path(v) for v in variables.values()])
-        found.append(Cell(path, layout, variables, names, cell))
+        common = common_path([variable_path(v) for v in variables.values()])
+        found.append(Cell(common, layout, variables, names, cell, path))
 
     visit_layer(model, ())
     if skipped:

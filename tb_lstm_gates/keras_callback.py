@@ -6,6 +6,7 @@ import warnings
 import keras
 
 from tb_lstm_gates import discover, distribute, regularizers, stats, summary
+from tb_lstm_gates import probe as probe_lib
 
 TRAIN_RUN = "train"
 
@@ -32,6 +33,18 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     resumed with `initial_epoch` continues the steps. Under `tf.distribute`
     only the chief writes.
 
+    With `probe=x`, a small fixed batch of model inputs, each logged step
+    also holds what every LSTM and GRU layer's gates do on it: per gate the
+    mean activation, the fraction of saturated activations and, for the
+    gate that keeps the state (LSTM forget, GRU update), the mean retention
+    horizon 1 / (1 - a) in steps (capped at 1000), all over the probe's
+    unmasked time steps; and, with the histograms, each gate's activations on
+    the probe's first sequence over time steps and units. Their `part` is
+    `activation` (see `tb_lstm_gates.metadata`). With `probe=(x, y)` and
+    `probe_gradients=True` (TensorFlow backend), also the norm of the
+    gradient of the model's loss on the probe for each block, as stat
+    `grad_norm`: which gates still learn.
+
     A failure while logging (an unwritable `log_dir`, a full disk) is
     reported once as a warning and logging stops; training goes on, unless
     `strict=True`.
@@ -46,6 +59,11 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         nested models); None for every recurrent layer.
       histogram_bins: buckets per gate histogram.
       strict: raise logging failures instead of warning and going on.
+      probe: None, or model inputs `x` (an array, a list of arrays or a
+        dict of arrays by input name, 1 to 256 sequences on the first axis),
+        or a tuple `(x, y)` with targets. Pass several inputs as a list.
+      probe_gradients: also log per-block gradient norms on the probe; needs
+        `probe=(x, y)` and the TensorFlow backend.
 
     Example:
 
@@ -57,7 +75,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     model = keras.Sequential([keras.Input((20, 8)), keras.layers.LSTM(16), keras.layers.Dense(1)])
     model.compile("adam", "mse")
     x, y = np.random.rand(64, 20, 8), np.random.rand(64, 1)
-    model.fit(x, y, epochs=3, callbacks=[tb_lstm_gates.LSTMGatesCallback("logs/run1")])
+    callback = tb_lstm_gates.LSTMGatesCallback("logs/run1", probe=(x[:8], y[:8]), probe_gradients=True)
+    model.fit(x, y, epochs=3, callbacks=[callback])
     # then: tensorboard --logdir logs, and open the LSTM Gates tab
     ```
     """
@@ -70,9 +89,15 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         layers=None,
         histogram_bins=stats.DEFAULT_BINS,
         strict=False,
+        probe=None,
+        probe_gradients=False,
     ):
         super().__init__()
         errors = []
+        try:
+            self._probe_x, self._probe_y = probe_lib.check_probe(probe, probe_gradients)
+        except ValueError as e:
+            errors.append(str(e))
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
             errors.append("log_dir must be a non-empty path, got %r" % (log_dir,))
         if update_freq != "epoch" and not (_is_int(update_freq) and update_freq > 0):
@@ -85,6 +110,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             errors.append("layers must be None or a non-empty list of layer names, got %r" % (layers,))
         if not (_is_int(histogram_bins) and histogram_bins > 0):
             errors.append("histogram_bins must be a positive int, got %r" % (histogram_bins,))
+        if not isinstance(probe_gradients, bool):
+            errors.append("probe_gradients must be True or False, got %r" % (probe_gradients,))
         if errors:
             raise ValueError("LSTMGatesCallback: " + "; ".join(errors))
         self.log_dir = os.fspath(log_dir)
@@ -93,6 +120,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self.layers = list(layers) if layers is not None else None
         self.histogram_bins = histogram_bins
         self.strict = strict
+        self.probe_gradients = probe_gradients
+        self._probe = None
         self._writer = None
         self._logger = None
         self._cells = []
@@ -118,6 +147,10 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     def _open(self):
         self._writer = summary.GateSummaryWriter(self.run_dir)
         self._logger = summary.CellLogger(self._writer, self.histogram_bins)
+        if self._probe_x is not None:
+            self._probe = probe_lib.ProbeLogger(
+                self.model, self._cells, self._probe_x, self._probe_y, self.probe_gradients
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -157,6 +190,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             self._last_step = step
 
     def _write_step(self, step, histograms, logs):
+        if self._probe is not None:
+            self._probe.log(self._writer, maps=histograms)
         penalties = []
         # One cell's weights at a time, so only one cell's copy is alive
         # beside the previous step's weights.

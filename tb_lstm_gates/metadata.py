@@ -24,6 +24,7 @@ PARTS = (
     "recurrent_bias",
     "peephole",
     "projection",
+    "activation",
 )
 # Statistics of one block, written as float32 scalars.
 SCALAR_STATS = (
@@ -39,6 +40,36 @@ SCALAR_STATS = (
 )
 PENALTY = "penalty"
 HISTOGRAM = "histogram"
+
+# Gate activations on the callback's probe batch (see
+# `tb_lstm_gates.activations`), written with part = ACTIVATION and the gate's
+# canonical name. Every statistic leaves out masked time steps.
+ACTIVATION = "activation"
+# - ACT_MEAN: mean activation over probe sequences, time steps and units;
+# - SATURATED_LOW / SATURATED_HIGH: fraction of activations below 0.1 /
+#   above 0.9 for sigmoid gates, below -0.9 / above 0.9 for tanh gates (the
+#   LSTM cell candidate, the GRU candidate); SATURATED is their sum;
+# - RETENTION: mean of min(1 / (1 - a), RETENTION_CAP) over sequences, time
+#   steps and units, for the gate that keeps the state (LSTM forget, GRU
+#   update): how many steps the state lasts, capped because a = 1 is forever.
+ACT_MEAN = "act_mean"
+SATURATED = "saturated"
+SATURATED_LOW = "saturated_low"
+SATURATED_HIGH = "saturated_high"
+RETENTION = "retention"
+ACTIVATION_STATS = (ACT_MEAN, SATURATED, SATURATED_LOW, SATURATED_HIGH, RETENTION)
+RETENTION_CAP = 1000.0
+# Norm of the gradient of the model's loss on the probe w.r.t. one block,
+# written on the weight's own part (`input`, `recurrent`, `bias`, ...).
+GRAD_NORM = "grad_norm"
+# Statistics of the probe, in the order the tab lists them.
+PROBE_STATS = ACTIVATION_STATS + (GRAD_NORM,)
+# The activations of one gate on the probe's first sequence: a float32
+# [time, units] tensor (DATA_CLASS_TENSOR), NaN at masked time steps, rows in
+# the input's time order (also for backward layers). Part = ACTIVATION.
+ACTIVATION_MAP = "activation_map"
+# Statistics written as tensors rather than scalars.
+TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP)
 # The training loss, logged beside the penalties so the tab can show each
 # penalty's share of the loss.
 LOSS = "loss"
@@ -69,9 +100,10 @@ def create_summary_metadata(layer, cell, part, gate, stat):
     Args:
       layer: common path of the cell's variables, e.g. `doc_word/fw/lstm_cell`.
       cell: cell kind, e.g. `lstm`, `gru`, `conv_lstm`.
-      part: `input`, `recurrent`, `bias`, ... or `total`.
+      part: `input`, `recurrent`, `bias`, ..., `activation` or `total`.
       gate: canonical gate name or `total`.
-      stat: one of SCALAR_STATS, `penalty` or `histogram`.
+      stat: one of SCALAR_STATS, PROBE_STATS, `penalty`, `loss` or
+        TENSOR_STATS (`histogram`, `activation_map`).
     """
     content = {
         "version": PROTOCOL_VERSION,
@@ -83,7 +115,7 @@ def create_summary_metadata(layer, cell, part, gate, stat):
     }
     data_class = (
         summary_pb2.DATA_CLASS_TENSOR
-        if stat == HISTOGRAM
+        if stat in TENSOR_STATS
         else summary_pb2.DATA_CLASS_SCALAR
     )
     return summary_pb2.SummaryMetadata(

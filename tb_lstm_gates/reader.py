@@ -16,8 +16,9 @@ Record = collections.namedtuple(
 )
 Record.__doc__ = """One logged value.
 
-`value` is a float for statistics and penalties, and a float64 array of shape
-`(k, 3)` (rows `[left, right, count]`) for `stat == "histogram"`.
+`value` is a float for statistics and penalties, a float64 array of shape
+`(k, 3)` (rows `[left, right, count]`) for `stat == "histogram"`, and a
+float32 array of shape `(time, units)` for `stat == "activation_map"`.
 """
 
 
@@ -55,7 +56,7 @@ def load(logdir):
                 continue
             for event in multiplexer.Tensors(run, tag):
                 array = tensor_util.make_ndarray(event.tensor_proto)
-                value = array if info["stat"] == metadata.HISTOGRAM else float(array)
+                value = array if info["stat"] in metadata.TENSOR_STATS else float(array)
                 records.append(
                     Record(
                         run, info["layer"], info["cell"], info["part"], info["gate"],

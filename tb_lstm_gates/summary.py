@@ -31,13 +31,22 @@ def scalar_tensor(value):
 
 def histogram_tensor(buckets):
     """A float64 `[k, 3]` `TensorProto`, TensorBoard's histogram format."""
-    buckets = np.ascontiguousarray(buckets, dtype=np.float64)
+    return _array_tensor(buckets, np.float64, types_pb2.DT_DOUBLE)
+
+
+def map_tensor(values):
+    """A float32 `TensorProto` of any shape, e.g. an activation map `[time, units]`."""
+    return _array_tensor(values, np.float32, types_pb2.DT_FLOAT)
+
+
+def _array_tensor(values, dtype, proto_dtype):
+    values = np.ascontiguousarray(values, dtype=dtype)
     return tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_DOUBLE,
+        dtype=proto_dtype,
         tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in buckets.shape]
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in values.shape]
         ),
-        tensor_content=buckets.tobytes(),
+        tensor_content=values.tobytes(),
     )
 
 
@@ -119,6 +128,11 @@ class GateSummaryWriter:
         """Adds the histogram of each gate; `histograms` has shape `(len(gates), k, 3)`."""
         for gate, buckets in zip(gates, histograms):
             self._add(layer, cell, part, gate, metadata.HISTOGRAM, histogram_tensor(buckets))
+
+    def write_activation_maps(self, layer, cell, gates, maps):
+        """Adds each gate's activation map; `maps` has shape `(len(gates), time, units)`."""
+        for gate, values in zip(gates, maps):
+            self._add(layer, cell, metadata.ACTIVATION, gate, metadata.ACTIVATION_MAP, map_tensor(values))
 
     def end_step(self, step, wall_time=None):
         """Writes the values added since the last call as one event at `step`, and flushes."""

@@ -15,6 +15,11 @@ PENALIZED_RUN = "penalized"
 PENALIZED_LAYER = "lstm/lstm_cell"
 MALFORMED_RUN = "malformed"
 MALFORMED_LAYER = "ok/lstm_cell"
+PROBE_RUN = "probe"
+PROBE_LAYER = "probe/lstm_cell"
+PROBE_STEPS = 3
+# Steps with activation maps (as with histogram_freq=2).
+PROBE_MAP_STEPS = (0, 2)
 
 
 def long_value(step):
@@ -48,6 +53,42 @@ def write_penalized_run(run_dir, steps=5):
         writer.write_scalar(metadata.MODEL_LAYER, metadata.MODEL_CELL, "total", "total", "loss", 100.0 - step)
         l2 = {2: float("nan"), 3: float("inf")}.get(step, float(step))
         writer.write_scalar(PENALIZED_LAYER, "lstm", "recurrent", "forget", "l2", l2)
+        writer.end_step(step)
+    writer.close()
+
+
+def probe_value(gate, stat, step):
+    """The probe statistic `stat` of `gate` at `step` in the probe run."""
+    return metadata.ACTIVATION_STATS.index(stat) + 0.1 * metadata.LSTM_GATES.index(gate) + 0.01 * step
+
+
+def probe_map(gate, step):
+    """The activation map of `gate` at `step`: float32 (4 time steps, 3 units), the last step masked."""
+    values = np.arange(12, dtype=np.float32).reshape(4, 3) / 16 + metadata.LSTM_GATES.index(gate) + step
+    values[-1] = np.nan
+    return values
+
+
+def write_probe_run(run_dir):
+    """What LSTMGatesCallback(probe=(x, y), probe_gradients=True, histogram_freq=2) writes for one LSTM."""
+    writer = summary.GateSummaryWriter(run_dir)
+    gates = metadata.LSTM_GATES
+    for step in range(PROBE_STEPS):
+        stats = {
+            stat: np.array([probe_value(g, stat, step) for g in gates])
+            for stat in metadata.ACTIVATION_STATS
+            if stat != metadata.RETENTION
+        }
+        writer.write_gate_stats(PROBE_LAYER, "lstm", metadata.ACTIVATION, gates, stats)
+        writer.write_scalar(
+            PROBE_LAYER, "lstm", metadata.ACTIVATION, "forget", metadata.RETENTION,
+            probe_value("forget", metadata.RETENTION, step),
+        )
+        writer.write_gate_stats(
+            PROBE_LAYER, "lstm", "recurrent", gates, {metadata.GRAD_NORM: np.full(4, 1.0 / (step + 1))}
+        )
+        if step in PROBE_MAP_STEPS:
+            writer.write_activation_maps(PROBE_LAYER, "lstm", gates, [probe_map(g, step) for g in gates])
         writer.end_step(step)
     writer.close()
 

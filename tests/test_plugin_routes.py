@@ -34,6 +34,7 @@ def logdir(tmp_path_factory):
     plugin_logs.write_penalized_run(os.fspath(root / plugin_logs.PENALIZED_RUN))
     plugin_logs.write_long_run(os.fspath(root / plugin_logs.LONG_RUN))
     plugin_logs.write_malformed_run(os.fspath(root / plugin_logs.MALFORMED_RUN))
+    plugin_logs.write_probe_run(os.fspath(root / plugin_logs.PROBE_RUN))
     return root, weights
 
 
@@ -137,7 +138,7 @@ def _layer_name(client, cell):
 def test_runs_lists_every_run_with_data_and_the_layers_it_holds(client):
     runs = get_json(client, "runs")["runs"]
     assert [r["run"] for r in runs] == sorted(
-        ["train", plugin_logs.PENALIZED_RUN, plugin_logs.LONG_RUN, plugin_logs.MALFORMED_RUN]
+        ["train", plugin_logs.PENALIZED_RUN, plugin_logs.LONG_RUN, plugin_logs.MALFORMED_RUN, plugin_logs.PROBE_RUN]
     )
     train = _layers(client, "train")
     assert train["regularization"] is False
@@ -150,6 +151,7 @@ def test_runs_lists_every_run_with_data_and_the_layers_it_holds(client):
     for layer in by_cell.values():
         assert layer["stats"] == list(metadata.SCALAR_STATS)
         assert layer["histograms"] is True
+        assert layer["activation_maps"] is False
         assert layer["penalties"] is False
 
 
@@ -163,6 +165,16 @@ def test_runs_lists_penalties_but_not_the_model_as_a_layer(client):
     assert layer["stats"] == ["l2"]
     assert layer["parts"] == ["input", "recurrent"]
     assert layer["gates"] == ["input", "forget"]
+
+
+def test_runs_lists_probe_statistics_after_the_weight_statistics_and_the_activation_maps(client):
+    (layer,) = _layers(client, plugin_logs.PROBE_RUN)["layers"]
+    assert layer["layer"] == plugin_logs.PROBE_LAYER
+    assert layer["parts"] == ["recurrent", "activation"]
+    assert layer["gates"] == LSTM_GATES
+    assert layer["stats"] == list(metadata.PROBE_STATS)
+    assert layer["activation_maps"] is True
+    assert layer["histograms"] is False
 
 
 def test_runs_skips_series_with_malformed_metadata(client):
@@ -242,6 +254,63 @@ def test_series_downsamples_evenly_keeping_first_and_last(client):
     assert series["values"] == [plugin_logs.long_value(s) for s in series["steps"]]
 
 
+@pytest.mark.parametrize("stat", [s for s in metadata.ACTIVATION_STATS if s != metadata.RETENTION])
+def test_series_serves_each_activation_statistic_of_every_gate(client, stat):
+    body = get_json(client, "series", layer=plugin_logs.PROBE_LAYER, stat=stat, run=plugin_logs.PROBE_RUN)
+    assert [(s["part"], s["gate"]) for s in body["series"]] == [("activation", g) for g in LSTM_GATES]
+    for series in body["series"]:
+        assert series["steps"] == list(range(plugin_logs.PROBE_STEPS))
+        expected = [plugin_logs.probe_value(series["gate"], stat, step) for step in series["steps"]]
+        np.testing.assert_allclose(series["values"], expected, rtol=1e-6)
+
+
+def test_series_serves_retention_of_the_forget_gate_and_gradient_norms_per_block(client):
+    body = get_json(client, "series", layer=plugin_logs.PROBE_LAYER, stat="retention", run=plugin_logs.PROBE_RUN)
+    (series,) = body["series"]
+    assert (series["part"], series["gate"]) == ("activation", "forget")
+    np.testing.assert_allclose(series["values"], [plugin_logs.probe_value("forget", "retention", s) for s in range(3)])
+    body = get_json(client, "series", layer=plugin_logs.PROBE_LAYER, stat="grad_norm", run=plugin_logs.PROBE_RUN)
+    assert [(s["part"], s["gate"]) for s in body["series"]] == [("recurrent", g) for g in LSTM_GATES]
+    np.testing.assert_allclose(body["series"][0]["values"], [1.0, 0.5, 1.0 / 3], rtol=1e-6)
+
+
+# activation maps
+
+
+def _map_rows(gate, step):
+    return [[None if np.isnan(x) else float(x) for x in row] for row in plugin_logs.probe_map(gate, step)]
+
+
+def test_activation_map_defaults_to_the_last_step_and_lists_the_steps_with_maps(client):
+    body = get_json(client, "activation_map", run=plugin_logs.PROBE_RUN, layer=plugin_logs.PROBE_LAYER, gate="forget")
+    assert (body["run"], body["layer"], body["gate"]) == (plugin_logs.PROBE_RUN, plugin_logs.PROBE_LAYER, "forget")
+    assert body["steps"] == list(plugin_logs.PROBE_MAP_STEPS)
+    assert body["step"] == 2
+    assert (body["time_steps"], body["units"]) == (4, 3)
+    assert isinstance(body["wall_time"], float)
+    assert body["values"] == _map_rows("forget", 2)
+    assert body["values"][-1] == [None, None, None]  # the masked time step
+
+
+def test_activation_map_of_a_chosen_step_and_gate(client):
+    params = dict(run=plugin_logs.PROBE_RUN, layer=plugin_logs.PROBE_LAYER)
+    body = get_json(client, "activation_map", gate="cell", step="0", **params)
+    assert body["step"] == 0
+    assert body["values"] == _map_rows("cell", 0)
+
+
+def test_activation_map_impl_takes_plain_values(plugin):
+    body = plugin.activation_map_impl(
+        RequestContext(), "", run=plugin_logs.PROBE_RUN, layer=plugin_logs.PROBE_LAYER, gate="input", step=0
+    )
+    assert body["values"] == _map_rows("input", 0)
+
+
+def test_histograms_do_not_serve_activation_maps(client):
+    params = dict(run=plugin_logs.PROBE_RUN, layer=plugin_logs.PROBE_LAYER, part="activation", gate="forget")
+    assert client.get(ROUTE + "histograms", query_string=params).status_code == 404
+
+
 # histograms
 
 
@@ -317,6 +386,10 @@ def test_regularization_of_all_runs_holds_only_runs_with_penalties(client):
         ("histograms", {"run": ["long", "train"], "layer": plugin_logs.LONG_LAYER, "part": "recurrent",
                         "gate": "forget"}),
         ("regularization", {"samples": ""}),
+        ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER}),
+        ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "forget", "step": "x"}),
+        ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "forget", "step": "-1"}),
+        ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "forget", "step": ["0", "2"]}),
     ],
 )
 def test_malformed_parameters_answer_400(client, path, params):
@@ -338,6 +411,11 @@ def test_malformed_parameters_answer_400(client, path, params):
         ("histograms", {"run": "long", "layer": plugin_logs.LONG_LAYER, "part": "input", "gate": "forget"}),
         ("histograms", {"run": "long", "layer": plugin_logs.LONG_LAYER, "part": "recurrent", "gate": "nope"}),
         ("regularization", {"run": ["penalized", "nope"]}),
+        ("activation_map", {"run": "nope", "layer": plugin_logs.PROBE_LAYER, "gate": "forget"}),
+        ("activation_map", {"run": "probe", "layer": "nope", "gate": "forget"}),
+        ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "update"}),
+        ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "forget", "step": "1"}),
+        ("activation_map", {"run": "train", "layer": plugin_logs.PROBE_LAYER, "gate": "forget"}),
     ],
 )
 def test_unknown_runs_layers_and_blocks_answer_404(client, path, params):

@@ -47,8 +47,10 @@ _CONTENT_TYPES = {
     ".woff2": "font/woff2",
 }
 _SAMPLES_PATTERN = re.compile(r"[0-9]{1,6}")
+_STEP_PATTERN = re.compile(r"[0-9]{1,18}")
 
 _CANONICAL_GATES = metadata.LSTM_GATES + metadata.GRU_GATES
+_CANONICAL_STATS = metadata.SCALAR_STATS + metadata.PROBE_STATS
 
 # One listed time series whose metadata parsed: its run, tag and the dict
 # of `metadata.parse_plugin_content`.
@@ -69,6 +71,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             "/series": self._serve_series,
             "/histograms": self._serve_histograms,
             "/regularization": self._serve_regularization,
+            "/activation_map": self._serve_activation_map,
             "/static/*": self._serve_static,
         }
 
@@ -123,6 +126,19 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         return _json(request, body)
 
     @wrappers.Request.application
+    def _serve_activation_map(self, request):
+        ctx, experiment = _context(request)
+        body = self.activation_map_impl(
+            ctx,
+            experiment,
+            run=_required(request, "run"),
+            layer=_required(request, "layer"),
+            gate=_required(request, "gate"),
+            step=_step(request),
+        )
+        return _json(request, body)
+
+    @wrappers.Request.application
     def _serve_static(self, request):
         name = request.path[len(_STATIC_ROUTE):] if request.path.startswith(_STATIC_ROUTE) else ""
         content, content_type = self.static_impl(name)
@@ -150,6 +166,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "gates": set(),
                     "stats": set(),
                     "histograms": False,
+                    "activation_maps": False,
                     "penalties": False,
                 },
             )
@@ -158,6 +175,8 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 layer["gates"].add(info["gate"])
             if info["stat"] == metadata.HISTOGRAM:
                 layer["histograms"] = True
+            elif info["stat"] == metadata.ACTIVATION_MAP:
+                layer["activation_maps"] = True
             elif info["stat"] == metadata.PENALTY:
                 layer["penalties"] = True
             else:
@@ -167,7 +186,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             for layer in layers:
                 layer["parts"] = _canonical(layer["parts"], metadata.PARTS)
                 layer["gates"] = _canonical(layer["gates"], _CANONICAL_GATES)
-                layer["stats"] = _canonical(layer["stats"], metadata.SCALAR_STATS)
+                layer["stats"] = _canonical(layer["stats"], _CANONICAL_STATS)
             run["layers"] = layers
         return {"runs": [runs[name] for name in sorted(runs)]}
 
@@ -197,7 +216,11 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         selected = [
             s
             for s in tensors
-            if s.run == run and s.info["layer"] == layer and s.info["part"] == part and s.info["gate"] == gate
+            if s.run == run
+            and s.info["layer"] == layer
+            and s.info["part"] == part
+            and s.info["gate"] == gate
+            and s.info["stat"] == metadata.HISTOGRAM
         ]
         if not selected:
             raise errors.NotFoundError("layer %r has no histograms of part %r, gate %r" % (layer, part, gate))
@@ -242,6 +265,42 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         ]
         return {"series": series}
 
+    def activation_map_impl(self, ctx, experiment, run, layer, gate, step=None):
+        """One gate's activations on the probe's first sequence at `step` (None: the last step)."""
+        scalars, tensors = self._index(ctx, experiment)
+        _select_runs(scalars + tensors, [run])
+        if not any(s.run == run and s.info["layer"] == layer for s in scalars + tensors):
+            raise errors.NotFoundError("run %r has no layer %r" % (run, layer))
+        selected = [
+            s
+            for s in tensors
+            if s.run == run
+            and s.info["layer"] == layer
+            and s.info["gate"] == gate
+            and s.info["stat"] == metadata.ACTIVATION_MAP
+        ]
+        if not selected:
+            raise errors.NotFoundError("layer %r has no activation maps of gate %r" % (layer, gate))
+        ((_, datums),) = self._read(self._data_provider.read_tensors, ctx, experiment, selected[:1])
+        by_step = {d.step: d for d in datums}
+        steps = sorted(by_step)
+        if step is None:
+            step = steps[-1]
+        elif step not in by_step:
+            raise errors.NotFoundError("gate %r of layer %r has no activation map at step %d" % (gate, layer, step))
+        values = np.atleast_2d(np.asarray(by_step[step].numpy, dtype=np.float64))
+        return {
+            "run": run,
+            "layer": layer,
+            "gate": gate,
+            "steps": steps,
+            "step": step,
+            "wall_time": by_step[step].wall_time,
+            "time_steps": values.shape[0],
+            "units": values.shape[1],
+            "values": [[_finite(x) for x in row] for row in values.tolist()],
+        }
+
     def static_impl(self, name):
         """`(content, content_type)` of a file of the static folder.
 
@@ -266,16 +325,16 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
     def _index(self, ctx, experiment):
         """`(scalars, tensors)`: lists of `_Series` whose metadata parses.
 
-        Scalars are the statistics and penalties, tensors the histograms;
-        series whose content is malformed or from a newer version are
-        skipped.
+        Scalars are the statistics and penalties, tensors the histograms and
+        activation maps; series whose content is malformed or from a newer
+        version are skipped.
         """
         kwargs = dict(experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
         scalars = _parse(self._data_provider.list_scalars(ctx, **kwargs))
         tensors = _parse(self._data_provider.list_tensors(ctx, **kwargs))
         return (
-            [s for s in scalars if s.info["stat"] != metadata.HISTOGRAM],
-            [s for s in tensors if s.info["stat"] == metadata.HISTOGRAM],
+            [s for s in scalars if s.info["stat"] not in metadata.TENSOR_STATS],
+            [s for s in tensors if s.info["stat"] in metadata.TENSOR_STATS],
         )
 
     def _read(self, read, ctx, experiment, selected):
@@ -389,6 +448,17 @@ def _required(request, name):
 
 def _runs(request):
     return request.args.getlist("run") or None
+
+
+def _step(request):
+    values = request.args.getlist("step")
+    if not values:
+        return None
+    if len(values) == 1 and _STEP_PATTERN.fullmatch(values[0]):
+        return int(values[0])
+    raise errors.InvalidArgumentError(
+        "step must be one non-negative integer, got %s" % ", ".join(map(repr, values))
+    )
 
 
 def _samples(request):

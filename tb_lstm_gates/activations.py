@@ -1,0 +1,230 @@
+"""Gate activations of LSTM and GRU cells on a batch, recomputed from split blocks.
+
+Pure numpy. The recurrences take a cell's weights through its `Layout`
+(`Layout.blocks`, the same views every statistic uses), so what they show is
+what the split says each gate is. Work is vectorised over the batch, the
+gates and the units; Python loops over time steps only. The input part of
+every gate is one matrix product over all time steps at once.
+
+`lstm` and `gru` follow Keras's cells and `RNN` layer: zero initial state;
+at a masked step the state and the output carry over unchanged;
+`go_backwards` reads the sequence (and its mask) from the end and returns
+the outputs in that reversed order, as Keras does. Dropout is left out (the
+layers' inference mode).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from tb_lstm_gates import metadata
+
+
+def sigmoid(x):
+    # exp of -|x| never overflows; both branches agree with 1 / (1 + exp(-x)).
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+def hard_sigmoid(x):
+    """Keras 3's `hard_sigmoid`: relu6(x + 3) / 6."""
+    return np.clip((x + 3.0) / 6.0, 0.0, 1.0)
+
+
+# Activation functions the recurrences know, by their Keras names, and the
+# bounds below / above which an activation counts as saturated.
+FUNCTIONS = {"sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "tanh": np.tanh}
+SATURATION_BOUNDS = {"sigmoid": (0.1, 0.9), "hard_sigmoid": (0.1, 0.9), "tanh": (-0.9, 0.9)}
+
+# The gate that decides how much of the state is kept at each step.
+RETENTION_GATE = {"lstm": "forget", "gru": "update"}
+
+
+@dataclasses.dataclass
+class Trace:
+    """What one recurrent cell did on a batch.
+
+    Attributes:
+      cell: `lstm` or `gru`.
+      gates: canonical gate names, in the order of `activations`' gate axis.
+      functions: name of each gate's activation function (`sigmoid`, `tanh`, ...).
+      activations: `(batch, time, n_gates, units)`, in the input's time order
+        (also for `go_backwards`).
+      valid: `(batch, time)` bool, False at masked steps, in the input's time order.
+      outputs: `(batch, time, units)`, the layer's `return_sequences` output:
+        in reversed time order for `go_backwards`, as Keras returns it.
+    """
+
+    cell: str
+    gates: tuple
+    functions: tuple
+    activations: np.ndarray
+    valid: np.ndarray
+    outputs: np.ndarray
+
+
+def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid"):
+    """Runs an LSTM over `x` from the blocks of its weights.
+
+    Args:
+      layout: the cell's `layouts.Layout` (parts `input`, `recurrent` and
+        optionally `bias`, or `input_bias` and `recurrent_bias`).
+      arrays: mapping from weight name to array, as the layout names them.
+      x: `(batch, time, in)` inputs.
+      mask: `(batch, time)` bool, or None for no masking.
+      go_backwards: process the sequence from its end, as Keras's `go_backwards`.
+      activation, recurrent_activation: names of Keras activations (see FUNCTIONS).
+
+    Returns:
+      a `Trace` with gates `input`, `forget`, `cell`, `output`.
+    """
+    gates = metadata.LSTM_GATES
+    parts = _parts(layout, arrays, gates)
+    act, rec = _function(activation), _function(recurrent_activation)
+    x, valid, steps = _prepare(x, mask, go_backwards)
+    xz = np.tensordot(x, parts["input"], axes=([2], [0]))  # (batch, time, 4, units)
+    for name in ("bias", "input_bias", "recurrent_bias"):
+        if name in parts:
+            xz += parts[name]
+    recurrent = parts["recurrent"]
+    batch, units = x.shape[0], recurrent.shape[-1]
+    # (units, 4 * units): one matrix product per step.
+    recurrent = recurrent.reshape(units, -1)
+    h = np.zeros((batch, units), xz.dtype)
+    c = np.zeros_like(h)
+    acts = np.empty(xz.shape, xz.dtype)
+    outputs = np.empty((batch, x.shape[1], units), xz.dtype)
+    for k, t in enumerate(steps):
+        z = xz[:, t] + (h @ recurrent).reshape(batch, 4, units)
+        a = acts[:, t]
+        a[:, (0, 1, 3)] = rec(z[:, (0, 1, 3)])
+        a[:, 2] = act(z[:, 2])
+        c_new = a[:, 1] * c + a[:, 0] * a[:, 2]
+        h_new = a[:, 3] * act(c_new)
+        keep = valid[:, t, None]
+        c = np.where(keep, c_new, c)
+        h = np.where(keep, h_new, h)
+        outputs[:, k] = h
+    functions = (recurrent_activation, recurrent_activation, activation, recurrent_activation)
+    return Trace("lstm", gates, functions, acts, valid, outputs)
+
+
+def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
+        reset_after=True):
+    """Runs a Keras GRU over `x` from the blocks of its weights.
+
+    Args:
+      layout: the cell's `layouts.Layout`.
+      arrays, x, mask, go_backwards, activation, recurrent_activation: as for `lstm`.
+      reset_after: the cell's `reset_after`: the reset gate scales the
+        recurrent projection of the candidate (True) or the state before it (False).
+
+    Returns:
+      a `Trace` with gates `update`, `reset`, `candidate`.
+    """
+    gates = metadata.GRU_GATES
+    parts = _parts(layout, arrays, gates)
+    act, rec = _function(activation), _function(recurrent_activation)
+    x, valid, steps = _prepare(x, mask, go_backwards)
+    xz = np.tensordot(x, parts["input"], axes=([2], [0]))  # (batch, time, 3, units)
+    for name in ("bias", "input_bias"):
+        if name in parts:
+            xz += parts[name]
+    recurrent = parts["recurrent"]
+    recurrent_bias = parts.get("recurrent_bias", 0)
+    batch, units = x.shape[0], recurrent.shape[-1]
+    recurrent_all = recurrent.reshape(units, -1)  # (units, 3 * units)
+    h = np.zeros((batch, units), xz.dtype)
+    acts = np.empty(xz.shape, xz.dtype)
+    outputs = np.empty((batch, x.shape[1], units), xz.dtype)
+    for k, t in enumerate(steps):
+        a = acts[:, t]
+        if reset_after:
+            hz = (h @ recurrent_all).reshape(batch, 3, units) + recurrent_bias
+            a[:, :2] = rec(xz[:, t, :2] + hz[:, :2])
+            a[:, 2] = act(xz[:, t, 2] + a[:, 1] * hz[:, 2])
+        else:
+            a[:, :2] = rec(xz[:, t, :2] + np.tensordot(h, recurrent[:, :2], axes=([1], [0])))
+            a[:, 2] = act(xz[:, t, 2] + (a[:, 1] * h) @ recurrent[:, 2])
+        h_new = a[:, 0] * h + (1 - a[:, 0]) * a[:, 2]
+        h = np.where(valid[:, t, None], h_new, h)
+        outputs[:, k] = h
+    functions = (recurrent_activation, recurrent_activation, activation)
+    return Trace("gru", gates, functions, acts, valid, outputs)
+
+
+def gate_statistics(trace):
+    """Per-gate statistics of a trace's activations over its valid steps.
+
+    Returns:
+      dict from stat name (`act_mean`, `saturated_low`, `saturated_high`,
+      `saturated`; see `metadata`) to a float64 array of shape `(n_gates,)`,
+      NaN when no step is valid.
+    """
+    a = trace.activations[trace.valid]  # (valid steps, n_gates, units)
+    stat_names = (metadata.ACT_MEAN, metadata.SATURATED_LOW, metadata.SATURATED_HIGH, metadata.SATURATED)
+    if a.shape[0] == 0:
+        return {stat: np.full(len(trace.gates), np.nan) for stat in stat_names}
+    low, high = (np.array([SATURATION_BOUNDS[f][i] for f in trace.functions])[:, None] for i in (0, 1))
+    axes = (0, 2)
+    result = {
+        metadata.ACT_MEAN: a.mean(axis=axes, dtype=np.float64),
+        metadata.SATURATED_LOW: (a < low).mean(axis=axes),
+        metadata.SATURATED_HIGH: (a > high).mean(axis=axes),
+    }
+    result[metadata.SATURATED] = result[metadata.SATURATED_LOW] + result[metadata.SATURATED_HIGH]
+    return result
+
+
+def retention(trace, cap=metadata.RETENTION_CAP):
+    """`(gate, horizon)`: the gate that keeps the state and its mean of min(1 / (1 - a), cap).
+
+    1 / (1 - a) is how many steps a state component lasts when the gate keeps
+    a fraction `a` of it at each step; capped, since a gate at 1 keeps it
+    forever. NaN when no step is valid.
+    """
+    gate = RETENTION_GATE[trace.cell]
+    kept = trace.activations[:, :, trace.gates.index(gate)][trace.valid].astype(np.float64)
+    if kept.size == 0:
+        return gate, float("nan")
+    with np.errstate(divide="ignore"):
+        return gate, float(np.minimum(1.0 / (1.0 - kept), cap).mean())
+
+
+def activation_map(trace, sequence=0):
+    """The activations of one sequence: float32 `(n_gates, time, units)`, NaN at masked steps."""
+    a = np.where(trace.valid[sequence, :, None, None], trace.activations[sequence], np.nan)
+    return np.ascontiguousarray(a.transpose(1, 0, 2), dtype=np.float32)
+
+
+def _function(name):
+    if name not in FUNCTIONS:
+        raise ValueError("activation %r is not one of %s" % (name, ", ".join(sorted(FUNCTIONS))))
+    return FUNCTIONS[name]
+
+
+def _parts(layout, arrays, gates):
+    """`{part: view}`, each view's gate axis (-2) in the order of `gates`."""
+    parts = {}
+    for part, piece_gates, view in layout.blocks(arrays):
+        if tuple(piece_gates) != tuple(gates):
+            view = view[..., [piece_gates.index(g) for g in gates], :]
+        parts[part] = view
+    return parts
+
+
+def _prepare(x, mask, go_backwards):
+    """`(x, valid, steps)`: a float array, the valid steps, and the time indices in processing order."""
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError("expected inputs of shape (batch, time, features), got %s" % (x.shape,))
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+    if mask is None:
+        valid = np.ones(x.shape[:2], bool)
+    else:
+        valid = np.asarray(mask, bool)
+        if valid.shape != x.shape[:2]:
+            raise ValueError("mask of shape %s does not fit inputs of shape %s" % (valid.shape, x.shape))
+    steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
+    return x, valid, steps
