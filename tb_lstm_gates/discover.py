@@ -27,8 +27,13 @@ class Cell:
     """One recurrent cell of a model.
 
     Attributes:
-      layer: common path of the cell's variables, e.g.
-        `bidirectional/forward_lstm/lstm_cell` (the `layer` of the data contract).
+      layer: the names of the layers and cells from below the model down to
+        the cell, e.g. `bidirectional/forward_lstm/lstm_cell` (the `layer`
+        of the data contract). Keras 3 variable paths would not do: they
+        depend on where a layer was built, and a model restored by
+        `keras.models.load_model` loses the model's and wrappers' scopes
+        (`sequential/bidirectional/forward_lstm/lstm_cell` comes back as
+        `forward_lstm/lstm_cell`), so a resumed run would log new layers.
       layout: the `layouts.Layout` of its weights.
       variables: mapping from weight name (as the layout names it) to the
         framework variable.
@@ -79,17 +84,6 @@ def variable_path(variable):
     return path[:-2] if path.endswith(":0") else path
 
 
-def common_path(paths):
-    """The longest common prefix of `/`-separated paths, in whole components."""
-    split = [p.split("/")[:-1] for p in paths]
-    prefix = []
-    for parts in zip(*split):
-        if any(p != parts[0] for p in parts):
-            break
-        prefix.append(parts[0])
-    return "/".join(prefix)
-
-
 def find_cells(model, layers=None):
     """Every recurrent cell of `model` that tb-lstm-gates can split.
 
@@ -108,6 +102,7 @@ def find_cells(model, layers=None):
     """
     found, skipped = [], []
     seen = set()
+    top = 1 if getattr(model, "layers", None) is not None else 0
 
     def visit_layer(layer, names):
         if id(layer) in seen:
@@ -118,19 +113,22 @@ def find_cells(model, layers=None):
             visit_layer(layer.forward_layer, names)
             visit_layer(layer.backward_layer, names)
         elif getattr(layer, "cell", None) is not None:
-            visit_cell(layer.cell, names)
+            visit_cell(layer.cell, names, names[top:])
         elif layout_of(layer) is not None:
-            visit_cell(layer, names)
+            visit_cell(layer, names, names[top:-1])
         elif _is_layer(getattr(layer, "layer", None)):
             visit_layer(layer.layer, names)
         else:
             for sublayer in getattr(layer, "layers", None) or ():
                 visit_layer(sublayer, names)
 
-    def visit_cell(cell, names):
+    def visit_cell(cell, names, path):
+        # `path`: the names below the model (whose name Keras numbers per
+        # session) down to the cell's owner.
+        path = path + (cell.name,)
         if getattr(cell, "cells", None) is not None:
             for sub in cell.cells:
-                visit_cell(sub, names)
+                visit_cell(sub, names, path)
             return
         layout = layout_of(cell)
         if layout is None:
@@ -150,8 +148,7 @@ def find_cells(model, layers=None):
         layout = layouts.Layout(
             layout.cell, {k: v for k, v in layout.weights.items() if k in variables}
         )
-        path = common_path([variable_path(v) for v in variables.values()])
-        found.append(Cell(path, layout, variables, names, cell))
+        found.append(Cell("/".join(path), layout, variables, names, cell))
 
     visit_layer(model, ())
     if skipped:
