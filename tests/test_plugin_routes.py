@@ -386,14 +386,23 @@ def test_frontend_metadata_points_at_the_static_module():
 
 
 class _Datum:
-    def __init__(self, step):
+    def __init__(self, step, wall_time=0.0):
         self.step = step
+        self.wall_time = wall_time
 
 
 def test_downsample_of_plain_points_is_even_and_keeps_the_ends():
     datums = [_Datum(s) for s in range(100, 0, -1)]
     assert [d.step for d in plugin_module._downsample(datums, 5)] == [1, 26, 51, 75, 100]
     assert [d.step for d in plugin_module._downsample(datums[-3:], 5)] == [1, 2, 3]
+
+
+def test_downsample_keeps_one_point_per_step_the_last_written():
+    rewritten = _Datum(3, wall_time=20.0)
+    datums = [_Datum(s, wall_time=10.0 + s) for s in range(5)] + [rewritten, _Datum(5, wall_time=21.0)]
+    kept = plugin_module._downsample(datums, 100)
+    assert [d.step for d in kept] == [0, 1, 2, 3, 4, 5]
+    assert kept[3] is rewritten
 
 
 @given(n=st.integers(0, 3000), samples=st.integers(2, plugin_module.MAX_SAMPLES))

@@ -8,11 +8,11 @@ numpy's. Modes:
 - `mirrored LOGDIR OUT EPOCHS`: `MirroredStrategy` over two logical CPUs.
 - `mwms LOGDIR OUT EPOCHS`: `MultiWorkerMirroredStrategy`; the cluster comes
   from `TF_CONFIG`.
-- `crash LOGDIR OUT EPOCHS`: saves the model after each epoch
-  (`OUT/model.keras`, `OUT/epoch`), prints `EPOCH n` when epoch `n` is done
+- `crash LOGDIR OUT EPOCHS`: after each epoch `n`, saves the model
+  (`OUT/model_<n>.keras`) and then `n` (`OUT/epoch`), prints `EPOCH n`
   and, after `EPOCHS`, waits to be killed.
-- `resume LOGDIR OUT EPOCHS`: loads `OUT/model.keras` and trains from the
-  epoch in `OUT/epoch` up to `EPOCHS`.
+- `resume LOGDIR OUT EPOCHS`: loads the model of the epoch in `OUT/epoch`
+  and trains from there up to `EPOCHS`.
 - `mixed_float16 LOGDIR OUT EPOCHS`: under the `mixed_float16` policy.
 - `append LOGDIR OUT EPOCHS`: plain training, one second per epoch, for the
   load test's live log directory.
@@ -89,7 +89,7 @@ class SaveKernel(keras.callbacks.Callback):
 
 class CheckpointThenWaitToBeKilled(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
-        self.model.save(os.path.join(OUT, "model.keras"))
+        self.model.save(os.path.join(OUT, "model_%d.keras" % (epoch + 1)))
         with open(os.path.join(OUT, "epoch"), "w") as f:
             f.write(str(epoch + 1))
         print("EPOCH %d" % (epoch + 1), flush=True)
@@ -112,9 +112,9 @@ print("CHIEF %s" % keras_callback.is_chief(), flush=True)
 initial_epoch, epochs = 0, EPOCHS
 callbacks = [tb_lstm_gates.LSTMGatesCallback(LOGDIR), SaveKernel()]
 if MODE == "resume":
-    model = keras.models.load_model(os.path.join(OUT, "model.keras"))
     with open(os.path.join(OUT, "epoch")) as f:
         initial_epoch = int(f.read())
+    model = keras.models.load_model(os.path.join(OUT, "model_%d.keras" % initial_epoch))
 elif strategy is not None:
     with strategy.scope():
         model = build()

@@ -332,8 +332,16 @@ def _canonical_key(name, canonical):
 
 
 def _downsample(datums, samples):
-    """At most `samples` of `datums` in step order, evenly spaced, first and last kept."""
-    datums = sorted(datums, key=lambda d: d.step)
+    """At most `samples` of `datums` in step order, evenly spaced, first and last kept.
+
+    One point per step: a run resumed from a checkpoint older than its last
+    logged step writes some steps again, and the last written one holds the
+    weights the run went on from.
+    """
+    latest = {}
+    for d in sorted(datums, key=lambda d: d.wall_time):
+        latest[d.step] = d
+    datums = [latest[step] for step in sorted(latest)]
     if len(datums) <= samples:
         return datums
     picks = np.linspace(0, len(datums) - 1, samples).round().astype(int)
