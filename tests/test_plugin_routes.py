@@ -191,7 +191,7 @@ def _gru_blocks(kernel, recurrent_kernel, bias):
 @pytest.mark.parametrize("cell, blocks", [("lstm", _lstm_blocks), ("gru", _gru_blocks)])
 def test_series_l2_is_the_norm_of_each_block_of_the_trained_weights(client, weights, cell, blocks):
     layer = _layer_name(client, cell)
-    body = get_json(client, "series", layer=layer, stat="l2")
+    body = get_json(client, "series", layer=layer, stat="l2", run="train")
     assert body["layer"] == layer and body["stat"] == "l2"
     steps = sorted(weights[cell])
     assert steps == [0, 1, 2, 3]
@@ -208,7 +208,7 @@ def test_series_l2_is_the_norm_of_each_block_of_the_trained_weights(client, weig
 
 
 def test_series_sends_nonfinite_values_as_null(client):
-    body = get_json(client, "series", layer=plugin_logs.PENALIZED_LAYER, stat="l2")
+    body = get_json(client, "series", layer=plugin_logs.PENALIZED_LAYER, stat="l2", run=plugin_logs.PENALIZED_RUN)
     (series,) = body["series"]
     assert series["steps"] == [0, 1, 2, 3, 4]
     assert series["values"] == [0.0, 1.0, None, None, 4.0]
