@@ -462,6 +462,17 @@ def test_static_impl_returns_content_and_type(plugin, static_files):
         "static/%2fetc%2fpasswd",
         "static/..%5cplugin.py",
         "static/%00",
+        "static/%252e%252e%252fplugin.py",
+        "static/%25252e%25252e/plugin.py",
+        "static/..\\plugin.py",
+        "static/..%5c..%5cplugin.py",
+        "static/....//plugin.py",
+        "static/%c0%ae%c0%ae/plugin.py",
+        "static/index.js%00.png",
+        "static/%00/../../plugin.py",
+        "static/C:%5cWindows%5cwin.ini",
+        "static/" + "a" * 5000,
+        "static/" + "../" * 200 + "etc/passwd",
     ],
 )
 def test_static_answers_404_outside_the_folder_and_for_missing_files(client, path):
