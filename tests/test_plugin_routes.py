@@ -405,6 +405,19 @@ def test_downsample_keeps_one_point_per_step_the_last_written():
     assert kept[3] is rewritten
 
 
+def test_series_of_a_run_end_at_the_step_all_of_them_have():
+    def series(run, tag):
+        return plugin_module._Series(run, tag, {})
+
+    read = [
+        (series("a", "x"), [_Datum(0), _Datum(1), _Datum(2)]),
+        (series("a", "y"), [_Datum(0), _Datum(1)]),
+        (series("b", "x"), [_Datum(0), _Datum(1), _Datum(2)]),
+    ]
+    kept = plugin_module._loaded_steps(read)
+    assert [[d.step for d in datums] for _, datums in kept] == [[0, 1], [0, 1], [0, 1, 2]]
+
+
 @given(n=st.integers(0, 3000), samples=st.integers(2, plugin_module.MAX_SAMPLES))
 def test_downsample_keeps_min_n_samples_points_in_order_with_both_ends(n, samples):
     steps = [d.step for d in plugin_module._downsample([_Datum(3 * s) for s in range(n)], samples)]
