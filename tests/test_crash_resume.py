@@ -3,7 +3,6 @@
 import os
 import signal
 
-import numpy as np
 import pytest
 from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
@@ -31,12 +30,6 @@ def _kill_after_epoch(logdir, out, epoch):
     assert worker.returncode == -signal.SIGKILL
 
 
-def _assert_values_are_the_saved_weights(logged, out):
-    for step, by_gate in logged.items():
-        expected = worker_process.recurrent_l2(out, step)
-        np.testing.assert_allclose([by_gate[g] for g in expected], list(expected.values()), rtol=1e-6)
-
-
 @pytest.mark.parametrize("checkpoint_lost", [False, True], ids=["resume_from_last_epoch", "resume_from_older"])
 def test_killed_run_reads_to_its_last_step_and_resume_continues_it(tmp_path, checkpoint_lost):
     logdir, out = tmp_path / "logs", tmp_path / "out"
@@ -44,7 +37,7 @@ def test_killed_run_reads_to_its_last_step_and_resume_continues_it(tmp_path, che
     steps = list(range(KILLED_AFTER + 1))
     logged = worker_process.logged_recurrent_l2(tb_lstm_gates.load(logdir))
     assert sorted(logged) == steps
-    _assert_values_are_the_saved_weights(logged, out)
+    worker_process.assert_logged_l2_is_saved_l2(logged, out)
     client = werkzeug_test.Client(application.TensorBoardWSGI([_plugin(_python_provider(os.fspath(logdir)))]))
     (layer,) = [layer["layer"] for layer in client.get(ROUTE + "runs").get_json()["runs"][0]["layers"]]
     series = client.get(ROUTE + "series", query_string={"layer": layer, "stat": "l2"}).get_json()["series"]
@@ -63,7 +56,7 @@ def test_killed_run_reads_to_its_last_step_and_resume_continues_it(tmp_path, che
     assert sorted(logged) == list(range(EPOCHS + 1))
     # The resumed run overwrote the kernels it saved again: the last written
     # value of each step is the one read.
-    _assert_values_are_the_saved_weights(logged, out)
+    worker_process.assert_logged_l2_is_saved_l2(logged, out)
     client = werkzeug_test.Client(application.TensorBoardWSGI([_plugin(_python_provider(os.fspath(logdir)))]))
     series = client.get(ROUTE + "series", query_string={"layer": layer, "stat": "l2"}).get_json()["series"]
     assert {tuple(s["steps"]) for s in series} == {tuple(range(EPOCHS + 1))}

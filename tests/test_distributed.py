@@ -23,9 +23,7 @@ def _assert_logged_values_are_the_saved_weights(logdir, out):
     assert steps == list(range(EPOCHS + 1)), "each step written once, in order"
     logged = worker_process.logged_recurrent_l2(tb_lstm_gates.load(logdir))
     assert sorted(logged) == list(range(EPOCHS + 1))
-    for step, by_gate in logged.items():
-        expected = worker_process.recurrent_l2(out, step)
-        np.testing.assert_allclose([by_gate[g] for g in expected], list(expected.values()), rtol=1e-6)
+    worker_process.assert_logged_l2_is_saved_l2(logged, out)
 
 
 def test_mirrored_strategy_over_two_logical_cpus_logs_the_replicated_weights(tmp_path):

@@ -54,6 +54,13 @@ def logged_recurrent_l2(records):
     return logged
 
 
+def assert_logged_l2_is_saved_l2(logged, out):
+    """Every step of `logged_recurrent_l2` equals numpy's norms of the kernel saved at that step."""
+    for step, by_gate in logged.items():
+        expected = recurrent_l2(out, step)
+        np.testing.assert_allclose([by_gate[g] for g in expected], list(expected.values()), rtol=1e-6)
+
+
 def written_steps(run_dir):
     """The step of every summary event in every event file of `run_dir`, in file order."""
     steps = []
