@@ -35,8 +35,13 @@ class Cell:
     """One recurrent cell of a model.
 
     Attributes:
-      layer: common path of the cell's variables, e.g.
-        `bidirectional/forward_lstm/lstm_cell` (the `layer` of the data contract).
+      layer: the names of the layers and cells from below the model down to
+        the cell, e.g. `bidirectional/forward_lstm/lstm_cell` (the `layer`
+        of the data contract). Keras 3 variable paths would not do: they
+        depend on where a layer was built, and a model restored by
+        `keras.models.load_model` loses the model's and wrappers' scopes
+        (`sequential/bidirectional/forward_lstm/lstm_cell` comes back as
+        `forward_lstm/lstm_cell`), so a resumed run would log new layers.
       layout: the `layouts.Layout` of its weights.
       variables: mapping from weight name (as the layout names it) to the
         framework variable.
@@ -90,17 +95,6 @@ def variable_path(variable):
     return path[:-2] if path.endswith(":0") else path
 
 
-def common_path(paths):
-    """The longest common prefix of `/`-separated paths, in whole components."""
-    split = [p.split("/")[:-1] for p in paths]
-    prefix = []
-    for parts in zip(*split):
-        if any(p != parts[0] for p in parts):
-            break
-        prefix.append(parts[0])
-    return "/".join(prefix)
-
-
 def find_cells(model, layers=None):
     """Every recurrent cell of `model` that tb-lstm-gates can split.
 
@@ -119,6 +113,7 @@ def find_cells(model, layers=None):
     """
     found, skipped = [], []
     seen = set()
+    top = 1 if getattr(model, "layers", None) is not None else 0
 
     def visit_layer(layer, path):
         if id(layer) in seen:
@@ -129,20 +124,23 @@ def find_cells(model, layers=None):
             visit_layer(layer.forward_layer, path)
             visit_layer(layer.backward_layer, path)
         elif getattr(layer, "cell", None) is not None:
-            visit_cell(layer.cell, path)
+            visit_cell(layer.cell, path, _names(path[top:]))
         elif layout_of(layer) is not None:
-            visit_cell(layer, path)
+            visit_cell(layer, path, _names(path[top:-1]))
         elif _is_layer(getattr(layer, "layer", None)):
             visit_layer(layer.layer, path)
         else:
             for sublayer in getattr(layer, "layers", None) or ():
                 visit_layer(sublayer, path)
 
-    def visit_cell(cell, path):
-        names = tuple(layer.name for layer in path)
+    def visit_cell(cell, path, below_model):
+        # `below_model`: the names below the model (whose name Keras numbers
+        # per session) down to the cell's owner.
+        below_model = below_model + (cell.name,)
+        names = _names(path)
         if getattr(cell, "cells", None) is not None:
             for sub in cell.cells:
-                visit_cell(sub, path)
+                visit_cell(sub, path, below_model)
             return
         layout = layout_of(cell)
         if layout is None:
@@ -162,8 +160,7 @@ def find_cells(model, layers=None):
         layout = layouts.Layout(
             layout.cell, {k: v for k, v in layout.weights.items() if k in variables}
         )
-        common = common_path([variable_path(v) for v in variables.values()])
-        found.append(Cell(common, layout, variables, names, cell, path))
+        found.append(Cell("/".join(below_model), layout, variables, names, cell, path))
 
     visit_layer(model, ())
     if skipped:
@@ -188,6 +185,10 @@ def find_cells(model, layers=None):
             )
         found = [c for c in found if wanted.intersection(c.names)]
     return found
+
+
+def _names(layers):
+    return tuple(layer.name for layer in layers)
 
 
 def _is_layer(obj):

@@ -32,7 +32,8 @@ def load(logdir):
 
     Returns:
       list of `Record(run, layer, cell, part, gate, stat, step, wall_time,
-      value)`, sorted by run, layer, part, gate, stat and step.
+      value)`, sorted by run, layer, part, gate, stat and step; one per
+      step of a series, the last written if a step was written twice.
 
     Raises:
       FileNotFoundError: `logdir` does not exist.
@@ -54,7 +55,12 @@ def load(logdir):
                 info = metadata.parse_plugin_content(content)
             except ValueError:
                 continue
-            for event in multiplexer.Tensors(run, tag):
+            # One record per step, the last written: a run resumed from a
+            # checkpoint older than its last logged step writes some again.
+            latest = {}
+            for event in sorted(multiplexer.Tensors(run, tag), key=lambda e: e.wall_time):
+                latest[event.step] = event
+            for event in latest.values():
                 array = tensor_util.make_ndarray(event.tensor_proto)
                 value = array if info["stat"] in metadata.TENSOR_STATS else float(array)
                 records.append(

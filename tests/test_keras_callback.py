@@ -91,7 +91,7 @@ def test_mixed_model_l2_of_every_block_equals_numpy_norm_at_every_epoch(tmp_path
     assert all(v > 0 for v in ratio.values())
 
 
-def test_layer_paths_follow_keras_variable_paths(tmp_path):
+def test_layer_paths_name_the_layers_below_the_model(tmp_path):
     model = mixed_model()
     model.fit(*data(8), epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
     layers = {r.layer for r in tb_lstm_gates.load(tmp_path)}
@@ -99,6 +99,24 @@ def test_layer_paths_follow_keras_variable_paths(tmp_path):
     assert "bidirectional/backward_lstm/lstm_cell" in layers
     assert "gru/gru_cell" in layers
     assert "rnn/stacked_rnn_cells/lstm_cell" in layers
+
+
+def test_layer_paths_survive_save_and_load_model(tmp_path):
+    # Keras 3 variable paths change on load (`sequential/...` is dropped),
+    # so a run resumed from a saved model would log to new layer names.
+    model = keras.Sequential([
+        keras.Input((6, 4)),
+        keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True)),
+        keras.layers.RNN(keras.layers.StackedRNNCells([keras.layers.LSTMCell(2), keras.layers.GRUCell(2)])),
+    ])
+    model.save(tmp_path / "model.keras")
+    restored = keras.models.load_model(tmp_path / "model.keras")
+    layers = [c.layer for c in discover.find_cells(model)]
+    assert layers == [
+        "bidirectional/forward_lstm/lstm_cell", "bidirectional/backward_lstm/lstm_cell",
+        "rnn/stacked_rnn_cells/lstm_cell", "rnn/stacked_rnn_cells/gru_cell",
+    ]
+    assert [c.layer for c in discover.find_cells(restored)] == layers
 
 
 def test_histograms_hold_every_weight_of_the_block(tmp_path):

@@ -203,7 +203,7 @@ def _gru_blocks(kernel, recurrent_kernel, bias):
 @pytest.mark.parametrize("cell, blocks", [("lstm", _lstm_blocks), ("gru", _gru_blocks)])
 def test_series_l2_is_the_norm_of_each_block_of_the_trained_weights(client, weights, cell, blocks):
     layer = _layer_name(client, cell)
-    body = get_json(client, "series", layer=layer, stat="l2")
+    body = get_json(client, "series", layer=layer, stat="l2", run="train")
     assert body["layer"] == layer and body["stat"] == "l2"
     steps = sorted(weights[cell])
     assert steps == [0, 1, 2, 3]
@@ -220,7 +220,7 @@ def test_series_l2_is_the_norm_of_each_block_of_the_trained_weights(client, weig
 
 
 def test_series_sends_nonfinite_values_as_null(client):
-    body = get_json(client, "series", layer=plugin_logs.PENALIZED_LAYER, stat="l2")
+    body = get_json(client, "series", layer=plugin_logs.PENALIZED_LAYER, stat="l2", run=plugin_logs.PENALIZED_RUN)
     (series,) = body["series"]
     assert series["steps"] == [0, 1, 2, 3, 4]
     assert series["values"] == [0.0, 1.0, None, None, 4.0]
@@ -464,14 +464,36 @@ def test_frontend_metadata_points_at_the_static_module():
 
 
 class _Datum:
-    def __init__(self, step):
+    def __init__(self, step, wall_time=0.0):
         self.step = step
+        self.wall_time = wall_time
 
 
 def test_downsample_of_plain_points_is_even_and_keeps_the_ends():
     datums = [_Datum(s) for s in range(100, 0, -1)]
     assert [d.step for d in plugin_module._downsample(datums, 5)] == [1, 26, 51, 75, 100]
     assert [d.step for d in plugin_module._downsample(datums[-3:], 5)] == [1, 2, 3]
+
+
+def test_downsample_keeps_one_point_per_step_the_last_written():
+    rewritten = _Datum(3, wall_time=20.0)
+    datums = [_Datum(s, wall_time=10.0 + s) for s in range(5)] + [rewritten, _Datum(5, wall_time=21.0)]
+    kept = plugin_module._downsample(datums, 100)
+    assert [d.step for d in kept] == [0, 1, 2, 3, 4, 5]
+    assert kept[3] is rewritten
+
+
+def test_series_of_a_run_end_at_the_step_all_of_them_have():
+    def series(run, tag):
+        return plugin_module._Series(run, tag, {})
+
+    read = [
+        (series("a", "x"), [_Datum(0), _Datum(1), _Datum(2)]),
+        (series("a", "y"), [_Datum(0), _Datum(1)]),
+        (series("b", "x"), [_Datum(0), _Datum(1), _Datum(2)]),
+    ]
+    kept = plugin_module._loaded_steps(read)
+    assert [[d.step for d in datums] for _, datums in kept] == [[0, 1], [0, 1], [0, 1, 2]]
 
 
 @given(n=st.integers(0, 3000), samples=st.integers(2, plugin_module.MAX_SAMPLES))
@@ -531,6 +553,17 @@ def test_static_impl_returns_content_and_type(plugin, static_files):
         "static/%2fetc%2fpasswd",
         "static/..%5cplugin.py",
         "static/%00",
+        "static/%252e%252e%252fplugin.py",
+        "static/%25252e%25252e/plugin.py",
+        "static/..\\plugin.py",
+        "static/..%5c..%5cplugin.py",
+        "static/....//plugin.py",
+        "static/%c0%ae%c0%ae/plugin.py",
+        "static/index.js%00.png",
+        "static/%00/../../plugin.py",
+        "static/C:%5cWindows%5cwin.ini",
+        "static/" + "a" * 5000,
+        "static/" + "../" * 200 + "etc/passwd",
     ],
 )
 def test_static_answers_404_outside_the_folder_and_for_missing_files(client, path):

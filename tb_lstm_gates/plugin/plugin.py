@@ -203,7 +203,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         selected.sort(key=lambda s: (s.run,) + _block_order(s))
         series = [
             dict(run=s.run, part=s.info["part"], gate=s.info["gate"], **_points(datums, samples))
-            for s, datums in self._read(self._data_provider.read_scalars, ctx, experiment, selected)
+            for s, datums in _loaded_steps(self._read(self._data_provider.read_scalars, ctx, experiment, selected))
         ]
         return {"layer": layer, "stat": stat, "series": series}
 
@@ -391,9 +391,34 @@ def _canonical_key(name, canonical):
     return (canonical.index(name) if name in canonical else len(canonical), name)
 
 
+def _loaded_steps(read):
+    """`read` (pairs of `_Series` and data) without the steps some series of their run lack yet.
+
+    Every block of a step is written in one event, but the Python loader
+    adds an event's values tag by tag while requests are served: a request
+    can come when some blocks of the newest step are loaded and others not.
+    Each run is cut at the smallest last step among its series, so the
+    blocks of a run always share their steps; the rest comes with the next
+    request.
+    """
+    last = {}
+    for s, datums in read:
+        newest = max((d.step for d in datums), default=-1)
+        last[s.run] = min(last.get(s.run, newest), newest)
+    return [(s, [d for d in datums if d.step <= last[s.run]]) for s, datums in read]
+
+
 def _downsample(datums, samples):
-    """At most `samples` of `datums` in step order, evenly spaced, first and last kept."""
-    datums = sorted(datums, key=lambda d: d.step)
+    """At most `samples` of `datums` in step order, evenly spaced, first and last kept.
+
+    One point per step: a run resumed from a checkpoint older than its last
+    logged step writes some steps again, and the last written one holds the
+    weights the run went on from.
+    """
+    latest = {}
+    for d in sorted(datums, key=lambda d: d.wall_time):
+        latest[d.step] = d
+    datums = [latest[step] for step in sorted(latest)]
     if len(datums) <= samples:
         return datums
     picks = np.linspace(0, len(datums) - 1, samples).round().astype(int)
