@@ -156,8 +156,9 @@ def _keras_cell_datasets(h5):
 
     Keras 3 stores each layer's variables by index under `<layer>/vars`, with
     the layer's name in the group's `name` attribute; a cell's variables are
-    kernel, recurrent_kernel and bias in that order. Names along the way
-    make the path Keras gives the variables (`sequential/gru/gru_cell/kernel`).
+    kernel, recurrent_kernel and bias in that order. The names below the
+    model make the path (`gru/gru_cell/kernel`), so the cell's `layer` is
+    the one `LSTMGatesCallback` logs (see `discover.Cell`).
     """
     out = {}
 
@@ -174,7 +175,10 @@ def _keras_cell_datasets(h5):
             if key != "vars" and hasattr(child, "items"):
                 visit(child, names, in_cell or key in ("cell", "cells"))
 
-    visit(h5, (), False)
+    # The root's own `vars` group names the model, which layer names leave out.
+    for key, child in h5.items():
+        if key != "vars" and hasattr(child, "items"):
+            visit(child, (), key in ("cell", "cells"))
     return out
 
 

@@ -80,10 +80,10 @@ def test_import_of_keras_file_logs_hand_sliced_norms_under_keras_variable_paths(
     expected = hand_l2(model)
     # The same layer names the Keras callback writes, so live and imported runs line up.
     assert {k[0] for k in expected} == {
-        "seq/bi/forward_enc/lstm_cell",
-        "seq/bi/backward_enc/lstm_cell",
-        "seq/lstm/lstm_cell",
-        "seq/gru/gru_cell",
+        "bi/forward_enc/lstm_cell",
+        "bi/backward_enc/lstm_cell",
+        "lstm/lstm_cell",
+        "gru/gru_cell",
     }
     assert_l2_equal(logged[7], expected)
 
@@ -104,8 +104,8 @@ def test_import_of_stacked_cells_and_gru_without_reset_after(tmp_path):
     model.save_weights(path)
     (ckpt,) = checkpoints.find_checkpoints([path])
     assert {c.layer: c.layout.cell for c in ckpt.cells} == {
-        "stack/rnn/stacked_rnn_cells/lstm_cell": "lstm",
-        "stack/rnn/stacked_rnn_cells/gru_cell": "gru",
+        "rnn/stacked_rnn_cells/lstm_cell": "lstm",
+        "rnn/stacked_rnn_cells/gru_cell": "gru",
     }
     checkpoints.import_checkpoints([ckpt], str(tmp_path / "run"))
     assert_l2_equal(l2_by_step(tb_lstm_gates.load(str(tmp_path / "run")))[0], hand_l2(model))
@@ -314,10 +314,10 @@ def test_plugin_runs_route_lists_the_imported_run(tmp_path):
     assert run["run"] == "imported"
     layers = {layer["layer"]: layer for layer in run["layers"]}
     assert sorted(layers) == [
-        "seq/bi/backward_enc/lstm_cell",
-        "seq/bi/forward_enc/lstm_cell",
-        "seq/gru/gru_cell",
-        "seq/lstm/lstm_cell",
+        "bi/backward_enc/lstm_cell",
+        "bi/forward_enc/lstm_cell",
+        "gru/gru_cell",
+        "lstm/lstm_cell",
     ]
-    assert layers["seq/gru/gru_cell"]["gates"] == ["update", "reset", "candidate"]
-    assert layers["seq/lstm/lstm_cell"]["histograms"] is True
+    assert layers["gru/gru_cell"]["gates"] == ["update", "reset", "candidate"]
+    assert layers["lstm/lstm_cell"]["histograms"] is True

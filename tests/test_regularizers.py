@@ -239,7 +239,7 @@ def test_logged_penalties_add_up_to_layer_and_model_totals(tmp_path):
     for step, step_records in by_step.items():
         penalties = [r for r in step_records if r.stat == metadata.PENALTY]
         layers = {r.layer for r in penalties} - {metadata.MODEL_LAYER}
-        assert layers == {"logged/lstm/lstm_cell", "logged/gru/gru_cell"}
+        assert layers == {"lstm/lstm_cell", "gru/gru_cell"}
         layer_totals = []
         for layer in layers:
             gates = [r for r in penalties if r.layer == layer and r.part != metadata.TOTAL]
@@ -252,14 +252,14 @@ def test_logged_penalties_add_up_to_layer_and_model_totals(tmp_path):
         assert losses == ([] if step == 0 else [pytest.approx(history.history["loss"][step - 1], rel=1e-5)])
     last = {(r.layer, r.part, r.gate): r.value for r in by_step[2]}
     # The GRU's (2, 3u) bias is logged per row, as its statistics are.
-    assert {(p, g) for (layer, p, g) in last if layer == "logged/gru/gru_cell"} == {
+    assert {(p, g) for (layer, p, g) in last if layer == "gru/gru_cell"} == {
         (part, gate) for part in ("input_bias", "recurrent_bias") for gate in GRU_ORDER
     } | {("total", "total")}
     lstm = model.get_layer("lstm").cell
-    assert last["logged/lstm/lstm_cell", "input", "forget"] == pytest.approx(
+    assert last["lstm/lstm_cell", "input", "forget"] == pytest.approx(
         hand_penalty(lstm.kernel.numpy(), LSTM_ORDER, l2={"forget": 1e-2}), rel=1e-5
     )
-    assert last["logged/lstm/lstm_cell", "recurrent", "output"] == pytest.approx(
+    assert last["lstm/lstm_cell", "recurrent", "output"] == pytest.approx(
         hand_penalty(lstm.recurrent_kernel.numpy()[:, 15:], ["output"], orthogonal={"output": 1e-2}), rel=1e-5
     )
 
@@ -283,7 +283,7 @@ def test_model_total_includes_other_regularizers_and_batch_logging_logs_batch_lo
     model_penalty = {
         r.step: r.value for r in records if r.layer == metadata.MODEL_LAYER and r.stat == metadata.PENALTY
     }
-    lstm = "batches/lstm/lstm_cell"
+    lstm = "lstm/lstm_cell"
     lstm_total = {r.step: r.value for r in records if r.layer == lstm and r.part == metadata.TOTAL}
     loss_steps = sorted(r.step for r in records if r.stat == metadata.LOSS)
     assert sorted(model_penalty) == [0, 2, 4]
