@@ -4,7 +4,7 @@
 // Masked (padded) time steps come as rows of null and are drawn hatched.
 import { DIVERGING, DIVERGING_DARK, VIRIDIS, ramp } from "./colors.js";
 import { formatValue } from "./dom.js";
-import { prepare, thin, ticks } from "./histogram.js";
+import { prepare, ticks } from "./histogram.js";
 
 // The gates whose activation is tanh (LSTM cell candidate, GRU candidate).
 const TANH_GATES = new Set(["cell", "candidate"]);
@@ -12,6 +12,13 @@ const TANH_GATES = new Set(["cell", "candidate"]);
 /** The colour scale of a gate: {lo, hi, stops}. */
 export function gateScale(gate, dark) {
   return TANH_GATES.has(gate) ? { lo: -1, hi: 1, stops: dark ? DIVERGING_DARK : DIVERGING } : { lo: 0, hi: 1, stops: VIRIDIS };
+}
+
+/** 0, k, 2k, ... below `n`, with k the smallest of 1, 2, 5, 10, 20, ... that gives at most `most` ticks. */
+function indexTicks(n, most) {
+  let k = 1;
+  for (let i = 0; n / k > most; i++) k = [2, 5, 10][i % 3] * 10 ** Math.floor(i / 3);
+  return Array.from({ length: Math.ceil(n / k) }, (_, i) => i * k);
 }
 
 /** A small tile of diagonal lines, repeated over masked cells. */
@@ -61,11 +68,11 @@ export function drawActivationMap(canvas, map, { dark }) {
   ctx.fillStyle = text;
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (const t of thin([...Array(steps).keys()], 12)) ctx.fillText(String(t), pad.left + (t + 0.5) * cellW, pad.top + plotH + 4);
+  for (const t of indexTicks(steps, 12)) ctx.fillText(String(t), pad.left + (t + 0.5) * cellW, pad.top + plotH + 4);
   ctx.fillText("time step →", pad.left + plotW / 2, pad.top + plotH + 17);
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  for (const u of thin([...Array(units).keys()], 8)) ctx.fillText(String(u), pad.left - 6, pad.top + (u + 0.5) * cellH);
+  for (const u of indexTicks(units, 8)) ctx.fillText(String(u), pad.left - 6, pad.top + (u + 0.5) * cellH);
   ctx.save();
   ctx.translate(12, pad.top + plotH / 2);
   ctx.rotate(-Math.PI / 2);

@@ -30,7 +30,7 @@ function extent(histograms) {
 const density = (left, right, count) => count / Math.max(right - left, 1e-12);
 
 /** Evenly picks at most `n` items, keeping the first and the last. */
-export function thin(items, n) {
+function thin(items, n) {
   if (items.length <= n) return items;
   return Array.from({ length: n }, (_, i) => items[Math.round((i * (items.length - 1)) / (n - 1))]);
 }
