@@ -15,7 +15,7 @@ export function gateScale(gate, dark) {
 }
 
 /** 0, k, 2k, ... below `n`, with k the smallest of 1, 2, 5, 10, 20, ... that gives at most `most` ticks. */
-function indexTicks(n, most) {
+export function indexTicks(n, most) {
   let k = 1;
   for (let i = 0; n / k > most; i++) k = [2, 5, 10][i % 3] * 10 ** Math.floor(i / 3);
   return Array.from({ length: Math.ceil(n / k) }, (_, i) => i * k);

@@ -4,7 +4,7 @@
 import { ramp } from "./colors.js";
 import { formatValue } from "./dom.js";
 
-export const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
+const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
 const MAX_RIDGES = 40;
 
 /** Value range covered by every histogram, and the highest bucket density. */
