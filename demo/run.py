@@ -90,7 +90,8 @@ def train(logdir, run, epochs):
         callbacks=[
             keras.callbacks.TensorBoard(run_dir),
             # Every 5 batches: about 30 points per run over 5 short epochs.
-            tb_lstm_gates.LSTMGatesCallback(run_dir, update_freq=5),
+            # The probe (32 fixed sequences) feeds the tab's Activations view.
+            tb_lstm_gates.LSTMGatesCallback(run_dir, update_freq=5, probe=x[:32]),
         ],
     )
 

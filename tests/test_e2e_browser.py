@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import urllib.request
 
 import numpy as np
 import pytest
@@ -29,6 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 XSS_RUN = "<img src=x onerror=alert(1)>"
 KERAS_RUNS = {XSS_RUN: 0.01, "alpha": 0.03, "beta": 0.1}
+# The run trained with a probe (and probe gradients): the Activations view's data.
+PROBE_RUN = "alpha"
 # Runs in the order the tab lists them (by name) and their colours
 # (TensorBoard's palette, light mode).
 RUN_COLORS = {
@@ -42,7 +45,7 @@ LSTM_LAYER = "tiny/lstm/lstm_cell"
 STARTED = re.compile(r"TensorBoard \S+ at (http://127\.0\.0\.1:(\d+)\S*)")
 
 
-def train_tiny_model(run_dir, learning_rate):
+def train_tiny_model(run_dir, learning_rate, probe=False):
     import keras
 
     import tb_lstm_gates
@@ -60,15 +63,16 @@ def train_tiny_model(run_dir, learning_rate):
     model.compile(keras.optimizers.Adam(learning_rate), "mse")
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(32, 6, 3)), rng.normal(size=(32, 1))
-    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(run_dir)])
+    options = dict(probe=(x[:4], y[:4]), probe_gradients=True) if probe else {}
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(run_dir, **options)])
 
 
 @pytest.fixture(scope="session")
 def logdir(tmp_path_factory):
-    """Three real Keras runs (one named with HTML) and a run with penalties."""
+    """Three real Keras runs (one named with HTML, one with a probe) and a run with penalties."""
     root = tmp_path_factory.mktemp("e2e_logs")
     for name, learning_rate in KERAS_RUNS.items():
-        train_tiny_model(os.fspath(root / name), learning_rate)
+        train_tiny_model(os.fspath(root / name), learning_rate, probe=name == PROBE_RUN)
     plugin_logs.write_penalized_run(os.fspath(root / plugin_logs.PENALIZED_RUN))
     return root
 
@@ -98,7 +102,12 @@ def tensorboard(logdir, *flags):
             log.append(line)
             match = STARTED.search(line)
             if match:
-                yield match.group(1).rstrip("/") + "/"
+                url = match.group(1).rstrip("/") + "/"
+                # The server imports tb_lstm_gates through its entry point: make sure it is
+                # this checkout's (PYTHONPATH first), serving the bundle checked above.
+                with urllib.request.urlopen(url + "data/plugin/lstm_gates/static/index.js") as served:
+                    assert served.read() == open(bundle, "rb").read(), "TensorBoard serves another checkout's tab"
+                yield url
                 return
             assert process.poll() is None, "TensorBoard exited:\n" + "".join(log)
     finally:
@@ -355,6 +364,106 @@ def test_clicking_a_chart_opens_its_histograms_in_both_modes(page, tensorboard_u
     frame.locator("button.open-histograms").click()
     frame.locator(".histogram .hist-canvas").wait_for(state="visible")
     assert [frame.locator(s).input_value() for s in (".hist-part", ".hist-gate")] == ["recurrent", "output"]
+
+
+ACT_GRID = ".activations .chart canvas"
+MAP = ".map-canvas"
+
+
+def open_activations(page, url, layer=LSTM_LAYER):
+    frame = page.open_tab(url)
+    choose(frame, ".layer-select", layer)
+    frame.locator(".view-switch button[data-view=activations]").click()
+    return frame
+
+
+def wait_map_painted(frame):
+    frame.wait_for_function(
+        "() => { const c = document.querySelector('.map-canvas'); return c && !c.hidden && "
+        "c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v) => v > 0); }"
+    )
+
+
+def test_activations_view_draws_probe_statistics_per_gate(page, tensorboard_url):
+    frame = open_activations(page, tensorboard_url)
+    # act_mean, saturated_low, saturated_high: every gate; retention: the forget gate only.
+    frame.wait_for_function("() => document.querySelectorAll('.activations .chart canvas').length === 13")
+    assert texts(frame, ".activations .col-head") == ["input", "forget", "cell", "output"]
+    assert texts(frame, ".activations .row-head") == ["act_mean", "saturated_low", "saturated_high", "retention"]
+    assert frame.locator(".activations .chart[data-stat=retention][data-gate=forget] canvas").count() > 0
+    assert frame.locator(".gates").is_hidden() and frame.locator(".stat-select").count() == 0
+    for block in canvas_stats(frame, ACT_GRID):
+        assert block["counts"][PROBE_RUN + "/train"] > 20, "the probe run is not drawn in every chart"
+        assert all(block["counts"][run + "/train"] == 0 for run in KERAS_RUNS if run != PROBE_RUN)
+
+    # Same chart settings as the weights grid.
+    before = prints(canvas_stats(frame, ACT_GRID))
+    frame.locator(".slider input").first.fill("0")
+    wait_redrawn(frame, before, ACT_GRID)
+    page.screenshot("activations.png")
+
+    # The view is kept across a page reload.
+    page.page.reload()
+    page.page.frame_locator("iframe").locator(".activations .chart .u-over").first.wait_for(timeout=60000)
+    frame = next(f for f in page.page.frames if "plugin_entry.html" in f.url)
+    assert frame.locator(".view-switch button.active").text_content() == "Activations"
+
+
+def test_activation_map_follows_step_and_gate_with_hover_readout(page, tensorboard_url):
+    frame = open_activations(page, tensorboard_url, GRU_LAYER)
+    wait_map_painted(frame)
+    assert texts(frame, ".map-run option") == [PROBE_RUN + "/train"]
+    assert texts(frame, ".map-gate option") == ["update", "reset", "candidate"]
+    # Epoch logging: steps 0 (before training) to 3, the latest shown first.
+    assert frame.locator(".map-step").get_attribute("max") == "3"
+    assert frame.locator(".map-step-label").text_content() == "3"
+    before = canvas_stats(frame, MAP, {})[0]
+    assert before["painted"] > 5000
+
+    frame.locator(".map-step").fill("0")
+    wait_redrawn(frame, before["print"], MAP)
+    assert frame.locator(".map-step-label").text_content() == "0"
+    assert "step 0" in frame.locator(".activation-map .message").text_content()
+
+    before = canvas_stats(frame, MAP, {})[0]["print"]
+    choose(frame, ".map-gate", "candidate")
+    wait_redrawn(frame, before, MAP)
+    assert frame.locator(".map-step-label").text_content() == "0", "the chosen step is kept across gates"
+
+    box = frame.locator(MAP).bounding_box()
+    frame.locator(MAP).hover(position={"x": 60, "y": 20})
+    assert re.fullmatch(r"t \d+ · unit \d+ · -?\d\S*", frame.locator(".map-readout").text_content())
+    assert box["width"] > 800
+    page.screenshot("activation_map.png")
+
+
+def test_activations_view_explains_the_probe_and_weights_view_shows_grad_norm(page, tensorboard_url):
+    def without_probe(route):
+        body = route.fetch().json()
+        for run in body["runs"]:
+            for layer in run["layers"]:
+                layer["parts"] = [p for p in layer["parts"] if p != "activation"]
+                layer["activation_maps"] = False
+        route.fulfill(json=body)
+
+    frame = page.open_tab(tensorboard_url)
+    choose(frame, ".layer-select", LSTM_LAYER)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .col-head').length === 4")
+    assert frame.locator(".stat-select option").all_inner_texts()[-1] == "grad_norm (probe gradient)"
+    choose(frame, ".stat-select", "grad_norm")
+    frame.wait_for_function("() => document.querySelector('.gates .subtitle').textContent.endsWith('grad_norm')")
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    stats = canvas_stats(frame)
+    assert all(block["counts"][PROBE_RUN + "/train"] > 20 and block["counts"]["beta/train"] == 0 for block in stats)
+
+    page.page.route("**/data/plugin/lstm_gates/runs", without_probe)
+    page.page.reload()
+    frame = page.open_tab(tensorboard_url)
+    frame.locator(".view-switch button[data-view=activations]").click()
+    note = frame.locator(".empty-probe")
+    note.wait_for(state="visible")
+    assert "LSTMGatesCallback(log_dir, probe=x[:32])" in note.text_content()
+    assert frame.locator(".activation-map").is_hidden()
 
 
 def test_html_run_name_is_shown_as_text(page, tensorboard_url):

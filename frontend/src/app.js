@@ -1,4 +1,7 @@
-// The LSTM Gates tab: sidebar (settings, runs) and the views of one layer.
+// The LSTM Gates tab: sidebar (settings, runs) and the views of one layer:
+// Weights (gate grid, histograms, regularization) and Activations (the
+// probe's gate statistics and activation maps).
+import { drawActivationMap } from "./activation_map.js";
 import { getJSON, runParams } from "./api.js";
 import { ChartGroup } from "./charts.js";
 import { runColor } from "./colors.js";
@@ -12,9 +15,25 @@ import { loadState, saveState } from "./state.js";
 const AUTO_RELOAD_MS = 30000;
 const TOTAL = "total";
 const MODEL_LAYER = "model";
+// The probe's part and statistics (tb_lstm_gates.metadata); `grad_norm` is a
+// probe statistic too, but on the weights' parts, so the Weights view shows it.
+const ACTIVATION = "activation";
+const ACTIVATION_STATS = ["act_mean", "saturated", "saturated_low", "saturated_high", "retention"];
+// Rows of the Activations grid: `saturated` is the sum of low and high, which tell more apart.
+const ACTIVATION_ROWS = ["act_mean", "saturated_low", "saturated_high", "retention"];
+const STAT_LABELS = { grad_norm: "grad_norm (probe gradient)" };
+const ROW_TITLES = {
+  act_mean: "mean activation on the probe",
+  saturated_low: "fraction of activations below 0.1 (sigmoid gates) or -0.9 (tanh gates)",
+  saturated_high: "fraction of activations above 0.9",
+  retention: "steps the state lasts: mean of 1 / (1 - forget or update activation)",
+};
 
 /** Union of lists, in order of first appearance (each list is in canonical order). */
 const union = (lists) => [...new Set(lists.flat())];
+
+/** The parts of a layer's weights (the probe's `activation` part has its own view). */
+const weightParts = (layer) => layer.parts.filter((p) => p !== ACTIVATION);
 
 /** A case-insensitive regex test like TensorBoard's run filter; a bad regex matches as plain text. */
 function runMatcher(filter) {
@@ -38,11 +57,16 @@ export class App {
     this.seriesData = null;
     this.regData = null;
     this.histData = null;
+    this.actData = null;
+    this.mapData = null;
+    // Steps with an activation map, by run and layer, as the route listed them.
+    this.mapSteps = new Map();
     this.shown = [];
-    this.requests = { series: 0, reg: 0, hist: 0 };
+    this.requests = { series: 0, reg: 0, hist: 0, act: 0, map: 0 };
     this.seen = {};
     this.gateCharts = new ChartGroup(this.theme);
     this.regCharts = new ChartGroup(this.theme);
+    this.actCharts = new ChartGroup(this.theme);
     this.build();
     watchDarkMode((dark) => {
       this.theme.dark = dark;
@@ -52,9 +76,9 @@ export class App {
     onHostReload(() => this.reload());
     this.setAutoReload(this.state.autoReload);
     new ResizeObserver(() => {
-      this.gateCharts.resize();
-      this.regCharts.resize();
+      this.resizeCharts();
       if (this.histData) this.drawHistogram();
+      if (this.mapData) this.drawMap();
     }).observe(this.main);
   }
 
@@ -80,15 +104,25 @@ export class App {
     return this.runNames.filter((run) => match(run) && !hidden.has(run));
   }
 
-  /** Every layer across runs, merged: {layer, cell, parts, gates, stats, runs, histogramRuns}. */
+  /** Every layer across runs, merged: {layer, cell, parts, gates, stats, runs, histogramRuns, probeRuns, mapRuns}. */
   layers() {
     const byName = new Map();
     for (const run of this.runs) {
       for (const info of run.layers) {
-        const entry = byName.get(info.layer) || { layer: info.layer, cell: info.cell, infos: [], runs: [], histogramRuns: [] };
+        const entry = byName.get(info.layer) || {
+          layer: info.layer,
+          cell: info.cell,
+          infos: [],
+          runs: [],
+          histogramRuns: [],
+          probeRuns: [],
+          mapRuns: [],
+        };
         entry.infos.push(info);
         entry.runs.push(run.run);
         if (info.histograms) entry.histogramRuns.push(run.run);
+        if (info.parts.includes(ACTIVATION)) entry.probeRuns.push(run.run);
+        if (info.activation_maps) entry.mapRuns.push(run.run);
         byName.set(info.layer, entry);
       }
     }
@@ -107,9 +141,24 @@ export class App {
     return layers.find((l) => l.layer === this.state.layer) || layers[0] || null;
   }
 
+  /** The statistics of the Weights view: all but the probe's activation statistics. */
+  weightStats(layer) {
+    return layer.stats.filter((s) => !ACTIVATION_STATS.includes(s));
+  }
+
   currentStat(layer) {
-    if (layer.stats.includes(this.state.stat)) return this.state.stat;
-    return layer.stats.includes("l2") ? "l2" : layer.stats[0];
+    const stats = this.weightStats(layer);
+    if (stats.includes(this.state.stat)) return this.state.stat;
+    return stats.includes("l2") ? "l2" : stats[0];
+  }
+
+  /** Runs of `layer` that hold `stat`, among `runs`: the series route answers 404 for the others. */
+  runsWithStat(layer, stat, runs) {
+    return runs.filter((r) => layer.infos[layer.runs.indexOf(r)]?.stats.includes(stat));
+  }
+
+  get activationsView() {
+    return this.state.view === "activations";
   }
 
   // ---- layout -----------------------------------------------------------
@@ -218,7 +267,41 @@ export class App {
     this.regBody = el("div", { class: "reg-grid" });
     this.regNote = el("p", { class: "message" });
     this.reg = el("section", { class: "regularization" }, el("h2", { text: "Regularization" }), this.regNote, this.regBody);
-    this.main = el("main", {}, this.status, this.empty, this.gates, this.hist, this.reg);
+    this.viewButtons = [
+      ["weights", "Weights"],
+      ["activations", "Activations"],
+    ].map(([view, label]) =>
+      el("button", { type: "button", "data-view": view, text: label, onclick: () => this.update({ view }, this.onViewChanged) }),
+    );
+    this.viewSwitch = el("div", { class: "view-switch", role: "group", "aria-label": "View" }, this.viewButtons);
+    this.actTitle = el("h2");
+    this.actGrid = el("div", { class: "grid" });
+    this.actEmpty = el(
+      "div",
+      { class: "empty-probe", hidden: true },
+      el("p", { text: "No gate activations for this layer. Pass a probe, a small fixed batch of inputs, to the callback:" }),
+      el("pre", {}, "tb_lstm_gates.LSTMGatesCallback(log_dir, probe=x[:32])"),
+      el("p", {
+        text:
+          "At every logged step it records each gate's mean activation, saturation and retention on those sequences, " +
+          "and with the histograms a heat map of the first sequence. Add probe_gradients=True with probe=(x[:32], y[:32]) " +
+          "for per-gate gradient norms (Weights view, statistic grad_norm).",
+      }),
+    );
+    this.acts = el("section", { class: "activations", hidden: true }, this.actTitle, this.actEmpty, this.actGrid);
+    this.mapHeader = el("div", { class: "map-controls" });
+    this.mapReadout = el("span", { class: "map-readout" });
+    this.mapCanvas = el("canvas", {
+      class: "map-canvas",
+      onmousemove: (e) => {
+        const at = this.mapLocate && this.mapLocate(e.offsetX, e.offsetY);
+        this.mapReadout.textContent = at ? `t ${at.t} · unit ${at.unit} · ${at.value == null ? "masked" : formatValue(at.value)}` : "";
+      },
+      onmouseleave: () => (this.mapReadout.textContent = ""),
+    });
+    this.mapMessage = el("p", { class: "message" });
+    this.map = el("section", { class: "activation-map", hidden: true }, this.mapHeader, this.mapMessage, this.mapCanvas);
+    this.main = el("main", {}, this.status, this.empty, this.viewSwitch, this.gates, this.hist, this.reg, this.acts, this.map);
     this.root.replaceChildren(el("div", { class: "app" }, el("aside", { class: "sidebar" }, settings, runs), this.main));
   }
 
@@ -247,30 +330,64 @@ export class App {
     // Rebuilding unchanged controls would close an open drop-down on every auto-reload.
     if (this.changed("runs", data)) {
       this.runs = [...data.runs].sort((a, b) => a.run.localeCompare(b.run));
-      const nothing = this.runs.every((r) => r.layers.length === 0);
-      this.empty.hidden = !nothing;
-      for (const section of [this.gates, this.reg]) section.hidden = nothing;
+      this.showView();
       this.renderControls();
       this.renderRunList();
       this.renderHistogramControls();
+      this.renderMapControls();
     }
-    await Promise.all([this.loadSeries(), this.loadRegularization(), this.loadHistogram()]);
+    await this.loadAll();
+  }
+
+  /** Loads what the current view shows; the other view loads when it is opened. */
+  loadAll() {
+    return Promise.all([this.loadSeries(), this.loadRegularization(), this.loadHistogram(), this.loadActivations(), this.loadMap()]);
   }
 
   onRunsChanged() {
     this.renderRunList();
-    this.loadSeries();
-    this.loadRegularization();
     this.renderHistogramControls();
-    this.loadHistogram();
+    this.renderMapControls();
+    this.loadAll();
   }
 
   onLayerChanged() {
     this.renderControls();
-    this.loadSeries();
     this.renderHistogramControls();
-    this.loadHistogram();
+    this.renderMapControls();
     this.renderRegularization();
+    this.loadAll();
+  }
+
+  onViewChanged() {
+    this.showView();
+    this.renderControls();
+    this.renderHistogramControls();
+    this.renderMapControls();
+    // Charts drawn or resized while hidden have the minimum width.
+    this.resizeCharts();
+    this.loadAll();
+  }
+
+  /** Shows the sections of the current view (or the empty state when there is no data). */
+  showView() {
+    const nothing = this.runs.every((r) => r.layers.length === 0);
+    const acts = this.activationsView;
+    this.empty.hidden = !nothing;
+    this.viewSwitch.hidden = nothing;
+    for (const button of this.viewButtons) {
+      const on = button.dataset.view === this.state.view;
+      button.classList.toggle("active", on);
+      button.setAttribute("aria-pressed", String(on));
+    }
+    for (const section of [this.gates, this.reg]) section.hidden = nothing || acts;
+    this.acts.hidden = nothing || !acts;
+  }
+
+  resizeCharts() {
+    this.gateCharts.resize();
+    this.regCharts.resize();
+    this.actCharts.resize();
   }
 
   /** Whether `data` differs from the last data seen under `key`; redrawing the same data would reset the hover. */
@@ -281,11 +398,11 @@ export class App {
     return true;
   }
 
-  /** Fetches `route`, dropping the answer if a newer request of the same kind was made meanwhile. */
-  async fetchLatest(kind, route, params) {
+  /** Awaits `load()`, dropping the answer if a newer request of the same kind was made meanwhile. */
+  async fetchLatest(kind, load) {
     const id = ++this.requests[kind];
     try {
-      const data = await getJSON(route, params);
+      const data = await load();
       return id === this.requests[kind] ? { data } : null;
     } catch (error) {
       return id === this.requests[kind] ? { error } : null;
@@ -293,10 +410,11 @@ export class App {
   }
 
   async loadSeries() {
+    // The Weights view's data stays as it was while hidden, and reloads when it is shown.
+    if (this.activationsView) return;
     const layer = this.currentLayer();
     const stat = layer && this.currentStat(layer);
-    // Only runs whose layer has the statistic: the route answers 404 for the others.
-    const runs = stat ? this.visibleRuns().filter((r) => layer.infos[layer.runs.indexOf(r)]?.stats.includes(stat)) : [];
+    const runs = stat ? this.runsWithStat(layer, stat, this.visibleRuns()) : [];
     if (runs.length === 0) {
       this.requests.series++;
       this.seriesData = null;
@@ -304,7 +422,7 @@ export class App {
       this.renderGates();
       return;
     }
-    const result = await this.fetchLatest("series", "series", [["layer", layer.layer], ["stat", stat], ...runParams(runs)]);
+    const result = await this.fetchLatest("series", () => getJSON("series", [["layer", layer.layer], ["stat", stat], ...runParams(runs)]));
     if (!result) return;
     this.showError(result.error);
     if (!this.changed("series", result.data)) return;
@@ -313,6 +431,7 @@ export class App {
   }
 
   async loadRegularization() {
+    if (this.activationsView) return;
     const runs = this.visibleRuns().filter((r) => this.runs.find((x) => x.run === r)?.regularization);
     if (runs.length === 0) {
       this.requests.reg++;
@@ -321,7 +440,7 @@ export class App {
       this.renderRegularization();
       return;
     }
-    const result = await this.fetchLatest("reg", "regularization", runParams(runs));
+    const result = await this.fetchLatest("reg", () => getJSON("regularization", runParams(runs)));
     if (!result) return;
     this.showError(result.error);
     if (!this.changed("reg", result.data)) return;
@@ -339,7 +458,7 @@ export class App {
       return;
     }
     const { run, layer, part, gate } = target;
-    const result = await this.fetchLatest("hist", "histograms", [["run", run], ["layer", layer], ["part", part], ["gate", gate]]);
+    const result = await this.fetchLatest("hist", () => getJSON("histograms", [["run", run], ["layer", layer], ["part", part], ["gate", gate]]));
     if (!result || !this.changed("hist", result.data ?? result.error.message)) return;
     this.histData = result.data || null;
     this.histMessage.textContent = result.error
@@ -362,7 +481,21 @@ export class App {
       return;
     }
     const field = (label, control) => el("label", { class: "field" }, el("span", { class: "label", text: label }), control);
-    const parts = layer.parts.map((part) =>
+    const layerSelect = field(
+      "Layer",
+      select(
+        layers.map((l) => [l.layer, `${l.layer} (${l.cell})`]),
+        layer.layer,
+        (value) => this.update({ layer: value }, this.onLayerChanged),
+        { class: "layer-select" },
+      ),
+    );
+    // The Activations view shows every activation statistic and gate: only the layer is chosen.
+    if (this.activationsView) {
+      this.controls.replaceChildren(layerSelect);
+      return;
+    }
+    const parts = weightParts(layer).map((part) =>
       el(
         "label",
         { class: "check" },
@@ -380,19 +513,11 @@ export class App {
       ),
     );
     this.controls.replaceChildren(
-      field(
-        "Layer",
-        select(
-          layers.map((l) => [l.layer, `${l.layer} (${l.cell})`]),
-          layer.layer,
-          (value) => this.update({ layer: value }, this.onLayerChanged),
-          { class: "layer-select" },
-        ),
-      ),
+      layerSelect,
       field(
         "Statistic",
         select(
-          layer.stats.map((s) => [s, s]),
+          this.weightStats(layer).map((s) => [s, STAT_LABELS[s] || s]),
           this.currentStat(layer),
           (value) => this.update({ stat: value }, this.loadSeries),
           { class: "stat-select" },
@@ -455,6 +580,8 @@ export class App {
     this.renderRegularization();
     this.renderHistogramControls();
     this.drawHistogram();
+    this.renderActivations();
+    this.drawMap();
   }
 
   view() {
@@ -494,29 +621,42 @@ export class App {
       this.grid.replaceChildren(el("p", { class: "message", text: message }));
       return;
     }
-    const parts = layer.parts.filter((p) => !this.state.hiddenParts.includes(p));
-    const gates = layer.gates;
+    const parts = weightParts(layer).filter((p) => !this.state.hiddenParts.includes(p));
+    this.drawGrid(this.grid, this.gateCharts, "gates", {
+      rows: parts,
+      rowKey: "part",
+      gates: layer.gates,
+      seriesAt: (part, gate) =>
+        data.series.filter((s) => s.part === part && s.gate === gate).map((s) => ({ layer: data.layer, stat: data.stat, ...s })),
+      onClick: (part, gate) => this.openHistogram(part, gate),
+    });
+  }
+
+  /**
+   * Small multiples into `grid`: a row per item of `rows` (a part or a
+   * statistic, named by `rowKey` in the charts' data attributes), a column
+   * per gate, one line per run; `seriesAt(row, gate)` gives a chart's series.
+   */
+  drawGrid(grid, charts, section, { rows, rowKey, rowTitles = {}, gates, seriesAt, onClick }) {
     const holders = [];
     const cells = [el("div", { class: "corner" }), ...gates.map((g) => el("div", { class: "col-head", text: g }))];
-    for (const part of parts) {
-      cells.push(el("div", { class: "row-head", text: part }));
+    for (const row of rows) {
+      cells.push(el("div", { class: "row-head", text: row, title: rowTitles[row] }));
       for (const gate of gates) {
-        const series = data.series.filter((s) => s.part === part && s.gate === gate);
-        const holder = el("div", { class: "chart", "data-part": part, "data-gate": gate, role: "img", "aria-label": `${part} · ${gate}` });
+        const series = seriesAt(row, gate);
+        const holder = el("div", { class: "chart", [`data-${rowKey}`]: row, "data-gate": gate, role: "img", "aria-label": `${row} · ${gate}` });
         cells.push(holder);
-        if (series.length) holders.push([holder, part, gate, series]);
+        if (series.length) holders.push([holder, row, gate, series]);
         else holder.append(el("p", { class: "message", text: "—" }));
       }
     }
-    this.grid.style.gridTemplateColumns = `auto repeat(${gates.length}, minmax(0, 1fr))`;
-    this.grid.replaceChildren(...cells);
-    for (const [holder, part, gate, series] of holders) {
-      this.gateCharts.add(
-        holder,
-        { title: `${part} · ${gate}`, lines: this.lines(series), onClick: () => this.openHistogram(part, gate) },
-        this.view(),
-      );
-      this.remember("gates", series.map((s) => ({ layer: data.layer, stat: data.stat, ...s })));
+    grid.style.gridTemplateColumns = `auto repeat(${gates.length}, minmax(0, 1fr))`;
+    grid.replaceChildren(...cells);
+    for (const [holder, row, gate, series] of holders) {
+      const panel = { title: `${row} · ${gate}`, lines: this.lines(series) };
+      if (onClick) panel.onClick = () => onClick(row, gate);
+      charts.add(holder, panel, this.view());
+      this.remember(section, series);
     }
   }
 
@@ -569,13 +709,14 @@ export class App {
   /** The block the histogram view shows, or null when it is closed or nothing fits. */
   histogramTarget() {
     const layer = this.currentLayer();
-    if (!this.state.histOpen || !layer) return null;
+    if (!this.state.histOpen || !layer || this.activationsView) return null;
     const runs = this.visibleRuns().filter((r) => layer.histogramRuns.includes(r));
     if (runs.length === 0) return null;
     const run = runs.includes(this.state.histRun) ? this.state.histRun : runs[0];
-    const part = layer.parts.includes(this.state.histPart) ? this.state.histPart : layer.parts[0];
+    const parts = weightParts(layer);
+    const part = parts.includes(this.state.histPart) ? this.state.histPart : parts[0];
     const gate = layer.gates.includes(this.state.histGate) ? this.state.histGate : layer.gates[0];
-    return { runs, run, layer: layer.layer, parts: layer.parts, gates: layer.gates, part, gate };
+    return { runs, run, layer: layer.layer, parts, gates: layer.gates, part, gate };
   }
 
   openHistogram(part, gate) {
@@ -631,11 +772,165 @@ export class App {
     this.histLocate = drawHistograms(this.histCanvas, data.histograms, { mode: this.state.histMode, color: this.colorOf(data.run), dark: this.theme.dark });
   }
 
+  // ---- activations ------------------------------------------------------
+
+  async loadActivations() {
+    if (!this.activationsView) return;
+    const layer = this.currentLayer();
+    const runs = layer ? this.visibleRuns().filter((r) => layer.probeRuns.includes(r)) : [];
+    const stats = layer ? ACTIVATION_ROWS.filter((s) => layer.stats.includes(s)) : [];
+    if (runs.length === 0 || stats.length === 0) {
+      this.requests.act++;
+      this.actData = null;
+      delete this.seen.act;
+      this.renderActivations();
+      return;
+    }
+    // One series request per statistic, each for the runs that have it.
+    const requests = stats
+      .map((stat) => [stat, this.runsWithStat(layer, stat, runs)])
+      .filter(([, statRuns]) => statRuns.length)
+      .map(([stat, statRuns]) => getJSON("series", [["layer", layer.layer], ["stat", stat], ...runParams(statRuns)]));
+    const result = await this.fetchLatest("act", () => Promise.all(requests));
+    if (!result) return;
+    this.showError(result.error);
+    const data = result.data && {
+      layer: layer.layer,
+      series: result.data.flatMap((d) => d.series.filter((s) => s.part === ACTIVATION).map((s) => ({ layer: d.layer, stat: d.stat, ...s }))),
+    };
+    if (!this.changed("act", data)) return;
+    this.actData = data || null;
+    this.renderActivations();
+  }
+
+  renderActivations() {
+    this.actCharts.destroy();
+    this.shown = this.shown.filter((s) => s.section !== "activations");
+    const layer = this.currentLayer();
+    this.actGrid.replaceChildren();
+    this.actTitle.replaceChildren();
+    if (!layer) return;
+    this.actTitle.append(
+      el("span", { class: "layer-name", text: layer.layer }),
+      el("span", { class: "subtitle", text: ` ${layer.cell} · gate activations on the probe` }),
+    );
+    this.actEmpty.hidden = layer.probeRuns.length > 0;
+    if (!this.actEmpty.hidden) return;
+    const data = this.actData && this.actData.layer === layer.layer ? this.actData : null;
+    if (!data || data.series.length === 0) {
+      const probed = this.visibleRuns().some((r) => layer.probeRuns.includes(r));
+      const message = probed ? "No data for the selected runs." : "No selected run has a probe for this layer.";
+      this.actGrid.replaceChildren(el("p", { class: "message", text: message }));
+      return;
+    }
+    this.drawGrid(this.actGrid, this.actCharts, "activations", {
+      rows: ACTIVATION_ROWS.filter((stat) => layer.stats.includes(stat)),
+      rowKey: "stat",
+      rowTitles: ROW_TITLES,
+      gates: layer.gates,
+      seriesAt: (stat, gate) => data.series.filter((s) => s.stat === stat && s.gate === gate),
+    });
+  }
+
+  /** The run, layer and gate the activation map shows, or null when nothing fits. */
+  mapTarget() {
+    const layer = this.currentLayer();
+    if (!this.activationsView || !layer) return null;
+    const runs = this.visibleRuns().filter((r) => layer.mapRuns.includes(r));
+    if (runs.length === 0) return null;
+    const run = runs.includes(this.state.actRun) ? this.state.actRun : runs[0];
+    const gate = layer.gates.includes(this.state.actGate) ? this.state.actGate : layer.gates[0];
+    return { runs, run, layer: layer.layer, gates: layer.gates, gate };
+  }
+
+  renderMapControls() {
+    const t = this.mapTarget();
+    this.map.hidden = !t;
+    if (!t) return;
+    const change = (key) => (value) => this.update({ [key]: value }, () => {
+      this.renderMapControls();
+      this.loadMap();
+    });
+    const pairs = (xs) => xs.map((x) => [x, x]);
+    this.mapStep = el("input", { type: "range", class: "map-step", min: 0, step: 1, oninput: () => this.onMapStep() });
+    this.mapStepLabel = el("output", { class: "map-step-label" });
+    this.mapHeader.replaceChildren(
+      el("h2", { text: "Activation map" }),
+      select(pairs(t.runs), t.run, change("actRun"), { class: "map-run", title: "Run" }),
+      select(pairs(t.gates), t.gate, change("actGate"), { class: "map-gate", title: "Gate" }),
+      el("label", { class: "slider map-slider", title: "Step" }, el("span", { class: "label", text: "step" }), this.mapStep, this.mapStepLabel),
+      this.mapReadout,
+    );
+    this.syncMapStep();
+  }
+
+  /** Sets the step slider to the steps and the step of the map shown. */
+  syncMapStep() {
+    if (!this.mapStep) return;
+    const steps = this.mapData ? this.mapData.steps : [];
+    const i = this.mapData ? steps.indexOf(this.mapData.step) : 0;
+    this.mapStep.max = String(Math.max(0, steps.length - 1));
+    this.mapStep.value = String(i);
+    this.mapStep.disabled = steps.length < 2;
+    this.mapStepLabel.textContent = this.mapData ? String(this.mapData.step) : "";
+  }
+
+  onMapStep() {
+    const steps = this.mapData ? this.mapData.steps : [];
+    const i = Number(this.mapStep.value);
+    if (!(i in steps)) return;
+    this.mapStepLabel.textContent = String(steps[i]);
+    // The last step follows new steps as training goes on.
+    this.update({ actStep: i === steps.length - 1 ? -1 : steps[i] }, this.loadMap);
+  }
+
+  async loadMap() {
+    const t = this.mapTarget();
+    if (!t) {
+      this.requests.map++;
+      this.mapData = null;
+      delete this.seen.map;
+      this.drawMap();
+      return;
+    }
+    const key = `${t.run}\u0000${t.layer}`;
+    const known = this.mapSteps.get(key);
+    const step = this.state.actStep;
+    const params = [["run", t.run], ["layer", t.layer], ["gate", t.gate]];
+    // Only a step the route listed: any other would answer 404 (a console error). Without one, the latest.
+    if (known && known.includes(step)) params.push(["step", String(step)]);
+    const result = await this.fetchLatest("map", () => getJSON("activation_map", params));
+    if (!result) return;
+    if (result.data) {
+      this.mapSteps.set(key, result.data.steps);
+      if (!known && result.data.steps.includes(step) && result.data.step !== step) return this.loadMap();
+    }
+    if (!this.changed("map", result.data ?? result.error.message)) return;
+    this.mapData = result.data || null;
+    this.mapMessage.textContent = result.error
+      ? result.error.status === 404
+        ? "No activation map for this gate in this run."
+        : `Could not load the activation map: ${result.error.message}`
+      : `${this.mapData.gate} gate on the probe's first sequence at step ${this.mapData.step}; hatched time steps are masked.`;
+    this.drawMap();
+  }
+
+  drawMap() {
+    this.syncMapStep();
+    if (this.map.hidden || !this.mapData) {
+      this.mapCanvas.hidden = true;
+      return;
+    }
+    this.mapCanvas.hidden = false;
+    this.mapLocate = drawActivationMap(this.mapCanvas, this.mapData, { dark: this.theme.dark });
+  }
+
   // ---- downloads --------------------------------------------------------
 
   download(format) {
     const layer = this.currentLayer();
-    const name = layer ? `lstm_gates_${layer.layer.replace(/[^\w.-]+/g, "_")}_${this.currentStat(layer) || "penalties"}` : "lstm_gates";
+    const what = this.activationsView ? "activations" : this.currentStat(layer) || "penalties";
+    const name = layer ? `lstm_gates_${layer.layer.replace(/[^\w.-]+/g, "_")}_${what}` : "lstm_gates";
     if (format === "csv") saveFile(`${name}.csv`, toCSV(this.shown), "text/csv");
     else saveFile(`${name}.json`, JSON.stringify({ smoothing: this.state.smoothing, series: this.shown }, null, 1), "application/json");
   }

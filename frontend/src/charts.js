@@ -42,6 +42,9 @@ function alignLines(lines, smoothing, logScale) {
   return { xs, raw, smoothed, positive };
 }
 
+/** uPlot's own y range, except that all zeros (no saturation, no non-finite values) read 0..1, not 0..100. */
+const yRange = (u, min, max) => (min === 0 && max === 0 ? [0, 1] : uPlot.rangeNum(min, max, 0.1, true));
+
 export class ChartGroup {
   /** @param theme {{dark: boolean}} */
   constructor(theme) {
@@ -91,7 +94,7 @@ export class ChartGroup {
         drag: { x: true, y: false },
         points: { size: 5 },
       },
-      scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
+      scales: { x: { time: false }, y: log ? { distr: 3 } : { range: yRange } },
       axes: [
         { ...axis, size: 28, incrs: STEP_INCREMENTS },
         { ...axis, size: 52, values: (u, ticks) => ticks.map(formatValue) },

@@ -1,6 +1,7 @@
 // One block's histograms over steps, drawn on a canvas, in TensorBoard's
 // "offset" mode (one ridge per step, later steps in front) or as a heat map
 // (steps across, values up, density as colour).
+import { ramp } from "./colors.js";
 import { formatValue } from "./dom.js";
 
 const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
@@ -34,24 +35,8 @@ function thin(items, n) {
   return Array.from({ length: n }, (_, i) => items[Math.round((i * (items.length - 1)) / (n - 1))]);
 }
 
-/** Colour ramp from dark blue-purple to yellow (viridis-like), t in [0, 1]. */
-function ramp(t) {
-  const stops = [
-    [68, 1, 84],
-    [59, 82, 139],
-    [33, 145, 140],
-    [94, 201, 98],
-    [253, 231, 37],
-  ];
-  const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x));
-  const f = x - i;
-  const c = stops[i].map((v, k) => Math.round(v + f * (stops[i + 1][k] - v)));
-  return `rgb(${c[0]},${c[1]},${c[2]})`;
-}
-
 /** Sizes the canvas for its CSS box and the device pixel ratio; returns its 2D context. */
-function prepare(canvas, height) {
+export function prepare(canvas, height) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || 600;
   canvas.style.height = `${height}px`;
@@ -70,7 +55,7 @@ function countAt(h, value) {
   return bucket ? bucket[2] : 0;
 }
 
-function ticks(lo, hi, n) {
+export function ticks(lo, hi, n) {
   return Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
 }
 

@@ -16,6 +16,11 @@ const DEFAULTS = Object.freeze({
   histGate: "",
   histMode: "offset",
   histOpen: false,
+  view: "weights",
+  actRun: "",
+  actGate: "",
+  // The activation map's step; -1 follows the latest step.
+  actStep: -1,
 });
 
 /** The saved state; a key of the wrong type (an older or edited save) gets its default. */
