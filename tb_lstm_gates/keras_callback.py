@@ -1,7 +1,6 @@
 """`LSTMGatesCallback`: per-gate weight summaries from `model.fit`."""
 
 import os
-import warnings
 
 import keras
 
@@ -93,23 +92,17 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         probe_gradients=False,
     ):
         super().__init__()
-        errors = []
+        errors = summary.check_logging_args(log_dir, histogram_freq, histogram_bins)
         try:
             self._probe_x, self._probe_y = probe_lib.check_probe(probe, probe_gradients)
         except ValueError as e:
             errors.append(str(e))
-        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
-            errors.append("log_dir must be a non-empty path, got %r" % (log_dir,))
-        if update_freq != "epoch" and not (_is_int(update_freq) and update_freq > 0):
+        if update_freq != "epoch" and not (summary.is_int(update_freq) and update_freq > 0):
             errors.append('update_freq must be "epoch" or a positive int (batches), got %r' % (update_freq,))
-        if not (_is_int(histogram_freq) and histogram_freq >= 0):
-            errors.append("histogram_freq must be an int >= 0 (0 turns histograms off), got %r" % (histogram_freq,))
         if layers is not None and (
             isinstance(layers, str) or not all(isinstance(n, str) for n in layers) or not layers
         ):
             errors.append("layers must be None or a non-empty list of layer names, got %r" % (layers,))
-        if not (_is_int(histogram_bins) and histogram_bins > 0):
-            errors.append("histogram_bins must be a positive int, got %r" % (histogram_bins,))
         if not isinstance(probe_gradients, bool):
             errors.append("probe_gradients must be True or False, got %r" % (probe_gradients,))
         if errors:
@@ -128,7 +121,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self._epoch = 0
         self._logged = 0
         self._last_step = None
-        self._failed = False
+        self._guard = summary.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
 
     @property
     def run_dir(self):
@@ -136,13 +129,13 @@ class LSTMGatesCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._cells = discover.find_cells(self.model, self.layers)
-        self._failed = False
+        self._guard.failed = False
         self._logged = 0
         self._last_step = None
         if not distribute.is_chief():
             self._writer = None
             return
-        self._guard(self._open)
+        self._guard.run(self._open)
 
     def _open(self):
         self._writer = summary.GateSummaryWriter(self.run_dir)
@@ -170,7 +163,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
-            self._guard(self._writer.close)
+            self._guard.run(self._writer.close)
             self._writer = None
 
     def _global_batch(self, batch):
@@ -182,10 +175,10 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def _log(self, step, logs=None):
-        if self._writer is None or self._failed or step == self._last_step:
+        if self._writer is None or self._guard.failed or step == self._last_step:
             return
         histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
-        if self._guard(self._write_step, step, histograms, logs):
+        if self._guard.run(self._write_step, step, histograms, logs):
             self._logged += 1
             self._last_step = step
 
@@ -201,25 +194,3 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             penalties.append((cell, regularizers.cell_penalties(cell, arrays)))
         regularizers.write_penalties(self._writer, self.model, penalties, (logs or {}).get("loss"))
         self._writer.end_step(step)
-
-    def _guard(self, fn, *args):
-        """Runs `fn`; on failure warns once and stops logging, unless strict."""
-        try:
-            fn(*args)
-            return True
-        except Exception as e:
-            if self.strict:
-                raise
-            self._failed = True
-            warnings.warn(
-                "LSTMGatesCallback stopped logging to %s: %s: %s. Training "
-                "goes on; pass strict=True to stop it instead."
-                % (self.run_dir, type(e).__name__, e),
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return False
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)

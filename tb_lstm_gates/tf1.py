@@ -20,7 +20,7 @@ variable list (`tb_lstm_gates.checkpoints`). It also finds Keras cells
 graph, tf_keras checkpoints and Keras `.weights.h5` files name them.
 """
 
-import warnings
+import os
 import weakref
 
 import numpy as np
@@ -79,28 +79,18 @@ class _SessionLogger:
         self.writer.end_step(step)
 
 
-def _validate(every_n_steps, every_n_secs, histogram_freq, histogram_bins, log_dir):
+def _check_timing(every_n_steps, every_n_secs):
     errors = []
-    if not isinstance(log_dir, str) or not log_dir:
-        errors.append("log_dir must be a non-empty path, got %r" % (log_dir,))
     if every_n_steps is not None and every_n_secs is not None:
         errors.append(
             "give only one of every_n_steps and every_n_secs, got %r and %r"
             % (every_n_steps, every_n_secs)
         )
-    if every_n_steps is not None and not (_is_int(every_n_steps) and every_n_steps > 0):
+    if every_n_steps is not None and not (summary.is_int(every_n_steps) and every_n_steps > 0):
         errors.append("every_n_steps must be a positive int, got %r" % (every_n_steps,))
     if every_n_secs is not None and not (isinstance(every_n_secs, (int, float)) and every_n_secs > 0):
         errors.append("every_n_secs must be a positive number, got %r" % (every_n_secs,))
-    if not (_is_int(histogram_freq) and histogram_freq >= 0):
-        errors.append("histogram_freq must be an int >= 0 (0 turns histograms off), got %r" % (histogram_freq,))
-    if not (_is_int(histogram_bins) and histogram_bins > 0):
-        errors.append("histogram_bins must be a positive int, got %r" % (histogram_bins,))
     return errors
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
@@ -166,10 +156,11 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
     ):
         if every_n_steps is None and every_n_secs is None:
             every_n_steps = 100
-        errors = _validate(every_n_steps, every_n_secs, histogram_freq, histogram_bins, log_dir)
+        errors = _check_timing(every_n_steps, every_n_secs)
+        errors += summary.check_logging_args(log_dir, histogram_freq, histogram_bins)
         if errors:
             raise ValueError("LSTMGatesHook: " + "; ".join(errors))
-        self.log_dir = log_dir
+        self.log_dir = os.fspath(log_dir)
         self.histogram_freq = histogram_freq
         self.histogram_bins = histogram_bins
         self.layouts = layouts
@@ -177,7 +168,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         self.strict = strict
         self._timer = tf.compat.v1.train.SecondOrStepTimer(every_secs=every_n_secs, every_steps=every_n_steps)
         self._logger = None
-        self._failed = False
+        self._guard = summary.FailureGuard("LSTMGatesHook", self.log_dir, strict)
         self._last_step = None
         self._logged = 0
 
@@ -194,7 +185,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
 
     def after_create_session(self, session, coord):
         if self._chief:
-            self._guard(self._open)
+            self._guard.run(self._open)
             self._log(session)
 
     def _open(self):
@@ -203,7 +194,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         self._fetches = {"step": self._global_step, "values": self._logger.fetches()}
 
     def before_run(self, run_context):
-        if self._logger is None or self._failed:
+        if self._logger is None or self._guard.failed:
             return None
         return tf.compat.v1.train.SessionRunArgs(self._global_step)
 
@@ -219,13 +210,13 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         if self._logger is None:
             return
         self._log(session)
-        self._guard(self._logger.writer.close)
+        self._guard.run(self._logger.writer.close)
         self._logger = None
 
     def _log(self, session):
-        if self._logger is None or self._failed:
+        if self._logger is None or self._guard.failed:
             return
-        self._guard(self._log_now, session)
+        self._guard.run(self._log_now, session)
 
     def _log_now(self, session):
         result = session.run(self._fetches)
@@ -236,20 +227,6 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
             self._logger.write(step, result["values"], histograms)
             self._last_step = step
             self._logged += 1
-
-    def _guard(self, fn, *args):
-        try:
-            fn(*args)
-        except Exception as e:
-            if self.strict:
-                raise
-            self._failed = True
-            warnings.warn(
-                "LSTMGatesHook stopped logging to %s: %s: %s. Training goes on; "
-                "pass strict=True to stop it instead." % (self.log_dir, type(e).__name__, e),
-                RuntimeWarning,
-                stacklevel=2,
-            )
 
 
 def log_session(session, writer, step=None, histograms=True, histogram_bins=stats.DEFAULT_BINS,

@@ -464,9 +464,10 @@ def test_frontend_metadata_points_at_the_static_module():
 
 
 class _Datum:
-    def __init__(self, step, wall_time=0.0):
+    def __init__(self, step, wall_time=0.0, value=0.0):
         self.step = step
         self.wall_time = wall_time
+        self.value = value
 
 
 def test_downsample_of_plain_points_is_even_and_keeps_the_ends():
@@ -487,13 +488,19 @@ def test_series_of_a_run_end_at_the_step_all_of_them_have():
     def series(run, tag):
         return plugin_module._Series(run, tag, {})
 
-    read = [
-        (series("a", "x"), [_Datum(0), _Datum(1), _Datum(2)]),
-        (series("a", "y"), [_Datum(0), _Datum(1)]),
-        (series("b", "x"), [_Datum(0), _Datum(1), _Datum(2)]),
-    ]
+    def table(steps):
+        return plugin_module._scalar_table([_Datum(step, value=1.0) for step in steps])
+
+    read = [(series("a", "x"), table([0, 1, 2])), (series("a", "y"), table([0, 1])), (series("b", "x"), table([0, 1, 2]))]
     kept = plugin_module._loaded_steps(read)
-    assert [[d.step for d in datums] for _, datums in kept] == [[0, 1], [0, 1], [0, 1, 2]]
+    assert [list(t[:, 0]) for _, t in kept] == [[0, 1], [0, 1], [0, 1, 2]]
+
+
+def test_scalar_table_orders_by_step_and_keeps_the_last_written_point_of_a_step():
+    datums = [_Datum(2, 5.0, 20.0), _Datum(0, 1.0, 0.0), _Datum(1, 2.0, 10.0), _Datum(1, 9.0, 11.0)]
+    np.testing.assert_array_equal(
+        plugin_module._scalar_table(datums), [[0, 1.0, 0.0], [1, 9.0, 11.0], [2, 5.0, 20.0]]
+    )
 
 
 @given(n=st.integers(0, 3000), samples=st.integers(2, plugin_module.MAX_SAMPLES))

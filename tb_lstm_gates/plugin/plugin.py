@@ -9,6 +9,7 @@ lists.
 """
 
 import collections
+import functools
 import json
 import math
 import mimetypes
@@ -202,8 +203,8 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError("layer %r has no statistic %r" % (layer, stat))
         selected.sort(key=lambda s: (s.run,) + _block_order(s))
         series = [
-            dict(run=s.run, part=s.info["part"], gate=s.info["gate"], **_points(datums, samples))
-            for s, datums in _loaded_steps(self._read(self._data_provider.read_scalars, ctx, experiment, selected))
+            dict(run=s.run, part=s.info["part"], gate=s.info["gate"], **_points(table, samples))
+            for s, table in _loaded_steps(self._read_scalars(ctx, experiment, selected))
         ]
         return {"layer": layer, "stat": stat, "series": series}
 
@@ -259,9 +260,9 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 part=s.info["part"],
                 gate=s.info["gate"],
                 stat=s.info["stat"],
-                **_points(datums, samples),
+                **_points(table, samples),
             )
-            for s, datums in self._read(self._data_provider.read_scalars, ctx, experiment, selected)
+            for s, table in self._read_scalars(ctx, experiment, selected)
         ]
         return {"series": series}
 
@@ -337,6 +338,11 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             [s for s in tensors if s.info["stat"] in metadata.TENSOR_STATS],
         )
 
+    def _read_scalars(self, ctx, experiment, selected):
+        """Pairs each `_Series` of `selected` with its points as a `_scalar_table`."""
+        read = self._read(self._data_provider.read_scalars, ctx, experiment, selected)
+        return [(s, _scalar_table(datums)) for s, datums in read]
+
     def _read(self, read, ctx, experiment, selected):
         """Pairs each `_Series` of `selected` with its data, read with `read`."""
         data = read(
@@ -355,12 +361,21 @@ def _parse(run_to_tags):
     parsed = []
     for run, tags in run_to_tags.items():
         for tag, time_series in tags.items():
-            try:
-                info = metadata.parse_plugin_content(time_series.plugin_content)
-            except ValueError:
-                continue
-            parsed.append(_Series(run, tag, info))
+            info = _parse_content(time_series.plugin_content)
+            if info is not None:
+                parsed.append(_Series(run, tag, info))
     return parsed
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_content(content):
+    """`metadata.parse_plugin_content`, or None if malformed; cached, as every run
+    repeats the same few thousand contents at every request. Callers must not
+    change the dict."""
+    try:
+        return metadata.parse_plugin_content(content)
+    except ValueError:
+        return None
 
 
 def _select_runs(listed, runs):
@@ -392,7 +407,7 @@ def _canonical_key(name, canonical):
 
 
 def _loaded_steps(read):
-    """`read` (pairs of `_Series` and data) without the steps some series of their run lack yet.
+    """`read` (pairs of `_Series` and `_scalar_table`) without the steps some series of their run lack yet.
 
     Every block of a step is written in one event, but the Python loader
     adds an event's values tag by tag while requests are served: a request
@@ -402,39 +417,59 @@ def _loaded_steps(read):
     request.
     """
     last = {}
-    for s, datums in read:
-        newest = max((d.step for d in datums), default=-1)
+    for s, table in read:
+        newest = table[-1, 0] if len(table) else -1
         last[s.run] = min(last.get(s.run, newest), newest)
-    return [(s, [d for d in datums if d.step <= last[s.run]]) for s, datums in read]
+    return [(s, table[table[:, 0] <= last[s.run]]) for s, table in read]
+
+
+def _one_per_step(steps, wall_times):
+    """Indices that order points by step, keeping the last written point of each step.
+
+    A run resumed from a checkpoint older than its last logged step writes
+    some steps again, and the last written one holds the weights the run
+    went on from.
+    """
+    order = np.lexsort((wall_times, steps))  # by step, then by wall time
+    ordered = steps[order]
+    return order[np.append(ordered[1:] != ordered[:-1], True)] if len(order) else order
+
+
+def _evenly(n, samples):
+    """Indices of at most `samples` of `n` points, evenly spaced, first and last kept."""
+    if n <= samples:
+        return np.arange(n)
+    return np.linspace(0, n - 1, samples).round().astype(int)
+
+
+def _scalar_table(datums):
+    """A scalar series as a float64 array of rows `[step, wall_time, value]`, one row per step, in step order.
+
+    One pass over the data provider's points: series run to 10^5 points,
+    and everything after this is numpy.
+    """
+    table = np.array([(d.step, d.wall_time, d.value) for d in datums], dtype=np.float64).reshape(-1, 3)
+    return table[_one_per_step(table[:, 0], table[:, 1])]
 
 
 def _downsample(datums, samples):
-    """At most `samples` of `datums` in step order, evenly spaced, first and last kept.
-
-    One point per step: a run resumed from a checkpoint older than its last
-    logged step writes some steps again, and the last written one holds the
-    weights the run went on from.
-    """
-    latest = {}
-    for d in sorted(datums, key=lambda d: d.wall_time):
-        latest[d.step] = d
-    datums = [latest[step] for step in sorted(latest)]
-    if len(datums) <= samples:
-        return datums
-    picks = np.linspace(0, len(datums) - 1, samples).round().astype(int)
-    return [datums[i] for i in picks]
+    """At most `samples` of `datums` (tensor points) in step order, one per step, evenly spaced."""
+    steps = np.array([d.step for d in datums], dtype=np.int64)
+    wall_times = np.array([d.wall_time for d in datums], dtype=np.float64)
+    kept = _one_per_step(steps, wall_times)
+    return [datums[i] for i in kept[_evenly(len(kept), samples)]]
 
 
-def _points(datums, samples):
-    datums = _downsample(datums, samples)
-    values = np.array([d.value for d in datums], dtype=np.float64)
-    finite = np.isfinite(values)
-    values = values.tolist()
+def _points(table, samples):
+    """The JSON fields of a `_scalar_table`, at most `samples` points; NaN and Inf as null."""
+    table = table[_evenly(len(table), samples)]
+    values = table[:, 2].tolist()
+    finite = np.isfinite(table[:, 2])
     if not finite.all():
         values = [v if ok else None for v, ok in zip(values, finite.tolist())]
     return {
-        "steps": [d.step for d in datums],
-        "wall_times": [d.wall_time for d in datums],
+        "steps": table[:, 0].astype(np.int64).tolist(),
+        "wall_times": table[:, 1].tolist(),
         "values": values,
     }
 
