@@ -40,8 +40,10 @@ RUN_COLORS = {
     "beta/train": "#e52592",
     plugin_logs.PENALIZED_RUN: "#f9ab00",
 }
-GRU_LAYER = "tiny/gru/gru_cell"
-LSTM_LAYER = "tiny/lstm/lstm_cell"
+# Layer names differ from plugin_logs.PENALIZED_LAYER's, so the penalized
+# run adds no line to these layers' charts.
+GRU_LAYER = "decoder/gru_cell"
+LSTM_LAYER = "encoder/lstm_cell"
 STARTED = re.compile(r"TensorBoard \S+ at (http://127\.0\.0\.1:(\d+)\S*)")
 
 
@@ -54,8 +56,8 @@ def train_tiny_model(run_dir, learning_rate, probe=False):
     model = keras.Sequential(
         [
             keras.Input((6, 3)),
-            keras.layers.LSTM(4, return_sequences=True, name="lstm"),
-            keras.layers.GRU(3, name="gru"),
+            keras.layers.LSTM(4, return_sequences=True, name="encoder"),
+            keras.layers.GRU(3, name="decoder"),
             keras.layers.Dense(1),
         ],
         name="tiny",
@@ -296,6 +298,8 @@ def test_smoothing_log_scale_and_synced_hover(page, tensorboard_url):
 def test_download_csv_and_json_hold_what_is_shown(page, tensorboard_url):
     frame = page.open_tab(tensorboard_url)
     choose(frame, ".layer-select", LSTM_LAYER)
+    # The GRU shown first also has 12 charts: wait for the LSTM's 4 gate columns.
+    frame.wait_for_function("() => document.querySelectorAll('.gates .col-head').length === 4")
     frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
     with page.page.expect_download() as download:
         frame.locator("button", has_text="CSV").click()

@@ -45,7 +45,7 @@ import keras  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tb_lstm_gates  # noqa: E402
-from tb_lstm_gates import keras_callback  # noqa: E402
+from tb_lstm_gates import distribute  # noqa: E402
 
 if MODE == "mixed_float16":
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -107,7 +107,7 @@ rng = np.random.default_rng(0)
 X = rng.normal(size=(32, 5, 2)).astype("float32")
 Y = rng.normal(size=(32, 1)).astype("float32")
 os.makedirs(OUT, exist_ok=True)
-print("CHIEF %s" % keras_callback.is_chief(), flush=True)
+print("CHIEF %s" % distribute.is_chief(), flush=True)
 
 initial_epoch, epochs = 0, EPOCHS
 callbacks = [tb_lstm_gates.LSTMGatesCallback(LOGDIR), SaveKernel()]
