@@ -21,7 +21,7 @@ import threading
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOGDIR = os.path.join(ROOT, "demo", "logs")
 DOCS = os.path.join(ROOT, "docs")
-LAYER = "char_model/lstm/lstm_cell"
+LAYER = "lstm/lstm_cell"
 STARTED = re.compile(r"TensorBoard \S+ at (http://127\.0\.0\.1:\d+/)")
 # Charts are drawn, in the three runs' colours, when every canvas of a grid has painted pixels.
 DRAWN = """(selector) => {
