@@ -317,10 +317,11 @@ export class App {
 
   // ---- loading ----------------------------------------------------------
 
-  async reload() {
+  /** Fetches the run list (or takes `prefetched`, a pending answer that is null if it failed) and redraws. */
+  async reload(prefetched = null) {
     let data;
     try {
-      data = await getJSON("runs");
+      data = (prefetched && (await prefetched)) || (await getJSON("runs"));
     } catch (error) {
       this.showError(error);
       return;
