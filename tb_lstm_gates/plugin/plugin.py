@@ -210,23 +210,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def histograms_impl(self, ctx, experiment, run, layer, part, gate, samples=DEFAULT_SAMPLES):
         """The histograms of one block over steps."""
-        scalars, tensors = self._index(ctx, experiment)
-        _select_runs(scalars + tensors, [run])
-        if not any(s.run == run and s.info["layer"] == layer for s in scalars + tensors):
-            raise errors.NotFoundError("run %r has no layer %r" % (run, layer))
-        selected = [
-            s
-            for s in tensors
-            if s.run == run
-            and s.info["layer"] == layer
-            and s.info["part"] == part
-            and s.info["gate"] == gate
-            and s.info["stat"] == metadata.HISTOGRAM
-        ]
-        if not selected:
-            raise errors.NotFoundError("layer %r has no histograms of part %r, gate %r" % (layer, part, gate))
-        # One tag per block unless two writers wrote the same block: the first wins.
-        ((_, datums),) = self._read(self._data_provider.read_tensors, ctx, experiment, selected[:1])
+        datums = self._block_tensors(ctx, experiment, run, layer, metadata.HISTOGRAM, part=part, gate=gate)
         histograms = [
             {"step": d.step, "wall_time": d.wall_time, "buckets": _buckets(d.numpy)}
             for d in _downsample(datums, samples)
@@ -268,23 +252,9 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def activation_map_impl(self, ctx, experiment, run, layer, gate, step=None):
         """One gate's activations on the probe's first sequence at `step` (None: the last step)."""
-        scalars, tensors = self._index(ctx, experiment)
-        _select_runs(scalars + tensors, [run])
-        if not any(s.run == run and s.info["layer"] == layer for s in scalars + tensors):
-            raise errors.NotFoundError("run %r has no layer %r" % (run, layer))
-        selected = [
-            s
-            for s in tensors
-            if s.run == run
-            and s.info["layer"] == layer
-            and s.info["gate"] == gate
-            and s.info["stat"] == metadata.ACTIVATION_MAP
-        ]
-        if not selected:
-            raise errors.NotFoundError("layer %r has no activation maps of gate %r" % (layer, gate))
-        ((_, datums),) = self._read(self._data_provider.read_tensors, ctx, experiment, selected[:1])
+        datums = _in_step_order(self._block_tensors(ctx, experiment, run, layer, metadata.ACTIVATION_MAP, gate=gate))
         by_step = {d.step: d for d in datums}
-        steps = sorted(by_step)
+        steps = [d.step for d in datums]
         if step is None:
             step = steps[-1]
         elif step not in by_step:
@@ -337,6 +307,36 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             [s for s in scalars if s.info["stat"] not in metadata.TENSOR_STATS],
             [s for s in tensors if s.info["stat"] in metadata.TENSOR_STATS],
         )
+
+    def _block_tensors(self, ctx, experiment, run, layer, stat, **block):
+        """The points of `run`'s tensor series `stat` of one block of `layer`.
+
+        `block` gives the fields the series must have besides its layer and
+        stat (`part`, `gate`). One tag per block unless two writers wrote the
+        same block: the first wins.
+
+        Raises:
+          NotFoundError: no such run, layer or series.
+        """
+        scalars, tensors = self._index(ctx, experiment)
+        _select_runs(scalars + tensors, [run])
+        if not any(s.run == run and s.info["layer"] == layer for s in scalars + tensors):
+            raise errors.NotFoundError("run %r has no layer %r" % (run, layer))
+        selected = [
+            s
+            for s in tensors
+            if s.run == run
+            and s.info["layer"] == layer
+            and s.info["stat"] == stat
+            and all(s.info[field] == value for field, value in block.items())
+        ]
+        if not selected:
+            raise errors.NotFoundError(
+                "layer %r has no %s series of %s"
+                % (layer, stat, ", ".join("%s %r" % item for item in block.items()))
+            )
+        ((_, datums),) = self._read(self._data_provider.read_tensors, ctx, experiment, selected[:1])
+        return datums
 
     def _read_scalars(self, ctx, experiment, selected):
         """Pairs each `_Series` of `selected` with its points as a `_scalar_table`."""
@@ -452,12 +452,17 @@ def _scalar_table(datums):
     return table[_one_per_step(table[:, 0], table[:, 1])]
 
 
-def _downsample(datums, samples):
-    """At most `samples` of `datums` (tensor points) in step order, one per step, evenly spaced."""
+def _in_step_order(datums):
+    """`datums` (tensor points) in step order, one per step: the last written."""
     steps = np.array([d.step for d in datums], dtype=np.int64)
     wall_times = np.array([d.wall_time for d in datums], dtype=np.float64)
-    kept = _one_per_step(steps, wall_times)
-    return [datums[i] for i in kept[_evenly(len(kept), samples)]]
+    return [datums[i] for i in _one_per_step(steps, wall_times)]
+
+
+def _downsample(datums, samples):
+    """At most `samples` of `datums` (tensor points) in step order, one per step, evenly spaced."""
+    datums = _in_step_order(datums)
+    return [datums[i] for i in _evenly(len(datums), samples)]
 
 
 def _points(table, samples):
