@@ -18,7 +18,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     blocks (input, forget, cell, output for LSTMs; update, reset, candidate
     for GRUs) and writes, for each block, its `l2` norm, `mean`, `std`,
     `min`, `max`, `mean_abs`, `max_abs`, `nonfinite` count and
-    `update_ratio`, plus a histogram, for the "LSTM Gates" tab of
+    `update_ratio`, plus a histogram, and for each recurrent block its
+    `spectral_norm` (largest singular value), for the "LSTM Gates" tab of
     TensorBoard.
 
     Layers that carry `GateRegularizer`s (see `tb_lstm_gates.regularizers`)

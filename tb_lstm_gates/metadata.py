@@ -26,6 +26,10 @@ PARTS = (
     "projection",
     "activation",
 )
+# Largest singular value of a gate's recurrent block (the matrix acting on
+# h_{t-1}; `stats.spectral_norm`), written on part `recurrent` only, and not
+# for ConvLSTM cells, whose recurrent kernel is a convolution.
+SPECTRAL_NORM = "spectral_norm"
 # Statistics of one block, written as float32 scalars.
 SCALAR_STATS = (
     "l2",
@@ -37,6 +41,7 @@ SCALAR_STATS = (
     "max_abs",
     "nonfinite",
     "update_ratio",
+    SPECTRAL_NORM,
 )
 PENALTY = "penalty"
 HISTOGRAM = "histogram"

@@ -184,6 +184,9 @@ class CellLogger:
             previous_views = [view for _, _, view in layout.blocks(previous)]
         for (part, gates, view), previous_view in zip(pieces, previous_views):
             block_stats, hist = stats.gate_summary(view, previous_view, self._bins if histograms else 0)
+            if part == "recurrent" and view.ndim == 3:
+                # A matrix per gate (not a ConvLSTM's convolution): its spectral norm.
+                block_stats[metadata.SPECTRAL_NORM] = stats.spectral_norm(view)
             self._writer.write_gate_stats(layer, layout.cell, part, gates, block_stats)
             if hist is not None:
                 self._writer.write_gate_histograms(layer, layout.cell, part, gates, hist)
