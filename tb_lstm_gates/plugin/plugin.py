@@ -24,7 +24,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates import findings, metadata
 
 DEFAULT_SAMPLES = 1000
 MAX_SAMPLES = 10000
@@ -73,6 +73,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             "/histograms": self._serve_histograms,
             "/regularization": self._serve_regularization,
             "/activation_map": self._serve_activation_map,
+            "/findings": self._serve_findings,
             "/static/*": self._serve_static,
         }
 
@@ -138,6 +139,15 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             step=_step(request),
         )
         return _json(request, body)
+
+    @wrappers.Request.application
+    def _serve_findings(self, request):
+        ctx, experiment = _context(request)
+        try:
+            settings = findings.parse_settings(request.args.getlist("set"))
+        except ValueError as e:
+            raise errors.InvalidArgumentError(str(e)) from None
+        return _json(request, self.findings_impl(ctx, experiment, runs=_runs(request), settings=settings))
 
     @wrappers.Request.application
     def _serve_static(self, request):
@@ -272,6 +282,34 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             "values": [[_finite(x) for x in row] for row in values.tolist()],
         }
 
+    def findings_impl(self, ctx, experiment, runs=None, settings=None):
+        """The gate-health findings (`tb_lstm_gates.findings`) of `runs` (None: all runs)."""
+        scalars, tensors = self._index(ctx, experiment)
+        runs = _select_runs(scalars + tensors, runs)
+        selected = [s for s in scalars if s.run in runs]
+        read = _loaded_steps(self._read_scalars(ctx, experiment, selected))
+        found = findings.check_series(_findings_series(read), settings)
+        for finding in found:
+            finding["value"] = _finite(finding["value"])
+        by_run = findings.counts(found)
+        thresholds = {**findings.default_settings(), **(settings or {})}
+        return {
+            "findings": found,
+            "counts": [
+                {"run": run, **by_run.get(run, dict.fromkeys(findings.SEVERITIES, 0))} for run in sorted(runs)
+            ],
+            "rules": [
+                {
+                    "rule": rule.name,
+                    "severity": rule.severity,
+                    "stat": rule.stat,
+                    "what": rule.what,
+                    "thresholds": {name: thresholds[rule.name, name] for name in rule.thresholds},
+                }
+                for rule in findings.RULES
+            ],
+        }
+
     def static_impl(self, name):
         """`(content, content_type)` of a file of the static folder.
 
@@ -355,6 +393,17 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             ),
         )
         return [(s, data.get(s.run, {}).get(s.tag, [])) for s in selected]
+
+
+def _findings_series(read):
+    """`findings.Series` of each scalar series in `read` (pairs of `_Series` and `_scalar_table`)."""
+    return [
+        findings.Series(
+            s.run, s.info["layer"], s.info["cell"], s.info["part"], s.info["gate"], s.info["stat"],
+            table[:, 0].astype(np.int64), table[:, 2],
+        )
+        for s, table in read
+    ]
 
 
 def _parse(run_to_tags):
