@@ -136,9 +136,12 @@ def _add_report_parser(commands):
     )
     rep.add_argument("logdir", metavar="LOGDIR", help="the log directory TensorBoard reads")
     rep.add_argument("--run", action="append", metavar="R", help="only this run (repeat for several)")
-    rep.add_argument("--format", choices=findings.FORMATS, default="text", help="output format (default: text)")
     rep.add_argument(
-        "--fail-on", choices=findings.SEVERITIES, help="exit with status 1 if a finding at or above this exists"
+        "--format", choices=findings.FORMATS, default="text", help="output format (default: text)"
+    )
+    rep.add_argument(
+        "--fail-on", choices=findings.SEVERITIES,
+        help="exit with status 1 if a finding at or above this severity exists",
     )
     rep.add_argument(
         "--set", action="append", default=[], metavar="RULE.THRESHOLD=VALUE", dest="settings",

@@ -100,8 +100,8 @@ RULES = (
         "a weight block that moved earlier barely moves any more (value: the ratio)",
         "Karpathy's rule of thumb: ratios far below 1e-3 per update mean the learning rate is too low; "
         "1e-5 over a whole logged step is far below it",
-        "check the learning-rate schedule (decayed to nearly zero?), whether the layer was frozen on purpose, "
-        "and whether its gradients vanish (`grad_norm`)",
+        "check the learning-rate schedule (decayed to nearly zero?), whether the layer was frozen on "
+        "purpose, and whether its gradients vanish (`grad_norm`)",
     ),
     Rule(
         "l2_exploding",
@@ -122,7 +122,8 @@ RULES = (
             "fraction": (0.8, "share of probe activations in the saturated ranges"),
             "window": (3, "last logged steps that must all be saturated"),
         },
-        "a gate (other than the one keeping the state) is saturated on most of the probe (value: the fraction)",
+        "a gate (other than the one keeping the state) is saturated on most of the probe "
+        "(value: the fraction)",
         "Karpathy, Johnson and Fei-Fei (2015, 'Visualizing and understanding recurrent networks') count a "
         "sigmoid gate saturated below 0.1 or above 0.9; a gate saturated 80% of the time acts as a constant, "
         "and passes almost no gradient (sigmoid' < 0.09 there)",
@@ -133,8 +134,8 @@ RULES = (
         "warning",
         "retention",
         {
-            "retention": (1.25, "retention (steps the state lasts) at or under which the gate counts as shut"),
-            "act_mean": (0.2, "mean activation at or under which it counts as shut, where retention is not logged"),
+            "retention": (1.25, "retention (steps the state lasts) at or under which the gate is shut"),
+            "act_mean": (0.2, "mean activation at or under which it is shut, where retention is not logged"),
             "window": (3, "last logged steps that must all be shut"),
         },
         "the gate keeping the state (LSTM forget, GRU update) is shut: the state lasts about one step "
@@ -184,14 +185,15 @@ RULES = (
         "the regularization penalty is most of the training loss (value: penalty / loss)",
         "the logged training loss includes the penalty; when the penalty is most of it, the optimizer "
         "shrinks weights instead of fitting the data",
-        "lower the regularization coefficients (the Regularization view shows which gate's penalty is largest)",
+        "lower the regularization coefficients (the Regularization view shows which gate's penalty is "
+        "largest)",
     ),
     Rule(
         "spectral_norm_high",
         "warning",
         "spectral_norm",
         {
-            "factor": (2.0, "largest singular value times the activation's slope bound (tanh 1, sigmoid 1/4)"),
+            "factor": (2.0, "times 1/gamma (1 for tanh, 4 for sigmoid gates) the singular value may reach"),
             "window": (3, "last logged steps where it must hold"),
         },
         "a gate's recurrent block amplifies the hidden state far more than its activation can damp "
@@ -377,7 +379,8 @@ def _nonfinite(rule, index, limits):
                 _finding(
                     rule, s, s.steps[i], s.values[i],
                     "Block %s of %s holds %d NaN or Inf value(s) from step %d on: training diverged "
-                    "or a bad value was written into the weights." % (_block(s), s.layer, s.values[i], s.steps[i]),
+                    "or a bad value was written into the weights."
+                    % (_block(s), s.layer, s.values[i], s.steps[i]),
                 )
             )
     return findings
@@ -396,8 +399,9 @@ def _update_ratio_high(rule, index, limits):
             findings.append(
                 _finding(
                     rule, s, s.steps[i], s.values[i],
-                    "Block %s of %s changed by %.3g times its norm between the steps before %d and %d: the "
-                    "learning rate is likely far too high." % (_block(s), s.layer, s.values[i], s.steps[i], s.steps[i]),
+                    "Block %s of %s changed by %.3g times its norm in the logged step ending at step %d: "
+                    "the learning rate is likely far too high."
+                    % (_block(s), s.layer, s.values[i], s.steps[i]),
                 )
             )
     return findings
@@ -414,8 +418,9 @@ def _update_ratio_stalled(rule, index, limits):
         findings.append(
             _finding(
                 rule, s, s.steps[start], s.values[start],
-                "Block %s of %s moved before step %d and has barely moved since (update ratio %.2g, last %.2g): "
-                "its learning has stalled." % (_block(s), s.layer, s.steps[start], s.values[start], s.values[-1]),
+                "Block %s of %s moved before step %d and has barely moved since (update ratio %.2g, "
+                "last %.2g): its learning has stalled."
+                % (_block(s), s.layer, s.steps[start], s.values[start], s.values[-1]),
             )
         )
     return findings
@@ -541,7 +546,8 @@ def _grad_vanishing(rule, index, limits):
                     _finding(
                         rule, s, steps[start], ratio[start],
                         "The gradient of block %s of %s is %.2g times the median of the other gates' from "
-                        "step %d on: the gate has stopped learning." % (_block(s), s.layer, ratio[start], steps[start]),
+                        "step %d on: the gate has stopped learning."
+                        % (_block(s), s.layer, ratio[start], steps[start]),
                     )
                 )
     return findings
@@ -580,8 +586,8 @@ def _spectral_norm_high(rule, index, limits):
             findings.append(
                 _finding(
                     rule, s, s.steps[start], s.values[start],
-                    "The recurrent block of the %s gate of %s has a largest singular value of %.3g from step %d "
-                    "on, over %g times the %g above which gradients through h_{t-1} can explode."
+                    "The recurrent block of the %s gate of %s has a largest singular value of %.3g from "
+                    "step %d on, over %g times the %g above which gradients through h_{t-1} can explode."
                     % (s.gate, s.layer, s.values[start], s.steps[start], limits["factor"], bound),
                 )
             )
@@ -640,7 +646,7 @@ def to_markdown(findings):
     if not findings:
         return "No findings."
     lines = ["%s: %s  " % (_md(run), _count_text(c)) for run, c in counts(findings).items()]
-    lines += ["", "| severity | run | layer | block | rule | step | value | message |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| severity | run | layer | block | rule | step | value | message |", "|---" * 8 + "|"]
     for f in findings:
         lines.append(
             "| %s | %s | %s | %s/%s | %s | %d | %.4g | %s |"

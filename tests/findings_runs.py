@@ -138,9 +138,8 @@ def train_over_regularized(root):
     from tb_lstm_gates.regularizers import GateRegularizer
 
     keras.utils.set_random_seed(6)
-    lstm = keras.layers.LSTM(
-        8, kernel_regularizer=GateRegularizer("lstm", l2=1.0), recurrent_regularizer=GateRegularizer("lstm", l2=1.0)
-    )
+    heavy = GateRegularizer("lstm", l2=1.0)
+    lstm = keras.layers.LSTM(8, kernel_regularizer=heavy, recurrent_regularizer=heavy)
     return _fit(root, "over_regularized", _model(lstm), keras.optimizers.Adam(3e-3))
 
 

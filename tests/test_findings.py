@@ -20,7 +20,7 @@ from werkzeug import test as werkzeug_test
 
 import findings_runs
 import tb_lstm_gates
-from tb_lstm_gates import cli, findings, metadata
+from tb_lstm_gates import cli, findings, layouts, metadata, summary
 from tb_lstm_gates.plugin.loader import LSTMGatesLoader
 
 WEIGHT_BLOCKS = {(part, gate) for part in ("input", "recurrent") for gate in metadata.LSTM_GATES}
@@ -111,7 +111,7 @@ def test_forget_bias_plus_ten_leaves_the_gate_at_the_retention_cap(found, traine
     assert open_["value"] == pytest.approx(metadata.RETENTION_CAP, rel=1e-3)
 
 
-def test_saturated_input_gate_fires_but_the_saturated_forget_gates_are_left_to_the_forget_rules(found, trained):
+def test_saturated_input_gate_fires_but_saturated_forget_gates_are_left_to_the_forget_rules(found, trained):
     (saturated,) = of(found, trained[1]["gates"], "saturated")
     assert (saturated["layer"], saturated["gate"], saturated["value"]) == ("stuck/lstm_cell", "input", 1.0)
     assert "mostly high" in saturated["message"]
@@ -165,7 +165,8 @@ def test_counts_and_severity_filter(found, trained):
 
 def series(stat, values, part="recurrent", gate="forget", steps=None, run="r", layer="l", cell="lstm"):
     steps = np.arange(len(values)) if steps is None else np.asarray(steps)
-    return findings.Series(run, layer, cell, part, gate, stat, steps.astype(np.int64), np.asarray(values, float))
+    steps, values = steps.astype(np.int64), np.asarray(values, float)
+    return findings.Series(run, layer, cell, part, gate, stat, steps, values)
 
 
 def rules_of(*s, **settings):
@@ -189,7 +190,8 @@ def test_state_rules_need_the_last_window_steps_and_report_where_the_stretch_sta
 
 def test_a_block_that_never_moved_is_frozen_not_stalled():
     assert rules_of(series("update_ratio", [0, 0, 0, 0], steps=[1, 2, 3, 4])) == []
-    assert rules_of(series("update_ratio", [0.01, 0, 0, 0], steps=[1, 2, 3, 4])) == [("update_ratio_stalled", 2)]
+    moved_then_stopped = series("update_ratio", [0.01, 0, 0, 0], steps=[1, 2, 3, 4])
+    assert rules_of(moved_then_stopped) == [("update_ratio_stalled", 2)]
     # Biases are left out: they start at zero, so their ratio starts infinite.
     assert rules_of(series("update_ratio", [np.inf, 0.01, 0, 0, 0], part="bias")) == []
 
@@ -267,7 +269,8 @@ def test_every_rule_is_documented_with_its_thresholds_and_source():
 
 def test_report_json_lists_the_findings_and_fails_on_error(trained, capsys):
     root, runs = trained
-    status = cli.main(["report", os.fspath(root), "--run", runs["nan"], "--format", "json", "--fail-on", "error"])
+    args = ["--run", runs["nan"], "--format", "json", "--fail-on", "error"]
+    status = cli.main(["report", os.fspath(root), *args])
     body = json.loads(capsys.readouterr().out)
     assert status == 1
     assert len(body["findings"]) == 12
@@ -290,8 +293,8 @@ def test_report_exits_zero_without_fail_on_or_below_it(trained, capsys):
 
 def test_report_markdown_is_a_table_with_a_count_line_per_run(trained, capsys):
     root, runs = trained
-    cli.main(["report", os.fspath(root), "--run", runs["stalled"], "--run", runs["over_regularized"], "--format",
-              "markdown"])
+    args = ["--run", runs["stalled"], "--run", runs["over_regularized"], "--format", "markdown"]
+    cli.main(["report", os.fspath(root), *args])
     lines = capsys.readouterr().out.splitlines()
     assert lines[:2] == ["over_regularized/train: 1 warning  ", "stalled/train: 8 warnings  "]
     assert lines[3].startswith("| severity | run | layer | block | rule | step | value | message |")
@@ -308,7 +311,7 @@ def test_report_set_overrides_a_threshold(trained, capsys):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--set", "spectral.max=1"], "unknown threshold 'spectral.max=1': give rule.threshold=value with one of"),
+        (["--set", "spectral.max=1"], "unknown threshold 'spectral.max=1': give rule.threshold=value"),
         (["--run", "nope"], "no tb-lstm-gates data for run(s) 'nope'; the runs are 'expansive/train'"),
     ],
 )
@@ -416,3 +419,44 @@ def test_route_answers_400_for_a_bad_threshold_and_404_for_an_unknown_run(client
     assert bad.status_code == 400
     assert "spectral_norm_high.factor" in bad.get_data(as_text=True)
     assert client.get(ROUTE, query_string={"run": "nope"}).status_code == 404
+
+
+def test_findings_impl_takes_plain_values(trained, found):
+    provider = _python_provider(os.fspath(trained[0]))
+    plugin = LSTMGatesLoader().load(base_plugin.TBContext(data_provider=provider))
+    run = trained[1]["gates"]
+    body = plugin.findings_impl(RequestContext(), "", runs=[run], settings={("saturated", "fraction"): 1.5})
+    assert [f["rule"] for f in body["findings"]] == [f["rule"] for f in of(found, run) if f["rule"] != "saturated"]
+
+
+# spectral_norm, as every writer logs it (they all go through CellLogger).
+
+
+def test_cell_logger_writes_spectral_norm_of_recurrent_matrices_only(tmp_path):
+    rng = np.random.default_rng(0)
+    units = 6
+    lstm = {
+        "kernel": rng.normal(size=(3, 4 * units)),
+        "recurrent_kernel": rng.normal(size=(units, 4 * units)),
+        "bias": rng.normal(size=4 * units),
+    }
+    conv = {
+        "kernel": rng.normal(size=(3, 2, 4 * units)),
+        "recurrent_kernel": rng.normal(size=(3, units, 4 * units)),
+        "bias": rng.normal(size=4 * units),
+    }
+    writer = summary.GateSummaryWriter(tmp_path / "run")
+    logger = summary.CellLogger(writer)
+    logger.log_cell("lstm/lstm_cell", layouts.keras_lstm(), lstm, histograms=False)
+    logger.log_cell("conv/conv_lstm_cell", layouts.keras_conv_lstm(), conv, histograms=False)
+    writer.end_step(0)
+    writer.close()
+    got = {(r.layer, r.part, r.gate): r.value for r in tb_lstm_gates.load(tmp_path) if r.stat == "spectral_norm"}
+    recurrent = lstm["recurrent_kernel"]
+    expected = {
+        ("lstm/lstm_cell", "recurrent", gate): np.linalg.norm(recurrent[:, k * units : (k + 1) * units], 2)
+        for k, gate in enumerate(metadata.LSTM_GATES)
+    }
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-3)
