@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates import activations, metadata
 
 SEVERITIES = ("info", "warning", "error")
 FORMATS = ("text", "markdown", "json")
@@ -38,9 +38,6 @@ Series = collections.namedtuple("Series", ["run", "layer", "cell", "part", "gate
 # Gates squashed by tanh rather than a sigmoid (Pascanu et al.'s gamma = 1
 # rather than 1/4).
 TANH_GATES = ("cell", "candidate")
-# The gate whose activation keeps the state, per cell kind (what `retention`
-# is logged for).
-STATE_GATES = {"lstm": "forget", "gru": "update", "conv_lstm": "forget"}
 WEIGHT_PARTS = ("input", "recurrent", "peephole", "projection")
 
 
@@ -450,7 +447,8 @@ def _l2_exploding(rule, index, limits):
 
 
 def _state_gate(s):
-    return STATE_GATES.get(s.cell) == s.gate
+    """Whether `s` is of the gate that keeps the state (the one `retention` is logged for)."""
+    return activations.RETENTION_GATE.get(s.cell) == s.gate
 
 
 def _probe_series(index, stat):

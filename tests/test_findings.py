@@ -460,3 +460,9 @@ def test_cell_logger_writes_spectral_norm_of_recurrent_matrices_only(tmp_path):
     assert set(got) == set(expected)
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-3)
+
+
+def test_findings_module_imports_neither_tensorflow_nor_keras():
+    code = "import sys, tb_lstm_gates.findings; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
