@@ -39,6 +39,22 @@ Series = collections.namedtuple("Series", ["run", "layer", "cell", "part", "gate
 # rather than 1/4).
 TANH_GATES = ("cell", "candidate")
 WEIGHT_PARTS = ("input", "recurrent", "peephole", "projection")
+# Every statistic a rule reads: readers need not fetch the others.
+STATS_READ = frozenset(
+    {
+        "nonfinite",
+        "update_ratio",
+        "l2",
+        metadata.SPECTRAL_NORM,
+        metadata.ACT_MEAN,
+        metadata.SATURATED,
+        metadata.SATURATED_LOW,
+        metadata.RETENTION,
+        metadata.GRAD_NORM,
+        metadata.PENALTY,
+        metadata.LOSS,
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)

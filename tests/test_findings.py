@@ -481,3 +481,10 @@ def test_findings_module_imports_neither_tensorflow_nor_keras():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_rules_read_only_the_statistics_they_declare(records, found):
+    # The route reads only findings.STATS_READ: the rules must not need anything else.
+    read = [r for r in records if r.stat in findings.STATS_READ]
+    assert findings.check(read) == found
+    assert {"mean", "std", "min", "max", "mean_abs", "max_abs"}.isdisjoint(findings.STATS_READ)

@@ -286,7 +286,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         """The gate-health findings (`tb_lstm_gates.findings`) of `runs` (None: all runs)."""
         scalars, tensors = self._index(ctx, experiment)
         runs = _select_runs(scalars + tensors, runs)
-        selected = [s for s in scalars if s.run in runs]
+        selected = [s for s in scalars if s.run in runs and s.info["stat"] in findings.STATS_READ]
         read = _loaded_steps(self._read_scalars(ctx, experiment, selected))
         found = findings.check_series(_findings_series(read), settings)
         for finding in found:
