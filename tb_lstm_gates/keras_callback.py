@@ -37,8 +37,9 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     also holds what every LSTM and GRU layer's gates do on it: per gate the
     mean activation, the fraction of saturated activations and, for the
     gate that keeps the state (LSTM forget, GRU update), the mean retention
-    horizon 1 / (1 - a) in steps (capped at 1000), all over the probe's
-    unmasked time steps; and, with the histograms, each gate's activations on
+    horizon 1 / (1 - a) in steps (capped at 1000), and per unit the
+    fractions left- and right-saturated, all over the probe's unmasked time
+    steps; and, with the histograms, each gate's activations on
     the probe's first sequence over time steps and units. Their `part` is
     `activation` (see `tb_lstm_gates.metadata`). With `probe=(x, y)` and
     `probe_gradients=True` (TensorFlow backend), also the norm of the

@@ -73,8 +73,14 @@ PROBE_STATS = ACTIVATION_STATS + (GRAD_NORM,)
 # [time, units] tensor (DATA_CLASS_TENSOR), NaN at masked time steps, rows in
 # the input's time order (also for backward layers). Part = ACTIVATION.
 ACTIVATION_MAP = "activation_map"
+# Per unit of one gate, the fractions of the probe's valid time steps (over
+# every sequence) left- and right-saturated (the bounds of SATURATED_LOW and
+# SATURATED_HIGH): a float32 [units, 2] tensor (DATA_CLASS_TENSOR), the
+# points of Karpathy, Johnson and Fei-Fei's (2015) saturation plot. Part =
+# ACTIVATION.
+UNIT_SATURATION = "unit_saturation"
 # Statistics written as tensors rather than scalars.
-TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP)
+TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP, UNIT_SATURATION)
 # The training loss, logged beside the penalties so the tab can show each
 # penalty's share of the loss.
 LOSS = "loss"

@@ -135,6 +135,11 @@ class GateSummaryWriter:
         for gate, values in zip(gates, maps):
             self._add(layer, cell, metadata.ACTIVATION, gate, metadata.ACTIVATION_MAP, map_tensor(values))
 
+    def write_unit_saturation(self, layer, cell, gates, fractions):
+        """Adds each gate's per-unit saturation; `fractions` has shape `(len(gates), units, 2)`."""
+        for gate, values in zip(gates, fractions):
+            self._add(layer, cell, metadata.ACTIVATION, gate, metadata.UNIT_SATURATION, map_tensor(values))
+
     def end_step(self, step, wall_time=None):
         """Writes the values added since the last call as one event at `step`, and flushes."""
         if self._values:

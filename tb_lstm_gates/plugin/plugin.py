@@ -74,6 +74,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             "/regularization": self._serve_regularization,
             "/activation_map": self._serve_activation_map,
             "/findings": self._serve_findings,
+            "/unit_saturation": self._serve_unit_saturation,
             "/static/*": self._serve_static,
         }
 
@@ -150,6 +151,19 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         return _json(request, self.findings_impl(ctx, experiment, runs=_runs(request), settings=settings))
 
     @wrappers.Request.application
+    def _serve_unit_saturation(self, request):
+        ctx, experiment = _context(request)
+        body = self.unit_saturation_impl(
+            ctx,
+            experiment,
+            layer=_required(request, "layer"),
+            gate=_required(request, "gate"),
+            runs=_runs(request),
+            step=_step(request),
+        )
+        return _json(request, body)
+
+    @wrappers.Request.application
     def _serve_static(self, request):
         name = request.path[len(_STATIC_ROUTE):] if request.path.startswith(_STATIC_ROUTE) else ""
         content, content_type = self.static_impl(name)
@@ -178,6 +192,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "stats": set(),
                     "histograms": False,
                     "activation_maps": False,
+                    "unit_saturation": False,
                     "penalties": False,
                 },
             )
@@ -188,6 +203,8 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 layer["histograms"] = True
             elif info["stat"] == metadata.ACTIVATION_MAP:
                 layer["activation_maps"] = True
+            elif info["stat"] == metadata.UNIT_SATURATION:
+                layer["unit_saturation"] = True
             elif info["stat"] == metadata.PENALTY:
                 layer["penalties"] = True
             else:
@@ -309,6 +326,51 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 for rule in findings.RULES
             ],
         }
+
+    def unit_saturation_impl(self, ctx, experiment, layer, gate, runs=None, step=None):
+        """Per unit of one gate, the fractions left- and right-saturated, per run.
+
+        Each run holding the series gives its points at its last step at or
+        before `step` (None: its last step), so runs logged at different
+        steps line up; runs without a step that early are left out.
+        """
+        scalars, tensors = self._index(ctx, experiment)
+        runs = _select_runs(scalars + tensors, runs)
+        selected = sorted(
+            (
+                s
+                for s in tensors
+                if s.run in runs
+                and s.info["layer"] == layer
+                and s.info["gate"] == gate
+                and s.info["stat"] == metadata.UNIT_SATURATION
+            ),
+            key=lambda s: s.run,
+        )
+        if not selected:
+            raise errors.NotFoundError(
+                "gate %r of layer %r has no unit_saturation in the selected runs" % (gate, layer)
+            )
+        series = []
+        seen = set()
+        for s, datums in self._read(self._data_provider.read_tensors, ctx, experiment, selected):
+            datums = _in_step_order(datums)
+            steps = [d.step for d in datums]
+            chosen = [d for d in datums if step is None or d.step <= step]
+            # One tag per block unless two writers wrote the same block: the first wins.
+            if not chosen or s.run in seen:
+                continue
+            seen.add(s.run)
+            values = np.asarray(chosen[-1].numpy, dtype=np.float64).reshape(-1, 2)
+            series.append(
+                {
+                    "run": s.run,
+                    "steps": steps,
+                    "step": chosen[-1].step,
+                    "units": [[_finite(left), _finite(right)] for left, right in values.tolist()],
+                }
+            )
+        return {"layer": layer, "gate": gate, "runs": series}
 
     def static_impl(self, name):
         """`(content, content_type)` of a file of the static folder.
