@@ -11,7 +11,9 @@ import os
 import sys
 
 # Packages whose frames lie between the user's call and a warning of ours.
-_LIBRARIES = ("tb_lstm_gates", "keras", "tf_keras", "tensorflow", "torch", "lightning", "pytorch_lightning", "jax")
+_LIBRARIES = (
+    "tb_lstm_gates", "keras", "tf_keras", "tensorflow", "torch", "lightning", "pytorch_lightning", "jax",
+)
 
 
 def user_stacklevel():

@@ -1,4 +1,4 @@
-"""Warnings raised while Keras trains name the user's `model.fit` line, not a line of tb-lstm-gates or Keras."""
+"""Warnings raised while Keras trains name the user's `model.fit` line, not ours or Keras's."""
 
 import inspect
 import warnings
@@ -16,7 +16,8 @@ def fit_line_and_warnings(model, callback):
         warnings.simplefilter("always")
         line = inspect.currentframe().f_lineno + 1
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
-    return line, [w for w in caught if "tb-lstm-gates" in str(w.message) or "LSTMGatesCallback" in str(w.message)]
+    ours = ("tb-lstm-gates", "LSTMGatesCallback")
+    return line, [w for w in caught if any(name in str(w.message) for name in ours)]
 
 
 def test_a_logging_failure_warning_names_the_fit_line(tmp_path):
@@ -24,7 +25,8 @@ def test_a_logging_failure_warning_names_the_fit_line(tmp_path):
     model.compile("sgd", "mse")
     # A log directory below a regular file cannot be created.
     (tmp_path / "file").write_text("")
-    line, caught = fit_line_and_warnings(model, tb_lstm_gates.LSTMGatesCallback(str(tmp_path / "file" / "logs")))
+    callback = tb_lstm_gates.LSTMGatesCallback(str(tmp_path / "file" / "logs"))
+    line, caught = fit_line_and_warnings(model, callback)
     (warning,) = caught
     assert "stopped logging" in str(warning.message)
     assert (warning.filename, warning.lineno) == (__file__, line)
