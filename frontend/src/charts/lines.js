@@ -2,11 +2,11 @@
 // chart moves the cursor in all charts of the group, and a tooltip lists
 // every run's value at that step in the hovered chart.
 import uPlot from "uplot";
-import { el, formatValue } from "./dom.js";
-import { smooth } from "./smoothing.js";
-import { withAlpha } from "./colors.js";
+import { el, formatValue } from "../dom.js";
+import { smooth } from "../smoothing.js";
+import { withAlpha } from "../colors.js";
+import { FONT } from "./canvas.js";
 
-const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
 const HEIGHT = 170;
 // Steps are integers: ticks at 1, 2, 5, 10, 20, 50, ... steps apart.
 const STEP_INCREMENTS = Array.from({ length: 30 }, (_, i) => [1, 2, 5][i % 3] * 10 ** Math.floor(i / 3));

@@ -1,10 +1,10 @@
 // One block's histograms over steps, drawn on a canvas, in TensorBoard's
 // "offset" mode (one ridge per step, later steps in front) or as a heat map
 // (steps across, values up, density as colour).
-import { ramp } from "./colors.js";
-import { formatValue } from "./dom.js";
+import { ramp } from "../colors.js";
+import { formatValue } from "../dom.js";
+import { prepare, ticks } from "./canvas.js";
 
-const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
 const MAX_RIDGES = 40;
 
 /** Value range covered by every histogram, and the highest bucket density. */
@@ -35,28 +35,10 @@ function thin(items, n) {
   return Array.from({ length: n }, (_, i) => items[Math.round((i * (items.length - 1)) / (n - 1))]);
 }
 
-/** Sizes the canvas for its CSS box and the device pixel ratio; returns its 2D context. */
-export function prepare(canvas, height) {
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth || 600;
-  canvas.style.height = `${height}px`;
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, width, height);
-  ctx.font = FONT;
-  return { ctx, width };
-}
-
 /** Count of the bucket of `h` holding `value`, or 0. */
 function countAt(h, value) {
   const bucket = h.buckets.find(([left, right]) => value >= left && value <= right);
   return bucket ? bucket[2] : 0;
-}
-
-export function ticks(lo, hi, n) {
-  return Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
 }
 
 /**
