@@ -244,6 +244,14 @@ def test_gate_grid_draws_one_line_per_run_for_every_block(page, tensorboard_url)
     page.screenshot("gate_grid.png")
 
 
+def test_tab_opens_on_the_first_lstm_layer_though_a_gru_sorts_first(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    options = texts(frame, ".layer-select option")
+    assert options[0].startswith(GRU_LAYER), "layers are listed by name"
+    assert frame.locator(".layer-select").input_value() == LSTM_LAYER
+    assert texts(frame, ".gates .col-head") == ["input", "forget", "cell", "output"]
+
+
 def test_switching_statistic_layer_and_runs_changes_the_charts(page, tensorboard_url):
     frame = page.open_tab(tensorboard_url)
     choose(frame, ".layer-select", GRU_LAYER)
@@ -298,7 +306,7 @@ def test_smoothing_log_scale_and_synced_hover(page, tensorboard_url):
 def test_download_csv_and_json_hold_what_is_shown(page, tensorboard_url):
     frame = page.open_tab(tensorboard_url)
     choose(frame, ".layer-select", LSTM_LAYER)
-    # The GRU shown first also has 12 charts: wait for the LSTM's 4 gate columns.
+    # The GRU also has 12 charts: wait for the LSTM's 4 gate columns.
     frame.wait_for_function("() => document.querySelectorAll('.gates .col-head').length === 4")
     frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
     with page.page.expect_download() as download:

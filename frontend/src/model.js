@@ -95,9 +95,13 @@ export class Model {
     return this.runs.some((r) => r.regularization);
   }
 
-  /** The chosen layer, else the first layer; null when there is none. */
+  /**
+   * The chosen layer, else the first LSTM layer (the gates the tab is named for;
+   * a GRU may sort first by name), else the first layer; null when there is none.
+   */
   currentLayer(state) {
-    return this.layers.find((l) => l.layer === state.layer) || this.layers[0] || null;
+    const chosen = this.layers.find((l) => l.layer === state.layer);
+    return chosen || this.layers.find((l) => /lstm/i.test(l.cell)) || this.layers[0] || null;
   }
 
   /** The statistics of the Weights view: all but the probe's activation statistics. */

@@ -21,16 +21,19 @@ test("runs are listed by name and layers merged across runs, sorted by name", ()
   assert.deepEqual(weightParts(lstm), ["input", "recurrent", "bias"]);
 });
 
-test("the chosen layer is kept while it exists, else the first", () => {
-  assert.equal(model.currentLayer(stateWith({ layer: LSTM.layer })).layer, LSTM.layer);
-  assert.equal(model.currentLayer(stateWith({ layer: "gone/lstm_cell" })).layer, GRU.layer);
+test("the tab opens on the first LSTM layer, not on a GRU that sorts first by name", () => {
+  assert.equal(model.currentLayer(stateWith()).layer, LSTM.layer);
+  assert.equal(model.currentLayer(stateWith({ layer: GRU.layer })).layer, GRU.layer);
+  assert.equal(model.currentLayer(stateWith({ layer: "gone/lstm_cell" })).layer, LSTM.layer);
+  const grusOnly = new Model([{ run: "r", layers: [GRU, { ...GRU, layer: "a/gru_cell" }], regularization: false }]);
+  assert.equal(grusOnly.currentLayer(stateWith()).layer, "a/gru_cell");
   assert.equal(new Model([]).currentLayer(stateWith()), null);
   assert.ok(new Model([{ run: "r", layers: [], regularization: false }]).empty);
   assert.ok(!model.empty);
 });
 
 test("the Weights view's statistics leave out the probe's activation statistics", () => {
-  const lstm = model.currentLayer(stateWith({ layer: LSTM.layer }));
+  const lstm = model.currentLayer(stateWith());
   assert.deepEqual(model.weightStats(lstm), ["l2", "mean", "grad_norm"]);
   assert.equal(model.currentStat(lstm, stateWith({ stat: "mean" })), "mean");
   assert.equal(model.currentStat(lstm, stateWith({ stat: "act_mean" })), "l2");
@@ -51,7 +54,7 @@ test("the run filter is a case-insensitive regex, and a bad regex matches as tex
 
 test("the histogram target falls back to a run, part and gate that exist", () => {
   assert.equal(model.histogramTarget(stateWith()), null, "closed");
-  const t = model.histogramTarget(stateWith({ layer: LSTM.layer, histOpen: true, histRun: "beta/train", histPart: "activation", histGate: "reset" }));
+  const t = model.histogramTarget(stateWith({ histOpen: true, histRun: "beta/train", histPart: "activation", histGate: "reset" }));
   assert.deepEqual(t, {
     runs: ["alpha/train"],
     run: "alpha/train",
@@ -61,19 +64,19 @@ test("the histogram target falls back to a run, part and gate that exist", () =>
     part: "input",
     gate: "input",
   });
-  assert.equal(model.histogramTarget(stateWith({ layer: LSTM.layer, histOpen: true, histPart: "recurrent", histGate: "forget" })).gate, "forget");
+  assert.equal(model.histogramTarget(stateWith({ histOpen: true, histPart: "recurrent", histGate: "forget" })).gate, "forget");
   assert.equal(model.histogramTarget(stateWith({ histOpen: true, view: "activations" })), null);
-  assert.equal(model.histogramTarget(stateWith({ layer: LSTM.layer, histOpen: true, hiddenRuns: ["alpha/train"] })), null);
+  assert.equal(model.histogramTarget(stateWith({ histOpen: true, hiddenRuns: ["alpha/train"] })), null);
   assert.ok(model.hasHistograms(model.layers[0], stateWith({ hiddenRuns: ["alpha/train"] })));
   assert.ok(!model.hasHistograms(model.layers[1], stateWith({ hiddenRuns: ["alpha/train"] })));
 });
 
 test("the activation map needs the Activations view and a visible run with maps", () => {
   assert.equal(model.mapTarget(stateWith()), null);
-  const t = model.mapTarget(stateWith({ view: "activations", layer: LSTM.layer, actGate: "cell" }));
+  const t = model.mapTarget(stateWith({ view: "activations", actGate: "cell" }));
   assert.deepEqual(t, { runs: ["alpha/train"], run: "alpha/train", layer: LSTM.layer, gates: LSTM.gates, gate: "cell" });
   assert.equal(model.mapTarget(stateWith({ view: "activations", layer: GRU.layer })), null);
-  const lstm = model.currentLayer(stateWith({ layer: LSTM.layer }));
+  const lstm = model.currentLayer(stateWith());
   assert.deepEqual(model.activationRows(lstm), ["act_mean", "saturated_low", "saturated_high", "retention"]);
   assert.deepEqual(model.probedRuns(lstm, stateWith()), ["alpha/train"]);
 });
