@@ -378,6 +378,40 @@ def test_clicking_a_chart_opens_its_histograms_in_both_modes(page, tensorboard_u
     assert [frame.locator(s).input_value() for s in (".hist-part", ".hist-gate")] == ["recurrent", "output"]
 
 
+# Names of the tab's form controls that nothing names: inputs and selectors
+# need a <label> with text or an aria-label, buttons their own text.
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll("input, select, button")]
+  .filter((c) => !c.closest("[hidden]"))
+  .filter((c) => {
+    const label = (c.getAttribute("aria-label") || "").trim();
+    const labels = c.labels ? [...c.labels].map((l) => l.textContent.trim()).join("") : "";
+    const own = c.tagName === "BUTTON" ? c.textContent.trim() : "";
+    return !(label || labels || own);
+  })
+  .map((c) => c.outerHTML.slice(0, 120))"""
+
+
+def label_of(frame, selector):
+    """The visible name of the control `selector`: the text of its <label>, without the control's own text."""
+    return frame.locator(selector).evaluate("(c) => c.labels[0].querySelector('.label').textContent")
+
+
+def test_every_control_has_a_label(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    frame.locator(".gates .chart[data-part=recurrent][data-gate=forget] .u-over").click()
+    frame.locator(".histogram .hist-canvas").wait_for(state="visible")
+    assert frame.evaluate(UNNAMED_CONTROLS) == []
+    assert [label_of(frame, s) for s in (".hist-run", ".hist-part", ".hist-gate", ".hist-mode")] == ["Run", "Part", "Gate", "Mode"]
+    assert label_of(frame, ".slider input[type=range]") == "Smoothing"
+    assert [label_of(frame, s) for s in (".layer-select", ".stat-select")] == ["Layer", "Statistic"]
+
+    frame.locator(".view-switch button[data-view=activations]").click()
+    wait_map_painted(frame)
+    assert frame.evaluate(UNNAMED_CONTROLS) == []
+    assert [label_of(frame, s) for s in (".map-run", ".map-gate", ".map-step")] == ["Run", "Gate", "Step"]
+    page.screenshot("labels.png")
+
+
 ACT_GRID = ".activations .chart canvas"
 MAP = ".map-canvas"
 

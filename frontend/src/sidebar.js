@@ -25,6 +25,7 @@ export class Sidebar {
       type: "search",
       class: "run-filter",
       placeholder: "Filter runs (regex)",
+      "aria-label": "Filter runs (regex)",
       props: { value: state.runFilter },
       oninput: () => app.update({ runFilter: filter.value }, () => app.onRunsChanged()),
     });
@@ -56,7 +57,7 @@ export class Sidebar {
       { class: "settings" },
       el("h3", { text: "Settings" }),
       this.controls,
-      el("div", { class: "field" }, el("span", { class: "label", text: "Smoothing" }), el("div", { class: "slider" }, smoothing, smoothingValue)),
+      field("Smoothing", el("div", { class: "slider" }, smoothing, smoothingValue)),
       checkbox("logScale", "Log scale", () => app.redraw()),
       el(
         "div",
@@ -127,7 +128,7 @@ export class Sidebar {
           { class: "stat-select" },
         ),
       ),
-      el("div", { class: "field" }, el("span", { class: "label", text: "Parts" }), el("div", { class: "parts" }, parts)),
+      el("div", { class: "field", role: "group", "aria-label": "Parts" }, el("span", { class: "label", text: "Parts" }), el("div", { class: "parts" }, parts)),
     );
   }
 

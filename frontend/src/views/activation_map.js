@@ -2,7 +2,7 @@
 // probe's first sequence (time steps by units) at one step, with a step slider.
 import { getJSON } from "../api.js";
 import { drawActivationMap } from "../charts/activation_map.js";
-import { el, formatValue, select } from "../dom.js";
+import { el, formatValue, labelled, select } from "../dom.js";
 import { LatestRequest } from "../latest.js";
 
 /**
@@ -63,9 +63,9 @@ export class ActivationMapView {
       });
     this.header.replaceChildren(
       el("h2", { text: "Activation map" }),
-      select(pairs(t.runs), t.run, change("actRun"), { class: "map-run", title: "Run" }),
-      select(pairs(t.gates), t.gate, change("actGate"), { class: "map-gate", title: "Gate" }),
-      el("label", { class: "slider map-slider", title: "Step" }, el("span", { class: "label", text: "step" }), this.stepInput, this.stepLabel),
+      labelled("Run", select(pairs(t.runs), t.run, change("actRun"), { class: "map-run" })),
+      labelled("Gate", select(pairs(t.gates), t.gate, change("actGate"), { class: "map-gate" })),
+      el("label", { class: "slider map-slider" }, el("span", { class: "label", text: "Step" }), this.stepInput, this.stepLabel),
       this.readout,
     );
     this.syncStep();

@@ -3,7 +3,7 @@
 // from the button beside the grid's title.
 import { getJSON } from "../api.js";
 import { drawHistograms } from "../charts/histogram.js";
-import { el, formatValue, select } from "../dom.js";
+import { el, formatValue, labelled, select } from "../dom.js";
 import { LatestRequest } from "../latest.js";
 
 /** The message above the canvas for a `histograms` answer ({data} or {error}). */
@@ -73,13 +73,15 @@ export class HistogramView {
       });
     this.header.replaceChildren(
       el("h2", { text: "Histogram" }),
-      select(pairs(t.runs), t.run, change("histRun"), { class: "hist-run", title: "Run" }),
-      select(pairs(t.parts), t.part, change("histPart"), { class: "hist-part", title: "Part" }),
-      select(pairs(t.gates), t.gate, change("histGate"), { class: "hist-gate", title: "Gate" }),
-      select([["offset", "offset"], ["heatmap", "heat map"]], state.histMode, (value) => this.app.update({ histMode: value }, () => this.draw()), {
-        class: "hist-mode",
-        title: "Mode",
-      }),
+      labelled("Run", select(pairs(t.runs), t.run, change("histRun"), { class: "hist-run" })),
+      labelled("Part", select(pairs(t.parts), t.part, change("histPart"), { class: "hist-part" })),
+      labelled("Gate", select(pairs(t.gates), t.gate, change("histGate"), { class: "hist-gate" })),
+      labelled(
+        "Mode",
+        select([["offset", "offset"], ["heatmap", "heat map"]], state.histMode, (value) => this.app.update({ histMode: value }, () => this.draw()), {
+          class: "hist-mode",
+        }),
+      ),
       this.readout,
       el("button", { type: "button", class: "close", text: "Close", onclick: () => this.app.update({ histOpen: false }, () => this.load()) }),
     );
