@@ -543,6 +543,11 @@ def test_regularization_section_shows_penalties_next_to_the_loss(page, tensorboa
     stats = canvas_stats(frame, ".reg-grid canvas")
     assert all(block["counts"][plugin_logs.PENALIZED_RUN] > 20 for block in stats)
 
+    # The section follows the sidebar's part toggles, as the gate grid does.
+    frame.locator(".parts input[data-part=input]").uncheck()
+    frame.wait_for_function("() => document.querySelectorAll('.reg-grid canvas').length === 4")
+    assert texts(frame, ".reg-grid figcaption")[0] == "recurrent · forget penalty"
+
 
 def test_empty_state_names_the_callback(page, tensorboard_url):
     page.page.route("**/data/plugin/lstm_gates/runs", lambda route: route.fulfill(json={"runs": []}))

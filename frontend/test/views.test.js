@@ -38,7 +38,7 @@ test("regularization: the layer's shown gates, then each layer's total, then the
     line("r", "input", "input", { layer: "b/gru_cell", stat: "penalty" }),
     line("r", "total", "total", { layer: "b/gru_cell", stat: "penalty" }),
   ];
-  const panels = penaltyPanels(series, "a/lstm_cell");
+  const panels = penaltyPanels(series, "a/lstm_cell", ["input", "recurrent", "bias"]);
   assert.deepEqual(
     panels.map((p) => [p.title, p.series.length]),
     [
@@ -50,7 +50,10 @@ test("regularization: the layer's shown gates, then each layer's total, then the
       ["training loss", 1],
     ],
   );
-  assert.equal(penaltyPanels(series, null).length, 4);
+  // A part toggled off in the sidebar leaves the section too.
+  const withoutInput = penaltyPanels(series, "a/lstm_cell", ["recurrent", "bias"]).map((p) => p.title);
+  assert.ok(!withoutInput.includes("input · input penalty") && withoutInput.includes("recurrent · forget penalty"));
+  assert.equal(penaltyPanels(series, null, []).length, 4);
   assert.equal(penaltyTitle({ layer: "model", stat: "loss" }), "training loss");
 });
 

@@ -14,18 +14,19 @@ export function penaltyTitle(s) {
 }
 
 /**
- * The charts of the section, in order: the gates of `layer`, then every
- * layer's total, then the model's regularization loss and training loss;
- * each [{title, series}] with a series per run.
+ * The charts of the section, in order: the gates of `layer` (in the parts
+ * shown, `parts`), then every layer's total, then the model's regularization
+ * loss and training loss; each [{title, series}] with a series per run.
  *
  * @param series the `regularization` route's series
  * @param layer the current layer's name, or null
+ * @param parts the parts the gate grid shows
  */
-export function penaltyPanels(series, layer) {
+export function penaltyPanels(series, layer, parts) {
   const rank = (s) => {
     if (s.layer === MODEL_LAYER) return s.stat === "loss" ? 3 : 2;
     if (s.part === TOTAL) return 1;
-    return s.layer === layer ? 0 : -1;
+    return s.layer === layer && parts.includes(s.part) ? 0 : -1;
   };
   const panels = new Map();
   for (const s of series) {
@@ -85,7 +86,7 @@ export class RegularizationView {
       return;
     }
     const layer = model.currentLayer(state);
-    const panels = penaltyPanels(series, layer && layer.layer);
+    const panels = penaltyPanels(series, layer && layer.layer, layer ? model.shownParts(layer, state) : []);
     this.note.textContent = layer ? `Per-gate penalties of ${layer.layer}, each layer's total, and the model's regularization and training loss.` : "";
     const holders = panels.map((p) => {
       const holder = el("div", { class: "chart" });
