@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Model } from "../src/model.js";
-import { mapParams } from "../src/views/activation_map.js";
+import { hasMaskedSteps, mapMessage, mapParams } from "../src/views/activation_map.js";
 import { activationRequests, activationSeries } from "../src/views/activations.js";
 import { cellSeries } from "../src/views/grid.js";
 import { histogramMessage } from "../src/views/histograms.js";
@@ -90,4 +90,13 @@ test("activation map: a step is asked for only when the route listed it", () => 
   assert.deepEqual(mapParams(t, [0, 2, 4], 3), base);
   assert.deepEqual(mapParams(t, [0, 2, 4], 2), [...base, ["step", "2"]]);
   assert.deepEqual(mapParams(t, [0, 2, 4], -1), base);
+});
+
+test("activation map: the hatching is explained only when a time step is masked", () => {
+  const map = (values) => ({ gate: "forget", step: 3, steps: [3], values });
+  assert.ok(!hasMaskedSteps(map([[0.1, 0.2], [0.3, 0.4]])));
+  assert.ok(hasMaskedSteps(map([[0.1, 0.2], [null, null]])));
+  assert.equal(mapMessage({ data: map([[0.1, 0.2]]) }), "forget gate on the probe's first sequence at step 3.");
+  assert.equal(mapMessage({ data: map([[0.1, 0.2], [null, null]]) }), "forget gate on the probe's first sequence at step 3; hatched time steps are masked.");
+  assert.equal(mapMessage({ error: { status: 404 } }), "No activation map for this gate in this run.");
 });

@@ -16,12 +16,16 @@ export function mapParams(t, known, step) {
   return params;
 }
 
+/** Whether a map has a masked (padded) time step: a row of null, drawn hatched. */
+export const hasMaskedSteps = (map) => map.values.some((row) => row.length > 0 && row.every((v) => v == null));
+
 /** The message above the canvas for an `activation_map` answer ({data} or {error}). */
 export function mapMessage({ data, error }) {
   if (error) {
     return error.status === 404 ? "No activation map for this gate in this run." : `Could not load the activation map: ${error.message}`;
   }
-  return `${data.gate} gate on the probe's first sequence at step ${data.step}; hatched time steps are masked.`;
+  const masked = hasMaskedSteps(data) ? "; hatched time steps are masked" : "";
+  return `${data.gate} gate on the probe's first sequence at step ${data.step}${masked}.`;
 }
 
 const pairs = (xs) => xs.map((x) => [x, x]);
