@@ -136,11 +136,34 @@ def browser():
         browser.close()
 
 
+# Records the text each canvas shows (tick labels are drawn, not in the DOM):
+# every fillText since the canvas was last cleared from its corner, as uPlot
+# and the tab's canvas charts do before each draw.
+CANVAS_TEXT_RECORDER = """(() => {
+  const proto = CanvasRenderingContext2D.prototype;
+  const texts = new WeakMap();
+  const fillText = proto.fillText;
+  const clearRect = proto.clearRect;
+  proto.fillText = function (text, x, y, ...rest) {
+    const m = this.getTransform();
+    if (!texts.has(this.canvas)) texts.set(this.canvas, []);
+    texts.get(this.canvas).push({ text: String(text), x: Math.round(m.a * x + m.c * y + m.e), y: Math.round(m.b * x + m.d * y + m.f) });
+    return fillText.call(this, text, x, y, ...rest);
+  };
+  proto.clearRect = function (x, y, ...rest) {
+    if (x === 0 && y === 0) texts.set(this.canvas, []);
+    return clearRect.call(this, x, y, ...rest);
+  };
+  window.canvasTexts = (canvas) => texts.get(canvas) || [];
+})();"""
+
+
 class Page:
     """A fresh browser page that records console errors, page errors and dialogs."""
 
     def __init__(self, browser, **context_options):
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, **context_options)
+        self.context.add_init_script(CANVAS_TEXT_RECORDER)
         self.page = self.context.new_page()
         self.errors = []
         self.dialogs = []
@@ -277,6 +300,62 @@ def test_switching_statistic_layer_and_runs_changes_the_charts(page, tensorboard
     assert texts(frame, ".run-list .run-name") == ["beta/train"]
     stats = canvas_stats(frame)
     assert all(block["counts"]["beta/train"] > 20 and block["counts"][XSS_RUN + "/train"] == 0 for block in stats)
+
+
+def axis_labels(frame, selector):
+    """Per canvas under `selector`, its vertical axis's labels, top to bottom: texts drawn at one x (and several y)."""
+    return frame.evaluate(
+        """(sel) => [...document.querySelectorAll(sel)].map((canvas) => {
+          const byX = new Map();
+          for (const t of window.canvasTexts(canvas)) byX.set(t.x, [...(byX.get(t.x) || []), t]);
+          const column = [...byX.values()].filter((ts) => new Set(ts.map((t) => t.y)).size > 1).sort((a, b) => b.length - a.length)[0] || [];
+          return column.sort((a, b) => a.y - b.y).map((t) => t.text);
+        })""",
+        selector,
+    )
+
+
+def assert_round_ticks(labels):
+    """Labels are distinct numbers, evenly spaced by 1, 2, 2.5 (uPlot's) or 5 times a power of ten, with no exponent padding."""
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    values = [float(label) for label in labels]
+    gaps = {round(abs(b - a), 12) for a, b in zip(values, values[1:])}
+    assert len(gaps) == 1, labels
+    assert ("%.6e" % gaps.pop()).split("e")[0] in ("1.000000", "2.000000", "2.500000", "5.000000"), labels
+    assert not any(re.search(r"\.\d*0e", label) for label in labels), labels
+
+
+def test_tick_labels_are_distinct_and_round(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    for labels in axis_labels(frame, GRID):
+        assert_round_ticks(labels)
+    frame.locator(".gates .chart[data-part=recurrent][data-gate=forget] .u-over").click()
+    frame.locator(".histogram .hist-canvas").wait_for(state="visible")
+    frame.wait_for_function("() => window.canvasTexts(document.querySelector('.hist-canvas')).length > 0")
+    offset = frame.evaluate("() => window.canvasTexts(document.querySelector('.hist-canvas')).map((t) => t)")
+    # The offset mode's value axis: the labels drawn on one line below the ridges.
+    bottom = max(t["y"] for t in offset)
+    assert_round_ticks([t["text"] for t in sorted(offset, key=lambda t: t["x"]) if t["y"] == bottom])
+    choose(frame, ".hist-mode", "heatmap")
+    frame.wait_for_function("() => window.canvasTexts(document.querySelector('.hist-canvas')).some((t) => t.text.startsWith('density'))")
+    assert_round_ticks(axis_labels(frame, ".hist-canvas")[0][::-1])
+
+
+def test_log_scale_labels_its_ticks_and_keeps_all_zero_charts_readable(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    frame.locator("label.check", has_text="Log scale").locator("input").check()
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    for labels in axis_labels(frame, GRID):
+        assert len(labels) >= 2 and "–" not in labels, labels
+    # Saturation is 0 everywhere in the tiny GRU: no positive value, so a linear 0..1 axis, not an empty 0..100.
+    choose(frame, ".layer-select", GRU_LAYER)
+    frame.locator(".view-switch button[data-view=activations]").click()
+    zeros = ".activations .chart[data-stat=saturated_low] canvas"
+    frame.locator(zeros).first.wait_for()
+    assert frame.locator(".activations .chart[data-stat=saturated_low] .chart-note").first.text_content() == "no positive values: linear scale"
+    for labels in axis_labels(frame, zeros):
+        assert labels[0] == "1.00" and labels[-1] == "0.00", labels
 
 
 def test_smoothing_log_scale_and_synced_hover(page, tensorboard_url):
