@@ -3,8 +3,8 @@
 // 0..1, tanh gates -1..1) so maps compare across steps, with its legend.
 // Masked (padded) time steps come as rows of null and are drawn hatched.
 import { DIVERGING, DIVERGING_DARK, VIRIDIS, ramp } from "../colors.js";
-import { formatValue } from "../dom.js";
-import { hatch, prepare, ticks } from "./canvas.js";
+import { hatch, prepare } from "./canvas.js";
+import { formatTicks, niceTicks } from "./ticks.js";
 
 // The gates whose activation is tanh (LSTM cell candidate, GRU candidate).
 const TANH_GATES = new Set(["cell", "candidate"]);
@@ -76,7 +76,8 @@ export function drawActivationMap(canvas, map, { dark }) {
   }
   ctx.fillStyle = text;
   ctx.textAlign = "left";
-  for (const v of ticks(lo, hi, 4)) ctx.fillText(formatValue(v), barX + barW + 5, pad.top + ((hi - v) / (hi - lo)) * plotH);
+  const legend = niceTicks(lo, hi, 4);
+  formatTicks(legend).forEach((label, i) => ctx.fillText(label, barX + barW + 5, pad.top + ((hi - legend[i]) / (hi - lo)) * plotH));
 
   return (x, y) => {
     const t = Math.floor((x - pad.left) / cellW);

@@ -1,4 +1,5 @@
-// Canvas helpers shared by the histogram and activation-map charts.
+// Canvas helpers shared by the histogram and activation-map charts (and the
+// font of the line charts).
 
 export const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
 
@@ -14,11 +15,6 @@ export function prepare(canvas, height) {
   ctx.clearRect(0, 0, width, height);
   ctx.font = FONT;
   return { ctx, width };
-}
-
-/** `n + 1` evenly spaced values from `lo` to `hi`. */
-export function ticks(lo, hi, n) {
-  return Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
 }
 
 /** A fill pattern of diagonal lines, for cells that hold no value. */
