@@ -12,7 +12,7 @@ export const ACTIVATION_STATS = ["act_mean", "saturated", "saturated_low", "satu
 export const ACTIVATION_ROWS = ["act_mean", "saturated_low", "saturated_high", "retention"];
 
 /** Union of lists, in order of first appearance (each list is in canonical order). */
-export const union = (lists) => [...new Set(lists.flat())];
+const union = (lists) => [...new Set(lists.flat())];
 
 /** A case-insensitive regex test like TensorBoard's run filter; a bad regex matches as plain text. */
 export function runMatcher(filter) {
