@@ -572,15 +572,34 @@ def write_penalties(writer, model, cells_penalties, loss=None):
     """Adds the regularization series to a `GateSummaryWriter`'s current step.
 
     When any cell carries a `GateRegularizer`: the penalty of each (part,
-    gate) and each cell's total (part = gate = `total`), the model's weight
-    regularization loss and, when given, the training `loss` (on the `model`
-    pseudo layer). Nothing otherwise.
+    gate) and each cell's total (see `write_cell_penalties`), the model's
+    weight regularization loss and, when given, the training `loss` (on the
+    `model` pseudo layer). Nothing otherwise.
 
     Args:
       writer: a `summary.GateSummaryWriter`.
       model: the Keras model.
       cells_penalties: `(cell, cell_penalties(cell, arrays))` pairs.
       loss: the training loss, or None.
+    """
+    if not write_cell_penalties(writer, cells_penalties):
+        return
+    model_series = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
+    writer.write_scalar(*model_series, metadata.PENALTY, weight_regularization_loss(model))
+    if loss is not None:
+        writer.write_scalar(*model_series, metadata.LOSS, loss)
+
+
+def write_cell_penalties(writer, cells_penalties):
+    """Writes the penalty of each (part, gate) and each cell's total (part = gate = `total`).
+
+    Args:
+      writer: a `summary.GateSummaryWriter`.
+      cells_penalties: `(cell, [(part, {gate: penalty})])` pairs; `cell`
+        has `layer` and `layout.cell`, as a `discover.Cell`.
+
+    Returns:
+      whether anything was written.
     """
     logged = False
     for cell, penalties in cells_penalties:
@@ -595,12 +614,7 @@ def write_penalties(writer, model, cells_penalties, loss=None):
         writer.write_scalar(
             cell.layer, cell.layout.cell, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, total
         )
-    if not logged:
-        return
-    model_series = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
-    writer.write_scalar(*model_series, metadata.PENALTY, weight_regularization_loss(model))
-    if loss is not None:
-        writer.write_scalar(*model_series, metadata.LOSS, loss)
+    return logged
 
 
 def __getattr__(name):

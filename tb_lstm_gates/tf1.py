@@ -18,6 +18,10 @@ serves a live graph (`LSTMGatesHook`, `log_session`) and a checkpoint's
 variable list (`tb_lstm_gates.checkpoints`). It also finds Keras cells
 (`kernel` + `recurrent_kernel` under one scope), as tf_keras layers in a TF1
 graph, tf_keras checkpoints and Keras `.weights.h5` files name them.
+
+`gate_blocks` returns a cell's gate blocks as slices of its variables, for a
+loss written by hand; `tf1_gate_penalty` the gate-wise penalty of a kernel,
+per gate or per block (`{"recurrent/forget": c}` is c * sum(W_hf ** 2)).
 """
 
 import numbers
@@ -27,7 +31,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tb_lstm_gates import discover, distribute, regularizers, stats, summary
+from tb_lstm_gates import discover, distribute, metadata, regularizers, stats, summary
 from tb_lstm_gates import layouts as gate_layouts
 from tb_lstm_gates.discover import strip_suffix
 
@@ -62,23 +66,46 @@ _SESSION_LOGGERS = weakref.WeakKeyDictionary()
 
 
 class _SessionLogger:
-    """Reads every cell's weights in one `session.run` and logs them at a step."""
+    """Reads every cell's weights and gate penalties in one `session.run` and logs them at a step.
 
-    def __init__(self, writer, cells, histogram_bins):
+    `penalties` are `_penalty_fetches` of the cells' graph: the blocks of
+    every `tf1_gate_penalty` on their kernels.
+    """
+
+    def __init__(self, writer, cells, histogram_bins, penalties=()):
         self.writer = writer
         self.cells = cells
+        self.penalties = penalties
         self._logger = summary.CellLogger(writer, histogram_bins)
 
     def fetches(self):
-        return {
+        fetches = {
             (i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()
         }
+        fetches.update((("penalty", j), p[-1]) for j, p in enumerate(self.penalties))
+        return fetches
 
     def write(self, step, values, histograms):
         for i, cell in enumerate(self.cells):
             arrays = {w: np.asarray(values[(i, w)]) for w in cell.variables}
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
+        self._write_penalties(values)
         self.writer.end_step(step)
+
+    def _write_penalties(self, values):
+        # Two penalties on one kernel (or on a GRU's two kernels) add up per block.
+        per_cell = {}
+        for j, (i, part, gates, _) in enumerate(self.penalties):
+            per_gate = per_cell.setdefault(i, {}).setdefault(part, dict.fromkeys(gates, 0.0))
+            for gate, value in zip(gates, np.asarray(values["penalty", j], dtype=np.float64).tolist()):
+                per_gate[gate] = per_gate.get(gate, 0.0) + value
+        penalties = [(self.cells[i], list(parts.items())) for i, parts in sorted(per_cell.items())]
+        if regularizers.write_cell_penalties(self.writer, penalties):
+            model_total = sum(v for _, parts in penalties for _, per_gate in parts for v in per_gate.values())
+            self.writer.write_scalar(
+                metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY,
+                model_total,
+            )
 
 
 def _check_timing(every_n_steps, every_n_secs):
@@ -104,7 +131,10 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
     and then every `every_n_steps` global steps or `every_n_secs` seconds, at
     the graph's global step, and once more at the end. Each time, every
     weight is read in one `session.run`. Only the chief (see
-    `distribute.is_chief`) writes.
+    `distribute.is_chief`) writes. Penalties built with `tf1_gate_penalty`
+    on the cells' kernels are logged too, per block, with each cell's and
+    the graph's total (`stat="penalty"`): the tab's Regularization section
+    shows them.
 
     A failure while logging is reported once as a warning and logging stops;
     training goes on, unless `strict=True`.
@@ -182,6 +212,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
                 "LSTMGatesHook logs at the graph's global step, and the graph has "
                 "none: create it with tf.compat.v1.train.get_or_create_global_step()"
             )
+        self._penalties = _penalty_fetches(tf.compat.v1.get_default_graph(), self._cells)
         self._chief = distribute.is_chief()
         self._fetches = None
 
@@ -192,7 +223,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
 
     def _open(self):
         writer = summary.GateSummaryWriter(self.log_dir)
-        self._logger = _SessionLogger(writer, self._cells, self.histogram_bins)
+        self._logger = _SessionLogger(writer, self._cells, self.histogram_bins, self._penalties)
         self._fetches = {"step": self._global_step, "values": self._logger.fetches()}
 
     def before_run(self, run_context):
@@ -235,7 +266,8 @@ def log_session(session, writer, step=None, histograms=True, histogram_bins=stat
                 layouts=None, input_depth=None):
     """Logs the gates of every recurrent cell of `session.graph` once, for hand-written loops.
 
-    Reads every weight (and the global step, if `step` is None) in one
+    Reads every weight, every `tf1_gate_penalty` on the cells' kernels (as
+    `LSTMGatesHook` does) and the global step, if `step` is None, in one
     `session.run`.
 
     Args:
@@ -273,6 +305,7 @@ def log_session(session, writer, step=None, histograms=True, histogram_bins=stat
             _SESSION_LOGGERS[writer] = logger
         # The same cells may live in a new graph (a rebuilt model); read these.
         logger.cells = cells
+        logger.penalties = _penalty_fetches(session.graph, cells)
         fetches = {"values": logger.fetches()}
         if step is None:
             global_step = tf.compat.v1.train.get_global_step(session.graph)
@@ -435,15 +468,17 @@ def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogona
             "%s: orthogonal applies to square recurrent blocks only, got %s; use a gate or "
             "'recurrent/<gate>' key" % (owner, ", ".join(repr(k) for k in on_input))
         )
+    variable = kernel if isinstance(kernel, tf.Variable) else None
     kernel = tf.convert_to_tensor(kernel)
     kernel_layout, weight, depth, gates, units = _tf1_kernel(owner, kernel, input_depth, cell)
     xp = regularizers._tf_ops(tf, kernel.dtype)
-    penalty = tf.zeros((), kernel.dtype)
+    # The penalty of each block, shape (n_gates,) per part, summed into the
+    # result and kept for LSTMGatesHook's log.
+    per_part = {}
     for piece in kernel_layout.weights[weight]:
         terms = regularizers._vectors(coefficients, gates, piece.part, ("l1", "l2"))
-        if any(terms.values()):
-            blocks = tf.reshape(kernel[piece.rows], (-1, len(gates), units))
-            penalty += tf.reduce_sum(regularizers._per_gate(blocks, terms, xp))
+        blocks = tf.reshape(kernel[piece.rows], (-1, len(gates), units))
+        per_part[piece.part] = regularizers._per_gate(blocks, terms, xp)
     orthogonal_terms = regularizers._vectors(coefficients, gates, "recurrent", ("orthogonal",))
     if orthogonal_terms["orthogonal"]:
         rows = _shape(kernel)[0] - depth
@@ -454,8 +489,27 @@ def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogona
                 % (owner, weight, _shape(kernel), rows, units)
             )
         recurrent = tf.reshape(kernel[depth:], (rows, len(gates), units))
-        penalty += tf.reduce_sum(regularizers._per_gate(recurrent, orthogonal_terms, xp))
+        per_part["recurrent"] += regularizers._per_gate(recurrent, orthogonal_terms, xp)
+    penalty = tf.add_n([tf.reduce_sum(v) for v in per_part.values()])
+    if variable is not None and not tf.executing_eagerly():
+        _GRAPH_PENALTIES.setdefault(penalty.graph, []).append((strip_suffix(variable.name), gates, per_part))
     return penalty
+
+
+# Graph -> [(kernel variable name, gates, {part: per-gate penalty tensor})] of
+# every tf1_gate_penalty built in it, so the hook logs what the loss holds.
+_GRAPH_PENALTIES = weakref.WeakKeyDictionary()
+
+
+def _penalty_fetches(graph, cells):
+    """`[(cell index, part, gates, tensor)]` of the penalties built on `cells`' kernels in `graph`."""
+    by_name = {strip_suffix(v.name): i for i, cell in enumerate(cells) for v in cell.variables.values()}
+    return [
+        (by_name[name], part, gates, tensor)
+        for name, gates, per_part in _GRAPH_PENALTIES.get(graph, ())
+        if name in by_name
+        for part, tensor in per_part.items()
+    ]
 
 
 def _shape(value):

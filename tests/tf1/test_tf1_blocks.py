@@ -199,3 +199,49 @@ def test_bad_keys_and_weights_raise_naming_the_valid_keys():
 
 def test_tf1_gate_penalty_keeps_its_old_import_path():
     assert regularizers.tf1_gate_penalty is tf1.tf1_gate_penalty
+
+
+def penalties_at(log_dir, step):
+    return {
+        (r.layer, r.part, r.gate): r.value
+        for r in tb_lstm_gates.load(log_dir)
+        if r.stat == "penalty" and r.step == step
+    }
+
+
+def test_hook_logs_the_penalty_of_each_block_for_the_tabs_regularization_section(seed_run):
+    logged = penalties_at(seed_run["log_dir"], 6)
+    kernel = tf.train.load_checkpoint(seed_run["checkpoint"]).get_tensor(FW + "/kernel").astype(np.float64)
+    whf = seed_run["c"] * np.square(kernel[200:, 200:300]).sum()
+    expected = {(FW, part, gate): 0.0 for part in ("input", "recurrent") for gate in TF1_LSTM}
+    expected[FW, "recurrent", "forget"] = whf
+    expected[FW, "total", "total"] = whf
+    expected["model", "total", "total"] = whf
+    assert logged == {k: pytest.approx(v, rel=1e-5) for k, v in expected.items()}
+    steps = {r.step for r in tb_lstm_gates.load(seed_run["log_dir"]) if r.stat == "penalty"}
+    assert sorted(steps) == [0, 3, 6]
+
+
+def test_log_session_adds_up_penalties_of_both_gru_kernels_and_of_repeated_calls(tmp_path):
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [2, 4, 3])
+        v1.nn.dynamic_rnn(rnn_cell.GRUCell(4), x, dtype=tf.float32)
+        variables = {v.name[:-2]: v for v in v1.global_variables()}
+        gates, candidate = variables["rnn/gru_cell/gates/kernel"], variables["rnn/gru_cell/candidate/kernel"]
+        l2 = {"recurrent/reset": 0.5, "input/candidate": 0.25}
+        for k in (gates, candidate):
+            tf1.tf1_gate_penalty(k, 3, "gru", l2=l2)
+        tf1.tf1_gate_penalty(gates, 3, "gru", l1={"recurrent/reset": 0.1})
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            tf1.log_session(sess, str(tmp_path), step=7)
+            g, cand = (v.astype(np.float64) for v in sess.run((gates, candidate)))
+    logged = penalties_at(str(tmp_path), 7)
+    reset = 0.5 * np.square(g[3:, :4]).sum() + 0.1 * np.abs(g[3:, :4]).sum()
+    layer = "rnn/gru_cell"
+    assert logged[layer, "recurrent", "reset"] == pytest.approx(reset, rel=1e-5)
+    assert logged[layer, "input", "candidate"] == pytest.approx(0.25 * np.square(cand[:3]).sum(), rel=1e-5)
+    assert logged[layer, "recurrent", "update"] == 0.0
+    assert logged[layer, "total", "total"] == pytest.approx(logged[layer, "recurrent", "reset"]
+                                                            + logged[layer, "input", "candidate"], rel=1e-6)
