@@ -6,6 +6,11 @@ Keras's own cell recomputed from the blocks proves the keys name the right
 gates.
 """
 
+import importlib.util
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -162,3 +167,40 @@ def test_bidirectional_and_other_layers_raise_clear_errors():
         tb_lstm_gates.gate_blocks(keras.layers.LSTM(4, name="lazy"))
     with pytest.raises(ValueError, match=r"takes a Keras LSTM.*tf1.gate_blocks"):
         tb_lstm_gates.gate_blocks(np.zeros((3, 16)))
+
+
+TORCH_SCRIPT = r"""
+import numpy as np, keras
+import tb_lstm_gates
+from tb_lstm_gates.regularizers import GateRegularizer
+
+assert keras.backend.backend() == "torch"
+model = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(4, name="gru")])
+rng = np.random.default_rng(0)
+model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+cell = model.get_layer("gru").cell
+recurrent, bias = cell.recurrent_kernel.numpy(), cell.bias.numpy()
+blocks = tb_lstm_gates.gate_blocks(cell)
+np.testing.assert_array_equal(keras.ops.convert_to_numpy(blocks["recurrent", "reset"]), recurrent[:, 4:8])
+np.testing.assert_array_equal(keras.ops.convert_to_numpy(blocks["recurrent_bias", "update"]), bias[1, :4])
+loss = 0.3 * keras.ops.sum(blocks["recurrent", "reset"] ** 2) + keras.ops.sum(blocks["recurrent_bias", "update"])
+loss.backward()
+expected = np.zeros_like(recurrent)
+expected[:, 4:8] = 0.6 * recurrent[:, 4:8]
+np.testing.assert_allclose(cell.recurrent_kernel.value.grad.numpy(), expected, rtol=1e-6)
+expected = np.zeros_like(bias)
+expected[1, :4] = 1
+np.testing.assert_array_equal(cell.bias.value.grad.numpy(), expected)
+penalty = GateRegularizer("gru", weight="bias", l2={"recurrent_bias/reset": 0.5})(cell.bias)
+np.testing.assert_allclose(float(penalty.detach()), 0.5 * np.square(bias[1, 4:8]).sum(), rtol=1e-5)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch for KERAS_BACKEND=torch")
+def test_blocks_and_block_penalties_on_the_torch_backend():
+    env = dict(os.environ, KERAS_BACKEND="torch")
+    result = subprocess.run(
+        [sys.executable, "-c", TORCH_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
