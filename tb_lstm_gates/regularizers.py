@@ -300,6 +300,12 @@ class GateRegularizer(keras.regularizers.Regularizer):
         """`{term: list of floats in the order of gates, or None when all zero}` on `part`."""
         return _vectors(self._coefficients, self.gates if gates is None else gates, part)
 
+    def penalized_gates(self, part=None, gates=None):
+        """The gates (of `gates`, default all) with a nonzero coefficient on `part`, in order."""
+        gates = self.gates if gates is None else gates
+        vectors = [v for v in self.coefficients(part, gates).values() if v]
+        return [g for k, g in enumerate(gates) if any(v[k] for v in vectors)]
+
     def _pieces(self, shape):
         """The `layouts.Piece`s of a weight of `shape`: the whole weight unless `weight` is set."""
         if self.weight is None:
@@ -527,7 +533,9 @@ def cell_penalties(cell, arrays):
 
     Returns:
       list of `(part, {gate: penalty})`, one per layout piece of every weight
-      that carries a `GateRegularizer`; empty when none does.
+      that carries a `GateRegularizer`, with the gates that have a nonzero
+      coefficient on that part (a block no key names has no penalty to
+      show); empty when none does.
 
     Raises:
       ValueError: a regularizer made for another kind of cell, whose gates
@@ -549,7 +557,10 @@ def cell_penalties(cell, arrays):
                 % (name, cell.layer, regularizer, regularizer.weight)
             )
         for piece in cell.layout.weights[name]:
-            penalties.append((piece.part, regularizer.gate_penalties(arrays[name], piece, name)))
+            active = regularizer.penalized_gates(piece.part, piece.gates)
+            if active:
+                values = regularizer.gate_penalties(arrays[name], piece, name)
+                penalties.append((piece.part, {g: values[g] for g in active}))
     return penalties
 
 

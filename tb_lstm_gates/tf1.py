@@ -82,7 +82,7 @@ class _SessionLogger:
         fetches = {
             (i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()
         }
-        fetches.update((("penalty", j), p[-1]) for j, p in enumerate(self.penalties))
+        fetches.update((("penalty", j), p[3]) for j, p in enumerate(self.penalties))
         return fetches
 
     def write(self, step, values, histograms):
@@ -95,10 +95,11 @@ class _SessionLogger:
     def _write_penalties(self, values):
         # Two penalties on one kernel (or on a GRU's two kernels) add up per block.
         per_cell = {}
-        for j, (i, part, gates, _) in enumerate(self.penalties):
-            per_gate = per_cell.setdefault(i, {}).setdefault(part, dict.fromkeys(gates, 0.0))
+        for j, (i, part, gates, _, penalized) in enumerate(self.penalties):
+            per_gate = per_cell.setdefault(i, {}).setdefault(part, {})
             for gate, value in zip(gates, np.asarray(values["penalty", j], dtype=np.float64).tolist()):
-                per_gate[gate] = per_gate.get(gate, 0.0) + value
+                if gate in penalized:
+                    per_gate[gate] = per_gate.get(gate, 0.0) + value
         penalties = [(self.cells[i], list(parts.items())) for i, parts in sorted(per_cell.items())]
         if regularizers.write_cell_penalties(self.writer, penalties):
             model_total = sum(v for _, parts in penalties for _, per_gate in parts for v in per_gate.values())
@@ -474,11 +475,12 @@ def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogona
     xp = regularizers._tf_ops(tf, kernel.dtype)
     # The penalty of each block, shape (n_gates,) per part, summed into the
     # result and kept for LSTMGatesHook's log.
-    per_part = {}
+    per_part, penalized = {}, {}
     for piece in kernel_layout.weights[weight]:
         terms = regularizers._vectors(coefficients, gates, piece.part, ("l1", "l2"))
         blocks = tf.reshape(kernel[piece.rows], (-1, len(gates), units))
         per_part[piece.part] = regularizers._per_gate(blocks, terms, xp)
+        penalized[piece.part] = {g for k, g in enumerate(gates) if any(v and v[k] for v in terms.values())}
     orthogonal_terms = regularizers._vectors(coefficients, gates, "recurrent", ("orthogonal",))
     if orthogonal_terms["orthogonal"]:
         rows = _shape(kernel)[0] - depth
@@ -490,25 +492,28 @@ def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogona
             )
         recurrent = tf.reshape(kernel[depth:], (rows, len(gates), units))
         per_part["recurrent"] += regularizers._per_gate(recurrent, orthogonal_terms, xp)
+        penalized["recurrent"] |= {g for g, v in zip(gates, orthogonal_terms["orthogonal"]) if v}
     penalty = tf.add_n([tf.reduce_sum(v) for v in per_part.values()])
     if variable is not None and not tf.executing_eagerly():
-        _GRAPH_PENALTIES.setdefault(penalty.graph, []).append((strip_suffix(variable.name), gates, per_part))
+        _GRAPH_PENALTIES.setdefault(penalty.graph, []).extend(
+            (strip_suffix(variable.name), part, gates, tensor, penalized[part])
+            for part, tensor in per_part.items()
+            if penalized[part]
+        )
     return penalty
 
 
-# Graph -> [(kernel variable name, gates, {part: per-gate penalty tensor})] of
-# every tf1_gate_penalty built in it, so the hook logs what the loss holds.
+# Graph -> [(kernel variable name, part, gates, per-gate penalty tensor,
+# penalized gates)] of every tf1_gate_penalty built in it, so the hook logs
+# what the loss holds; a block no key names has no penalty to show.
 _GRAPH_PENALTIES = weakref.WeakKeyDictionary()
 
 
 def _penalty_fetches(graph, cells):
-    """`[(cell index, part, gates, tensor)]` of the penalties built on `cells`' kernels in `graph`."""
+    """`[(cell index, part, gates, tensor, penalized gates)]` of the penalties on `cells`' kernels."""
     by_name = {strip_suffix(v.name): i for i, cell in enumerate(cells) for v in cell.variables.values()}
     return [
-        (by_name[name], part, gates, tensor)
-        for name, gates, per_part in _GRAPH_PENALTIES.get(graph, ())
-        if name in by_name
-        for part, tensor in per_part.items()
+        (by_name[entry[0]],) + entry[1:] for entry in _GRAPH_PENALTIES.get(graph, ()) if entry[0] in by_name
     ]
 
 
