@@ -275,7 +275,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
 
     def __init__(self, cell="lstm", l1=0.0, l2=0.0, orthogonal=0.0, weight=None):
         owner = "GateRegularizer"
-        if cell in CELL_GATES and weight is not None and weight not in _KERAS_WEIGHTS:
+        if weight is not None and weight not in _KERAS_WEIGHTS:
             raise ValueError(
                 "%s: weight must be None or one of %s, got %r"
                 % (owner, ", ".join(repr(w) for w in _KERAS_WEIGHTS), weight)
