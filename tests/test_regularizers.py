@@ -445,3 +445,12 @@ def test_block_the_weight_lacks_or_the_wrong_weight_raise():
     (cell,) = discover.find_cells(keras.Sequential([keras.Input((6, 5)), same]))
     with pytest.raises(ValueError, match=r"the kernel of .* made for its recurrent_kernel"):
         regularizers.cell_penalties(cell, cell.arrays())
+
+
+def test_block_keys_on_a_conv_lstm_recurrent_kernel_take_every_tap_of_the_gate():
+    make, input_shape, _, _ = CELLS["conv_lstm2d"]
+    model = build(make, input_shape)
+    attach_gate_regularizers(model, recurrent=dict(l1={"recurrent/cell": 0.2}))
+    recurrent = model.layers[0].cell.recurrent_kernel.numpy().astype(np.float64)
+    assert recurrent.shape == (2, 3, 3, 12)
+    assert penalty_in_loss(model, input_shape) == pytest.approx(0.2 * np.abs(recurrent[..., 6:9]).sum(), rel=1e-5)
