@@ -122,6 +122,11 @@ def test_blocks_are_differentiable_slices_in_eager_mode():
     np.testing.assert_array_equal(kernel_grad.numpy(), expected)
     np.testing.assert_array_equal(bias_grad.numpy(), np.repeat([0, 2, 0, 0], 4))  # TF1's j
     np.testing.assert_array_equal(blocks["input", "output"].numpy(), kernel.numpy()[:3, 12:])
+    with tf.GradientTape() as tape:
+        penalty = tf1.tf1_gate_penalty(kernel, 3, l1={"recurrent/forget": 0.5})
+    assert float(penalty) == pytest.approx(0.5 * np.abs(kernel.numpy()[3:, 8:12]).sum(), rel=1e-6)
+    expected[3:, 8:12] = 0.5 * np.sign(kernel.numpy()[3:, 8:12])
+    np.testing.assert_array_equal(tape.gradient(penalty, kernel).numpy(), expected)
 
 
 def test_gru_kernels_biases_and_lstm_peepholes_in_a_session():
