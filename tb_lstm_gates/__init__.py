@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "GateRegularizer": ("tb_lstm_gates.regularizers", "GateRegularizer"),
     "attach_gate_regularizers": ("tb_lstm_gates.regularizers", "attach_gate_regularizers"),
+    "gate_blocks": ("tb_lstm_gates.blocks", "gate_blocks"),
     "LSTMGatesCallback": ("tb_lstm_gates.keras_callback", "LSTMGatesCallback"),
     "load": ("tb_lstm_gates.reader", "load"),
 }

@@ -5,13 +5,16 @@
   `bias_regularizer` of LSTM, GRU and ConvLSTM layers and cells.
 - `attach_gate_regularizers`: puts gate regularizers on the weights of an
   already built model or layer.
-- `tf1_gate_penalty`: the same penalty on a TF1 cell's concatenated kernel, as
-  a tensor for the loss.
+- `tf1_gate_penalty` (defined in `tb_lstm_gates.tf1`, importable from here):
+  the same penalty on a TF1 cell's concatenated kernel, as a tensor for the
+  loss.
 - `cell_penalties` and `write_penalties`: the penalty of every gate,
   recomputed in numpy from `layouts`, for `LSTMGatesCallback`.
 
+Coefficients are given per gate (`{"forget": 1e-3}`: every part of the gate)
+or per block (`{"recurrent/forget": 1e-3}`: W_hf alone), in canonical names.
 Every gate's penalty follows Keras's own convention on that gate's block `W`
-(the weight's columns of that gate, all rows):
+(the weight's columns of that gate, all rows of the part):
 
     l1 * sum(|W|) + l2 * sum(W ** 2) + orthogonal * ||M^T M - I||_F^2
 
@@ -52,38 +55,77 @@ _KERAS_WEIGHTS = {
 }
 
 
-def _parse_coefficients(owner, cell, terms):
-    """`(gates, {term: {gate: float}}, {term: config value})`, or a ValueError naming every problem."""
+def _key_text(gates, parts):
+    """The valid coefficient keys, for error messages."""
+    keys = list(gates) + ["%s/%s" % (p, g) for p in parts for g in gates]
+    return ", ".join(keys)
+
+
+def _parse_coefficients(owner, cell, terms, parts=None, no_parts_hint=""):
+    """Checks coefficients; a ValueError names every problem and the valid keys.
+
+    Args:
+      owner: who takes them, for error messages.
+      cell: the cell kind, a key of `CELL_GATES`.
+      terms: `{term: float or mapping}` as the user gave them. A mapping's
+        keys are gates (`"forget"`: every part of the gate) or blocks
+        (`"recurrent/forget"`: that part only, overriding the gate's key).
+      parts: the parts a block key may name, or None when block keys are
+        not accepted (then `no_parts_hint` says why).
+
+    Returns:
+      `(gates, coefficients, config)`: `coefficients[term]` is a pair
+      `({gate: float}, {(part, gate): float})` (see `_vectors`), `config`
+      the values to store in a config, as floats.
+    """
     if cell not in CELL_GATES:
         raise ValueError(
             "%s: cell must be one of %s, got %r" % (owner, ", ".join(repr(c) for c in CELL_GATES), cell)
         )
     gates = CELL_GATES[cell]
-    errors, per_gate, config = [], {}, {}
+    errors, coefficients, config = [], {}, {}
     for term, value in terms.items():
+        per_gate, per_block, bad = {}, {}, []
         if isinstance(value, Mapping):
-            unknown = sorted(str(g) for g in value if g not in gates)
+            unknown, blocked = [], []
+            for key, v in value.items():
+                part, _, gate = str(key).rpartition("/")
+                if gate not in gates or (part and parts is not None and part not in parts):
+                    unknown.append(key)
+                elif part and parts is None:
+                    blocked.append(key)
+                elif not _is_coefficient(v):
+                    bad.append((key, v))
+                elif part:
+                    per_block[part, gate] = float(v)
+                else:
+                    per_gate[gate] = float(v)
             if unknown:
                 errors.append(
-                    "%s names unknown gate %s; the gates of a %s cell are %s (e.g. %s={%r: 1e-3})"
-                    % (term, ", ".join(repr(g) for g in unknown), cell, ", ".join(gates), term, gates[1])
+                    "%s names unknown key %s; the valid keys of a %s cell here are %s"
+                    % (term, ", ".join(repr(k) for k in unknown), cell, _key_text(gates, parts or ()))
                 )
-            items = [(g, value[g]) for g in gates if g in value]
+            if blocked:
+                blocks = ", ".join(repr(k) for k in blocked)
+                errors.append("%s names block %s: %s" % (term, blocks, no_parts_hint))
+        elif _is_coefficient(value):
+            per_gate = dict.fromkeys(gates, float(value))
         else:
-            items = [(g, value) for g in gates]
-        bad = [(g, v) for g, v in items if not _is_coefficient(v)]
+            bad.append(("every gate", value))
         if bad:
             errors.append(
-                "%s must be a float >= 0 or a mapping from gate name to such floats, got %s"
-                % (term, ", ".join("%r for %s" % (v, g) for g, v in bad))
+                "%s must be a float >= 0 or a mapping from gate (or part/gate block) to such "
+                "floats, got %s" % (term, ", ".join("%r for %s" % (v, k) for k, v in bad))
             )
             continue
-        per_gate[term] = {g: 0.0 for g in gates}
-        per_gate[term].update((g, float(v)) for g, v in items)
-        config[term] = {g: float(v) for g, v in items} if isinstance(value, Mapping) else float(value)
+        coefficients[term] = (per_gate, per_block)
+        if isinstance(value, Mapping):
+            config[term] = {str(k): float(v) for k, v in value.items()}
+        else:
+            config[term] = float(value)
     if errors:
         raise ValueError("%s: %s" % (owner, "; ".join(errors)))
-    return gates, per_gate, config
+    return gates, coefficients, config
 
 
 def _is_coefficient(value):
@@ -95,11 +137,16 @@ def _is_coefficient(value):
     )
 
 
-def _vectors(per_gate, gates, terms=TERMS):
-    """`{term: list of floats in the order of gates, or None when all zero}`."""
+def _vectors(coefficients, gates, part=None, terms=TERMS):
+    """`{term: list of floats in the order of gates, or None when all zero}` for one part.
+
+    A block key (`"recurrent/forget"`) wins over its gate's key (`"forget"`)
+    on that part; `part=None` takes the gate keys only.
+    """
     vectors = {}
     for term in terms:
-        vector = [per_gate[term][g] for g in gates]
+        per_gate, per_block = coefficients[term]
+        vector = [per_block.get((part, g), per_gate.get(g, 0.0)) for g in gates]
         vectors[term] = vector if any(vector) else None
     return vectors
 
@@ -165,7 +212,7 @@ def _tf_ops(tf, dtype):
 
 @keras.saving.register_keras_serializable(package="tb_lstm_gates")
 class GateRegularizer(keras.regularizers.Regularizer):
-    """L1, L2 and soft-orthogonal penalties with one coefficient per gate.
+    """L1, L2 and soft-orthogonal penalties with one coefficient per gate or per block.
 
     Use it as `kernel_regularizer`, `recurrent_regularizer` or
     `bias_regularizer` of `LSTM`, `GRU` (either `reset_after`),
@@ -180,20 +227,34 @@ class GateRegularizer(keras.regularizers.Regularizer):
     docstring for ConvLSTM). `orthogonal` needs square blocks, which
     recurrent kernels have: use it in `recurrent_regularizer`.
 
+    A coefficient key is a gate (`"forget"`: the gate's columns in every
+    part the weight holds) or, when `weight` says which weight the
+    regularizer goes on, a block `"part/gate"` of that weight, which wins
+    over its gate's key. Block keys matter for GRU's `(2, 3 * units)` bias,
+    whose rows are the parts `input_bias` and `recurrent_bias`; on a kernel
+    (`"input/forget"`) or a recurrent kernel (`"recurrent/forget"`) a block
+    is the whole gate. To give one set of coefficients to every weight of a
+    layer, use `attach_gate_regularizers`.
+
     Models saved to `.keras` files load back with the same regularizers once
     `tb_lstm_gates.regularizers` is imported.
 
     Args:
       cell: `"lstm"`, `"gru"` or `"conv_lstm"`: the layer the weight belongs to.
       l1: a float >= 0 for every gate, or a mapping from canonical gate name
-        to float (gates left out get 0), e.g. `{"forget": 1e-3}`.
+        (or `"part/gate"` block) to float (gates left out get 0), e.g.
+        `{"forget": 1e-3}`.
       l2: as `l1`.
       orthogonal: as `l1`.
+      weight: `"kernel"`, `"recurrent_kernel"` or `"bias"`: the weight the
+        regularizer goes on, needed for block keys; None otherwise.
 
     Raises:
-      ValueError: unknown cell or gate names, negative or non-numeric
-        coefficients; when called, a weight whose last axis does not split
-        into the cell's gates, or `orthogonal` on non-square blocks.
+      ValueError: unknown cell, gate, block or weight names, negative or
+        non-numeric coefficients (the message names the valid keys); when
+        called, a weight whose last axis does not split into the cell's
+        gates, a weight that does not hold a block a key names, or
+        `orthogonal` on non-square blocks.
 
     Example:
 
@@ -206,22 +267,54 @@ class GateRegularizer(keras.regularizers.Regularizer):
         kernel_regularizer=GateRegularizer("lstm", l2={"forget": 1e-3}),
         recurrent_regularizer=GateRegularizer("lstm", orthogonal=1e-2),
     )
+    gru = keras.layers.GRU(
+        32, bias_regularizer=GateRegularizer("gru", weight="bias", l2={"recurrent_bias/reset": 1e-3})
+    )
     ```
     """
 
-    def __init__(self, cell="lstm", l1=0.0, l2=0.0, orthogonal=0.0):
+    def __init__(self, cell="lstm", l1=0.0, l2=0.0, orthogonal=0.0, weight=None):
+        owner = "GateRegularizer"
+        if weight is not None and weight not in _KERAS_WEIGHTS:
+            raise ValueError(
+                "%s: weight must be None or one of %s, got %r"
+                % (owner, ", ".join(repr(w) for w in _KERAS_WEIGHTS), weight)
+            )
+        hint = (
+            "block keys need weight=, the weight the regularizer goes on (%s), e.g. "
+            "GateRegularizer(%r, weight='recurrent_kernel', l2={'recurrent/%s': 1e-3}); or give "
+            "one set of coefficients to a whole layer with attach_gate_regularizers(model, ...)"
+            % (", ".join(_KERAS_WEIGHTS), cell, CELL_GATES.get(cell, ("",) * 2)[1])
+        )
         self.gates, self._coefficients, self._config = _parse_coefficients(
-            "GateRegularizer", cell, {"l1": l1, "l2": l2, "orthogonal": orthogonal}
+            owner,
+            cell,
+            {"l1": l1, "l2": l2, "orthogonal": orthogonal},
+            None if weight is None else _weight_parts(cell, weight),
+            hint,
         )
         self.cell = cell
+        self.weight = weight
 
-    def coefficients(self, gates=None):
-        """`{term: list of floats in the order of gates, or None when all zero}`."""
-        return _vectors(self._coefficients, self.gates if gates is None else gates)
+    def coefficients(self, part=None, gates=None):
+        """`{term: list of floats in the order of gates, or None when all zero}` on `part`."""
+        return _vectors(self._coefficients, self.gates if gates is None else gates, part)
 
-    def _check_orthogonal(self, rows_shape, units, weight_shape):
-        """Raises unless blocks with leading shape `rows_shape` fit the orthogonal term."""
-        if self.coefficients()["orthogonal"] and (not rows_shape or rows_shape[-1] != units):
+    def penalized_gates(self, part=None, gates=None):
+        """The gates (of `gates`, default all) with a nonzero coefficient on `part`, in order."""
+        gates = self.gates if gates is None else gates
+        vectors = [v for v in self.coefficients(part, gates).values() if v]
+        return [g for k, g in enumerate(gates) if any(v[k] for v in vectors)]
+
+    def _pieces(self, shape):
+        """The `layouts.Piece`s of a weight of `shape`: the whole weight unless `weight` is set."""
+        if self.weight is None:
+            return (layouts.Piece("weight", self.gates),)
+        return _keras_layout(self.cell, len(shape)).weights[self.weight]
+
+    def _check_orthogonal(self, part, rows_shape, units, weight_shape):
+        """Raises unless blocks with leading shape `rows_shape` fit the orthogonal term of `part`."""
+        if self.coefficients(part)["orthogonal"] and (not rows_shape or rows_shape[-1] != units):
             raise ValueError(
                 "GateRegularizer(orthogonal=...) needs square gate blocks (units, units), "
                 "as a recurrent kernel has; the weight of shape %s has %s blocks per gate: "
@@ -232,20 +325,72 @@ class GateRegularizer(keras.regularizers.Regularizer):
     def validate_shape(self, shape):
         """The units per gate of a weight of `shape`; raises ValueError if the weight does not fit."""
         n = len(self.gates)
+        shape = tuple(shape)
         if not shape or shape[-1] is None or shape[-1] == 0 or shape[-1] % n:
             raise ValueError(
                 "GateRegularizer(cell=%r) got a weight of shape %s whose last axis does not "
                 "split into the %d gates of a %s cell (%s): give the regularizer the cell "
-                "of the layer it regularizes" % (self.cell, tuple(shape), n, self.cell, ", ".join(self.gates))
+                "of the layer it regularizes" % (self.cell, shape, n, self.cell, ", ".join(self.gates))
             )
         units = shape[-1] // n
-        self._check_orthogonal(tuple(shape[:-1]), units, shape)
+        self._check_weight(shape, units)
+        for piece in self._pieces(shape):
+            rows = shape if piece.rows is None else shape[1:]
+            self._check_orthogonal(piece.part, rows[:-1], units, shape)
         return units
+
+    def _check_weight(self, shape, units):
+        """Raises when a shape cannot be `self.weight`'s, or lacks a block that a key names."""
+        if self.weight is None:
+            return
+        expected = {
+            "kernel": "(inputs, %d)" % shape[-1],
+            "recurrent_kernel": "(%d, %d)" % (units, shape[-1]),
+            "bias": "(%d,)" % shape[-1] + (" or (2, %d)" % shape[-1] if self.cell == "gru" else ""),
+        }[self.weight]
+        if self.weight == "recurrent_kernel":
+            fits = len(shape) >= 2 and shape[-2] == units
+        elif self.weight == "bias":
+            fits = len(shape) == 1 or (self.cell == "gru" and shape[:-1] == (2,))
+        else:
+            fits = len(shape) >= 2
+        if not fits:
+            raise ValueError(
+                "GateRegularizer(weight=%r) got a weight of shape %s; a %s cell's %s has shape %s: "
+                "put the regularizer on the weight it names"
+                % (self.weight, shape, self.cell, self.weight, expected)
+            )
+        held = {piece.part for piece in self._pieces(shape)}
+        missing = sorted(
+            "%s/%s" % block
+            for _, per_block in self._coefficients.values()
+            for block in per_block
+            if block[0] not in held
+        )
+        if missing:
+            gru_bias = self.cell == "gru" and self.weight == "bias"
+            raise ValueError(
+                "GateRegularizer: the %s of shape %s has no block %s; its keys are %s%s"
+                % (
+                    self.weight,
+                    shape,
+                    ", ".join(repr(k) for k in missing),
+                    _key_text(self.gates, sorted(held)),
+                    " (GRU's bias has input_bias and recurrent_bias rows with reset_after=True, "
+                    "one bias part otherwise)" if gru_bias else "",
+                )
+            )
 
     def __call__(self, x):
         units = self.validate_shape(tuple(x.shape))
-        blocks = keras.ops.reshape(x, (-1, len(self.gates), units))
-        return keras.ops.sum(_per_gate(blocks, self.coefficients(), _keras_ops(x.dtype)))
+        xp = _keras_ops(x.dtype)
+        total = None
+        for piece in self._pieces(tuple(x.shape)):
+            selected = x if piece.rows is None else x[piece.rows]
+            blocks = keras.ops.reshape(selected, (-1, len(self.gates), units))
+            term = keras.ops.sum(_per_gate(blocks, self.coefficients(piece.part), xp))
+            total = term if total is None else total + term
+        return total
 
     def gate_penalties(self, array, piece=None, name="weight"):
         """The penalty of each gate, computed in numpy: `{gate: float}`.
@@ -253,24 +398,48 @@ class GateRegularizer(keras.regularizers.Regularizer):
         Args:
           array: the weight, as a numpy array.
           piece: a `layouts.Piece` to take only part of the weight (e.g. one
-            row of GRU's `(2, 3 * units)` bias); None for the whole weight,
-            which is what `__call__` adds to the loss.
+            row of GRU's `(2, 3 * units)` bias), with that part's
+            coefficients; None for the whole weight, which is what
+            `__call__` adds to the loss.
           name: the weight's name, for error messages.
         """
-        piece = piece or layouts.Piece("weight", self.gates)
-        view = layouts.gate_view(np.asarray(array, dtype=np.float64), piece, name)
+        array = np.asarray(array, dtype=np.float64)
+        if piece is None:
+            self.validate_shape(array.shape)
+            totals = dict.fromkeys(self.gates, 0.0)
+            for whole in self._pieces(array.shape):
+                for gate, value in self.gate_penalties(array, whole, name).items():
+                    totals[gate] += value
+            return totals
+        view = layouts.gate_view(array, piece, name)
         units = view.shape[-1]
-        self._check_orthogonal(view.shape[:-2], units, np.shape(array))
+        self._check_orthogonal(piece.part, view.shape[:-2], units, array.shape)
         blocks = view.reshape((-1,) + view.shape[-2:])
-        values = _per_gate(blocks, self.coefficients(piece.gates), _numpy_ops())
+        values = _per_gate(blocks, self.coefficients(piece.part, piece.gates), _numpy_ops())
         return dict(zip(piece.gates, values.tolist()))
 
     def get_config(self):
-        return dict(self._config, cell=self.cell)
+        return dict(self._config, cell=self.cell, weight=self.weight)
 
     def __repr__(self):
         terms = ", ".join("%s=%r" % (t, v) for t, v in self._config.items() if v)
+        if self.weight is not None:
+            terms = "weight=%r%s" % (self.weight, ", " + terms if terms else "")
         return "GateRegularizer(%r%s)" % (self.cell, ", " + terms if terms else "")
+
+
+def _keras_layout(cell, ndim_bias):
+    """The Keras layout of `cell`; for GRU, `ndim_bias` tells `reset_after` (2-D bias) apart."""
+    if cell == "gru":
+        return layouts.keras_gru(reset_after=ndim_bias == 2)
+    return layouts.keras_conv_lstm() if cell == "conv_lstm" else layouts.keras_lstm()
+
+
+def _weight_parts(cell, weight):
+    """The parts a Keras weight can hold: both bias layouts for GRU."""
+    if cell == "gru" and weight == "bias":
+        return ("bias", "input_bias", "recurrent_bias")
+    return tuple(piece.part for piece in _keras_layout(cell, 1).weights[weight])
 
 
 def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, layers=None, overwrite=False):
@@ -287,8 +456,11 @@ def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, laye
       model: a built Keras model or layer.
       kernel: `dict(l1=..., l2=..., orthogonal=...)` for the kernels (input
         part), as `GateRegularizer` takes them; None to leave them alone.
-      recurrent: the same for the recurrent kernels.
-      bias: the same for the biases.
+        Keys are gates or blocks of that weight (`"input/forget"`).
+      recurrent: the same for the recurrent kernels (blocks
+        `"recurrent/<gate>"`).
+      bias: the same for the biases (blocks `"bias/<gate>"`; for GRU with
+        `reset_after=True`, `"input_bias/<gate>"` and `"recurrent_bias/<gate>"`).
       layers: names of the layers to regularize (recurrent layers, wrappers
         or nested models), as `LSTMGatesCallback` takes them; None for every
         LSTM, GRU and ConvLSTM layer.
@@ -309,6 +481,7 @@ def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, laye
     ```python
     attach_gate_regularizers(model, kernel=dict(l2={"forget": 1e-3}),
                              recurrent=dict(orthogonal=1e-2))
+    attach_gate_regularizers(gru_model, bias=dict(l1={"recurrent_bias/reset": 1e-3}))
     ```
     """
     requested = {"kernel": kernel, "recurrent": recurrent, "bias": bias}
@@ -337,8 +510,8 @@ def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, laye
                     "attach_gate_regularizers: the %s of %s already has the regularizer %r; "
                     "pass overwrite=True to replace it" % (weight, where, variable.regularizer)
                 )
-            regularizer = GateRegularizer(cell.layout.cell, **requested[arg])
             try:
+                regularizer = GateRegularizer(cell.layout.cell, weight=weight, **requested[arg])
                 regularizer.validate_shape(tuple(variable.shape))
             except ValueError as e:
                 raise ValueError("attach_gate_regularizers: %s of %s: %s" % (arg, where, e)) from None
@@ -360,7 +533,9 @@ def cell_penalties(cell, arrays):
 
     Returns:
       list of `(part, {gate: penalty})`, one per layout piece of every weight
-      that carries a `GateRegularizer`; empty when none does.
+      that carries a `GateRegularizer`, with the gates that have a nonzero
+      coefficient on that part (a block no key names has no penalty to
+      show); empty when none does.
 
     Raises:
       ValueError: a regularizer made for another kind of cell, whose gates
@@ -376,8 +551,16 @@ def cell_penalties(cell, arrays):
                 "the %s of %s (a %s cell) has %r: use GateRegularizer(cell=%r)"
                 % (name, cell.layer, cell.layout.cell, regularizer, cell.layout.cell)
             )
+        if regularizer.weight not in (None, name):
+            raise ValueError(
+                "the %s of %s has %r, made for its %s: put it on the weight it names"
+                % (name, cell.layer, regularizer, regularizer.weight)
+            )
         for piece in cell.layout.weights[name]:
-            penalties.append((piece.part, regularizer.gate_penalties(arrays[name], piece, name)))
+            active = regularizer.penalized_gates(piece.part, piece.gates)
+            if active:
+                values = regularizer.gate_penalties(arrays[name], piece, name)
+                penalties.append((piece.part, {g: values[g] for g in active}))
     return penalties
 
 
@@ -400,15 +583,34 @@ def write_penalties(writer, model, cells_penalties, loss=None):
     """Adds the regularization series to a `GateSummaryWriter`'s current step.
 
     When any cell carries a `GateRegularizer`: the penalty of each (part,
-    gate) and each cell's total (part = gate = `total`), the model's weight
-    regularization loss and, when given, the training `loss` (on the `model`
-    pseudo layer). Nothing otherwise.
+    gate) and each cell's total (see `write_cell_penalties`), the model's
+    weight regularization loss and, when given, the training `loss` (on the
+    `model` pseudo layer). Nothing otherwise.
 
     Args:
       writer: a `summary.GateSummaryWriter`.
       model: the Keras model.
       cells_penalties: `(cell, cell_penalties(cell, arrays))` pairs.
       loss: the training loss, or None.
+    """
+    if not write_cell_penalties(writer, cells_penalties):
+        return
+    model_series = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
+    writer.write_scalar(*model_series, metadata.PENALTY, weight_regularization_loss(model))
+    if loss is not None:
+        writer.write_scalar(*model_series, metadata.LOSS, loss)
+
+
+def write_cell_penalties(writer, cells_penalties):
+    """Writes the penalty of each (part, gate) and each cell's total (part = gate = `total`).
+
+    Args:
+      writer: a `summary.GateSummaryWriter`.
+      cells_penalties: `(cell, [(part, {gate: penalty})])` pairs; `cell`
+        has `layer` and `layout.cell`, as a `discover.Cell`.
+
+    Returns:
+      whether anything was written.
     """
     logged = False
     for cell, penalties in cells_penalties:
@@ -423,97 +625,14 @@ def write_penalties(writer, model, cells_penalties, loss=None):
         writer.write_scalar(
             cell.layer, cell.layout.cell, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, total
         )
-    if not logged:
-        return
-    model_series = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
-    writer.write_scalar(*model_series, metadata.PENALTY, weight_regularization_loss(model))
-    if loss is not None:
-        writer.write_scalar(*model_series, metadata.LOSS, loss)
+    return logged
 
 
-def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogonal=0.0):
-    """The gate-wise penalty of a TF1 cell's kernel, as a scalar tensor.
+def __getattr__(name):
+    # `tf1_gate_penalty` lives in `tb_lstm_gates.tf1` beside `gate_blocks`;
+    # this keeps the old import path working without importing TensorFlow here.
+    if name == "tf1_gate_penalty":
+        from tb_lstm_gates import tf1
 
-    TF1 cells concatenate the input and recurrent rows in one kernel: rows
-    `[:input_depth]` act on x_t, rows `[input_depth:]` on h_{t-1} (see
-    `layouts.tf1_lstm`, `layouts.tf1_gru`). `l1` and `l2` apply to all rows
-    of each gate's columns, `orthogonal` to each gate's recurrent block.
-
-    Add the result to the loss, or to
-    `tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES`.
-
-    Args:
-      kernel: `lstm_cell/kernel` (input_depth + h, 4 * units), gates in TF1's
-        order i, j, f, o; or, for `cell="gru"`, `gru_cell/gates/kernel`
-        (input_depth + units, 2 * units; reset, update) or
-        `gru_cell/candidate/kernel` (input_depth + units, units), told apart
-        by their shapes. Call it once per kernel.
-      input_depth: the depth of the cell's input.
-      cell: `"lstm"` or `"gru"`.
-      l1, l2, orthogonal: as for `GateRegularizer`, with canonical gate names
-        (`cell` for TF1's j, `update` for its u). Gates the kernel does not
-        hold are ignored.
-
-    Raises:
-      ValueError: bad coefficients, or a kernel whose shape does not fit
-        `cell` and `input_depth`.
-    """
-    import tensorflow as tf
-
-    owner = "tf1_gate_penalty"
-    if cell not in ("lstm", "gru"):
-        raise ValueError("%s: cell must be 'lstm' or 'gru', got %r" % (owner, cell))
-    _, per_gate, _ = _parse_coefficients(owner, cell, {"l1": l1, "l2": l2, "orthogonal": orthogonal})
-    kernel = tf.convert_to_tensor(kernel)
-    shape = tuple(kernel.shape.as_list())
-    depth = _tf1_input_depth(owner, shape, input_depth)
-    rows, cols = shape
-    if cell == "lstm":
-        weight = "kernel"
-        pieces = layouts.tf1_lstm(depth).weights[weight]
-    else:
-        weight = {2 * (rows - depth): "gates/kernel", rows - depth: "candidate/kernel"}.get(cols)
-        if weight is None:
-            raise ValueError(
-                "%s: a GRU kernel of shape %s with input_depth=%d should have %d columns "
-                "(gates/kernel) or %d (candidate/kernel)"
-                % (owner, shape, depth, 2 * (rows - depth), rows - depth)
-            )
-        pieces = layouts.tf1_gru(depth).weights[weight]
-    gates = pieces[0].gates
-    if cols % len(gates):
-        raise ValueError(
-            "%s: %s of shape %s does not split into the %d gates %s"
-            % (owner, weight, shape, len(gates), ", ".join(gates))
-        )
-    units = cols // len(gates)
-
-    xp = _tf_ops(tf, kernel.dtype)
-    blocks = tf.reshape(kernel, (-1, len(gates), units))
-    penalty = tf.reduce_sum(_per_gate(blocks, _vectors(per_gate, gates, ("l1", "l2")), xp))
-    orthogonal_terms = _vectors(per_gate, gates, ("orthogonal",))
-    if orthogonal_terms["orthogonal"]:
-        recurrent_rows = rows - depth
-        if recurrent_rows != units:
-            raise ValueError(
-                "%s: orthogonal needs square recurrent blocks, but %s of shape %s has %d "
-                "recurrent rows for %d units per gate (a projection?): set orthogonal=0"
-                % (owner, weight, shape, recurrent_rows, units)
-            )
-        recurrent = tf.reshape(kernel[depth:], (recurrent_rows, len(gates), units))
-        penalty += tf.reduce_sum(_per_gate(recurrent, orthogonal_terms, xp))
-    return penalty
-
-
-def _tf1_input_depth(owner, shape, input_depth):
-    if len(shape) != 2 or None in shape:
-        raise ValueError(
-            "%s: kernel must have a known 2-D shape (input_depth + h, columns), got %s" % (owner, shape)
-        )
-    if not isinstance(input_depth, numbers.Integral) or not 0 < input_depth < shape[0]:
-        raise ValueError(
-            "%s: input_depth must be an int between 1 and %d (the kernel has %d rows: "
-            "input_depth input rows, then the recurrent rows), got %r"
-            % (owner, shape[0] - 1, shape[0], input_depth)
-        )
-    return int(input_depth)
+        return tf1.tf1_gate_penalty
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

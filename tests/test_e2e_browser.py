@@ -136,11 +136,34 @@ def browser():
         browser.close()
 
 
+# Records the text each canvas shows (tick labels are drawn, not in the DOM):
+# every fillText since the canvas was last cleared from its corner, as uPlot
+# and the tab's canvas charts do before each draw.
+CANVAS_TEXT_RECORDER = """(() => {
+  const proto = CanvasRenderingContext2D.prototype;
+  const texts = new WeakMap();
+  const fillText = proto.fillText;
+  const clearRect = proto.clearRect;
+  proto.fillText = function (text, x, y, ...rest) {
+    const m = this.getTransform();
+    if (!texts.has(this.canvas)) texts.set(this.canvas, []);
+    texts.get(this.canvas).push({ text: String(text), x: Math.round(m.a * x + m.c * y + m.e), y: Math.round(m.b * x + m.d * y + m.f) });
+    return fillText.call(this, text, x, y, ...rest);
+  };
+  proto.clearRect = function (x, y, ...rest) {
+    if (x === 0 && y === 0) texts.set(this.canvas, []);
+    return clearRect.call(this, x, y, ...rest);
+  };
+  window.canvasTexts = (canvas) => texts.get(canvas) || [];
+})();"""
+
+
 class Page:
     """A fresh browser page that records console errors, page errors and dialogs."""
 
     def __init__(self, browser, **context_options):
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, **context_options)
+        self.context.add_init_script(CANVAS_TEXT_RECORDER)
         self.page = self.context.new_page()
         self.errors = []
         self.dialogs = []
@@ -244,6 +267,14 @@ def test_gate_grid_draws_one_line_per_run_for_every_block(page, tensorboard_url)
     page.screenshot("gate_grid.png")
 
 
+def test_tab_opens_on_the_first_lstm_layer_though_a_gru_sorts_first(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    options = texts(frame, ".layer-select option")
+    assert options[0].startswith(GRU_LAYER), "layers are listed by name"
+    assert frame.locator(".layer-select").input_value() == LSTM_LAYER
+    assert texts(frame, ".gates .col-head") == ["input", "forget", "cell", "output"]
+
+
 def test_switching_statistic_layer_and_runs_changes_the_charts(page, tensorboard_url):
     frame = page.open_tab(tensorboard_url)
     choose(frame, ".layer-select", GRU_LAYER)
@@ -269,6 +300,62 @@ def test_switching_statistic_layer_and_runs_changes_the_charts(page, tensorboard
     assert texts(frame, ".run-list .run-name") == ["beta/train"]
     stats = canvas_stats(frame)
     assert all(block["counts"]["beta/train"] > 20 and block["counts"][XSS_RUN + "/train"] == 0 for block in stats)
+
+
+def axis_labels(frame, selector):
+    """Per canvas under `selector`, its vertical axis's labels, top to bottom: texts drawn at one x (and several y)."""
+    return frame.evaluate(
+        """(sel) => [...document.querySelectorAll(sel)].map((canvas) => {
+          const byX = new Map();
+          for (const t of window.canvasTexts(canvas)) byX.set(t.x, [...(byX.get(t.x) || []), t]);
+          const column = [...byX.values()].filter((ts) => new Set(ts.map((t) => t.y)).size > 1).sort((a, b) => b.length - a.length)[0] || [];
+          return column.sort((a, b) => a.y - b.y).map((t) => t.text);
+        })""",
+        selector,
+    )
+
+
+def assert_round_ticks(labels):
+    """Labels are distinct numbers, evenly spaced by 1, 2, 2.5 (uPlot's) or 5 times a power of ten, with no exponent padding."""
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    values = [float(label) for label in labels]
+    gaps = {round(abs(b - a), 12) for a, b in zip(values, values[1:])}
+    assert len(gaps) == 1, labels
+    assert ("%.6e" % gaps.pop()).split("e")[0] in ("1.000000", "2.000000", "2.500000", "5.000000"), labels
+    assert not any(re.search(r"\.\d*0e", label) for label in labels), labels
+
+
+def test_tick_labels_are_distinct_and_round(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    for labels in axis_labels(frame, GRID):
+        assert_round_ticks(labels)
+    frame.locator(".gates .chart[data-part=recurrent][data-gate=forget] .u-over").click()
+    frame.locator(".histogram .hist-canvas").wait_for(state="visible")
+    frame.wait_for_function("() => window.canvasTexts(document.querySelector('.hist-canvas')).length > 0")
+    offset = frame.evaluate("() => window.canvasTexts(document.querySelector('.hist-canvas')).map((t) => t)")
+    # The offset mode's value axis: the labels drawn on one line below the ridges.
+    bottom = max(t["y"] for t in offset)
+    assert_round_ticks([t["text"] for t in sorted(offset, key=lambda t: t["x"]) if t["y"] == bottom])
+    choose(frame, ".hist-mode", "heatmap")
+    frame.wait_for_function("() => window.canvasTexts(document.querySelector('.hist-canvas')).some((t) => t.text.startsWith('density'))")
+    assert_round_ticks(axis_labels(frame, ".hist-canvas")[0][::-1])
+
+
+def test_log_scale_labels_its_ticks_and_keeps_all_zero_charts_readable(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    frame.locator("label.check", has_text="Log scale").locator("input").check()
+    frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
+    for labels in axis_labels(frame, GRID):
+        assert len(labels) >= 2 and "–" not in labels, labels
+    # Saturation is 0 everywhere in the tiny GRU: no positive value, so a linear 0..1 axis, not an empty 0..100.
+    choose(frame, ".layer-select", GRU_LAYER)
+    frame.locator(".view-switch button[data-view=activations]").click()
+    zeros = ".activations .chart[data-stat=saturated_low] canvas"
+    frame.locator(zeros).first.wait_for()
+    assert frame.locator(".activations .chart[data-stat=saturated_low] .chart-note").first.text_content() == "no positive values: linear scale"
+    for labels in axis_labels(frame, zeros):
+        assert labels[0] == "1.00" and labels[-1] == "0.00", labels
 
 
 def test_smoothing_log_scale_and_synced_hover(page, tensorboard_url):
@@ -298,7 +385,7 @@ def test_smoothing_log_scale_and_synced_hover(page, tensorboard_url):
 def test_download_csv_and_json_hold_what_is_shown(page, tensorboard_url):
     frame = page.open_tab(tensorboard_url)
     choose(frame, ".layer-select", LSTM_LAYER)
-    # The GRU shown first also has 12 charts: wait for the LSTM's 4 gate columns.
+    # The GRU also has 12 charts: wait for the LSTM's 4 gate columns.
     frame.wait_for_function("() => document.querySelectorAll('.gates .col-head').length === 4")
     frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
     with page.page.expect_download() as download:
@@ -370,6 +457,40 @@ def test_clicking_a_chart_opens_its_histograms_in_both_modes(page, tensorboard_u
     assert [frame.locator(s).input_value() for s in (".hist-part", ".hist-gate")] == ["recurrent", "output"]
 
 
+# Names of the tab's form controls that nothing names: inputs and selectors
+# need a <label> with text or an aria-label, buttons their own text.
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll("input, select, button")]
+  .filter((c) => !c.closest("[hidden]"))
+  .filter((c) => {
+    const label = (c.getAttribute("aria-label") || "").trim();
+    const labels = c.labels ? [...c.labels].map((l) => l.textContent.trim()).join("") : "";
+    const own = c.tagName === "BUTTON" ? c.textContent.trim() : "";
+    return !(label || labels || own);
+  })
+  .map((c) => c.outerHTML.slice(0, 120))"""
+
+
+def label_of(frame, selector):
+    """The visible name of the control `selector`: the text of its <label>, without the control's own text."""
+    return frame.locator(selector).evaluate("(c) => c.labels[0].querySelector('.label').textContent")
+
+
+def test_every_control_has_a_label(page, tensorboard_url):
+    frame = page.open_tab(tensorboard_url)
+    frame.locator(".gates .chart[data-part=recurrent][data-gate=forget] .u-over").click()
+    frame.locator(".histogram .hist-canvas").wait_for(state="visible")
+    assert frame.evaluate(UNNAMED_CONTROLS) == []
+    assert [label_of(frame, s) for s in (".hist-run", ".hist-part", ".hist-gate", ".hist-mode")] == ["Run", "Part", "Gate", "Mode"]
+    assert label_of(frame, ".slider input[type=range]") == "Smoothing"
+    assert [label_of(frame, s) for s in (".layer-select", ".stat-select")] == ["Layer", "Statistic"]
+
+    frame.locator(".view-switch button[data-view=activations]").click()
+    wait_map_painted(frame)
+    assert frame.evaluate(UNNAMED_CONTROLS) == []
+    assert [label_of(frame, s) for s in (".map-run", ".map-gate", ".map-step")] == ["Run", "Gate", "Step"]
+    page.screenshot("labels.png")
+
+
 ACT_GRID = ".activations .chart canvas"
 MAP = ".map-canvas"
 
@@ -427,7 +548,9 @@ def test_activation_map_follows_step_and_gate_with_hover_readout(page, tensorboa
     frame.locator(".map-step").fill("0")
     wait_redrawn(frame, before["print"], MAP)
     assert frame.locator(".map-step-label").text_content() == "0"
-    assert "step 0" in frame.locator(".activation-map .message").text_content()
+    message = frame.locator(".activation-map .message").text_content()
+    # The tiny model's probe has no padding: nothing is hatched, so nothing explains hatching.
+    assert "step 0" in message and "hatched" not in message
 
     before = canvas_stats(frame, MAP, {})[0]["print"]
     choose(frame, ".map-gate", "candidate")
@@ -500,6 +623,11 @@ def test_regularization_section_shows_penalties_next_to_the_loss(page, tensorboa
     ]
     stats = canvas_stats(frame, ".reg-grid canvas")
     assert all(block["counts"][plugin_logs.PENALIZED_RUN] > 20 for block in stats)
+
+    # The section follows the sidebar's part toggles, as the gate grid does.
+    frame.locator(".parts input[data-part=input]").uncheck()
+    frame.wait_for_function("() => document.querySelectorAll('.reg-grid canvas').length === 4")
+    assert texts(frame, ".reg-grid figcaption")[0] == "recurrent · forget penalty"
 
 
 def test_empty_state_names_the_callback(page, tensorboard_url):

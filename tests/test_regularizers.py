@@ -202,7 +202,7 @@ def test_attached_regularizers_enter_the_fit_loss_and_the_config():
     assert one_batch_loss(attached, x, y) - one_batch_loss(plain, x, y) == pytest.approx(expected, rel=1e-4)
     config = attached.get_layer("lstm").get_config()
     assert config["kernel_regularizer"]["config"] == {
-        "cell": "lstm", "l1": 0.0, "l2": {"forget": 0.1}, "orthogonal": 0.0
+        "cell": "lstm", "l1": 0.0, "l2": {"forget": 0.1}, "orthogonal": 0.0, "weight": "kernel"
     }
     assert config["bias_regularizer"] is None
     assert attached.get_layer("gru").get_config()["kernel_regularizer"] is None
@@ -305,8 +305,16 @@ def test_no_gate_regularizer_means_no_regularization_series(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(l2={"forgot": 1e-3}), r"unknown gate 'forgot'.*input, forget, cell, output"),
-        (dict(cell="gru", l1={"forget": 1e-3}), r"unknown gate 'forget'.*update, reset, candidate"),
+        (dict(l2={"forgot": 1e-3}), r"unknown key 'forgot'.*lstm cell here are input, forget, cell, output$"),
+        (dict(cell="gru", l1={"forget": 1e-3}), r"unknown key 'forget'.*update, reset, candidate"),
+        (dict(l2={"recurrent/forget": 1e-3}), r"block 'recurrent/forget': block keys need weight="),
+        (
+            dict(weight="recurrent_kernel", l2={"input/forget": 1e-3, "recurrent/forgot": 1.0}),
+            r"unknown key 'input/forget', 'recurrent/forgot'.*are input, forget, cell, output, "
+            r"recurrent/input, recurrent/forget, recurrent/cell, recurrent/output$",
+        ),
+        (dict(weight="kernels", l2=1e-3), r"weight must be None or one of 'kernel', 'recurrent_kernel'"),
+        (dict(weight="kernel", l2={"input/forget": -1.0}), r"-1.0 for input/forget"),
         (dict(l2=-1e-3), r"l2 must be a float >= 0"),
         (dict(orthogonal={"input": -1.0}), r"orthogonal must be a float >= 0.*-1.0 for input"),
         (dict(l1="big"), r"l1 must be a float >= 0"),
@@ -350,7 +358,7 @@ def test_attach_rejects_bad_requests_and_attaches_nothing():
                                                  recurrent_regularizer=keras.regularizers.L2(0.1))]
     )
     cell = model.get_layer("lstm").cell
-    with pytest.raises(ValueError, match=r"unknown gate 'forgot'"):
+    with pytest.raises(ValueError, match=r"unknown key 'forgot'"):
         attach_gate_regularizers(model, kernel=dict(l2={"forgot": 1.0}))
     with pytest.raises(ValueError, match=r"already has the regularizer.*overwrite=True"):
         attach_gate_regularizers(model, kernel=dict(l2=1.0), recurrent=dict(l2=1.0))
@@ -365,3 +373,84 @@ def test_attach_rejects_bad_requests_and_attaches_nothing():
     assert cell.kernel.regularizer is None and cell.kernel_regularizer is None
     attach_gate_regularizers(model, recurrent=dict(l2={"forget": 1.0}), overwrite=True)
     assert isinstance(cell.recurrent_kernel.regularizer, GateRegularizer)
+
+
+def test_block_keys_on_gru_bias_rows_enter_the_loss_the_log_and_the_keras_file(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 6, 3)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    # The block key wins over its gate's key on that block only.
+    l2 = {"recurrent_bias/reset": 0.5, "reset": 0.1, "update": 0.2}
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((6, 3)),
+         keras.layers.GRU(4, name="gru", bias_regularizer=GateRegularizer("gru", weight="bias", l2=l2)),
+         keras.layers.Dense(1)],
+        name="blocks",
+    )
+    randomize(model, scale=0.3)
+    bias = model.get_layer("gru").cell.bias.numpy().astype(np.float64)
+    expected = {
+        ("input_bias", "reset"): 0.1 * np.square(bias[0, 4:8]).sum(),
+        ("recurrent_bias", "reset"): 0.5 * np.square(bias[1, 4:8]).sum(),
+        ("input_bias", "update"): 0.2 * np.square(bias[0, :4]).sum(),
+        ("recurrent_bias", "update"): 0.2 * np.square(bias[1, :4]).sum(),
+    }
+    assert penalty_in_loss(model, (6, 3)) == pytest.approx(sum(expected.values()), rel=1e-5)
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(str(tmp_path / "logs"))])
+    logged = {
+        (r.part, r.gate): r.value
+        for r in tb_lstm_gates.load(str(tmp_path / "logs"))
+        if (r.step, r.stat, r.layer) == (1, metadata.PENALTY, "gru/gru_cell") and r.part != metadata.TOTAL
+    }
+    # The candidate gate has no coefficient, hence no series.
+    assert logged == {k: pytest.approx(v, rel=1e-5) for k, v in expected.items()}
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path).get_layer("gru").cell.bias_regularizer
+    assert restored.get_config() == {"cell": "gru", "weight": "bias", "l1": 0.0, "l2": l2, "orthogonal": 0.0}
+    assert restored.gate_penalties(bias) == pytest.approx(
+        {g: sum(expected.get((part, g), 0.0) for part in ("input_bias", "recurrent_bias")) for g in GRU_ORDER}
+    )
+
+
+def test_attach_takes_block_keys_of_each_weight():
+    model = build(CELLS["lstm"][0], (6, 3))
+    cell = model.layers[0].cell
+    attach_gate_regularizers(
+        model, kernel=dict(l1={"input/output": 0.2}), recurrent=dict(l2={"recurrent/forget": 0.3})
+    )
+    kernel, recurrent = (w.numpy().astype(np.float64) for w in (cell.kernel, cell.recurrent_kernel))
+    expected = 0.2 * np.abs(kernel[:, 15:20]).sum() + 0.3 * np.square(recurrent[:, 5:10]).sum()
+    assert penalty_in_loss(model, (6, 3)) == pytest.approx(expected, rel=1e-5)
+    assert cell.recurrent_regularizer.weight == "recurrent_kernel"
+    with pytest.raises(ValueError, match=r"recurrent of .*unknown key 'input/forget'.*recurrent/forget"):
+        attach_gate_regularizers(model, recurrent=dict(l2={"input/forget": 1.0}), overwrite=True)
+
+
+def test_block_the_weight_lacks_or_the_wrong_weight_raise():
+    # A GRU with reset_after=False has one (3u,) bias: no recurrent_bias rows.
+    model = build(CELLS["gru_reset_before"][0], (6, 3))
+    message = r"bias of layer .*gru.*no block 'recurrent_bias/reset'; its keys are .*bias/reset"
+    with pytest.raises(ValueError, match=message):
+        attach_gate_regularizers(model, bias=dict(l2={"recurrent_bias/reset": 1.0}))
+    assert model.layers[0].cell.bias.regularizer is None
+    # A recurrent-kernel regularizer on a kernel of another shape fails when Keras applies it ...
+    recurrent_only = GateRegularizer("lstm", weight="recurrent_kernel", l2=1.0)
+    wrong = keras.layers.LSTM(5, kernel_regularizer=recurrent_only)
+    with pytest.raises(ValueError, match=r"'recurrent_kernel'\) got a weight of shape \(3, 20\).*\(5, 20\)"):
+        keras.Sequential([keras.Input((6, 3)), wrong]).losses
+    # ... and, when the shapes agree, when its penalties are logged.
+    same = keras.layers.LSTM(5, kernel_regularizer=recurrent_only)
+    (cell,) = discover.find_cells(keras.Sequential([keras.Input((6, 5)), same]))
+    with pytest.raises(ValueError, match=r"the kernel of .* made for its recurrent_kernel"):
+        regularizers.cell_penalties(cell, cell.arrays())
+
+
+def test_block_keys_on_a_conv_lstm_recurrent_kernel_take_every_tap_of_the_gate():
+    make, input_shape, _, _ = CELLS["conv_lstm2d"]
+    model = build(make, input_shape)
+    attach_gate_regularizers(model, recurrent=dict(l1={"recurrent/cell": 0.2}))
+    recurrent = model.layers[0].cell.recurrent_kernel.numpy().astype(np.float64)
+    assert recurrent.shape == (2, 3, 3, 12)
+    assert penalty_in_loss(model, input_shape) == pytest.approx(0.2 * np.abs(recurrent[..., 6:9]).sum(), rel=1e-5)

@@ -32,6 +32,9 @@ export function select(pairs, selected, onchange, attrs = {}) {
   return node;
 }
 
+/** A control with its visible name before it, on one line (the header rows of the histogram and activation-map sections). */
+export const labelled = (name, control) => el("label", { class: "inline-field" }, el("span", { class: "label", text: name }), control);
+
 /** A number for humans: 4 significant digits, exponent for very large or small. */
 export function formatValue(v) {
   if (v == null || Number.isNaN(v)) return "–";

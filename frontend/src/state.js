@@ -2,7 +2,7 @@
 // comes back to the same view.
 const KEY = "tb-lstm-gates/state/v1";
 
-const DEFAULTS = Object.freeze({
+export const DEFAULTS = Object.freeze({
   hiddenRuns: [],
   runFilter: "",
   layer: "",

@@ -96,7 +96,7 @@ def test_bad_inputs_raise_clear_errors():
         kernel = kernel_variable(graph, "lstm_cell/kernel:0")  # (3 + 2, 16)
         with pytest.raises(ValueError, match=r"orthogonal needs square recurrent blocks.*projection"):
             tf1_gate_penalty(kernel, 3, orthogonal=0.1)
-        with pytest.raises(ValueError, match=r"unknown gate 'j'"):
+        with pytest.raises(ValueError, match=r"unknown key 'j'"):
             tf1_gate_penalty(kernel, 3, l2={"j": 0.1})
         with pytest.raises(ValueError, match=r"l1 must be a float >= 0"):
             tf1_gate_penalty(kernel, 3, l1=-1.0)

@@ -2,9 +2,9 @@
 // steps (across) by units (down), on a fixed colour scale (sigmoid gates
 // 0..1, tanh gates -1..1) so maps compare across steps, with its legend.
 // Masked (padded) time steps come as rows of null and are drawn hatched.
-import { DIVERGING, DIVERGING_DARK, VIRIDIS, ramp } from "./colors.js";
-import { formatValue } from "./dom.js";
-import { prepare, ticks } from "./histogram.js";
+import { DIVERGING, DIVERGING_DARK, VIRIDIS, ramp } from "../colors.js";
+import { hatch, prepare } from "./canvas.js";
+import { formatTicks, niceTicks } from "./ticks.js";
 
 // The gates whose activation is tanh (LSTM cell candidate, GRU candidate).
 const TANH_GATES = new Set(["cell", "candidate"]);
@@ -19,19 +19,6 @@ export function indexTicks(n, most) {
   let k = 1;
   for (let i = 0; n / k > most; i++) k = [2, 5, 10][i % 3] * 10 ** Math.floor(i / 3);
   return Array.from({ length: Math.ceil(n / k) }, (_, i) => i * k);
-}
-
-/** A small tile of diagonal lines, repeated over masked cells. */
-function hatch(ctx, dark) {
-  const tile = document.createElement("canvas");
-  tile.width = tile.height = 6;
-  const t = tile.getContext("2d");
-  t.strokeStyle = dark ? "rgba(255,255,255,0.35)" : "rgba(0,0,0,0.3)";
-  t.beginPath();
-  t.moveTo(0, 6);
-  t.lineTo(6, 0);
-  t.stroke();
-  return ctx.createPattern(tile, "repeat");
 }
 
 /**
@@ -89,7 +76,8 @@ export function drawActivationMap(canvas, map, { dark }) {
   }
   ctx.fillStyle = text;
   ctx.textAlign = "left";
-  for (const v of ticks(lo, hi, 4)) ctx.fillText(formatValue(v), barX + barW + 5, pad.top + ((hi - v) / (hi - lo)) * plotH);
+  const legend = niceTicks(lo, hi, 4);
+  formatTicks(legend).forEach((label, i) => ctx.fillText(label, barX + barW + 5, pad.top + ((hi - legend[i]) / (hi - lo)) * plotH));
 
   return (x, y) => {
     const t = Math.floor((x - pad.left) / cellW);

@@ -2,11 +2,12 @@
 // chart moves the cursor in all charts of the group, and a tooltip lists
 // every run's value at that step in the hovered chart.
 import uPlot from "uplot";
-import { el, formatValue } from "./dom.js";
-import { smooth } from "./smoothing.js";
-import { withAlpha } from "./colors.js";
+import { el, formatValue } from "../dom.js";
+import { smooth } from "../smoothing.js";
+import { withAlpha } from "../colors.js";
+import { FONT } from "./canvas.js";
+import { formatLogTicks, formatTicks } from "./ticks.js";
 
-const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
 const HEIGHT = 170;
 // Steps are integers: ticks at 1, 2, 5, 10, 20, 50, ... steps apart.
 const STEP_INCREMENTS = Array.from({ length: 30 }, (_, i) => [1, 2, 5][i % 3] * 10 ** Math.floor(i / 3));
@@ -14,18 +15,20 @@ const STEP_INCREMENTS = Array.from({ length: 30 }, (_, i) => [1, 2, 5][i % 3] * 
 /**
  * Aligns lines on the union of their steps, smooths each line over its own
  * points first (so smoothing does not depend on other runs' steps), and
- * applies the log scale by dropping values <= 0, as TensorBoard does.
+ * applies the log scale by dropping values <= 0, as TensorBoard does. Without
+ * a positive value there is nothing to put on a log scale: the lines keep
+ * their values on a linear one (dropping them all would leave an empty 0-100 axis).
  *
  * @param lines [{run, color, steps, values}]
- * @returns {{xs, raw: Array[], smoothed: Array[], positive: boolean}}
+ * @returns {{xs, raw: Array[], smoothed: Array[], log: boolean}}
  */
 function alignLines(lines, smoothing, logScale) {
   const xs = [...new Set(lines.flatMap((l) => l.steps))].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
-  const keep = (v) => (v == null || (logScale && !(v > 0)) ? null : v);
+  const log = logScale && lines.some((line) => line.values.some((v) => v > 0));
+  const keep = (v) => (v == null || (log && !(v > 0)) ? null : v);
   const raw = [];
   const smoothed = [];
-  let positive = false;
   for (const line of lines) {
     const r = new Array(xs.length).fill(null);
     const s = new Array(xs.length).fill(null);
@@ -34,12 +37,11 @@ function alignLines(lines, smoothing, logScale) {
       const j = index.get(step);
       r[j] = keep(line.values[i]);
       s[j] = keep(sm[i]);
-      positive ||= line.values[i] > 0;
     });
     raw.push(r);
     smoothed.push(s);
   }
-  return { xs, raw, smoothed, positive };
+  return { xs, raw, smoothed, log };
 }
 
 /** uPlot's own y range, except that all zeros (no saturation, no non-finite values) read 0..1, not 0..100. */
@@ -64,7 +66,7 @@ export class ChartGroup {
   add(holder, panel, view) {
     const { lines } = panel;
     const aligned = alignLines(lines, view.smoothing, view.logScale);
-    const log = view.logScale && aligned.positive;
+    const log = aligned.log;
     const smoothing = view.smoothing > 0;
     const dark = this.theme.dark;
     const axisColor = dark ? "#bbb" : "#555";
@@ -97,7 +99,8 @@ export class ChartGroup {
       scales: { x: { time: false }, y: log ? { distr: 3 } : { range: yRange } },
       axes: [
         { ...axis, size: 28, incrs: STEP_INCREMENTS },
-        { ...axis, size: 52, values: (u, ticks) => ticks.map(formatValue) },
+        // uPlot passes null for the log ticks it leaves unlabelled, so labels do not overlap.
+        { ...axis, size: 52, values: (u, ticks) => (log ? formatLogTicks(ticks) : formatTicks(ticks)) },
       ],
       series,
       hooks: {
@@ -116,7 +119,7 @@ export class ChartGroup {
     }
     chart.holder = holder;
     this.charts.push(chart);
-    if (view.logScale && !aligned.positive) {
+    if (view.logScale && !log) {
       holder.append(el("div", { class: "chart-note", text: "no positive values: linear scale" }));
     }
     return chart;

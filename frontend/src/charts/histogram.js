@@ -1,10 +1,10 @@
 // One block's histograms over steps, drawn on a canvas, in TensorBoard's
 // "offset" mode (one ridge per step, later steps in front) or as a heat map
 // (steps across, values up, density as colour).
-import { ramp } from "./colors.js";
-import { formatValue } from "./dom.js";
+import { ramp } from "../colors.js";
+import { prepare } from "./canvas.js";
+import { formatTicks, niceTicks } from "./ticks.js";
 
-const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
 const MAX_RIDGES = 40;
 
 /** Value range covered by every histogram, and the highest bucket density. */
@@ -35,28 +35,33 @@ function thin(items, n) {
   return Array.from({ length: n }, (_, i) => items[Math.round((i * (items.length - 1)) / (n - 1))]);
 }
 
-/** Sizes the canvas for its CSS box and the device pixel ratio; returns its 2D context. */
-export function prepare(canvas, height) {
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth || 600;
-  canvas.style.height = `${height}px`;
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, width, height);
-  ctx.font = FONT;
-  return { ctx, width };
-}
-
 /** Count of the bucket of `h` holding `value`, or 0. */
 function countAt(h, value) {
   const bucket = h.buckets.find(([left, right]) => value >= left && value <= right);
   return bucket ? bucket[2] : 0;
 }
 
-export function ticks(lo, hi, n) {
-  return Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
+/**
+ * The heat map's colour bar: densities (count per unit of value) from 0 at
+ * the bottom to the peak at the top, on the square-root scale of the cells.
+ */
+function densityLegend(ctx, { x, top, height, peak, text }) {
+  const width = 12;
+  for (let y = 0; y < height; y++) {
+    ctx.fillStyle = ramp(1 - y / (height - 1));
+    ctx.fillRect(x, top + y, width, 1);
+  }
+  const values = niceTicks(0, peak, 4);
+  ctx.fillStyle = text;
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  formatTicks(values).forEach((label, i) => ctx.fillText(label, x + width + 5, top + height - Math.sqrt(values[i] / peak) * height));
+  ctx.save();
+  ctx.translate(x + width + 70, top + height / 2);
+  ctx.rotate(Math.PI / 2);
+  ctx.textAlign = "center";
+  ctx.fillText("density (count / value)", 0, 0);
+  ctx.restore();
 }
 
 /**
@@ -75,6 +80,8 @@ export function drawHistograms(canvas, histograms, { mode, color, dark }) {
   const steps = histograms.map((h) => h.step);
   const pad = { left: 58, right: 56, top: 12, bottom: 26 };
   if (mode === "heatmap") {
+    // Room for the colour legend.
+    pad.right = 110;
     const { ctx, width } = prepare(canvas, 320);
     const plotW = width - pad.left - pad.right;
     const plotH = 320 - pad.top - pad.bottom;
@@ -94,7 +101,8 @@ export function drawHistograms(canvas, histograms, { mode, color, dark }) {
     ctx.fillStyle = text;
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
-    for (const v of ticks(lo, hi, 4)) ctx.fillText(formatValue(v), pad.left - 6, yOf(v));
+    const values = niceTicks(lo, hi, 4);
+    formatTicks(values).forEach((label, i) => ctx.fillText(label, pad.left - 6, yOf(values[i])));
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
     for (const i of thin([...histograms.keys()], 8)) {
@@ -103,6 +111,7 @@ export function drawHistograms(canvas, histograms, { mode, color, dark }) {
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
     ctx.fillText("step →", pad.left + plotW + 6, pad.top + plotH + 12);
+    densityLegend(ctx, { x: pad.left + plotW + 16, top: pad.top, height: plotH, peak, text });
     return (x, y) => {
       const i = Math.floor((x - pad.left) / colW);
       if (i < 0 || i >= histograms.length || y < pad.top || y > pad.top + plotH) return null;
@@ -147,7 +156,8 @@ export function drawHistograms(canvas, histograms, { mode, color, dark }) {
   ctx.fillStyle = text;
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (const v of ticks(lo, hi, 5)) ctx.fillText(formatValue(v), xOf(v), height - pad.bottom + 6);
+  const values = niceTicks(lo, hi, 5);
+  formatTicks(values).forEach((label, i) => ctx.fillText(label, xOf(values[i]), height - pad.bottom + 6));
   ctx.textAlign = "left";
   ctx.textBaseline = "middle";
   for (const i of thin([...shown.keys()], 8)) {

@@ -1,0 +1,167 @@
+// What the tab can show and what is selected, from the `runs` route's answer
+// and the saved selections (state.js). Pure: no DOM, no fetch, so every rule
+// here is tested with `node --test` (test/model.test.js).
+
+export const TOTAL = "total";
+export const MODEL_LAYER = "model";
+// The probe's part and statistics (tb_lstm_gates.metadata); `grad_norm` is a
+// probe statistic too, but on the weights' parts, so the Weights view shows it.
+export const ACTIVATION = "activation";
+export const ACTIVATION_STATS = ["act_mean", "saturated", "saturated_low", "saturated_high", "retention"];
+// Rows of the Activations grid: `saturated` is the sum of low and high, which tell more apart.
+export const ACTIVATION_ROWS = ["act_mean", "saturated_low", "saturated_high", "retention"];
+
+/** Union of lists, in order of first appearance (each list is in canonical order). */
+const union = (lists) => [...new Set(lists.flat())];
+
+/** A case-insensitive regex test like TensorBoard's run filter; a bad regex matches as plain text. */
+export function runMatcher(filter) {
+  if (!filter) return () => true;
+  try {
+    const re = new RegExp(filter, "i");
+    return (name) => re.test(name);
+  } catch {
+    const needle = filter.toLowerCase();
+    return (name) => name.toLowerCase().includes(needle);
+  }
+}
+
+/** The parts of a layer's weights (the probe's `activation` part has its own view). */
+export const weightParts = (layer) => layer.parts.filter((p) => p !== ACTIVATION);
+
+/** Every layer across runs, merged and sorted by name: {layer, cell, infos, runs, parts, gates, stats, histogramRuns, probeRuns, mapRuns}. */
+export function mergeLayers(runs) {
+  const byName = new Map();
+  for (const run of runs) {
+    for (const info of run.layers) {
+      const entry = byName.get(info.layer) || {
+        layer: info.layer,
+        cell: info.cell,
+        infos: [],
+        runs: [],
+        histogramRuns: [],
+        probeRuns: [],
+        mapRuns: [],
+      };
+      entry.infos.push(info);
+      entry.runs.push(run.run);
+      if (info.histograms) entry.histogramRuns.push(run.run);
+      if (info.parts.includes(ACTIVATION)) entry.probeRuns.push(run.run);
+      if (info.activation_maps) entry.mapRuns.push(run.run);
+      byName.set(info.layer, entry);
+    }
+  }
+  return [...byName.values()]
+    .sort((a, b) => a.layer.localeCompare(b.layer))
+    .map((e) => ({
+      ...e,
+      parts: union(e.infos.map((i) => i.parts)),
+      gates: union(e.infos.map((i) => i.gates)),
+      stats: union(e.infos.map((i) => i.stats)),
+    }));
+}
+
+/** Runs, layers and their statistics as the `runs` route lists them; every selection is read against a state. */
+export class Model {
+  /** @param runs the `runs` route's `runs`: [{run, layers: [...], regularization}] */
+  constructor(runs = []) {
+    this.runs = [...runs].sort((a, b) => a.run.localeCompare(b.run));
+    this.runNames = this.runs.map((r) => r.run);
+    this.layers = mergeLayers(this.runs);
+  }
+
+  /** Whether no run has any layer: the tab shows how to log data. */
+  get empty() {
+    return this.runs.every((r) => r.layers.length === 0);
+  }
+
+  /** Runs that pass the filter, whether shown or hidden: the run list. */
+  listedRuns(state) {
+    return this.runNames.filter(runMatcher(state.runFilter));
+  }
+
+  /** Runs that pass the filter and are not hidden: the runs charts draw. */
+  visibleRuns(state) {
+    const hidden = new Set(state.hiddenRuns);
+    return this.listedRuns(state).filter((run) => !hidden.has(run));
+  }
+
+  /** Runs among `runs` that log penalties. */
+  regularizedRuns(runs) {
+    return runs.filter((r) => this.runs.find((x) => x.run === r)?.regularization);
+  }
+
+  get anyRegularization() {
+    return this.runs.some((r) => r.regularization);
+  }
+
+  /**
+   * The chosen layer, else the first LSTM layer (the gates the tab is named for;
+   * a GRU may sort first by name), else the first layer; null when there is none.
+   */
+  currentLayer(state) {
+    const chosen = this.layers.find((l) => l.layer === state.layer);
+    return chosen || this.layers.find((l) => /lstm/i.test(l.cell)) || this.layers[0] || null;
+  }
+
+  /** The statistics of the Weights view: all but the probe's activation statistics. */
+  weightStats(layer) {
+    return layer.stats.filter((s) => !ACTIVATION_STATS.includes(s));
+  }
+
+  /** The chosen statistic if the layer has it, else `l2`, else the first; undefined for a penalties-only layer. */
+  currentStat(layer, state) {
+    const stats = this.weightStats(layer);
+    if (stats.includes(state.stat)) return state.stat;
+    return stats.includes("l2") ? "l2" : stats[0];
+  }
+
+  /** The weight parts the grid shows: those not toggled off. */
+  shownParts(layer, state) {
+    return weightParts(layer).filter((p) => !state.hiddenParts.includes(p));
+  }
+
+  /** Runs of `layer` that hold `stat`, among `runs`: the series route answers 404 for the others. */
+  runsWithStat(layer, stat, runs) {
+    return runs.filter((r) => layer.infos[layer.runs.indexOf(r)]?.stats.includes(stat));
+  }
+
+  /** Whether a visible run has histograms of `layer` (so the histogram view could open). */
+  hasHistograms(layer, state) {
+    return Boolean(layer) && this.visibleRuns(state).some((r) => layer.histogramRuns.includes(r));
+  }
+
+  /** The block the histogram view shows, or null when it is closed or nothing fits. */
+  histogramTarget(state) {
+    const layer = this.currentLayer(state);
+    if (!state.histOpen || !layer || state.view === "activations") return null;
+    const runs = this.visibleRuns(state).filter((r) => layer.histogramRuns.includes(r));
+    if (runs.length === 0) return null;
+    const run = runs.includes(state.histRun) ? state.histRun : runs[0];
+    const parts = weightParts(layer);
+    const part = parts.includes(state.histPart) ? state.histPart : parts[0];
+    const gate = layer.gates.includes(state.histGate) ? state.histGate : layer.gates[0];
+    return { runs, run, layer: layer.layer, parts, gates: layer.gates, part, gate };
+  }
+
+  /** Rows of the Activations grid the layer has. */
+  activationRows(layer) {
+    return ACTIVATION_ROWS.filter((s) => layer.stats.includes(s));
+  }
+
+  /** Visible runs with a probe on `layer`. */
+  probedRuns(layer, state) {
+    return this.visibleRuns(state).filter((r) => layer.probeRuns.includes(r));
+  }
+
+  /** The run, layer and gate the activation map shows, or null when nothing fits. */
+  mapTarget(state) {
+    const layer = this.currentLayer(state);
+    if (state.view !== "activations" || !layer) return null;
+    const runs = this.visibleRuns(state).filter((r) => layer.mapRuns.includes(r));
+    if (runs.length === 0) return null;
+    const run = runs.includes(state.actRun) ? state.actRun : runs[0];
+    const gate = layer.gates.includes(state.actGate) ? state.actGate : layer.gates[0];
+    return { runs, run, layer: layer.layer, gates: layer.gates, gate };
+  }
+}

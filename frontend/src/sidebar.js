@@ -1,0 +1,176 @@
+// The sidebar, as in TensorBoard's dashboards: settings (layer, statistic,
+// parts, smoothing, scale, reload, downloads) above the run list.
+import { el, select } from "./dom.js";
+import { weightParts } from "./model.js";
+
+// Shown in place of a statistic's name where the name alone misleads.
+const STAT_LABELS = { grad_norm: "grad_norm (probe gradient)" };
+
+/** A control under its visible name. */
+const field = (name, control) => el("label", { class: "field" }, el("span", { class: "label", text: name }), control);
+
+export class Sidebar {
+  /** @param app the tab (app.js) */
+  constructor(app) {
+    this.app = app;
+    const { state } = app;
+    this.controls = el("div", { class: "controls" });
+    this.runList = el("ul", { class: "run-list" });
+    this.runToggle = el("input", {
+      type: "checkbox",
+      title: "Show or hide all listed runs",
+      onchange: () => this.toggleAllRuns(this.runToggle.checked),
+    });
+    const filter = el("input", {
+      type: "search",
+      class: "run-filter",
+      placeholder: "Filter runs (regex)",
+      "aria-label": "Filter runs (regex)",
+      props: { value: state.runFilter },
+      oninput: () => app.update({ runFilter: filter.value }, () => app.onRunsChanged()),
+    });
+    const smoothingValue = el("output", { text: state.smoothing.toFixed(2) });
+    const smoothing = el("input", {
+      type: "range",
+      min: 0,
+      max: 0.99,
+      step: 0.01,
+      props: { value: String(state.smoothing) },
+      oninput: () => {
+        smoothingValue.textContent = Number(smoothing.value).toFixed(2);
+        app.update({ smoothing: Number(smoothing.value) }, () => app.redraw());
+      },
+    });
+    const checkbox = (key, label, then) =>
+      el(
+        "label",
+        { class: "check" },
+        el("input", {
+          type: "checkbox",
+          props: { checked: state[key] },
+          onchange: (e) => app.update({ [key]: e.target.checked }, then),
+        }),
+        label,
+      );
+    const settings = el(
+      "section",
+      { class: "settings" },
+      el("h3", { text: "Settings" }),
+      this.controls,
+      field("Smoothing", el("div", { class: "slider" }, smoothing, smoothingValue)),
+      checkbox("logScale", "Log scale", () => app.redraw()),
+      el(
+        "div",
+        { class: "buttons" },
+        el("button", { type: "button", class: "reload", text: "Reload", onclick: () => app.reload() }),
+        checkbox("autoReload", "Auto-reload (30 s)", () => app.setAutoReload(app.state.autoReload)),
+      ),
+      el(
+        "div",
+        { class: "buttons" },
+        el("span", { class: "label", text: "Download" }),
+        el("button", { type: "button", text: "CSV", onclick: () => app.download("csv") }),
+        el("button", { type: "button", text: "JSON", onclick: () => app.download("json") }),
+      ),
+    );
+    const runs = el("section", { class: "runs" }, el("h3", {}, el("label", { class: "check" }, this.runToggle, "Runs")), filter, this.runList);
+    this.element = el("aside", { class: "sidebar" }, settings, runs);
+  }
+
+  /** The layer selector and, in the Weights view, the statistic and the part toggles. */
+  renderControls() {
+    const { app } = this;
+    const { model, state } = app;
+    const layer = model.currentLayer(state);
+    if (!layer) {
+      this.controls.replaceChildren();
+      return;
+    }
+    const layerSelect = field(
+      "Layer",
+      select(
+        model.layers.map((l) => [l.layer, `${l.layer} (${l.cell})`]),
+        layer.layer,
+        (value) => app.update({ layer: value }, () => app.onLayerChanged()),
+        { class: "layer-select" },
+      ),
+    );
+    // The Activations view shows every activation statistic and gate: only the layer is chosen.
+    if (state.view === "activations") {
+      this.controls.replaceChildren(layerSelect);
+      return;
+    }
+    const parts = weightParts(layer).map((part) =>
+      el(
+        "label",
+        { class: "check" },
+        el("input", {
+          type: "checkbox",
+          "data-part": part,
+          props: { checked: !state.hiddenParts.includes(part) },
+          onchange: (e) => {
+            const hidden = new Set(app.state.hiddenParts);
+            e.target.checked ? hidden.delete(part) : hidden.add(part);
+            app.update({ hiddenParts: [...hidden] }, () => app.redraw());
+          },
+        }),
+        part,
+      ),
+    );
+    this.controls.replaceChildren(
+      layerSelect,
+      field(
+        "Statistic",
+        select(
+          model.weightStats(layer).map((s) => [s, STAT_LABELS[s] || s]),
+          model.currentStat(layer, state),
+          (value) => app.update({ stat: value }, () => app.weights.load()),
+          { class: "stat-select" },
+        ),
+      ),
+      el("div", { class: "field", role: "group", "aria-label": "Parts" }, el("span", { class: "label", text: "Parts" }), el("div", { class: "parts" }, parts)),
+    );
+  }
+
+  /** The runs that pass the filter, each with its colour and a checkbox that shows or hides it. */
+  renderRunList() {
+    const { model, state } = this.app;
+    const hidden = new Set(state.hiddenRuns);
+    const listed = model.listedRuns(state);
+    this.runList.replaceChildren(
+      ...listed.map((run) =>
+        el(
+          "li",
+          {},
+          el(
+            "label",
+            { class: "check run", title: run },
+            el("input", {
+              type: "checkbox",
+              props: { checked: !hidden.has(run) },
+              onchange: (e) => this.toggleRuns([run], e.target.checked),
+            }),
+            el("span", { class: "swatch", style: `background:${this.app.colorOf(run)}` }),
+            el("span", { class: "run-name", text: run }),
+          ),
+        ),
+      ),
+    );
+    if (listed.length === 0 && model.runNames.length > 0) {
+      this.runList.append(el("li", { class: "message", text: "No run matches the filter." }));
+    }
+    const shown = listed.filter((r) => !hidden.has(r)).length;
+    this.runToggle.checked = listed.length > 0 && shown === listed.length;
+    this.runToggle.indeterminate = shown > 0 && shown < listed.length;
+  }
+
+  toggleAllRuns(visible) {
+    this.toggleRuns(this.app.model.listedRuns(this.app.state), visible);
+  }
+
+  toggleRuns(runs, visible) {
+    const hidden = new Set(this.app.state.hiddenRuns);
+    for (const run of runs) visible ? hidden.delete(run) : hidden.add(run);
+    this.app.update({ hiddenRuns: [...hidden] }, () => this.app.onRunsChanged());
+  }
+}

@@ -1,0 +1,137 @@
+// The Activations view's activation map: one gate's activations on the
+// probe's first sequence (time steps by units) at one step, with a step slider.
+import { getJSON } from "../api.js";
+import { drawActivationMap } from "../charts/activation_map.js";
+import { el, formatValue, labelled, select } from "../dom.js";
+import { LatestRequest } from "../latest.js";
+
+/**
+ * The `activation_map` parameters for target `t` at `step` (-1: the latest).
+ * Only a step the route listed (`known`) is asked for: any other would answer
+ * 404 (a console error); without one the route answers the latest.
+ */
+export function mapParams(t, known, step) {
+  const params = [["run", t.run], ["layer", t.layer], ["gate", t.gate]];
+  if (known && known.includes(step)) params.push(["step", String(step)]);
+  return params;
+}
+
+/** Whether a map has a masked (padded) time step: a row of null, drawn hatched. */
+export const hasMaskedSteps = (map) => map.values.some((row) => row.length > 0 && row.every((v) => v == null));
+
+/** The message above the canvas for an `activation_map` answer ({data} or {error}). */
+export function mapMessage({ data, error }) {
+  if (error) {
+    return error.status === 404 ? "No activation map for this gate in this run." : `Could not load the activation map: ${error.message}`;
+  }
+  const masked = hasMaskedSteps(data) ? "; hatched time steps are masked" : "";
+  return `${data.gate} gate on the probe's first sequence at step ${data.step}${masked}.`;
+}
+
+const pairs = (xs) => xs.map((x) => [x, x]);
+
+export class ActivationMapView {
+  /** @param app the tab (app.js) */
+  constructor(app) {
+    this.app = app;
+    this.latest = new LatestRequest();
+    this.data = null;
+    this.locate = null;
+    // Steps with a map, by run and layer, as the route listed them.
+    this.steps = new Map();
+    this.header = el("div", { class: "map-controls" });
+    this.readout = el("span", { class: "map-readout" });
+    this.canvas = el("canvas", {
+      class: "map-canvas",
+      onmousemove: (e) => {
+        const at = this.locate && this.locate(e.offsetX, e.offsetY);
+        this.readout.textContent = at ? `t ${at.t} · unit ${at.unit} · ${at.value == null ? "masked" : formatValue(at.value)}` : "";
+      },
+      onmouseleave: () => (this.readout.textContent = ""),
+    });
+    this.message = el("p", { class: "message" });
+    this.section = el("section", { class: "activation-map", hidden: true }, this.header, this.message, this.canvas);
+    this.stepInput = el("input", { type: "range", class: "map-step", min: 0, step: 1, oninput: () => this.onStep() });
+    this.stepLabel = el("output", { class: "map-step-label" });
+  }
+
+  /** Rebuilds the selectors for the current runs, layer and gate. */
+  sync() {
+    const t = this.app.model.mapTarget(this.app.state);
+    this.section.hidden = !t;
+    if (!t) return;
+    const change = (key) => (value) =>
+      this.app.update({ [key]: value }, () => {
+        this.sync();
+        this.load();
+      });
+    this.header.replaceChildren(
+      el("h2", { text: "Activation map" }),
+      labelled("Run", select(pairs(t.runs), t.run, change("actRun"), { class: "map-run" })),
+      labelled("Gate", select(pairs(t.gates), t.gate, change("actGate"), { class: "map-gate" })),
+      el("label", { class: "slider map-slider" }, el("span", { class: "label", text: "Step" }), this.stepInput, this.stepLabel),
+      this.readout,
+    );
+    this.syncStep();
+  }
+
+  /** Sets the step slider to the steps and the step of the map shown. */
+  syncStep() {
+    const steps = this.data ? this.data.steps : [];
+    this.stepInput.max = String(Math.max(0, steps.length - 1));
+    this.stepInput.value = String(this.data ? steps.indexOf(this.data.step) : 0);
+    this.stepInput.disabled = steps.length < 2;
+    this.stepLabel.textContent = this.data ? String(this.data.step) : "";
+  }
+
+  onStep() {
+    const steps = this.data ? this.data.steps : [];
+    const i = Number(this.stepInput.value);
+    if (!(i in steps)) return;
+    this.stepLabel.textContent = String(steps[i]);
+    // The last step follows new steps as training goes on.
+    this.app.update({ actStep: i === steps.length - 1 ? -1 : steps[i] }, () => this.load());
+  }
+
+  async load() {
+    const t = this.app.model.mapTarget(this.app.state);
+    if (!t) {
+      this.latest.clear();
+      this.data = null;
+      this.draw();
+      return;
+    }
+    const key = `${t.run}\u0000${t.layer}`;
+    const known = this.steps.get(key);
+    const step = this.app.state.actStep;
+    const result = await this.latest.fetch(() => getJSON("activation_map", mapParams(t, known, step)));
+    if (!result) return;
+    if (result.data) {
+      this.steps.set(key, result.data.steps);
+      // The first answer lists the steps: ask again for the chosen one if it is among them.
+      if (!known && result.data.steps.includes(step) && result.data.step !== step) return this.load();
+    }
+    if (!this.latest.isNew(result.data ?? result.error.message)) return;
+    this.data = result.data || null;
+    this.message.textContent = mapMessage(result);
+    this.draw();
+  }
+
+  draw() {
+    this.syncStep();
+    if (this.section.hidden || !this.data) {
+      this.canvas.hidden = true;
+      return;
+    }
+    this.canvas.hidden = false;
+    this.locate = drawActivationMap(this.canvas, this.data, { dark: this.app.theme.dark });
+  }
+
+  render() {
+    this.draw();
+  }
+
+  resize() {
+    if (this.data) this.draw();
+  }
+}

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Model, mergeLayers, runMatcher, weightParts } from "../src/model.js";
+import { GRU, LSTM, RUNS, stateWith } from "./fixtures.js";
+
+const model = new Model(RUNS);
+
+test("runs are listed by name and layers merged across runs, sorted by name", () => {
+  assert.deepEqual(model.runNames, ["alpha/train", "beta/train", "penalized"]);
+  assert.deepEqual(
+    model.layers.map((l) => l.layer),
+    ["decoder/gru_cell", "encoder/lstm_cell", "lstm/lstm_cell"],
+  );
+  const lstm = model.layers[1];
+  assert.deepEqual(lstm.runs, ["alpha/train", "beta/train"]);
+  assert.deepEqual(lstm.histogramRuns, ["alpha/train"]);
+  assert.deepEqual(lstm.probeRuns, ["alpha/train"]);
+  assert.deepEqual(lstm.mapRuns, ["alpha/train"]);
+  // The union keeps the canonical order of each run's lists.
+  assert.deepEqual(lstm.parts, ["input", "recurrent", "bias", "activation"]);
+  assert.deepEqual(weightParts(lstm), ["input", "recurrent", "bias"]);
+});
+
+test("the tab opens on the first LSTM layer, not on a GRU that sorts first by name", () => {
+  assert.equal(model.currentLayer(stateWith()).layer, LSTM.layer);
+  assert.equal(model.currentLayer(stateWith({ layer: GRU.layer })).layer, GRU.layer);
+  assert.equal(model.currentLayer(stateWith({ layer: "gone/lstm_cell" })).layer, LSTM.layer);
+  const grusOnly = new Model([{ run: "r", layers: [GRU, { ...GRU, layer: "a/gru_cell" }], regularization: false }]);
+  assert.equal(grusOnly.currentLayer(stateWith()).layer, "a/gru_cell");
+  assert.equal(new Model([]).currentLayer(stateWith()), null);
+  assert.ok(new Model([{ run: "r", layers: [], regularization: false }]).empty);
+  assert.ok(!model.empty);
+});
+
+test("the Weights view's statistics leave out the probe's activation statistics", () => {
+  const lstm = model.currentLayer(stateWith());
+  assert.deepEqual(model.weightStats(lstm), ["l2", "mean", "grad_norm"]);
+  assert.equal(model.currentStat(lstm, stateWith({ stat: "mean" })), "mean");
+  assert.equal(model.currentStat(lstm, stateWith({ stat: "act_mean" })), "l2");
+  const penaltiesOnly = model.currentLayer(stateWith({ layer: "lstm/lstm_cell" }));
+  assert.equal(model.currentStat(penaltiesOnly, stateWith()), undefined);
+  assert.deepEqual(model.runsWithStat(lstm, "grad_norm", ["alpha/train", "beta/train"]), ["alpha/train"]);
+  assert.deepEqual(model.shownParts(lstm, stateWith({ hiddenParts: ["bias"] })), ["input", "recurrent"]);
+});
+
+test("the run filter is a case-insensitive regex, and a bad regex matches as text", () => {
+  assert.deepEqual(model.listedRuns(stateWith({ runFilter: "^B" })), ["beta/train"]);
+  assert.deepEqual(model.visibleRuns(stateWith({ runFilter: "train", hiddenRuns: ["alpha/train"] })), ["beta/train"]);
+  assert.ok(runMatcher("(a")("X(A"));
+  assert.ok(!runMatcher("(a")("xa"));
+  assert.deepEqual(model.regularizedRuns(model.runNames), ["penalized"]);
+  assert.ok(model.anyRegularization);
+});
+
+test("the histogram target falls back to a run, part and gate that exist", () => {
+  assert.equal(model.histogramTarget(stateWith()), null, "closed");
+  const t = model.histogramTarget(stateWith({ histOpen: true, histRun: "beta/train", histPart: "activation", histGate: "reset" }));
+  assert.deepEqual(t, {
+    runs: ["alpha/train"],
+    run: "alpha/train",
+    layer: LSTM.layer,
+    parts: ["input", "recurrent", "bias"],
+    gates: LSTM.gates,
+    part: "input",
+    gate: "input",
+  });
+  assert.equal(model.histogramTarget(stateWith({ histOpen: true, histPart: "recurrent", histGate: "forget" })).gate, "forget");
+  assert.equal(model.histogramTarget(stateWith({ histOpen: true, view: "activations" })), null);
+  assert.equal(model.histogramTarget(stateWith({ histOpen: true, hiddenRuns: ["alpha/train"] })), null);
+  assert.ok(model.hasHistograms(model.layers[0], stateWith({ hiddenRuns: ["alpha/train"] })));
+  assert.ok(!model.hasHistograms(model.layers[1], stateWith({ hiddenRuns: ["alpha/train"] })));
+});
+
+test("the activation map needs the Activations view and a visible run with maps", () => {
+  assert.equal(model.mapTarget(stateWith()), null);
+  const t = model.mapTarget(stateWith({ view: "activations", actGate: "cell" }));
+  assert.deepEqual(t, { runs: ["alpha/train"], run: "alpha/train", layer: LSTM.layer, gates: LSTM.gates, gate: "cell" });
+  assert.equal(model.mapTarget(stateWith({ view: "activations", layer: GRU.layer })), null);
+  const lstm = model.currentLayer(stateWith());
+  assert.deepEqual(model.activationRows(lstm), ["act_mean", "saturated_low", "saturated_high", "retention"]);
+  assert.deepEqual(model.probedRuns(lstm, stateWith()), ["alpha/train"]);
+});
+
+test("merging an empty run list gives no layer", () => {
+  assert.deepEqual(mergeLayers([]), []);
+});
