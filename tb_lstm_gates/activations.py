@@ -176,6 +176,24 @@ def gate_statistics(trace):
     return result
 
 
+def unit_saturation(trace):
+    """Per unit, the fractions of valid steps saturated low and high, as in Karpathy et al. (2015).
+
+    The saturation bounds are those of `gate_statistics` (below 0.1 / above
+    0.9 for sigmoid gates, below -0.9 / above 0.9 for tanh gates), counted
+    over every sequence and valid time step of the trace.
+
+    Returns:
+      float32 array of shape `(n_gates, units, 2)`: `[..., 0]` the fraction
+      left-saturated, `[..., 1]` right-saturated; NaN when no step is valid.
+    """
+    a = trace.activations[trace.valid]  # (valid steps, n_gates, units)
+    if a.shape[0] == 0:
+        return np.full(trace.activations.shape[2:] + (2,), np.nan, dtype=np.float32)
+    low, high = (np.array([SATURATION_BOUNDS[f][i] for f in trace.functions])[:, None] for i in (0, 1))
+    return np.stack([(a < low).mean(axis=0), (a > high).mean(axis=0)], axis=-1).astype(np.float32)
+
+
 def retention(trace, cap=metadata.RETENTION_CAP):
     """`(gate, horizon)`: the gate that keeps the state and its mean of min(1 / (1 - a), cap).
 

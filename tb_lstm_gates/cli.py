@@ -1,4 +1,5 @@
-"""The `tb-lstm-gates` command: `tb-lstm-gates import PATH... --logdir DIR [--run NAME]`.
+"""The `tb-lstm-gates` command: `tb-lstm-gates import PATH... --logdir DIR [--run NAME]`
+and `tb-lstm-gates report LOGDIR` (gate-health findings).
 
 Imports TensorFlow and h5py only once a command runs, so `--help` is fast.
 """
@@ -47,6 +48,7 @@ def _parser():
     )
     imp.add_argument("--step", type=int, help="step of a single checkpoint, over what it and its name tell")
     imp.add_argument("--no-histograms", action="store_true", help="write statistics only")
+    _add_report_parser(commands)
     return parser
 
 
@@ -112,6 +114,8 @@ def tf_log_at_level(text, level):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    if args.command == REPORT:
+        return _report(args)
     try:
         # TensorFlow's C++ start-up chatter would bury the command's own messages.
         import_tensorflow_quietly()
@@ -169,6 +173,76 @@ class _ProgressBar:
         )
         self._stream.write(line[:120].ljust(120) if done < total else "\r" + " " * 120 + "\r")
         self._stream.flush()
+
+
+# `report`: gate-health findings (tb_lstm_gates.findings).
+
+REPORT = "report"
+# Exit status when the report cannot be made (no data, bad --set or --run),
+# apart from 1, which --fail-on gives to findings.
+REPORT_ERROR = 2
+
+
+def _add_report_parser(commands):
+    from tb_lstm_gates import findings
+
+    rep = commands.add_parser(
+        REPORT,
+        help="print gate-health findings of logged runs (what is wrong with my LSTM?)",
+        description=(
+            "Apply the gate-health rules (non-finite weights, update ratio, exploding norms, "
+            "saturated or stuck gates, vanishing gate gradients, regularization share, spectral "
+            "norm) to the runs of a log directory, live or finished, and print what they find. "
+            "Exit status: 0; 1 when --fail-on is given and a finding at or above that severity "
+            "exists; %d when the report cannot be made." % REPORT_ERROR
+        ),
+        epilog="thresholds (--set RULE.THRESHOLD=VALUE): "
+        + "; ".join("%s=%g" % ("%s.%s" % key, value) for key, value in findings.default_settings().items()),
+    )
+    rep.add_argument("logdir", metavar="LOGDIR", help="the log directory TensorBoard reads")
+    rep.add_argument("--run", action="append", metavar="R", help="only this run (repeat for several)")
+    rep.add_argument(
+        "--format", choices=findings.FORMATS, default="text", help="output format (default: text)"
+    )
+    rep.add_argument(
+        "--fail-on", choices=findings.SEVERITIES,
+        help="exit with status 1 if a finding at or above this severity exists",
+    )
+    rep.add_argument(
+        "--set", action="append", default=[], metavar="RULE.THRESHOLD=VALUE", dest="settings",
+        help="override a rule's threshold, e.g. update_ratio_high.max=0.5 (repeatable)",
+    )
+
+
+def _report(args):
+    # The reader reads through TensorFlow when it is installed; its C++
+    # start-up chatter would bury the report.
+    import_tensorflow_quietly()
+    from tb_lstm_gates import findings, reader
+
+    try:
+        settings = findings.parse_settings(args.settings)
+        records = reader.load(args.logdir)
+    except (ValueError, FileNotFoundError) as e:
+        print("%s report: error: %s" % (PROG, e), file=sys.stderr)
+        return REPORT_ERROR
+    runs = sorted({r.run for r in records})
+    if not runs:
+        print("%s report: error: no tb-lstm-gates data under %s" % (PROG, args.logdir), file=sys.stderr)
+        return REPORT_ERROR
+    if args.run:
+        unknown = sorted(set(args.run) - set(runs))
+        if unknown:
+            print(
+                "%s report: error: no tb-lstm-gates data for run(s) %s; the runs are %s"
+                % (PROG, ", ".join(map(repr, unknown)), ", ".join(map(repr, runs))),
+                file=sys.stderr,
+            )
+            return REPORT_ERROR
+        records = [r for r in records if r.run in set(args.run)]
+    found = findings.check(records, settings)
+    print(findings.format_findings(found, args.format))
+    return 1 if args.fail_on and findings.at_or_above(found, args.fail_on) else 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     blocks (input, forget, cell, output for LSTMs; update, reset, candidate
     for GRUs) and writes, for each block, its `l2` norm, `mean`, `std`,
     `min`, `max`, `mean_abs`, `max_abs`, `nonfinite` count and
-    `update_ratio`, plus a histogram, for the "LSTM Gates" tab of
+    `update_ratio`, plus a histogram, and for each recurrent block its
+    `spectral_norm` (largest singular value), for the "LSTM Gates" tab of
     TensorBoard.
 
     Layers that carry `GateRegularizer`s (see `tb_lstm_gates.regularizers`)
@@ -36,8 +37,9 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     also holds what every LSTM and GRU layer's gates do on it: per gate the
     mean activation, the fraction of saturated activations and, for the
     gate that keeps the state (LSTM forget, GRU update), the mean retention
-    horizon 1 / (1 - a) in steps (capped at 1000), all over the probe's
-    unmasked time steps; and, with the histograms, each gate's activations on
+    horizon 1 / (1 - a) in steps (capped at 1000), and per unit the
+    fractions left- and right-saturated, all over the probe's unmasked time
+    steps; and, with the histograms, each gate's activations on
     the probe's first sequence over time steps and units. Their `part` is
     `activation` (see `tb_lstm_gates.metadata`). With `probe=(x, y)` and
     `probe_gradients=True` (TensorFlow backend), also the norm of the

@@ -26,6 +26,10 @@ PARTS = (
     "projection",
     "activation",
 )
+# Largest singular value of a gate's recurrent block (the matrix acting on
+# h_{t-1}; `stats.spectral_norm`), written on part `recurrent` only, and not
+# for ConvLSTM cells, whose recurrent kernel is a convolution.
+SPECTRAL_NORM = "spectral_norm"
 # Statistics of one block, written as float32 scalars.
 SCALAR_STATS = (
     "l2",
@@ -37,6 +41,7 @@ SCALAR_STATS = (
     "max_abs",
     "nonfinite",
     "update_ratio",
+    SPECTRAL_NORM,
 )
 PENALTY = "penalty"
 HISTOGRAM = "histogram"
@@ -68,8 +73,14 @@ PROBE_STATS = ACTIVATION_STATS + (GRAD_NORM,)
 # [time, units] tensor (DATA_CLASS_TENSOR), NaN at masked time steps, rows in
 # the input's time order (also for backward layers). Part = ACTIVATION.
 ACTIVATION_MAP = "activation_map"
+# Per unit of one gate, the fractions of the probe's valid time steps (over
+# every sequence) left- and right-saturated (the bounds of SATURATED_LOW and
+# SATURATED_HIGH): a float32 [units, 2] tensor (DATA_CLASS_TENSOR), the
+# points of Karpathy, Johnson and Fei-Fei's (2015) saturation plot. Part =
+# ACTIVATION.
+UNIT_SATURATION = "unit_saturation"
 # Statistics written as tensors rather than scalars.
-TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP)
+TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP, UNIT_SATURATION)
 # The training loss, logged beside the penalties so the tab can show each
 # penalty's share of the loss.
 LOSS = "loss"

@@ -211,6 +211,8 @@ class ProbeLogger:
             )
             gate, horizon = activations.retention(trace)
             writer.write_scalar(cell.layer, trace.cell, metadata.ACTIVATION, gate, metadata.RETENTION, horizon)
+            saturation = activations.unit_saturation(trace)
+            writer.write_unit_saturation(cell.layer, trace.cell, trace.gates, saturation)
             if maps:
                 writer.write_activation_maps(cell.layer, trace.cell, trace.gates, activations.activation_map(trace))
         if self._gradient_cells:

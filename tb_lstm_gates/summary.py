@@ -135,6 +135,11 @@ class GateSummaryWriter:
         for gate, values in zip(gates, maps):
             self._add(layer, cell, metadata.ACTIVATION, gate, metadata.ACTIVATION_MAP, map_tensor(values))
 
+    def write_unit_saturation(self, layer, cell, gates, fractions):
+        """Adds each gate's per-unit saturation; `fractions` has shape `(len(gates), units, 2)`."""
+        for gate, values in zip(gates, fractions):
+            self._add(layer, cell, metadata.ACTIVATION, gate, metadata.UNIT_SATURATION, map_tensor(values))
+
     def end_step(self, step, wall_time=None):
         """Writes the values added since the last call as one event at `step`, and flushes."""
         if self._values:
@@ -184,6 +189,9 @@ class CellLogger:
             previous_views = [view for _, _, view in layout.blocks(previous)]
         for (part, gates, view), previous_view in zip(pieces, previous_views):
             block_stats, hist = stats.gate_summary(view, previous_view, self._bins if histograms else 0)
+            if part == "recurrent" and view.ndim == 3:
+                # A matrix per gate (not a ConvLSTM's convolution): its spectral norm.
+                block_stats[metadata.SPECTRAL_NORM] = stats.spectral_norm(view)
             self._writer.write_gate_stats(layer, layout.cell, part, gates, block_stats)
             if hist is not None:
                 self._writer.write_gate_histograms(layer, layout.cell, part, gates, hist)

@@ -301,7 +301,10 @@ def test_load_round_trips_the_written_values(tmp_path):
     cell = discover.find_cells(model, ["gru"])[0]
     block = layouts.split(cell.variables["recurrent_kernel"].numpy(), cell.layout.weights["recurrent_kernel"][0])["candidate"]
     got = {r.stat: r.value for r in records if (r.layer, r.part, r.gate, r.step) == ("gru/gru_cell", "recurrent", "candidate", 1)}
-    assert set(got) == {"l2", "mean", "std", "min", "max", "mean_abs", "max_abs", "nonfinite", "update_ratio", "histogram"}
+    assert set(got) == {
+        "l2", "mean", "std", "min", "max", "mean_abs", "max_abs", "nonfinite", "update_ratio", "spectral_norm", "histogram"
+    }
+    np.testing.assert_allclose(got["spectral_norm"], np.linalg.norm(block, 2), rtol=1e-3)
     np.testing.assert_allclose(got["max"], block.max(), rtol=1e-6)
     np.testing.assert_allclose(got["std"], block.std(), rtol=1e-5)
     assert all(isinstance(r.wall_time, float) and r.cell in ("lstm", "gru", "conv_lstm") for r in records)

@@ -88,3 +88,37 @@ def test_constant_block_histogram_has_unit_range_around_the_value():
 def test_update_ratio_rejects_a_changed_shape():
     with pytest.raises(ValueError, match="changed shape"):
         stats.update_ratio(np.zeros((2, 2, 3)), np.zeros((3, 2, 3)))
+
+
+@pytest.mark.parametrize("units", [1, 3, 16, 64])
+def test_spectral_norm_is_the_largest_singular_value_of_each_block(units):
+    w = RNG.normal(size=(units, 4 * units)).astype("float32")
+    view = layouts.gate_view(w, layouts.keras_lstm().weights["recurrent_kernel"][0])
+    got = stats.spectral_norm(view)
+    expected = [np.linalg.norm(block.astype(np.float64), 2) for block in blocks_of(view)]
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+    assert np.all(got <= np.array(expected) * (1 + 1e-6)), "power iteration bounds the norm from below"
+
+
+def test_spectral_norm_of_known_matrices():
+    units = 5
+    blocks = [np.diag([3.0, 1, 1, 1, 1]), np.eye(units), np.zeros((units, units)), 2 * np.eye(units)[::-1]]
+    w = np.concatenate(blocks, axis=1).astype("float32")
+    view = layouts.gate_view(w, layouts.keras_lstm().weights["recurrent_kernel"][0])
+    np.testing.assert_allclose(stats.spectral_norm(view), [3, 1, 0, 2], rtol=1e-6)
+
+
+def test_spectral_norm_is_nan_only_for_blocks_holding_nonfinite_values():
+    w = RNG.normal(size=(6, 18)).astype("float32")
+    w[2, 7] = np.inf
+    view = layouts.gate_view(w, layouts.keras_gru(False).weights["recurrent_kernel"][0])
+    got = stats.spectral_norm(view)
+    assert np.isnan(got[1])
+    np.testing.assert_allclose(got[[0, 2]], [np.linalg.norm(w[:, :6], 2), np.linalg.norm(w[:, 12:], 2)], rtol=1e-3)
+
+
+def test_spectral_norm_of_non_square_blocks_flattens_leading_axes_into_rows():
+    w = RNG.normal(size=(2, 3, 4 * 5))
+    view = layouts.gate_view(w, layouts.keras_lstm().weights["kernel"][0])
+    expected = [np.linalg.norm(block.reshape(6, 5), 2) for block in blocks_of(view)]
+    np.testing.assert_allclose(stats.spectral_norm(view), expected, rtol=1e-3)

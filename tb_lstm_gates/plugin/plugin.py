@@ -24,7 +24,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates import findings, metadata
 
 DEFAULT_SAMPLES = 1000
 MAX_SAMPLES = 10000
@@ -73,6 +73,8 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             "/histograms": self._serve_histograms,
             "/regularization": self._serve_regularization,
             "/activation_map": self._serve_activation_map,
+            "/findings": self._serve_findings,
+            "/unit_saturation": self._serve_unit_saturation,
             "/static/*": self._serve_static,
         }
 
@@ -140,6 +142,28 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         return _json(request, body)
 
     @wrappers.Request.application
+    def _serve_findings(self, request):
+        ctx, experiment = _context(request)
+        try:
+            settings = findings.parse_settings(request.args.getlist("set"))
+        except ValueError as e:
+            raise errors.InvalidArgumentError(str(e)) from None
+        return _json(request, self.findings_impl(ctx, experiment, runs=_runs(request), settings=settings))
+
+    @wrappers.Request.application
+    def _serve_unit_saturation(self, request):
+        ctx, experiment = _context(request)
+        body = self.unit_saturation_impl(
+            ctx,
+            experiment,
+            layer=_required(request, "layer"),
+            gate=_required(request, "gate"),
+            runs=_runs(request),
+            step=_step(request),
+        )
+        return _json(request, body)
+
+    @wrappers.Request.application
     def _serve_static(self, request):
         name = request.path[len(_STATIC_ROUTE):] if request.path.startswith(_STATIC_ROUTE) else ""
         content, content_type = self.static_impl(name)
@@ -168,6 +192,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "stats": set(),
                     "histograms": False,
                     "activation_maps": False,
+                    "unit_saturation": False,
                     "penalties": False,
                 },
             )
@@ -178,6 +203,8 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 layer["histograms"] = True
             elif info["stat"] == metadata.ACTIVATION_MAP:
                 layer["activation_maps"] = True
+            elif info["stat"] == metadata.UNIT_SATURATION:
+                layer["unit_saturation"] = True
             elif info["stat"] == metadata.PENALTY:
                 layer["penalties"] = True
             else:
@@ -272,6 +299,79 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             "values": [[_finite(x) for x in row] for row in values.tolist()],
         }
 
+    def findings_impl(self, ctx, experiment, runs=None, settings=None):
+        """The gate-health findings (`tb_lstm_gates.findings`) of `runs` (None: all runs)."""
+        scalars, tensors = self._index(ctx, experiment)
+        runs = _select_runs(scalars + tensors, runs)
+        selected = [s for s in scalars if s.run in runs and s.info["stat"] in findings.STATS_READ]
+        read = _loaded_steps(self._read_scalars(ctx, experiment, selected))
+        found = findings.check_series(_findings_series(read), settings)
+        for finding in found:
+            finding["value"] = _finite(finding["value"])
+        by_run = findings.counts(found)
+        thresholds = {**findings.default_settings(), **(settings or {})}
+        return {
+            "findings": found,
+            "counts": [
+                {"run": run, **by_run.get(run, dict.fromkeys(findings.SEVERITIES, 0))} for run in sorted(runs)
+            ],
+            "rules": [
+                {
+                    "rule": rule.name,
+                    "severity": rule.severity,
+                    "stat": rule.stat,
+                    "what": rule.what,
+                    "thresholds": {name: thresholds[rule.name, name] for name in rule.thresholds},
+                }
+                for rule in findings.RULES
+            ],
+        }
+
+    def unit_saturation_impl(self, ctx, experiment, layer, gate, runs=None, step=None):
+        """Per unit of one gate, the fractions left- and right-saturated, per run.
+
+        Each run holding the series gives its points at its last step at or
+        before `step` (None: its last step), so runs logged at different
+        steps line up; runs without a step that early are left out.
+        """
+        scalars, tensors = self._index(ctx, experiment)
+        runs = _select_runs(scalars + tensors, runs)
+        selected = sorted(
+            (
+                s
+                for s in tensors
+                if s.run in runs
+                and s.info["layer"] == layer
+                and s.info["gate"] == gate
+                and s.info["stat"] == metadata.UNIT_SATURATION
+            ),
+            key=lambda s: s.run,
+        )
+        if not selected:
+            raise errors.NotFoundError(
+                "gate %r of layer %r has no unit_saturation in the selected runs" % (gate, layer)
+            )
+        series = []
+        seen = set()
+        for s, datums in self._read(self._data_provider.read_tensors, ctx, experiment, selected):
+            datums = _in_step_order(datums)
+            steps = [d.step for d in datums]
+            chosen = [d for d in datums if step is None or d.step <= step]
+            # One tag per block unless two writers wrote the same block: the first wins.
+            if not chosen or s.run in seen:
+                continue
+            seen.add(s.run)
+            values = np.asarray(chosen[-1].numpy, dtype=np.float64).reshape(-1, 2)
+            series.append(
+                {
+                    "run": s.run,
+                    "steps": steps,
+                    "step": chosen[-1].step,
+                    "units": [[_finite(left), _finite(right)] for left, right in values.tolist()],
+                }
+            )
+        return {"layer": layer, "gate": gate, "runs": series}
+
     def static_impl(self, name):
         """`(content, content_type)` of a file of the static folder.
 
@@ -355,6 +455,17 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             ),
         )
         return [(s, data.get(s.run, {}).get(s.tag, [])) for s in selected]
+
+
+def _findings_series(read):
+    """`findings.Series` of each scalar series in `read` (pairs of `_Series` and `_scalar_table`)."""
+    return [
+        findings.Series(
+            s.run, s.info["layer"], s.info["cell"], s.info["part"], s.info["gate"], s.info["stat"],
+            table[:, 0].astype(np.int64), table[:, 2],
+        )
+        for s, table in read
+    ]
 
 
 def _parse(run_to_tags):
