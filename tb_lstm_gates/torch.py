@@ -272,7 +272,8 @@ class GatePenalty:
         if result.get("orthogonal") and (len(shape) != 2 or shape[0] != shape[1]):
             raise ValueError(
                 "GatePenalty: orthogonal needs square blocks, but the %s/%s block has shape %s "
-                "(a projection or an input block?): leave it out of orthogonal" % (part, gate, tuple(shape))
+                "(input blocks are (in, H), recurrent blocks (proj_size, H) with a projection): leave it out "
+                "of orthogonal" % (part, gate, tuple(shape))
             )
         return result
 
@@ -536,7 +537,11 @@ def probe_traces(module, cells, probe):
     try:
         root.eval()
         with torch.no_grad():
-            root(*probe) if isinstance(probe, tuple) else root(probe)
+            # A PackedSequence is a namedtuple, but one argument.
+            if isinstance(probe, tuple) and not isinstance(probe, nn.utils.rnn.PackedSequence):
+                root(*probe)
+            else:
+                root(probe)
     finally:
         for handle in handles:
             handle.remove()
