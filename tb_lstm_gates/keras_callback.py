@@ -155,6 +155,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             return
         step = self._global_batch(batch)
         if step % self.update_freq == 0:
+            self._sync_backend_state()
             self._log(step, logs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -172,7 +173,15 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             return self._epoch * steps + batch + 1
         # Unknown epoch length: the optimizer's own count survives resumes
         # from a saved model.
+        self._sync_backend_state()
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def _sync_backend_state(self):
+        # Keras on JAX keeps the weights out of the model's variables during an
+        # epoch; a batch hook that reads them has to put them back first.
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
 
     def _log(self, step, logs=None):
         if self._writer is None or self._guard.failed or step == self._last_step:
