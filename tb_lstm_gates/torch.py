@@ -524,6 +524,9 @@ def probe_traces(module, cells, probe):
     split blocks (`tb_lstm_gates.activations`), layer after layer.
     """
     root = unwrap(module)
+    device = next((p.device for p in root.parameters()), None)
+    if device is not None:
+        probe = _to_device(probe, device)
     modules = {id(c.module): c.module for c in cells}
     calls = {key: [] for key in modules}
 
@@ -564,6 +567,12 @@ def probe_traces(module, cells, probe):
         warnings.warn("tb-lstm-gates computes no probe activations for %s" % "; ".join(skipped), stacklevel=3)
     order = {c.layer: i for i, c in enumerate(cells)}
     return sorted(traced, key=lambda pair: order[pair[0].layer])
+
+
+def _to_device(probe, device):
+    if isinstance(probe, tuple) and not isinstance(probe, nn.utils.rnn.PackedSequence):
+        return tuple(_to_device(p, device) for p in probe)
+    return probe.to(device) if hasattr(probe, "to") else probe
 
 
 def _run(cell, arrays, x, mask, backwards, state):
