@@ -8,7 +8,11 @@ Reads, without building any model:
 - Keras 3 `.weights.h5` files and `.keras` archives (a zip holding
   `model.weights.h5`), whose cells are named as Keras names their variables
   (`sequential/bidirectional/forward_lstm/lstm_cell`), so imported and live
-  runs line up.
+  runs line up;
+- PyTorch `.pt` / `.pth` files (a state_dict, or a dict holding one under
+  `state_dict` or `model`) and Lightning `.ckpt` files, loaded with
+  `weights_only=True`; cells are named as `tb_lstm_gates.torch.GateLogger`
+  names them (`encoder/rnn/l0_reverse`).
 
 Cells are found from variable names and shapes by `discover.find_cells_by_name`. The step
 of a TF checkpoint is its `global_step` variable; otherwise the last number in
@@ -25,7 +29,8 @@ import numpy as np
 
 from tb_lstm_gates import discover, reader, stats, summary
 
-CHECKPOINT_SUFFIXES = (".keras", ".weights.h5")
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
+CHECKPOINT_SUFFIXES = (".keras", ".weights.h5") + TORCH_SUFFIXES
 _OBJECT_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 # Variables of the optimizer and of the checkpoint itself, not of any cell.
 _NOT_WEIGHTS = re.compile(r"(^|/)(\.OPTIMIZER_SLOT|optimizer|_CHECKPOINTABLE_OBJECT_GRAPH|save_counter)(/|$)")
@@ -62,6 +67,10 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
     Raises:
       CheckpointError: the path is missing, unreadable or holds no recurrent cell.
     """
+    if path.endswith(TORCH_SUFFIXES):
+        if not os.path.isfile(path):
+            raise CheckpointError("no such file: %s" % path)
+        return _torch_checkpoint(path, step)
     if path.endswith(CHECKPOINT_SUFFIXES):
         if not os.path.isfile(path):
             raise CheckpointError("no such file: %s" % path)
@@ -125,6 +134,22 @@ def _tf_checkpoint(prefix):
         return {n: ckpt.get_tensor(keys[n]) for n in names}
 
     return shapes, read, global_step
+
+
+def _torch_checkpoint(path, step):
+    from tb_lstm_gates import torch as gates_torch
+
+    try:
+        state, saved_step = gates_torch.load_state_dict(path)
+    except ValueError as e:
+        raise CheckpointError(one_line(e)) from None
+    found = gates_torch.cells_from_state_dict({k: tuple(v.shape) for k, v in state.items()})
+    if not found:
+        raise CheckpointError("%s holds no nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell weights" % path)
+    cells = [discover.Cell(layer, layout, variables, (), None) for layer, layout, variables in found]
+    if step is None:
+        step = saved_step if saved_step is not None else step_from_name(path)
+    return Checkpoint(path, 0 if step is None else step, cells, lambda keys: gates_torch.state_arrays(state, keys))
 
 
 def _keras_file(path):
@@ -209,7 +234,8 @@ def find_checkpoints(paths, step=None, layouts=None, input_depth=None):
             inside = _checkpoints_in(path)
             if not inside:
                 raise CheckpointError(
-                    "no checkpoint in directory %s (looked for *.index, *.keras and *.weights.h5)" % path
+                    "no checkpoint in directory %s (looked for *.index, *.keras, *.weights.h5, *.pt, "
+                    "*.pth and *.ckpt)" % path
                 )
             found.extend(inside)
         else:
