@@ -286,12 +286,12 @@ class GatePenalty:
                 if part not in PENALTY_PARTS:
                     continue
                 for term, c in self.coefficients(part, gate, block.shape).items():
-                    value = c * _term(term, block, torch)
+                    value = c * _term(term, block)
                     total = value if total is None else total + value
         if total is None:
-            params = [p for p in unwrap(model).parameters()]
-            return torch.zeros((), dtype=params[0].dtype if params else torch.float32,
-                               device=params[0].device if params else None)
+            # No coefficient applies: a zero on the model's device, so `loss + penalty(model)` still works.
+            param = next(unwrap(model).parameters())
+            return torch.zeros((), dtype=param.dtype, device=param.device)
         return total
 
     def block_penalties(self, cell, arrays):
@@ -304,7 +304,7 @@ class GatePenalty:
             for g, gate in enumerate(gates):
                 block = np.asarray(view[..., g, :], np.float64)
                 per_gate[gate] = float(sum(
-                    c * _term(term, block, np) for term, c in self.coefficients(part, gate, block.shape).items()
+                    c * _term(term, block) for term, c in self.coefficients(part, gate, block.shape).items()
                 ))
             penalties.append((part, per_gate))
         return penalties
@@ -327,18 +327,21 @@ class GatePenalty:
 
 
 def _shapes(cell):
-    """Zero-size stand-ins with the cell's shapes, to list its blocks without copying weights."""
-    return layouts.torch_arrays({n: np.empty(tuple(p.shape), np.float32) for n, p in cell.params.items()})
+    """Stand-ins of the cell's shapes (broadcast views, no memory) to list its blocks."""
+    zero = np.zeros((), np.float32)
+    return layouts.torch_arrays({n: np.broadcast_to(zero, tuple(p.shape)) for n, p in cell.params.items()})
 
 
-def _term(term, block, xp):
-    """One penalty term of one block, with `xp` = torch or numpy."""
+def _term(term, block):
+    """One penalty term of one block, a torch tensor (for the loss) or a numpy array (for the logs)."""
     if term == "l1":
-        return xp.abs(block).sum()
+        return abs(block).sum()
     if term == "l2":
         return (block * block).sum()
-    eye = xp.eye(block.shape[-1], dtype=block.dtype) if xp is np else torch.eye(
-        block.shape[-1], dtype=block.dtype, device=block.device)
+    if isinstance(block, torch.Tensor):
+        eye = torch.eye(block.shape[-1], dtype=block.dtype, device=block.device)
+    else:
+        eye = np.eye(block.shape[-1], dtype=block.dtype)
     gram = block.T @ block - eye
     return (gram * gram).sum()
 
