@@ -40,7 +40,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     unmasked time steps; and, with the histograms, each gate's activations on
     the probe's first sequence over time steps and units. Their `part` is
     `activation` (see `tb_lstm_gates.metadata`). With `probe=(x, y)` and
-    `probe_gradients=True` (TensorFlow backend), also the norm of the
+    `probe_gradients=True` (TensorFlow, torch or JAX backend), also the norm of the
     gradient of the model's loss on the probe for each block, as stat
     `grad_norm`: which gates still learn.
 
@@ -62,7 +62,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         dict of arrays by input name, 1 to 256 sequences on the first axis),
         or a tuple `(x, y)` with targets. Pass several inputs as a list.
       probe_gradients: also log per-block gradient norms on the probe; needs
-        `probe=(x, y)` and the TensorFlow backend.
+        `probe=(x, y)` and Keras on TensorFlow, torch or JAX.
 
     Example:
 
