@@ -103,3 +103,22 @@ def test_backend_logs_what_tensorflow_logs_without_importing_it(backend, tmp_pat
         assert theirs[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     grad_norms = [v for k, v in ours.items() if k[3] == metadata.GRAD_NORM]
     assert len(grad_norms) == 3 * 4 + 4 * 3 and np.all(np.array(grad_norms) > 0)
+
+
+def test_probe_gradients_on_a_backend_without_gradients_is_refused_by_name():
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        import tb_lstm_gates
+
+        x = np.zeros((2, 3, 1), "float32")
+        try:
+            tb_lstm_gates.LSTMGatesCallback("logs", probe=(x, x[:, 0]), probe_gradients=True)
+        except ValueError as e:
+            print(e)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, KERAS_BACKEND="numpy"),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "probe_gradients=True needs Keras on tensorflow, torch, jax; Keras runs on numpy" in result.stdout
