@@ -261,6 +261,14 @@ class GatePenalty:
         self._check_keys(cells)
         return cells
 
+    def applies_to(self, cell):
+        """Whether any coefficient of this penalty is non-zero on a block of `cell`."""
+        return any(
+            self.coefficients(part, gate, view.shape[:-2] + view.shape[-1:])
+            for part, gates, view in cell.layout.blocks(_shapes(cell)) if part in PENALTY_PARTS
+            for gate in gates
+        )
+
     def coefficients(self, part, gate, shape):
         """`{term: float}` for one block of `shape`; raises for orthogonal on a non-square block."""
         result = {}
@@ -408,9 +416,10 @@ class GateLogger:
     loop is probed over its calls in that pass, from the state given to its
     first call.
 
-    With `penalty=` a `GatePenalty`, each step also holds every block's
-    penalty, each layer's total, the model's total and the `loss` given to
-    `log`.
+    With `penalty=` a `GatePenalty`, each step also holds the penalty of
+    every block of the layers it penalizes (those with a non-zero
+    coefficient), each such layer's total, the model's total and the `loss`
+    given to `log`.
 
     Args:
       log_dir: the run directory (point `tensorboard --logdir` at it or its parent).
@@ -474,7 +483,8 @@ class GateLogger:
                 _write_trace(self._writer, cell.layer, trace, histograms)
         penalized = set()
         if self.penalty is not None:
-            penalized = {c.layer for c in self.penalty.cells(module)}
+            # Cells the penalty leaves at zero get no series: a tab of zeros says nothing.
+            penalized = {c.layer for c in self.penalty.cells(module) if self.penalty.applies_to(c)}
         model_penalty = 0.0
         for cell in cells:
             arrays = cell.arrays()

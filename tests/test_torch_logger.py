@@ -137,6 +137,9 @@ def test_training_with_the_logger_and_probe_is_bit_identical(tmp_path):
     assert steps == set(range(7))
     ratios = [r.value for r in records if r.stat == "update_ratio" and r.step == 6]
     assert ratios and all(v > 0 for v in ratios)
+    # The GRUs have no forget gate: the penalty leaves them out of the regularization series.
+    assert {r.layer for r in records if r.stat == metadata.PENALTY} == {
+        "model", "encoder/rnn/l0", "encoder/rnn/l0_reverse", "encoder/rnn/l1", "encoder/rnn/l1_reverse"}
 
 
 def probe_outputs(model, cells, x):
