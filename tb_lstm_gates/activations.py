@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates import layouts, metadata
 
 
 def sigmoid(x):
@@ -63,17 +63,20 @@ class Trace:
     outputs: np.ndarray
 
 
-def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid"):
+def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
+         initial_state=None):
     """Runs an LSTM over `x` from the blocks of its weights.
 
     Args:
       layout: the cell's `layouts.Layout` (parts `input`, `recurrent` and
-        optionally `bias`, or `input_bias` and `recurrent_bias`).
+        optionally `bias`, or `input_bias` and `recurrent_bias`, and
+        `projection`: PyTorch's `proj_size`, h = (o * tanh(c)) @ projection).
       arrays: mapping from weight name to array, as the layout names them.
       x: `(batch, time, in)` inputs.
       mask: `(batch, time)` bool, or None for no masking.
       go_backwards: process the sequence from its end, as Keras's `go_backwards`.
       activation, recurrent_activation: names of Keras activations (see FUNCTIONS).
+      initial_state: `(h, c)` arrays of shape `(batch, state)`, or None for zeros.
 
     Returns:
       a `Trace` with gates `input`, `forget`, `cell`, `output`.
@@ -87,13 +90,16 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
         if name in parts:
             xz += parts[name]
     recurrent = parts["recurrent"]
+    projection = parts.get("projection")
     batch, units = x.shape[0], recurrent.shape[-1]
-    # (units, 4 * units): one matrix product per step.
-    recurrent = recurrent.reshape(units, -1)
-    h = np.zeros((batch, units), xz.dtype)
-    c = np.zeros_like(h)
+    # (state, 4 * units): one matrix product per step; the state is the projection's size if any.
+    recurrent = recurrent.reshape(recurrent.shape[0], -1)
+    h = np.zeros((batch, recurrent.shape[0]), xz.dtype)
+    c = np.zeros((batch, units), xz.dtype)
+    if initial_state is not None:
+        h, c = (np.asarray(s, xz.dtype).reshape(z.shape) for s, z in zip(initial_state, (h, c)))
     acts = np.empty(xz.shape, xz.dtype)
-    outputs = np.empty((batch, x.shape[1], units), xz.dtype)
+    outputs = np.empty((batch, x.shape[1], h.shape[1]), xz.dtype)
     for k, t in enumerate(steps):
         z = xz[:, t] + (h @ recurrent).reshape(batch, 4, units)
         a = acts[:, t]
@@ -101,6 +107,8 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
         a[:, 2] = act(z[:, 2])
         c_new = a[:, 1] * c + a[:, 0] * a[:, 2]
         h_new = a[:, 3] * act(c_new)
+        if projection is not None:
+            h_new = h_new @ projection
         keep = valid[:, t, None]
         c = np.where(keep, c_new, c)
         h = np.where(keep, h_new, h)
@@ -110,7 +118,7 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
 
 
 def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
-        reset_after=True):
+        reset_after=True, initial_state=None):
     """Runs a Keras GRU over `x` from the blocks of its weights.
 
     Args:
@@ -118,6 +126,7 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
       arrays, x, mask, go_backwards, activation, recurrent_activation: as for `lstm`.
       reset_after: the cell's `reset_after`: the reset gate scales the
         recurrent projection of the candidate (True) or the state before it (False).
+      initial_state: `(batch, units)` array, or None for zeros.
 
     Returns:
       a `Trace` with gates `update`, `reset`, `candidate`.
@@ -135,6 +144,8 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
     batch, units = x.shape[0], recurrent.shape[-1]
     recurrent_all = recurrent.reshape(units, -1)  # (units, 3 * units)
     h = np.zeros((batch, units), xz.dtype)
+    if initial_state is not None:
+        h = np.asarray(initial_state, xz.dtype).reshape(h.shape)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
@@ -225,6 +236,10 @@ def _parts(layout, arrays, gates):
     """`{part: view}`, each view's gate axis (-2) in the order of `gates`."""
     parts = {}
     for part, piece_gates, view in layout.blocks(arrays):
+        if piece_gates == (layouts.WHOLE,):
+            # A weight not split into gates, e.g. the projection: (rows, columns).
+            parts[part] = view[..., 0, :]
+            continue
         if tuple(piece_gates) != tuple(gates):
             view = view[..., [piece_gates.index(g) for g in gates], :]
         parts[part] = view

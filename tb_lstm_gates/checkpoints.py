@@ -8,7 +8,11 @@ Reads, without building any model:
 - Keras 3 `.weights.h5` files and `.keras` archives (a zip holding
   `model.weights.h5`), whose cells are named as Keras names their variables
   (`sequential/bidirectional/forward_lstm/lstm_cell`), so imported and live
-  runs line up.
+  runs line up;
+- PyTorch `.pt` / `.pth` files (a state_dict, or a dict holding one under
+  `state_dict` or `model`) and Lightning `.ckpt` files, loaded with
+  `weights_only=True`; cells are named as `tb_lstm_gates.torch.GateLogger`
+  names them (`encoder/rnn/l0_reverse`).
 
 Cells are found from variable names and shapes by `discover.find_cells_by_name`.
 
@@ -39,7 +43,8 @@ import numpy as np
 
 from tb_lstm_gates import discover, reader, stats, summary
 
-CHECKPOINT_SUFFIXES = (".keras", ".weights.h5")
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
+CHECKPOINT_SUFFIXES = (".keras", ".weights.h5") + TORCH_SUFFIXES
 _OBJECT_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 # Variables of the optimizer and of the checkpoint itself, not of any cell.
 _NOT_WEIGHTS = re.compile(r"(^|/)(\.OPTIMIZER_SLOT|optimizer|_CHECKPOINTABLE_OBJECT_GRAPH|save_counter)(/|$)")
@@ -108,9 +113,12 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
       CheckpointError: the path is missing, unreadable, holds no recurrent
         cell, or has no step (see the module's docstring) and none is given.
     """
+    if path.endswith(CHECKPOINT_SUFFIXES) and not os.path.isfile(path):
+        raise CheckpointError("no such file: %s" % path)
+    if path.endswith(TORCH_SUFFIXES):
+        cells, read, counters = _torch_checkpoint(path)
+        return _with_step(path, step, counters, cells, read)
     if path.endswith(CHECKPOINT_SUFFIXES):
-        if not os.path.isfile(path):
-            raise CheckpointError("no such file: %s" % path)
         shapes, read, counters = _keras_file(path)
     elif os.path.isfile(path + ".index"):
         shapes, read, counters = _tf_checkpoint(path)
@@ -135,6 +143,11 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
             "%s holds no recurrent cell tb-lstm-gates can split (supported: %s)"
             % (path, discover.SUPPORTED_CELLS)
         )
+    return _with_step(path, step, counters, cells, read)
+
+
+def _with_step(path, step, counters, cells, read):
+    """The `Checkpoint`, its step taken from the first source that has one."""
     candidates = (
         (step, STEP_GIVEN),
         (counters.get(STEP_GLOBAL), STEP_GLOBAL),
@@ -188,6 +201,22 @@ def _tf_checkpoint(prefix):
         return {n: ckpt.get_tensor(keys[n]) for n in names}
 
     return shapes, read, counters
+
+
+def _torch_checkpoint(path):
+    """Cells, a reader and the step counters of a PyTorch or Lightning file."""
+    from tb_lstm_gates import torch as gates_torch
+
+    try:
+        state, saved_step = gates_torch.load_state_dict(path)
+    except ValueError as e:
+        raise CheckpointError(one_line(e)) from None
+    found = gates_torch.cells_from_state_dict({k: tuple(v.shape) for k, v in state.items()})
+    if not found:
+        raise CheckpointError("%s holds no nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell weights" % path)
+    cells = [discover.Cell(layer, layout, variables, (), None) for layer, layout, variables in found]
+    counters = {} if saved_step is None else {STEP_GLOBAL: saved_step}
+    return cells, lambda keys: gates_torch.state_arrays(state, keys), counters
 
 
 def _keras_file(path):
@@ -298,7 +327,8 @@ def find_checkpoints(paths, step=None, layouts=None, input_depth=None):
                 )
             if not inside:
                 raise CheckpointError(
-                    "no checkpoint in directory %s (looked for *.index, *.keras and *.weights.h5)" % path
+                    "no checkpoint in directory %s (looked for *.index, *.keras, *.weights.h5, *.pt, "
+                    "*.pth and *.ckpt)" % path
                 )
             found.extend(inside)
         else:

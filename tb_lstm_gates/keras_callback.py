@@ -42,7 +42,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     steps; and, with the histograms, each gate's activations on
     the probe's first sequence over time steps and units. Their `part` is
     `activation` (see `tb_lstm_gates.metadata`). With `probe=(x, y)` and
-    `probe_gradients=True` (TensorFlow backend), also the norm of the
+    `probe_gradients=True` (TensorFlow, torch or JAX backend), also the norm of the
     gradient of the model's loss on the probe for each block, as stat
     `grad_norm`: which gates still learn.
 
@@ -64,7 +64,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         dict of arrays by input name, 1 to 256 sequences on the first axis),
         or a tuple `(x, y)` with targets. Pass several inputs as a list.
       probe_gradients: also log per-block gradient norms on the probe; needs
-        `probe=(x, y)` and the TensorFlow backend.
+        `probe=(x, y)` and Keras on TensorFlow, torch or JAX.
 
     Example:
 
@@ -157,6 +157,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             return
         step = self._global_batch(batch)
         if step % self.update_freq == 0:
+            self._sync_backend_state()
             self._log(step, logs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -174,7 +175,15 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             return self._epoch * steps + batch + 1
         # Unknown epoch length: the optimizer's own count survives resumes
         # from a saved model.
+        self._sync_backend_state()
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def _sync_backend_state(self):
+        # Keras on JAX keeps the weights out of the model's variables during an
+        # epoch; a batch hook that reads them has to put them back first.
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
 
     def _log(self, step, logs=None):
         if self._writer is None or self._guard.failed or step == self._last_step:

@@ -17,6 +17,14 @@ framework's own cell from the split blocks (see tests/test_layouts.py):
 | `cudnn_gru` | as keras_gru, bias (6u) = input bias then recurrent bias | z, r, h |
 | `tf1_lstm` | kernel (in + h, 4u), bias (4u), w_*_diag (u), projection/kernel | i, j, f, o |
 | `tf1_gru` | gates/kernel (in + u, 2u), gates/bias, candidate/kernel, candidate/bias | r, u |
+| `torch_lstm` | weight_ih (4H, in), weight_hh (4H, H or proj), bias_ih, bias_hh (4H), weight_hr (proj, H) | i, f, g, o |
+| `torch_gru` | weight_ih (3H, in), weight_hh (3H, H), bias_ih, bias_hh (3H) | r, z, n |
+
+PyTorch keeps the gates on the first axis of its (gates * H, in) matrices
+(it computes `x @ W.T`). Its layouts take the transposes, `W.T` (see
+`torch_arrays`): a transpose is a view, and every block then has the same
+`(rows, units)` orientation as Keras's, which statistics do not care about
+but the orthogonal penalty and the activation recurrences do.
 """
 
 import dataclasses
@@ -30,6 +38,8 @@ KERAS_LSTM_ORDER = LSTM_GATES  # i, f, c, o
 TF1_LSTM_ORDER = ("input", "cell", "forget", "output")  # i, j, f, o
 KERAS_GRU_ORDER = GRU_GATES  # z, r, h
 TF1_GRU_GATES_ORDER = ("reset", "update")  # r, u
+TORCH_LSTM_ORDER = LSTM_GATES  # i, f, g, o: g is the cell candidate
+TORCH_GRU_ORDER = ("reset", "update", "candidate")  # r, z, n
 
 # Gate name of a weight that is not split into gates (TF1's projection).
 WHOLE = "all"
@@ -244,3 +254,42 @@ def tf1_gru(input_depth):
             "candidate/bias": (Piece("bias", ("candidate",)),),
         },
     )
+
+
+def _torch_weights(order, bias):
+    weights = {
+        "weight_ih": (Piece("input", order),),
+        "weight_hh": (Piece("recurrent", order),),
+    }
+    if bias:
+        weights["bias_ih"] = (Piece("input_bias", order),)
+        weights["bias_hh"] = (Piece("recurrent_bias", order),)
+    return weights
+
+
+def torch_lstm(projection=False, bias=True):
+    """PyTorch nn.LSTM (one layer and direction) and nn.LSTMCell, on `torch_arrays`.
+
+    Weight names drop PyTorch's `_l{k}` / `_reverse` suffixes. With
+    `proj_size`, `weight_hh` acts on the projected state and `weight_hr`
+    (proj, H) projects `o * tanh(c)`; it is not split. `bias=False` cells
+    have no biases.
+    """
+    weights = _torch_weights(TORCH_LSTM_ORDER, bias)
+    if projection:
+        weights["weight_hr"] = (Piece("projection", (WHOLE,)),)
+    return Layout("lstm", weights)
+
+
+def torch_gru(bias=True):
+    """PyTorch nn.GRU (one layer and direction) and nn.GRUCell, on `torch_arrays`.
+
+    The reset gate scales the recurrent projection of the candidate, bias
+    included: Keras's `reset_after=True`.
+    """
+    return Layout("gru", _torch_weights(TORCH_GRU_ORDER, bias))
+
+
+def torch_arrays(arrays):
+    """`{name: array.T}`: PyTorch's stored weights as the `torch_*` layouts take them (views)."""
+    return {name: np.asarray(array).T for name, array in arrays.items()}

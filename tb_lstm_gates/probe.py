@@ -24,6 +24,8 @@ from tb_lstm_gates import activations, metadata, stats
 
 # The probe runs at every logged step: keep it a handful of sequences.
 MAX_SEQUENCES = 256
+# Keras backends whose gradients `_gradient_function` takes.
+GRADIENT_BACKENDS = ("tensorflow", "torch", "jax")
 
 
 def check_probe(probe, gradients):
@@ -45,9 +47,10 @@ def check_probe(probe, gradients):
     if gradients:
         if y is None:
             raise ValueError("probe_gradients=True needs probe=(x, y), with targets; got inputs only")
-        if keras.backend.backend() != "tensorflow":
+        if keras.backend.backend() not in GRADIENT_BACKENDS:
             raise ValueError(
-                "probe_gradients=True needs the TensorFlow backend; Keras runs on %s" % keras.backend.backend()
+                "probe_gradients=True needs Keras on %s; Keras runs on %s"
+                % (", ".join(GRADIENT_BACKENDS), keras.backend.backend())
             )
     x = _arrays("probe", x)
     sizes = {a.shape[0] for a in keras.tree.flatten(x)}
@@ -233,19 +236,53 @@ class ProbeLogger:
 
 
 def _gradient_function(model, cells):
-    """A compiled `f(x, y)`: gradients of the model's loss w.r.t. every variable of `cells`, in order."""
-    import tensorflow as tf
+    """`f(x, y)`: gradients of the model's loss w.r.t. every variable of `cells`, in order.
 
+    One function per Keras backend (GRADIENT_BACKENDS): a `tf.function` with a
+    `GradientTape`, `torch.autograd.grad` (which leaves the parameters'
+    `.grad` alone), or `jax.grad` of a stateless call. None of them changes
+    a variable.
+    """
     variables = [v for cell in cells for v in cell.variables.values()]
 
-    @tf.function
-    def gradients(x, y):
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=False)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
-        return tape.gradient(loss, variables)
+    def loss_of(x, y):
+        y_pred = model(x, training=False)
+        return model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
 
-    return gradients
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def tf_gradients(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_of(x, y)
+            return tape.gradient(loss, variables)
+
+        return tf_gradients
+    if backend == "torch":
+        import torch
+
+        def torch_gradients(x, y):
+            values = [v.value for v in variables]
+            with torch.enable_grad():
+                loss = loss_of(x, y)
+            return torch.autograd.grad(loss, values, allow_unused=True)
+
+        return torch_gradients
+    if backend == "jax":
+        import jax
+
+        def jax_gradients(x, y):
+            def loss_at(values):
+                # The scope makes the variables read `values`, which jax traces.
+                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                    return loss_of(x, y)
+
+            return jax.grad(loss_at)([v.value for v in variables])
+
+        return jax_gradients
+    raise ValueError("probe_gradients=True needs Keras on %s, not %s" % (", ".join(GRADIENT_BACKENDS), backend))
 
 
 def _trace(cell, x, mask, go_backwards):

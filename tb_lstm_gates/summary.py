@@ -1,22 +1,25 @@
 """Writes per-gate statistics as TensorBoard events, following the data contract.
 
-Needs numpy and tensorboard only. Event files are TFRecord files of `Event`
-protos; when TensorFlow is installed its C++ `TFRecordWriter` writes them,
-otherwise TensorBoard's own pure-Python `RecordWriter` does (the same bytes,
-but its CRC runs at about 1.5 MB/s, which histograms of large layers feel).
-Both reach remote file systems through `gfile`.
+Needs numpy, tensorboard and google-crc32c only, and never imports TensorFlow:
+a PyTorch or JAX process must not pay for it. Event files are TFRecord files
+of `Event` protos, framed here with google-crc32c's compiled CRC32C
+(TensorBoard's pure-Python one runs at about 1.5 MB/s, which histograms of
+large layers feel). Files go through TensorBoard's own `gfile` (local, S3,
+fsspec), or TensorFlow's for a remote path when TensorFlow is installed, as
+remote log directories always needed it.
 """
 
 import importlib.util
 import itertools
 import os
 import socket
+import struct
 import time
 import warnings
 
+import google_crc32c
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorboard.summary.writer.record_writer import RecordWriter
 
 from tb_lstm_gates import callers, metadata, stats
 
@@ -54,15 +57,45 @@ def _array_tensor(values, dtype, proto_dtype):
 _file_ids = itertools.count()
 
 
-def _open_records(path):
-    """A TFRecord writer with `write(bytes)`, `flush()` and `close()`."""
-    if importlib.util.find_spec("tensorflow") is not None:
+def gfile(path):
+    """The `gfile` module for `path`: TensorFlow's for a remote path when installed, else TensorBoard's."""
+    if "://" in os.fspath(path) and importlib.util.find_spec("tensorflow") is not None:
         import tensorflow as tf
 
-        return tf.io.TFRecordWriter(path)
-    from tensorboard.compat import tf
+        return tf.io.gfile
+    from tensorboard.compat.tensorflow_stub.io import gfile as stub_gfile
 
-    return RecordWriter(tf.io.gfile.GFile(path, "wb"))
+    return stub_gfile
+
+
+def _masked_crc(data):
+    """TFRecord's masked CRC32C of `data`."""
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+class _RecordFile:
+    """Writes TFRecords (length, its CRC, data, its CRC) to a file object."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def write(self, data):
+        header = struct.pack("<Q", len(data))
+        self._file.write(
+            header + struct.pack("<I", _masked_crc(header)) + data + struct.pack("<I", _masked_crc(data))
+        )
+
+    def flush(self):
+        self._file.flush()
+
+    def close(self):
+        self._file.close()
+
+
+def _open_records(path):
+    """A TFRecord writer with `write(bytes)`, `flush()` and `close()`."""
+    return _RecordFile(gfile(path).GFile(path, "wb"))
 
 
 def event_file_name(filename_suffix=""):
@@ -86,10 +119,8 @@ class GateSummaryWriter:
     """
 
     def __init__(self, logdir, filename_suffix=".lstm_gates"):
-        from tensorboard.compat import tf
-
         logdir = os.fspath(logdir)
-        tf.io.gfile.makedirs(logdir)
+        gfile(logdir).makedirs(logdir)
         self.logdir = logdir
         self.path = os.path.join(logdir, event_file_name(filename_suffix))
         self._records = _open_records(self.path)

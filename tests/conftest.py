@@ -1,4 +1,4 @@
-"""Shared test set-up; keeps the TF1 tests out of the Keras 3 process.
+"""Shared test set-up; keeps the TF1 and Keras-backend tests out of the main process.
 
 TF1 cells (`tf.compat.v1.nn.rnn_cell`) need `TF_USE_LEGACY_KERAS=1` set before
 TensorFlow is imported, which would change what `tf.keras` means for every
@@ -10,6 +10,10 @@ import os
 import sys
 
 collect_ignore_glob = [] if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else ["tf1/*"]
+# The same for Keras on torch and JAX: tests/keras_backends runs only in a process
+# started with KERAS_BACKEND set (tests/test_keras_backends.py starts them).
+if os.environ.get("KERAS_BACKEND") not in ("torch", "jax"):
+    collect_ignore_glob.append("keras_backends/*")
 
 # Test helpers (e.g. cellmath) import as top-level modules.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
