@@ -6,8 +6,8 @@ what the split says each gate is. Work is vectorised over the batch, the
 gates and the units; Python loops over time steps only. The input part of
 every gate is one matrix product over all time steps at once.
 
-`lstm` and `gru` follow Keras's cells and `RNN` layer: zero initial state;
-at a masked step the state and the output carry over unchanged;
+`lstm` and `gru` follow Keras's cells and `RNN` layer: a zero initial state
+unless one is given; at a masked step the state and the output carry over unchanged;
 `go_backwards` reads the sequence (and its mask) from the end and returns
 the outputs in that reversed order, as Keras does. Dropout is left out (the
 layers' inference mode).
@@ -63,7 +63,8 @@ class Trace:
     outputs: np.ndarray
 
 
-def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid"):
+def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
+         initial_state=None):
     """Runs an LSTM over `x` from the blocks of its weights.
 
     Args:
@@ -74,6 +75,8 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
       mask: `(batch, time)` bool, or None for no masking.
       go_backwards: process the sequence from its end, as Keras's `go_backwards`.
       activation, recurrent_activation: names of Keras activations (see FUNCTIONS).
+      initial_state: None for zeros, or `(h, c)`, each `(batch, units)`, in
+        Keras's order of an LSTM's states.
 
     Returns:
       a `Trace` with gates `input`, `forget`, `cell`, `output`.
@@ -90,8 +93,7 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
     batch, units = x.shape[0], recurrent.shape[-1]
     # (units, 4 * units): one matrix product per step.
     recurrent = recurrent.reshape(units, -1)
-    h = np.zeros((batch, units), xz.dtype)
-    c = np.zeros_like(h)
+    h, c = _initial_states(initial_state, 2, (batch, units), xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
@@ -110,7 +112,7 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
 
 
 def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
-        reset_after=True):
+        reset_after=True, initial_state=None):
     """Runs a Keras GRU over `x` from the blocks of its weights.
 
     Args:
@@ -118,6 +120,7 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
       arrays, x, mask, go_backwards, activation, recurrent_activation: as for `lstm`.
       reset_after: the cell's `reset_after`: the reset gate scales the
         recurrent projection of the candidate (True) or the state before it (False).
+      initial_state: None for zeros, or `(h,)` with h `(batch, units)`.
 
     Returns:
       a `Trace` with gates `update`, `reset`, `candidate`.
@@ -134,7 +137,7 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
     recurrent_bias = parts.get("recurrent_bias", 0)
     batch, units = x.shape[0], recurrent.shape[-1]
     recurrent_all = recurrent.reshape(units, -1)  # (units, 3 * units)
-    h = np.zeros((batch, units), xz.dtype)
+    (h,) = _initial_states(initial_state, 1, (batch, units), xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
@@ -211,6 +214,18 @@ def _parts(layout, arrays, gates):
             view = view[..., [piece_gates.index(g) for g in gates], :]
         parts[part] = view
     return parts
+
+
+def _initial_states(given, count, shape, dtype):
+    """`count` state arrays of `shape`: zeros, or the given ones, checked."""
+    if given is None:
+        return [np.zeros(shape, dtype) for _ in range(count)]
+    states = [np.asarray(s, dtype) for s in given]
+    if len(states) != count or any(s.shape != shape for s in states):
+        raise ValueError(
+            "initial_state must be %d arrays of shape %s, got shapes %s" % (count, shape, [s.shape for s in states])
+        )
+    return states
 
 
 def _prepare(x, mask, go_backwards):

@@ -49,7 +49,7 @@ def outputs_of(model, tensor):
 
 
 def probe_logger(model, **kwargs):
-    with pytest.warns(UserWarning, match=r"conv_lstm1d/conv_lstm_cell \(ConvLSTM1D layers are not probed\)"):
+    with pytest.warns(UserWarning, match=r"conv_lstm1d/conv_lstm_cell \(ConvLSTM1D layers are not probed"):
         return probe.ProbeLogger(model, discover.find_cells(model), TOKENS, **kwargs)
 
 
