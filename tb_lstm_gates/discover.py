@@ -34,6 +34,10 @@ class NoRecurrentLayerError(ValueError):
     """The model holds no recurrent layer whose gates tb-lstm-gates can split."""
 
 
+class NotBuiltError(ValueError):
+    """A recurrent layer has no weights yet: the model has not been built."""
+
+
 @dataclasses.dataclass
 class Cell:
     """One recurrent cell of a model.
@@ -116,8 +120,8 @@ def find_cells(model, layers=None):
 
     Raises:
       NoRecurrentLayerError: the model has no recurrent layer we can split.
-      ValueError: the model is not built, or a name in `layers` matches no
-        recurrent layer.
+      NotBuiltError: the model is not built.
+      ValueError: a name in `layers` matches no recurrent layer.
     """
     found, skipped = [], []
     seen = set()
@@ -168,7 +172,7 @@ def find_cells(model, layers=None):
             if getattr(cell, name, None) is not None
         }
         if "kernel" not in variables:
-            raise ValueError(
+            raise NotBuiltError(
                 "layer %r is not built yet, so its gates cannot be found: build "
                 "the model (call it on data or give it an `Input`) before "
                 "training with LSTMGatesCallback" % "/".join(names)

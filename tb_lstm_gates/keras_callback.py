@@ -149,10 +149,12 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self._cells = []
         self._logged = 0  # steps logged, for histogram_freq
         self._last_step = None  # the last step logged for this model, or found in log_dir
+        self._last_written = None  # the last step this callback wrote
         self._existing = set()  # steps log_dir held when this callback first saw the model
         self._rerun = False  # a fresh model writes over those steps, as the user was told
         self._warned_rewrite = False
         self._no_cells = False
+        self._unbuilt = False  # cells are looked for once the first batch has built the model
 
     @property
     def run_dir(self):
@@ -176,7 +178,10 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             self._counted = self.model
             self._guard.failed = False
             self._start_counting()
-        if self._no_cells or not distribute.is_chief() or self._guard.failed:
+        self._open_if_ready()
+
+    def _open_if_ready(self):
+        if self._no_cells or self._unbuilt or not distribute.is_chief() or self._guard.failed:
             return
         if self._writer is None:
             self._guard.run(self._open)
@@ -184,7 +189,18 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     def _start_counting(self):
         """Finds the cells and where this model's steps continue, once per model."""
         try:
-            self._cells = discover.find_cells(self.model, self.layers)
+            try:
+                self._cells = discover.find_cells(self.model, self.layers)
+            except discover.NotBuiltError:
+                if self._probe_x is None:
+                    # A subclassed model builds in its first training step.
+                    self._unbuilt = True
+                    return
+                # Calling the model builds it, as its first training step
+                # would, with the same initial weights.
+                with probe_lib.preserved(self.model):
+                    self.model(self._probe_x, training=False)
+                self._cells = discover.find_cells(self.model, self.layers)
         except discover.NoRecurrentLayerError as e:
             if self.strict:
                 raise
@@ -246,14 +262,31 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         if self._last_step is None and (base not in self._existing or self._rerun):
             self._log(base)
 
+    def _built_now(self):
+        """Finds the cells of a model the first training step has just built; warns of the lost step."""
+        self._unbuilt = False
+        self._start_counting()
+        self._open_if_ready()
+        if self._writer is not None and self._last_step is None:
+            warnings.warn(
+                "LSTMGatesCallback: the model was built by its first training step, so step %d (the weights "
+                "before training) is not logged. Build it first (call it on a batch) or pass probe=, "
+                "which builds it." % self._base,
+                stacklevel=3,
+            )
+
     def on_train_batch_end(self, batch, logs=None):
         if self.update_freq == "epoch":
             return
+        if self._unbuilt:
+            self._built_now()
         step = self._global_batch(batch)
         if step % self.update_freq == 0:
             self._log(step, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._unbuilt:
+            self._built_now()
         if self.update_freq == "epoch":
             self._log(self._base + epoch - self._first_epoch + 1, logs)
 
@@ -277,7 +310,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         return self._iterations()
 
     def _log(self, step, logs=None):
-        if self._writer is None or self._guard.failed or step == self._last_step:
+        if self._writer is None or self._guard.failed or step == self._last_written:
             return
         if step in self._existing and not self._rerun and not self._warned_rewrite:
             self._warned_rewrite = True
@@ -290,7 +323,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
         if self._guard.run(self._write_step, step, histograms, logs):
             self._logged += 1
-            self._last_step = step
+            self._last_step = self._last_written = step
 
     def _write_step(self, step, histograms, logs):
         if self._probe is not None:

@@ -299,6 +299,8 @@ def _merge(calls):
 
 
 def _numpy(value):
+    if hasattr(value, "numpy"):  # variables and eager tensors of every backend Keras runs on
+        return np.asarray(value.numpy())
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
