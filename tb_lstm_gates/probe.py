@@ -116,6 +116,7 @@ class ProbeLogger:
         self._gradient_key = None
         self._layers = []  # (recurrent layer, its cells in stack order)
         self._missing_warned = False
+        self._compiled_capture = None  # a tf.function of _run_recording, False where one cannot be
         skipped = []
         by_layer = {}
         for cell in cells:
@@ -135,12 +136,30 @@ class ProbeLogger:
 
     def _capture(self):
         """`{id(layer): [(sequence, mask, states)]}`: every call of each probed layer on the probe, as numpy."""
+        if self._compiled_capture is None and _uses_tensorflow(self._model):
+            try:
+                self._compiled_capture = _compiled(self._run_recording)
+                calls = self._compiled_capture(self._x)
+            except Exception:  # e.g. a layer called inside a loop Keras traces: run eagerly instead
+                self._compiled_capture = False
+            else:
+                return _to_numpy(calls)
+        if self._compiled_capture:
+            return _to_numpy(self._compiled_capture(self._x))
+        return _to_numpy(self._run_recording(self._x))
+
+    def _run_recording(self, x):
+        """Runs the model on `x` in inference mode; returns what each probed layer's calls received, as tensors.
+
+        Under `tf.function` this runs once, while tracing: the graph then
+        returns the recorded tensors at every call, at the speed of `predict`.
+        """
         calls = {id(rnn): [] for rnn, _ in self._layers}
         undo = []
         try:
             for rnn, _ in self._layers:
                 undo.append(_record_calls(rnn, calls[id(rnn)]))
-            self._model(self._x, training=False)
+            self._model(x, training=False)
         finally:
             for restore in reversed(undo):
                 restore()
@@ -259,7 +278,7 @@ def _record_calls(layer, sink):
 
 
 def _call_inputs(signature, args, kwargs):
-    """`(sequence, mask, states)` of one call of a recurrent layer, as numpy (None when absent)."""
+    """`(sequence, mask, states)` of one call of a recurrent layer, as given (None when absent)."""
     arguments = signature.bind(*args, **kwargs).arguments
     sequence = arguments[next(iter(signature.parameters))]
     states, mask = arguments.get("initial_state"), arguments.get("mask")
@@ -269,8 +288,29 @@ def _call_inputs(signature, args, kwargs):
         states = states if states is not None or not rest else rest
     if isinstance(mask, (list, tuple)):
         mask = mask[0]
-    states = None if states is None else [_numpy(s) for s in _flatten(states)]
-    return _numpy(sequence), None if mask is None else _numpy(mask).astype(bool), states or None
+    return sequence, mask, None if states is None else _flatten(states) or None
+
+
+def _to_numpy(calls):
+    return {
+        key: [
+            (_numpy(sequence), None if mask is None else _numpy(mask).astype(bool),
+             None if states is None else [_numpy(s) for s in states])
+            for sequence, mask, states in recorded
+        ]
+        for key, recorded in calls.items()
+    }
+
+
+def _uses_tensorflow(model):
+    """Whether `model` runs on TensorFlow (Keras 3's TensorFlow backend, or tf_keras)."""
+    return keras.backend.backend() == "tensorflow" or type(model).__module__.startswith("tf_keras")
+
+
+def _compiled(fn):
+    import tensorflow as tf
+
+    return tf.function(fn)
 
 
 def _flatten(structure):

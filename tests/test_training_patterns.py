@@ -485,3 +485,21 @@ def test_unbuilt_subclassed_model_without_a_probe_logs_from_its_first_epoch_and_
     records = tb_lstm_gates.load(tmp_path)
     assert steps_of(records) == [1, 2]
     assert_step_is(records, model, 2)
+
+
+def test_probe_that_cannot_be_compiled_runs_eagerly_to_the_same_traces(monkeypatch):
+    keras.utils.set_random_seed(10)
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, return_sequences=True), keras.layers.GRU(2)])
+    x = RNG.normal(size=(3, 5, 3)).astype("float32")
+    compiled = traces_by_layer(model, x)
+
+    def cannot_compile(fn):
+        def run(x):
+            raise TypeError("a tensor made inside a loop cannot leave it")
+        return run
+
+    monkeypatch.setattr(probe, "_compiled", cannot_compile)
+    eager = traces_by_layer(model, x)
+    assert sorted(eager) == sorted(compiled) == ["gru/gru_cell", "lstm/lstm_cell"]
+    for layer in eager:
+        np.testing.assert_allclose(eager[layer].activations, compiled[layer].activations, rtol=1e-6)
