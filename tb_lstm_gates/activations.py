@@ -223,7 +223,8 @@ def _initial_states(given, count, shape, dtype):
     states = [np.asarray(s, dtype) for s in given]
     if len(states) != count or any(s.shape != shape for s in states):
         raise ValueError(
-            "initial_state must be %d arrays of shape %s, got shapes %s" % (count, shape, [s.shape for s in states])
+            "initial_state must be %d arrays of shape %s, got shapes %s"
+            % (count, shape, [s.shape for s in states])
         )
     return states
 

@@ -225,7 +225,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         warnings.warn(
             "LSTMGatesCallback: %s already holds steps %s of an earlier run, and this model has not "
             "trained yet: its steps start again at 0 and replace them. To keep both runs, give this one "
-            "a new directory, e.g. log_dir=%r." % (self.run_dir, _step_range(self._existing), self.log_dir + "_2"),
+            "a new directory, e.g. log_dir=%r."
+            % (self.run_dir, _step_range(self._existing), self.log_dir + "_2"),
             stacklevel=3,
         )
 
@@ -317,7 +318,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             warnings.warn(
                 "LSTMGatesCallback writes step %d again in %s, which already holds steps %s; readers show "
                 "the value written last. A run resumed from a checkpoint older than its last logged "
-                "step does this; to keep both, log to a new directory." % (step, self.run_dir, _step_range(self._existing)),
+                "step does this; to keep both, log to a new directory."
+                % (step, self.run_dir, _step_range(self._existing)),
                 stacklevel=3,
             )
         histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0

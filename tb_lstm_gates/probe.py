@@ -202,7 +202,8 @@ class ProbeLogger:
             gate, horizon = activations.retention(trace)
             writer.write_scalar(cell.layer, trace.cell, metadata.ACTIVATION, gate, metadata.RETENTION, horizon)
             if maps:
-                writer.write_activation_maps(cell.layer, trace.cell, trace.gates, activations.activation_map(trace))
+                maps_of_gates = activations.activation_map(trace)
+                writer.write_activation_maps(cell.layer, trace.cell, trace.gates, maps_of_gates)
         if self._gradient_cells:
             self._log_gradients(writer)
 
@@ -229,7 +230,8 @@ class ProbeLogger:
                 name: np.zeros(v.shape, np.float32) if g is None else _numpy(g)
                 for (name, v), g in zip(named, grads)
             }
-            layout = layouts.Layout(cell.layout.cell, {k: p for k, p in cell.layout.weights.items() if k in arrays})
+            weights = {k: p for k, p in cell.layout.weights.items() if k in arrays}
+            layout = layouts.Layout(cell.layout.cell, weights)
             for part, gates, view in layout.blocks(arrays):
                 l2 = stats.gate_stats(view)["l2"]
                 writer.write_gate_stats(cell.layer, cell.layout.cell, part, gates, {metadata.GRAD_NORM: l2})

@@ -203,7 +203,8 @@ def test_load_model_after_a_plain_import_restores_gate_regularizers(tmp_path, im
         "%s\nimport numpy as np\n"
         "m = keras.models.load_model(%r)\n"
         "r = m.layers[0].cell.recurrent_regularizer\n"
-        "print(type(r).__name__, float(r(m.layers[0].cell.recurrent_kernel)))" % (imports, str(tmp_path / "model.keras"))
+        "print(type(r).__name__, float(r(m.layers[0].cell.recurrent_kernel)))"
+        % (imports, str(tmp_path / "model.keras"))
     )
     name, penalty = _python(code).split()
     expected = float(model.layers[0].cell.recurrent_regularizer(model.layers[0].cell.recurrent_kernel))
@@ -290,7 +291,8 @@ def stateful_model(batch=4):
 
 
 def layer_states(model):
-    return [np.array(s.numpy()) for layer in model.layers if getattr(layer, "stateful", False) for s in layer.states]
+    stateful = [layer for layer in model.layers if getattr(layer, "stateful", False)]
+    return [np.array(s.numpy()) for layer in stateful for s in layer.states]
 
 
 def test_stateful_stacked_lstms_keep_their_carried_states_and_a_probe_of_another_batch_size_logs(tmp_path):
@@ -324,7 +326,8 @@ def test_stateful_stacked_lstms_keep_their_carried_states_and_a_probe_of_another
 def test_frozen_layer_gets_no_grad_norm_but_its_trainable_neighbour_does(tmp_path):
     keras.utils.set_random_seed(0)
     frozen = keras.layers.LSTM(4, return_sequences=True, name="frozen", trainable=False)
-    model = keras.Sequential([keras.Input((5, 3)), frozen, keras.layers.GRU(3, name="tuned"), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((5, 3)), frozen, keras.layers.GRU(3, name="tuned"), keras.layers.Dense(1)])
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     x, y = data()
     callback = tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x[:4], y[:4]), probe_gradients=True)
@@ -337,7 +340,8 @@ def test_frozen_layer_gets_no_grad_norm_but_its_trainable_neighbour_does(tmp_pat
     frozen.trainable = True
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
-    steps = {r.step for r in tb_lstm_gates.load(tmp_path) if r.stat == "grad_norm" and r.layer == "frozen/lstm_cell"}
+    records = tb_lstm_gates.load(tmp_path)
+    steps = {r.step for r in records if r.stat == "grad_norm" and r.layer == "frozen/lstm_cell"}
     assert steps == {2}
 
 
@@ -383,7 +387,8 @@ def test_bidirectional_imdb_model_logs_activations_of_every_direction_over_the_u
     ])
     model.compile("adam", "binary_crossentropy")
     y = RNG.integers(0, 2, size=(32, 1)).astype("float32")
-    model.fit(tokens, y, epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=tokens[:4])])
+    callback = tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=tokens[:4])
+    model.fit(tokens, y, epochs=1, verbose=0, callbacks=[callback])
     records = tb_lstm_gates.load(tmp_path)
     layers = {r.layer for r in records if r.stat == "activation_map"}
     assert layers == {"bidirectional/forward_lstm/lstm_cell", "bidirectional/backward_lstm/lstm_cell",
@@ -489,7 +494,8 @@ def test_unbuilt_subclassed_model_without_a_probe_logs_from_its_first_epoch_and_
 
 def test_probe_that_cannot_be_compiled_runs_eagerly_to_the_same_traces(monkeypatch):
     keras.utils.set_random_seed(10)
-    model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, return_sequences=True), keras.layers.GRU(2)])
+    model = keras.Sequential(
+        [keras.Input((5, 3)), keras.layers.LSTM(4, return_sequences=True), keras.layers.GRU(2)])
     x = RNG.normal(size=(3, 5, 3)).astype("float32")
     compiled = traces_by_layer(model, x)
 

@@ -10,7 +10,7 @@ import pytest
 import tf_keras
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, layouts, probe
+from tb_lstm_gates import discover, layouts, probe, summary
 
 RNG = np.random.default_rng(11)
 
@@ -106,8 +106,6 @@ def test_tf_keras_stateful_lstms_keep_their_states_under_a_probe_of_another_batc
     states = [np.array(s.numpy()) for layer in model.layers[:2] for s in layer.states]
     metrics = [np.array(v.numpy()) for m in model.metrics for v in m.variables]
     logger = probe.ProbeLogger(model, discover.find_cells(model), x[:3], y[:3], gradients=True)
-    from tb_lstm_gates import summary
-
     writer = summary.GateSummaryWriter(tmp_path / "by_hand")
     logger.log(writer, maps=True)
     writer.end_step(0)
