@@ -19,10 +19,15 @@ probe. Every state a run in inference mode could touch (layer states,
 non-trainable variables such as random seeds, metric variables, which the
 gradients' loss updates) is put back as it was.
 
-Not probed, with a warning: ConvLSTM layers (their gates are convolutions over
-the spatial axes, which the dense numpy recurrences do not compute), CuDNN
-layers, cells with activations other than sigmoid, hard_sigmoid and tanh,
-and layers the model does not call on the probe.
+ConvLSTM layers (channels_last) are probed too: their gates are
+convolutions, computed in numpy as TensorFlow pads and strides them; their
+statistics run over every output position and filter, and their activation
+maps show each filter's mean over the positions.
+
+Not probed, with a warning: channels_first ConvLSTM layers, CuDNN layers,
+cells with activations other than sigmoid, hard_sigmoid and tanh, tf_keras
+layers with `time_major=True`, and layers the model does not call on the
+probe.
 """
 
 import inspect
@@ -178,7 +183,7 @@ class ProbeLogger:
             # `find_cells` lists stacked cells in their order, and Keras
             # orders their initial states the same way.
             for cell in cells:
-                count = 2 if cell.layout.cell == "lstm" else 1
+                count = 1 if cell.layout.cell == "gru" else 2
                 own, states = (None, None) if states is None else (states[:count], states[count:])
                 trace = _trace(cell, sequence, mask, rnn.go_backwards, own)
                 traced.append((cell, trace))
@@ -240,10 +245,10 @@ class ProbeLogger:
 def _unprobed(cell):
     """Why `cell` cannot be probed, or None."""
     rnn = cell.path[-1]
-    if cell.layout.cell not in ("lstm", "gru"):
-        return "%s layers are not probed: their gates are convolutions, not the dense recurrences probed" % (
-            type(rnn).__name__
-        )
+    if cell.layout.cell not in ("lstm", "gru", "conv_lstm"):
+        return "%s layers are not probed" % type(rnn).__name__
+    if cell.layout.cell == "conv_lstm" and getattr(cell.obj, "data_format", "channels_last") != "channels_last":
+        return "only channels_last ConvLSTM layers are probed"
     if getattr(rnn, "cell", None) is None:
         return "only layers with a Keras cell are probed"
     if getattr(rnn, "time_major", False):
@@ -434,4 +439,9 @@ def _trace(cell, x, mask, go_backwards, initial_state=None):
     if cell.layout.cell == "gru":
         return activations.gru(cell.layout, cell.arrays(), x, mask, go_backwards, reset_after=obj.reset_after,
                                **kwargs)
+    if cell.layout.cell == "conv_lstm":
+        return activations.conv_lstm(
+            cell.layout, cell.arrays(), x, mask, go_backwards, strides=obj.strides,
+            padding=obj.padding.lower(), dilation_rate=obj.dilation_rate, **kwargs
+        )
     return activations.lstm(cell.layout, cell.arrays(), x, mask, go_backwards, **kwargs)

@@ -450,16 +450,34 @@ def test_time_distributed_lstm_is_probed_on_every_inner_sequence():
     np.testing.assert_allclose(traces["gru/gru_cell"].outputs[:, -1], model(x), rtol=1e-4, atol=1e-5)
 
 
-def test_conv_lstm_is_named_as_not_probed_with_the_reason_and_the_rest_is(tmp_path):
+def test_conv_lstm_layers_are_probed_as_keras_computes_them(tmp_path):
     keras.utils.set_random_seed(7)
-    inp = keras.Input((4, 6, 1))
-    conv = keras.layers.ConvLSTM1D(2, 3, padding="same")(inp)
-    seq = keras.layers.LSTM(3)(keras.layers.Reshape((4, 6))(inp))
-    model = keras.Model(inp, keras.layers.Concatenate()([keras.layers.Flatten()(conv), seq]))
-    with pytest.warns(UserWarning, match=r"conv_lstm1d/conv_lstm_cell \(ConvLSTM1D layers are not probed: their "
-                                         r"gates are convolutions"):
-        traces = traces_by_layer(model, RNG.normal(size=(2, 4, 6, 1)).astype("float32"))
-    assert list(traces) == ["lstm/lstm_cell"]
+    inp = keras.Input((4, 7, 6, 2))
+    conv2d = keras.layers.ConvLSTM2D(3, 3, strides=2, padding="same", return_sequences=True)(inp)
+    conv1d = keras.layers.ConvLSTM1D(2, 2, dilation_rate=2, go_backwards=True)(
+        keras.layers.Reshape((4, 7, 6 * 2))(inp))
+    out = keras.layers.Concatenate()([keras.layers.Flatten()(conv2d), keras.layers.Flatten()(conv1d)])
+    model = keras.Model(inp, keras.layers.Dense(1)(out))
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    for cell in discover.find_cells(model):  # gates away from their initial values
+        for v in cell.variables.values():
+            v.assign(RNG.normal(scale=0.5, size=v.shape).astype("float32"))
+    x = RNG.normal(size=(6, 4, 7, 6, 2)).astype("float32")
+    y = RNG.normal(size=(6, 1)).astype("float32")
+    traces = traces_by_layer(model, x[:3])
+    np.testing.assert_allclose(traces["conv_lstm2d/conv_lstm_cell"].outputs,
+                               keras.Model(inp, conv2d)(x[:3]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(traces["conv_lstm1d/conv_lstm_cell"].outputs[:, -1],
+                               keras.Model(inp, conv1d)(x[:3]), rtol=1e-4, atol=1e-5)
+    model.fit(x, y, epochs=1, verbose=0,
+              callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x[:3], y[:3]), probe_gradients=True)])
+    records = tb_lstm_gates.load(tmp_path)
+    maps = {r.layer: r.value for r in records if r.stat == "activation_map" and r.gate == "forget" and r.step == 1}
+    # One row per time step, one column per filter (its mean over the output positions).
+    assert maps["conv_lstm2d/conv_lstm_cell"].shape == (4, 3)
+    assert maps["conv_lstm1d/conv_lstm_cell"].shape == (4, 2)
+    assert {r.cell for r in records if r.stat == "retention"} == {"conv_lstm"}
+    assert len({r.layer for r in records if r.stat == "grad_norm"}) == 2
 
 
 def test_a_layer_the_model_does_not_call_on_the_probe_is_named_once():
