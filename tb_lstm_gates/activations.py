@@ -161,8 +161,8 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
     return Trace("gru", gates, functions, acts, valid, outputs)
 
 
-def conv_lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
-              initial_state=None, strides=1, padding="valid", dilation_rate=1):
+def conv_lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh",
+              recurrent_activation="sigmoid", initial_state=None, strides=1, padding="valid", dilation_rate=1):
     """Runs a Keras ConvLSTM (channels_last) over `x` from the blocks of its weights.
 
     Args:

@@ -351,16 +351,15 @@ def _numpy(value):
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
-def recurrent_layers(model):
-    """Every layer of `model` with a `stateful` attribute: its recurrent layers, wrappers included."""
+def _layers(model):
+    """Every layer of `model`, itself included, through nested models and wrappers, each once."""
     found, seen = [], set()
 
     def visit(layer):
         if id(layer) in seen:
             return
         seen.add(id(layer))
-        if hasattr(layer, "stateful") and hasattr(layer, "states"):
-            found.append(layer)
+        found.append(layer)
         for name in ("forward_layer", "backward_layer", "layer"):
             child = getattr(layer, name, None)
             if child is not None and hasattr(child, "weights"):
@@ -379,6 +378,8 @@ class preserved:
     state, any batch size, no carried state written); afterwards, their
     carried states, the model's non-trainable variables (random seeds,
     moving statistics) and its metrics' variables get back their values.
+    Frozen layers' weights are not copied: nothing writes them, and a frozen
+    pretrained embedding can be large.
     """
 
     def __init__(self, model):
@@ -386,8 +387,12 @@ class preserved:
 
     def __enter__(self):
         model = self._model
-        self._stateful = [layer for layer in recurrent_layers(model) if layer.stateful]
-        variables = list(model.non_trainable_variables)
+        layers = _layers(model)
+        self._stateful = [
+            layer for layer in layers if getattr(layer, "stateful", False) and hasattr(layer, "states")
+        ]
+        frozen = {id(v) for layer in layers if not layer.trainable for v in layer.weights}
+        variables = [v for v in model.non_trainable_variables if id(v) not in frozen]
         for metric in getattr(model, "metrics", None) or ():
             variables.extend(getattr(metric, "variables", ()))
         for layer in self._stateful:

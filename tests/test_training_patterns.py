@@ -272,7 +272,8 @@ class ThreeRNNs(keras.Model):
 def test_unique_names_skip_names_other_layers_already_have():
     model = ThreeRNNs()
     model(np.zeros((1, 4, 3), "float32"))
-    assert [c.layer for c in discover.find_cells(model)] == ["rnn/lstm_cell", "rnn_3/lstm_cell", "rnn_2/gru_cell"]
+    layers = [c.layer for c in discover.find_cells(model)]
+    assert layers == ["rnn/lstm_cell", "rnn_3/lstm_cell", "rnn_2/gru_cell"]
 
 
 # --- items 2 and 8: the probe never changes training; frozen layers ---------------------------------------
@@ -472,7 +473,8 @@ def test_conv_lstm_layers_are_probed_as_keras_computes_them(tmp_path):
     model.fit(x, y, epochs=1, verbose=0,
               callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x[:3], y[:3]), probe_gradients=True)])
     records = tb_lstm_gates.load(tmp_path)
-    maps = {r.layer: r.value for r in records if r.stat == "activation_map" and r.gate == "forget" and r.step == 1}
+    maps = {r.layer: r.value for r in records
+            if r.stat == "activation_map" and r.gate == "forget" and r.step == 1}
     # One row per time step, one column per filter (its mean over the output positions).
     assert maps["conv_lstm2d/conv_lstm_cell"].shape == (4, 3)
     assert maps["conv_lstm1d/conv_lstm_cell"].shape == (4, 2)
