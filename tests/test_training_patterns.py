@@ -78,11 +78,26 @@ def caught_warnings(fn):
 # --- item 3: loops of fit, resumed runs, reruns -------------------------------------------------------
 
 
+def addition_rnn_model():
+    """keras-io addition_rnn, small: LSTM encoder, RepeatVector, LSTM decoder, Dense softmax per step."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((7, 12)),
+        keras.layers.LSTM(16),
+        keras.layers.RepeatVector(4),
+        keras.layers.LSTM(16, return_sequences=True),
+        keras.layers.Dense(12, activation="softmax"),
+    ])
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def test_addition_rnn_loop_of_fit_with_one_callback_keeps_counting_steps(tmp_path):
     # keras-io addition_rnn: for epoch in range(...): model.fit(x, y, epochs=1, ...)
-    model = lstm_model()
-    x, y = data()
-    callback = tb_lstm_gates.LSTMGatesCallback(tmp_path)
+    model = addition_rnn_model()
+    x = keras.utils.to_categorical(RNG.integers(0, 12, size=(32, 7)), 12)
+    y = keras.utils.to_categorical(RNG.integers(0, 12, size=(32, 4)), 12)
+    callback = tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=x[:4])
     before = {c.layer: c.arrays() for c in discover.find_cells(model)}
     after = []
     for _ in range(4):
@@ -98,6 +113,8 @@ def test_addition_rnn_loop_of_fit_with_one_callback_keeps_counting_steps(tmp_pat
     # One writer for the whole loop, and update_ratio compares each call with the one before.
     assert len(os.listdir(tmp_path / "train")) == 1
     assert {r.step for r in records if r.stat == "update_ratio"} == {1, 2, 3, 4}
+    assert {(r.layer, r.step) for r in records if r.stat == "retention"} == {
+        (layer, step) for layer in ("lstm/lstm_cell", "lstm_1/lstm_cell") for step in range(5)}
 
 
 def test_loop_of_fit_with_a_new_callback_each_time_continues_after_the_logged_steps(tmp_path):
