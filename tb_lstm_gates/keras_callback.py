@@ -183,6 +183,11 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     def _open_if_ready(self):
         if self._no_cells or self._unbuilt or not distribute.is_chief() or self._guard.failed:
             return
+        if self._writer is not None and not _exists(self._writer.path):
+            # The log directory was removed between two `fit` calls (a
+            # notebook's `rm -r logs`): write a new file rather than the
+            # unlinked one.
+            self._close()
         if self._writer is None:
             self._guard.run(self._open)
 
@@ -354,6 +359,12 @@ def logged_steps(run_dir):
                 if event.HasField("summary"):
                     steps.add(event.step)
     return steps
+
+
+def _exists(path):
+    from tensorboard.compat import tf
+
+    return tf.io.gfile.exists(path)
 
 
 def _step_range(steps):

@@ -117,6 +117,20 @@ def test_addition_rnn_loop_of_fit_with_one_callback_keeps_counting_steps(tmp_pat
         (layer, step) for layer in ("lstm/lstm_cell", "lstm_1/lstm_cell") for step in range(5)}
 
 
+def test_log_dir_removed_between_two_fits_of_one_callback_gets_a_new_event_file(tmp_path):
+    import shutil
+
+    model = lstm_model()
+    x, y = data()
+    callback = tb_lstm_gates.LSTMGatesCallback(tmp_path / "logs")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    shutil.rmtree(tmp_path / "logs")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    records = tb_lstm_gates.load(tmp_path / "logs")
+    assert steps_of(records) == [2]
+    assert_step_is(records, model, 2)
+
+
 def test_loop_of_fit_with_a_new_callback_each_time_continues_after_the_logged_steps(tmp_path):
     model = lstm_model()
     x, y = data()
