@@ -3,7 +3,17 @@
 The package imports nothing heavy at import time: TensorBoard loads the
 plugin from here at start-up, so TensorFlow and Keras are imported only by the
 modules that need them, when first used.
+
+`GateRegularizer` is registered with Keras as soon as both this package and
+Keras are imported, in either order, so `keras.models.load_model` restores
+models that use it after a plain `import tb_lstm_gates`.
 """
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 
 __version__ = "0.1.0"
 
@@ -21,9 +31,71 @@ __all__ = sorted(_LAZY) + ["__version__"]
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError("module 'tb_lstm_gates' has no attribute %r" % name)
-    import importlib
-
     module, attr = _LAZY[name]
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
+
+
+def _register_with_keras():
+    """Imports `regularizers`, whose `GateRegularizer` registers itself with Keras."""
+    try:
+        importlib.import_module("tb_lstm_gates.regularizers")
+    except Exception as e:  # a broken Keras must not break whoever imported it
+        warnings.warn(
+            "tb-lstm-gates could not register GateRegularizer with Keras (%s: %s); import "
+            "tb_lstm_gates.regularizers before keras.models.load_model" % (type(e).__name__, e),
+            stacklevel=2,
+        )
+
+
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Registers `GateRegularizer` right after Keras is first imported, by anyone.
+
+    Only the import of `keras` itself is looked at, and the finder leaves
+    `sys.meta_path` once Keras has run, so it costs nothing afterwards. It
+    never imports Keras on its own (TensorBoard imports this package at
+    start-up). A `find_spec("keras")` without an import (TensorFlow asks so)
+    leaves it in place.
+    """
+
+    def __init__(self):
+        self._looking = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras" or self._looking:
+            return None
+        self._looking = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._looking = False
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _ThenRegister(spec.loader, self)
+        return spec
+
+
+class _ThenRegister(importlib.abc.Loader):
+    """Runs a module's own loader, then `_register_with_keras`, then steps aside."""
+
+    def __init__(self, loader, finder):
+        self._loader = loader
+        self._finder = finder
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        # The module's own loader again, for reloads and resource readers.
+        module.__loader__ = module.__spec__.loader = self._loader
+        if self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)
+        self._loader.exec_module(module)
+        _register_with_keras()
+
+
+if "keras" in sys.modules:
+    _register_with_keras()
+elif not any(isinstance(finder, _RegisterAfterKeras) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterKeras())

@@ -6,8 +6,8 @@ what the split says each gate is. Work is vectorised over the batch, the
 gates and the units; Python loops over time steps only. The input part of
 every gate is one matrix product over all time steps at once.
 
-`lstm` and `gru` follow Keras's cells and `RNN` layer: zero initial state;
-at a masked step the state and the output carry over unchanged;
+`lstm` and `gru` follow Keras's cells and `RNN` layer: a zero initial state
+unless one is given; at a masked step the state and the output carry over unchanged;
 `go_backwards` reads the sequence (and its mask) from the end and returns
 the outputs in that reversed order, as Keras does. Dropout is left out (the
 layers' inference mode).
@@ -37,7 +37,7 @@ FUNCTIONS = {"sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "tanh": np.tanh}
 SATURATION_BOUNDS = {"sigmoid": (0.1, 0.9), "hard_sigmoid": (0.1, 0.9), "tanh": (-0.9, 0.9)}
 
 # The gate that decides how much of the state is kept at each step.
-RETENTION_GATE = {"lstm": "forget", "gru": "update"}
+RETENTION_GATE = {"lstm": "forget", "conv_lstm": "forget", "gru": "update"}
 
 
 @dataclasses.dataclass
@@ -45,14 +45,18 @@ class Trace:
     """What one recurrent cell did on a batch.
 
     Attributes:
-      cell: `lstm` or `gru`.
+      cell: `lstm`, `conv_lstm` or `gru`.
       gates: canonical gate names, in the order of `activations`' gate axis.
       functions: name of each gate's activation function (`sigmoid`, `tanh`, ...).
       activations: `(batch, time, n_gates, units)`, in the input's time order
         (also for `go_backwards`).
       valid: `(batch, time)` bool, False at masked steps, in the input's time order.
       outputs: `(batch, time, units)`, the layer's `return_sequences` output:
-        in reversed time order for `go_backwards`, as Keras returns it.
+        in reversed time order for `go_backwards`, as Keras returns it; for a
+        ConvLSTM `(batch, time, *positions, filters)`.
+      positions: for a ConvLSTM the number of output positions, whose
+        activations `units` holds position by position (`positions *
+        filters`); 1 for LSTM and GRU cells.
     """
 
     cell: str
@@ -61,6 +65,7 @@ class Trace:
     activations: np.ndarray
     valid: np.ndarray
     outputs: np.ndarray
+    positions: int = 1
 
 
 def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
@@ -76,7 +81,9 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
       mask: `(batch, time)` bool, or None for no masking.
       go_backwards: process the sequence from its end, as Keras's `go_backwards`.
       activation, recurrent_activation: names of Keras activations (see FUNCTIONS).
-      initial_state: `(h, c)` arrays of shape `(batch, state)`, or None for zeros.
+      initial_state: None for zeros, or `(h, c)`, h `(batch, state)` (the
+        projection's size if any) and c `(batch, units)`, in Keras's order of
+        an LSTM's states.
 
     Returns:
       a `Trace` with gates `input`, `forget`, `cell`, `output`.
@@ -94,10 +101,7 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
     batch, units = x.shape[0], recurrent.shape[-1]
     # (state, 4 * units): one matrix product per step; the state is the projection's size if any.
     recurrent = recurrent.reshape(recurrent.shape[0], -1)
-    h = np.zeros((batch, recurrent.shape[0]), xz.dtype)
-    c = np.zeros((batch, units), xz.dtype)
-    if initial_state is not None:
-        h, c = (np.asarray(s, xz.dtype).reshape(z.shape) for s, z in zip(initial_state, (h, c)))
+    h, c = _initial_states(initial_state, [(batch, recurrent.shape[0]), (batch, units)], xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, x.shape[1], h.shape[1]), xz.dtype)
     for k, t in enumerate(steps):
@@ -126,7 +130,7 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
       arrays, x, mask, go_backwards, activation, recurrent_activation: as for `lstm`.
       reset_after: the cell's `reset_after`: the reset gate scales the
         recurrent projection of the candidate (True) or the state before it (False).
-      initial_state: `(batch, units)` array, or None for zeros.
+      initial_state: None for zeros, or `(h,)` with h `(batch, units)`.
 
     Returns:
       a `Trace` with gates `update`, `reset`, `candidate`.
@@ -143,9 +147,7 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
     recurrent_bias = parts.get("recurrent_bias", 0)
     batch, units = x.shape[0], recurrent.shape[-1]
     recurrent_all = recurrent.reshape(units, -1)  # (units, 3 * units)
-    h = np.zeros((batch, units), xz.dtype)
-    if initial_state is not None:
-        h = np.asarray(initial_state, xz.dtype).reshape(h.shape)
+    (h,) = _initial_states(initial_state, [(batch, units)], xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
@@ -162,6 +164,90 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
         outputs[:, k] = h
     functions = (recurrent_activation, recurrent_activation, activation)
     return Trace("gru", gates, functions, acts, valid, outputs)
+
+
+def conv_lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh",
+              recurrent_activation="sigmoid", initial_state=None, strides=1, padding="valid", dilation_rate=1):
+    """Runs a Keras ConvLSTM (channels_last) over `x` from the blocks of its weights.
+
+    Args:
+      layout: the cell's `layouts.Layout`; kernels `ks + (in, 4 * filters)`.
+      x: `(batch, time, *spatial, in)` inputs.
+      strides, padding, dilation_rate: the layer's, for the input
+        convolution (`"valid"` or `"same"`, as TensorFlow pads); the
+        recurrent convolution has stride 1 and `"same"` padding, as in Keras.
+      initial_state: None for zeros, or `(h, c)`, each `(batch, *out, filters)`.
+      Other arguments: as for `lstm`.
+
+    Returns:
+      a `Trace` with gates `input`, `forget`, `cell`, `output`; its units
+      are the output positions times the filters.
+    """
+    gates = metadata.LSTM_GATES
+    parts = _parts(layout, arrays, gates)
+    act, rec = _function(activation), _function(recurrent_activation)
+    x = np.asarray(x)
+    rank = x.ndim - 3
+    if rank < 1 or parts["input"].ndim != rank + 3:
+        raise ValueError("expected inputs of shape (batch, time, *spatial, channels), got %s" % (x.shape,))
+    strides, dilation = (_tuple(v, rank) for v in (strides, dilation_rate))
+    x, valid, steps = _prepare(x.reshape(x.shape[:2] + (-1,)), mask, go_backwards, x.shape)
+    kernel, recurrent = parts["input"], parts["recurrent"]  # ks + (in, 4, filters), ks + (filters, 4, filters)
+    filters = recurrent.shape[-1]
+    batch, time = x.shape[:2]
+    xz = _conv(x.reshape((batch * time,) + x.shape[2:]), kernel.reshape(kernel.shape[:-2] + (-1,)),
+               strides, padding, dilation)
+    out = xz.shape[1:-1]
+    xz = xz.reshape((batch, time) + out + (4, filters))
+    if "bias" in parts:
+        xz += parts["bias"]
+    recurrent = recurrent.reshape(recurrent.shape[:-2] + (-1,))
+    h, c = _initial_states(initial_state, [(batch,) + out + (filters,)] * 2, xz.dtype)
+    acts = np.empty(xz.shape, xz.dtype)
+    outputs = np.empty((batch, time) + out + (filters,), xz.dtype)
+    ones = (1,) * rank
+    for k, t in enumerate(steps):
+        z = xz[:, t] + _conv(h, recurrent, ones, "same", ones).reshape(xz.shape[:1] + xz.shape[2:])
+        a = acts[:, t]
+        a[..., (0, 1, 3), :] = rec(z[..., (0, 1, 3), :])
+        a[..., 2, :] = act(z[..., 2, :])
+        c_new = a[..., 1, :] * c + a[..., 0, :] * a[..., 2, :]
+        h_new = a[..., 3, :] * act(c_new)
+        keep = valid[:, t].reshape((batch,) + ones + (1,))
+        c = np.where(keep, c_new, c)
+        h = np.where(keep, h_new, h)
+        outputs[:, k] = h
+    positions = int(np.prod(out))
+    # (batch, time, *out, 4, filters) -> (batch, time, 4, positions * filters)
+    acts = np.moveaxis(acts, -2, 2).reshape(batch, time, 4, positions * filters)
+    functions = (recurrent_activation, recurrent_activation, activation, recurrent_activation)
+    return Trace("conv_lstm", gates, functions, acts, valid, outputs, positions)
+
+
+def _tuple(value, rank):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
+
+
+def _conv(x, kernel, strides, padding, dilation):
+    """Keras's channels_last convolution: `x` (n, *spatial, c), `kernel` (*k, c, o) -> (n, *out, o)."""
+    rank = kernel.ndim - 2
+    reach = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:rank], dilation)]
+    if padding == "same":
+        # TensorFlow's "same": ceil(size / stride) outputs, the odd pad after.
+        pads = []
+        for size, r, s in zip(x.shape[1:1 + rank], reach, strides):
+            total = max((-(-size // s) - 1) * s + r - size, 0)
+            pads.append((total // 2, total - total // 2))
+        x = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    elif padding != "valid":
+        raise ValueError('padding must be "valid" or "same", got %r' % (padding,))
+    windows = np.lib.stride_tricks.sliding_window_view(x, reach, axis=tuple(range(1, 1 + rank)))
+    windows = windows[
+        (slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
+        + tuple(slice(None, None, d) for d in dilation)
+    ]  # (n, *out, c, *k)
+    return np.tensordot(windows, kernel, axes=([1 + rank] + list(range(2 + rank, 2 + 2 * rank)),
+                                               [rank] + list(range(rank))))
 
 
 def gate_statistics(trace):
@@ -221,8 +307,14 @@ def retention(trace, cap=metadata.RETENTION_CAP):
 
 
 def activation_map(trace, sequence=0):
-    """The activations of one sequence: float32 `(n_gates, time, units)`, NaN at masked steps."""
+    """The activations of one sequence: float32 `(n_gates, time, units)`, NaN at masked steps.
+
+    For a ConvLSTM, `units` are its filters, each the mean over the output
+    positions: a map of every position would be too wide to read or store.
+    """
     a = np.where(trace.valid[sequence, :, None, None], trace.activations[sequence], np.nan)
+    if trace.positions > 1:
+        a = a.reshape(a.shape[:2] + (trace.positions, -1)).mean(axis=2)
     return np.ascontiguousarray(a.transpose(1, 0, 2), dtype=np.float32)
 
 
@@ -246,8 +338,24 @@ def _parts(layout, arrays, gates):
     return parts
 
 
-def _prepare(x, mask, go_backwards):
-    """`(x, valid, steps)`: a float array, the valid steps, and the time indices in processing order."""
+def _initial_states(given, shapes, dtype):
+    """State arrays of `shapes`: zeros, or the given ones, checked."""
+    if given is None:
+        return [np.zeros(shape, dtype) for shape in shapes]
+    states = [np.asarray(s, dtype) for s in given]
+    if [s.shape for s in states] != [tuple(shape) for shape in shapes]:
+        raise ValueError(
+            "initial_state must be %d arrays of shapes %s, got shapes %s"
+            % (len(shapes), [tuple(shape) for shape in shapes], [s.shape for s in states])
+        )
+    return states
+
+
+def _prepare(x, mask, go_backwards, shape=None):
+    """`(x, valid, steps)`: a float array, the valid steps, and the time indices in processing order.
+
+    `shape`: the shape to give `x` back after the checks, for ConvLSTM inputs.
+    """
     x = np.asarray(x)
     if x.ndim != 3:
         raise ValueError("expected inputs of shape (batch, time, features), got %s" % (x.shape,))
@@ -260,4 +368,4 @@ def _prepare(x, mask, go_backwards):
         if valid.shape != x.shape[:2]:
             raise ValueError("mask of shape %s does not fit inputs of shape %s" % (valid.shape, x.shape))
     steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
-    return x, valid, steps
+    return (x if shape is None else x.reshape(shape)), valid, steps

@@ -30,6 +30,14 @@ SUPPORTED_LAYERS = (
 _CELL_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
 
+class NoRecurrentLayerError(ValueError):
+    """The model holds no recurrent layer whose gates tb-lstm-gates can split."""
+
+
+class NotBuiltError(ValueError):
+    """A recurrent layer has no weights yet: the model has not been built."""
+
+
 @dataclasses.dataclass
 class Cell:
     """One recurrent cell of a model.
@@ -37,7 +45,10 @@ class Cell:
     Attributes:
       layer: the names of the layers and cells from below the model down to
         the cell, e.g. `bidirectional/forward_lstm/lstm_cell` (the `layer`
-        of the data contract). Keras 3 variable paths would not do: they
+        of the data contract). Where two layers (or cells) of one container
+        share a name, as a subclassed model allows, the later ones in model
+        order get the first free `name_2`, `name_3`, ..., so every cell's
+        path is unique and the same after `load_model`. Keras 3 variable paths would not do: they
         depend on where a layer was built, and a model restored by
         `keras.models.load_model` loses the model's and wrappers' scopes
         (`sequential/bidirectional/forward_lstm/lstm_cell` comes back as
@@ -108,37 +119,46 @@ def find_cells(model, layers=None):
       list of `Cell`, in model order, each cell once.
 
     Raises:
-      ValueError: the model has no recurrent layer we can split, the model is
-        not built, or a name in `layers` matches no recurrent layer.
+      NoRecurrentLayerError: the model has no recurrent layer we can split.
+      NotBuiltError: the model is not built.
+      ValueError: a name in `layers` matches no recurrent layer.
     """
     found, skipped = [], []
     seen = set()
     top = 1 if getattr(model, "layers", None) is not None else 0
+    unique = {}  # id(layer or cell) -> its name, made unique among its siblings
+
+    def name_of(obj):
+        return unique.get(id(obj), obj.name)
 
     def visit_layer(layer, path):
         if id(layer) in seen:
             return
         seen.add(id(layer))
         path = path + (layer,)
+        below = tuple(name_of(p) for p in path[top:])
         if getattr(layer, "forward_layer", None) is not None:
             visit_layer(layer.forward_layer, path)
             visit_layer(layer.backward_layer, path)
         elif getattr(layer, "cell", None) is not None:
-            visit_cell(layer.cell, path, _names(path[top:]))
+            visit_cell(layer.cell, path, below)
         elif layout_of(layer) is not None:
-            visit_cell(layer, path, _names(path[top:-1]))
+            visit_cell(layer, path, below[:-1])
         elif _is_layer(getattr(layer, "layer", None)):
             visit_layer(layer.layer, path)
         else:
-            for sublayer in getattr(layer, "layers", None) or ():
+            sublayers = list(getattr(layer, "layers", None) or ())
+            unique.update(_unique_names(sublayers))
+            for sublayer in sublayers:
                 visit_layer(sublayer, path)
 
     def visit_cell(cell, path, below_model):
         # `below_model`: the names below the model (whose name Keras numbers
         # per session) down to the cell's owner.
-        below_model = below_model + (cell.name,)
+        below_model = below_model + (name_of(cell),)
         names = _names(path)
         if getattr(cell, "cells", None) is not None:
+            unique.update(_unique_names(cell.cells))
             for sub in cell.cells:
                 visit_cell(sub, path, below_model)
             return
@@ -152,7 +172,7 @@ def find_cells(model, layers=None):
             if getattr(cell, name, None) is not None
         }
         if "kernel" not in variables:
-            raise ValueError(
+            raise NotBuiltError(
                 "layer %r is not built yet, so its gates cannot be found: build "
                 "the model (call it on data or give it an `Input`) before "
                 "training with LSTMGatesCallback" % "/".join(names)
@@ -170,7 +190,7 @@ def find_cells(model, layers=None):
             stacklevel=callers.user_stacklevel(),
         )
     if not found:
-        raise ValueError(
+        raise NoRecurrentLayerError(
             "model %r has no recurrent layer whose gates tb-lstm-gates can "
             "split; supported: %s" % (getattr(model, "name", model), SUPPORTED_LAYERS)
         )
@@ -189,6 +209,26 @@ def find_cells(model, layers=None):
 
 def _names(layers):
     return tuple(layer.name for layer in layers)
+
+
+def _unique_names(siblings):
+    """`{id(obj): name}` for the siblings whose name an earlier sibling already has.
+
+    Each gets the first `name_<k>` (k = 2, 3, ...) that no sibling has, so the
+    result depends only on the siblings' names and order.
+    """
+    taken = {obj.name for obj in siblings}
+    seen, renamed = set(), {}
+    for obj in siblings:
+        if obj.name not in seen:
+            seen.add(obj.name)
+            continue
+        k = 2
+        while "%s_%d" % (obj.name, k) in taken:
+            k += 1
+        renamed[id(obj)] = "%s_%d" % (obj.name, k)
+        taken.add(renamed[id(obj)])
+    return renamed
 
 
 def _is_layer(obj):

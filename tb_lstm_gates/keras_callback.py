@@ -1,8 +1,10 @@
 """`LSTMGatesCallback`: per-gate weight summaries from `model.fit`."""
 
 import os
+import warnings
 
 import keras
+from tensorboard.backend.event_processing import event_file_loader
 
 from tb_lstm_gates import discover, distribute, regularizers, stats, summary
 from tb_lstm_gates import probe as probe_lib
@@ -11,6 +13,11 @@ TRAIN_RUN = "train"
 
 
 class LSTMGatesCallback(keras.callbacks.Callback):
+    # One class for Keras 3 and tf_keras: it subclasses Keras 3's Callback and
+    # implements the few private hooks tf_keras's CallbackList asks every
+    # callback for (below). Choosing the base class by the model's framework
+    # would need the class before the model is known, and two classes behind
+    # one name break isinstance checks and pickling.
     """Logs per-gate statistics and histograms of every recurrent layer.
 
     Each LSTM, GRU or ConvLSTM layer keeps its gates fused in one kernel, one
@@ -29,9 +36,19 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     Summaries go to `log_dir/train`, the run folder that
     `keras.callbacks.TensorBoard` uses for the same `log_dir`. Step 0 holds the
     weights before training; then step `e` holds the weights after epoch `e`
-    (`update_freq="epoch"`) or step `b` those after global batch `b`. Training
-    resumed with `initial_epoch` continues the steps. Under `tf.distribute`
-    only the chief writes.
+    (`update_freq="epoch"`) or step `b` those after global batch `b`. Steps
+    keep counting when `fit` is called again, in a loop, with this callback
+    or a new one: a run resumed with `initial_epoch` takes Keras's epoch
+    numbers; a model that has already trained (its optimizer has taken
+    steps) continues after the last step in `log_dir`. A model that has not
+    trained yet, given a `log_dir` that already holds steps, starts again at
+    step 0 with a warning naming the steps it replaces: give each run its own
+    directory. Under `tf.distribute` only the chief writes.
+
+    The callback never changes training: the probe runs in inference mode,
+    stateful layers keep their carried states, and no weight, optimizer
+    slot, random seed or metric differs because it ran. The same callback
+    works with Keras 3 and with tf_keras (`TF_USE_LEGACY_KERAS=1`) models.
 
     With `probe=x`, a small fixed batch of model inputs, each logged step
     also holds what every LSTM and GRU layer's gates do on it: per gate the
@@ -44,11 +61,12 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     `activation` (see `tb_lstm_gates.metadata`). With `probe=(x, y)` and
     `probe_gradients=True` (TensorFlow, torch or JAX backend), also the norm of the
     gradient of the model's loss on the probe for each block, as stat
-    `grad_norm`: which gates still learn.
+    `grad_norm`: which gates still learn (for trainable weights only; a
+    frozen layer gets none).
 
-    A failure while logging (an unwritable `log_dir`, a full disk) is
-    reported once as a warning and logging stops; training goes on, unless
-    `strict=True`.
+    A failure while logging (an unwritable `log_dir`, a full disk, a model
+    without any recurrent layer) is reported once as a warning and logging
+    stops; training goes on, unless `strict=True`.
 
     Args:
       log_dir: the log directory, as given to `keras.callbacks.TensorBoard`.
@@ -116,30 +134,113 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self.histogram_bins = histogram_bins
         self.strict = strict
         self.probe_gradients = probe_gradients
+        self._guard = summary.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
+        # What tf_keras's CallbackList reads from every callback: logs as
+        # numpy values, and no chief-only rule of its own (`is_chief` decides).
+        self._supports_tf_logs = False
+        self._chief_worker_only = None
+        self._counted = None  # the model the state below belongs to
+        self._first_epoch = None  # the first epoch of the current `fit` call
+        self._base = self._epoch = 0
+        self._forget_model()
+
+    def _forget_model(self):
         self._probe = None
         self._writer = None
         self._logger = None
         self._cells = []
-        self._epoch = 0
-        self._logged = 0
-        self._last_step = None
-        self._guard = summary.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
+        self._logged = 0  # steps logged, for histogram_freq
+        self._last_step = None  # the last step logged for this model, or found in log_dir
+        self._last_written = None  # the last step this callback wrote
+        self._existing = set()  # steps log_dir held when this callback first saw the model
+        self._rerun = False  # a fresh model writes over those steps, as the user was told
+        self._warned_rewrite = False
+        self._no_cells = False
+        self._unbuilt = False  # cells are looked for once the first batch has built the model
 
     @property
     def run_dir(self):
         return os.path.join(self.log_dir, TRAIN_RUN)
 
+    # tf_keras's CallbackList calls these to learn which batch hooks to run.
+    def _implements_train_batch_hooks(self):
+        return self.update_freq != "epoch"
+
+    def _implements_test_batch_hooks(self):
+        return False
+
+    def _implements_predict_batch_hooks(self):
+        return False
+
     def on_train_begin(self, logs=None):
-        self._cells = discover.find_cells(self.model, self.layers)
-        self._guard.failed = False
-        self._logged = 0
-        self._last_step = None
-        if not distribute.is_chief():
-            self._writer = None
+        self._first_epoch = None
+        if self.model is not self._counted:
+            self._close()
+            self._forget_model()
+            self._counted = self.model
+            self._guard.failed = False
+            self._start_counting()
+        self._open_if_ready()
+
+    def _open_if_ready(self):
+        if self._no_cells or self._unbuilt or not distribute.is_chief() or self._guard.failed:
             return
-        self._guard.run(self._open)
+        if self._writer is not None and not _exists(self._writer.path):
+            # The log directory was removed between two `fit` calls (a
+            # notebook's `rm -r logs`): write a new file rather than the
+            # unlinked one.
+            self._close()
+        if self._writer is None:
+            self._guard.run(self._open)
+
+    def _start_counting(self):
+        """Finds the cells and where this model's steps continue, once per model."""
+        try:
+            try:
+                self._cells = discover.find_cells(self.model, self.layers)
+            except discover.NotBuiltError:
+                if self._probe_x is None:
+                    # A subclassed model builds in its first training step.
+                    self._unbuilt = True
+                    return
+                # Calling the model builds it, as its first training step
+                # would, with the same initial weights.
+                with probe_lib.preserved(self.model):
+                    self.model(self._probe_x, training=False)
+                self._cells = discover.find_cells(self.model, self.layers)
+        except discover.NoRecurrentLayerError as e:
+            if self.strict:
+                raise
+            self._no_cells = True
+            warnings.warn(
+                "LSTMGatesCallback logs nothing for this model: %s. Training goes on; pass strict=True "
+                "to stop it instead." % e,
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return
+        if not distribute.is_chief():
+            return
+        self._guard.run(lambda: self._existing.update(logged_steps(self.run_dir)))
+        if not self._existing:
+            return
+        if self._iterations():
+            # A model that has trained continues the run its log_dir holds.
+            self._last_step = max(self._existing)
+            return
+        self._rerun = True
+        warnings.warn(
+            "LSTMGatesCallback: %s already holds steps %s of an earlier run, and this model has not "
+            "trained yet: its steps start again at 0 and replace them. To keep both runs, give this one "
+            "a new directory, e.g. log_dir=%r."
+            % (self.run_dir, _step_range(self._existing), self.log_dir + "_2"),
+            stacklevel=3,
+        )
 
     def _open(self):
+        # The writer stays open for the next `fit` of this model (every step
+        # is flushed as it is written), so a loop of `fit` calls leaves one
+        # event file and `update_ratio` compares with the last call's weights.
         self._writer = summary.GateSummaryWriter(self.run_dir)
         self._logger = summary.CellLogger(self._writer, self.histogram_bins)
         if self._probe_x is not None:
@@ -148,35 +249,75 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             )
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch is None:
+            self._begin_fit(epoch)
         self._epoch = epoch
-        if epoch == 0 and self._last_step is None:
-            self._log(0)
+
+    def _begin_fit(self, epoch):
+        """Fixes the step this `fit` call starts from, and logs it if no run holds it yet."""
+        self._first_epoch = epoch
+        iterations = self._iterations()
+        if self.update_freq == "epoch":
+            # `initial_epoch` given: Keras's epoch numbers are the steps.
+            base = epoch if epoch > 0 else self._last_step or 0
+        elif iterations:
+            base = iterations
+        elif epoch > 0:
+            base = epoch * ((self.params or {}).get("steps") or 0)
+        else:
+            base = self._last_step or 0
+        self._base = base
+        if self._last_step is None and (base not in self._existing or self._rerun):
+            self._log(base)
+
+    def _built_now(self):
+        """Finds the cells of a model the first training step has just built; warns of the lost step."""
+        self._unbuilt = False
+        self._start_counting()
+        self._open_if_ready()
+        if self._writer is not None and self._last_step is None:
+            warnings.warn(
+                "LSTMGatesCallback: the model was built by its first training step, so step %d (the weights "
+                "before training) is not logged. Build it first (call it on a batch) or pass probe=, "
+                "which builds it." % self._base,
+                stacklevel=3,
+            )
 
     def on_train_batch_end(self, batch, logs=None):
         if self.update_freq == "epoch":
             return
+        if self._unbuilt:
+            self._built_now()
         step = self._global_batch(batch)
         if step % self.update_freq == 0:
             self._sync_backend_state()
             self._log(step, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._unbuilt:
+            self._built_now()
         if self.update_freq == "epoch":
-            self._log(epoch + 1, logs)
+            self._log(self._base + epoch - self._first_epoch + 1, logs)
 
-    def on_train_end(self, logs=None):
+    def _close(self):
         if self._writer is not None:
             self._guard.run(self._writer.close)
             self._writer = None
 
+    def _iterations(self):
+        """How many steps the model's optimizer has taken, or None without one."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None or getattr(optimizer, "iterations", None) is None:
+            return None
+        self._sync_backend_state()
+        return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
     def _global_batch(self, batch):
         steps = (self.params or {}).get("steps")
         if steps:
-            return self._epoch * steps + batch + 1
-        # Unknown epoch length: the optimizer's own count survives resumes
-        # from a saved model.
-        self._sync_backend_state()
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            return self._base + (self._epoch - self._first_epoch) * steps + batch + 1
+        # Unknown epoch length: the optimizer's own count.
+        return self._iterations()
 
     def _sync_backend_state(self):
         # Keras on JAX keeps the weights out of the model's variables during an
@@ -186,12 +327,21 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             sync()
 
     def _log(self, step, logs=None):
-        if self._writer is None or self._guard.failed or step == self._last_step:
+        if self._writer is None or self._guard.failed or step == self._last_written:
             return
+        if step in self._existing and not self._rerun and not self._warned_rewrite:
+            self._warned_rewrite = True
+            warnings.warn(
+                "LSTMGatesCallback writes step %d again in %s, which already holds steps %s; readers show "
+                "the value written last. A run resumed from a checkpoint older than its last logged "
+                "step does this; to keep both, log to a new directory."
+                % (step, self.run_dir, _step_range(self._existing)),
+                stacklevel=3,
+            )
         histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
         if self._guard.run(self._write_step, step, histograms, logs):
             self._logged += 1
-            self._last_step = step
+            self._last_step = self._last_written = step
 
     def _write_step(self, step, histograms, logs):
         if self._probe is not None:
@@ -205,3 +355,32 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             penalties.append((cell, regularizers.cell_penalties(cell, arrays)))
         regularizers.write_penalties(self._writer, self.model, penalties, (logs or {}).get("loss"))
         self._writer.end_step(step)
+
+
+def logged_steps(run_dir):
+    """The steps of tb-lstm-gates' events in `run_dir` (local or remote), as a set; empty if none."""
+    from tensorboard.compat import tf
+
+    if not tf.io.gfile.isdir(run_dir):
+        return set()
+    steps = set()
+    for name in tf.io.gfile.listdir(run_dir):
+        if "tfevents" in name and name.endswith(".lstm_gates"):
+            for event in event_file_loader.EventFileLoader(os.path.join(run_dir, name)).Load():
+                if event.HasField("summary"):
+                    steps.add(event.step)
+    return steps
+
+
+def _exists(path):
+    from tensorboard.compat import tf
+
+    return tf.io.gfile.exists(path)
+
+
+def _step_range(steps):
+    steps = sorted(steps)
+    if steps == list(range(steps[0], steps[-1] + 1)):
+        return "%d to %d" % (steps[0], steps[-1]) if len(steps) > 1 else str(steps[0])
+    shown = ", ".join(map(str, steps[:5]))
+    return shown + (", ... %d" % steps[-1] if len(steps) > 5 else "")

@@ -1,26 +1,42 @@
 """Gate activations and gradients on a fixed probe batch, for `LSTMGatesCallback`.
 
-At each logged step Keras computes what each recurrent layer receives on the
-probe (a sub-model from the model's inputs to the layer's input and mask),
-then `tb_lstm_gates.activations` runs the cell's recurrence in numpy from the
-split blocks, so the statistics describe the gates as the split defines
-them.
+At each logged step the model runs once on the probe, in inference mode,
+with every probed recurrent layer's `call` wrapped to record what it
+receives: its sequence, its mask and its initial state. Then
+`tb_lstm_gates.activations` runs each cell's recurrence in numpy from the
+split blocks, from those inputs, so the statistics describe the gates as the
+split defines them, whatever the model's structure: Sequential, functional
+or subclassed models, nested models, `Bidirectional` (the backward layer
+reads the sequence from its end), `StackedRNNCells` (each cell reads the
+previous cell's outputs), `TimeDistributed` (the wrapped layer's calls over
+the outer axis are read as more sequences) and decoders called with an
+`initial_state`.
 
-Covered: LSTM, GRU and `RNN` layers over LSTMCell/GRUCell, `Bidirectional`
-wrappers (the backward layer reads the sequence from its end),
-`StackedRNNCells` (each cell reads the previous cell's outputs), in
-functional and Sequential models, nested or not. Skipped, with a warning:
-ConvLSTM layers, layers inside `TimeDistributed`, CuDNN layers, layers
-called with an `initial_state` and cells with activations other than
-sigmoid, hard_sigmoid and tanh. States start at zero, also for stateful layers.
+The probe never changes training. Stateful layers run on it from a zero state
+(the probe's sequences are not the training batch the carried state belongs
+to) and keep their carried state; their fixed batch size does not bind the
+probe. Every state a run in inference mode could touch (layer states,
+non-trainable variables such as random seeds, metric variables, which the
+gradients' loss updates) is put back as it was.
+
+ConvLSTM layers (channels_last) are probed too: their gates are
+convolutions, computed in numpy as TensorFlow pads and strides them; their
+statistics run over every output position and filter, and their activation
+maps show each filter's mean over the positions.
+
+Not probed, with a warning: channels_first ConvLSTM layers, CuDNN layers,
+cells with activations other than sigmoid, hard_sigmoid and tanh, tf_keras
+layers with `time_major=True`, and layers the model does not call on the
+probe.
 """
 
+import inspect
 import warnings
 
 import keras
 import numpy as np
 
-from tb_lstm_gates import activations, metadata, stats
+from tb_lstm_gates import activations, layouts, metadata, stats
 
 # The probe runs at every logged step: keep it a handful of sequences.
 MAX_SEQUENCES = 256
@@ -93,10 +109,11 @@ class ProbeLogger:
     """Writes per-gate activation statistics (and gradient norms) of `cells` on a probe.
 
     Args:
-      model: the Keras model being trained (built).
+      model: the Keras (or tf_keras) model being trained, built.
       cells: the `discover.Cell`s to log.
       x, y: the probe's inputs and targets, as `check_probe` returns them.
-      gradients: also write the norm of the loss's gradient for each block.
+      gradients: also write the norm of the loss's gradient for each block of
+        a trainable weight.
     """
 
     def __init__(self, model, cells, x, y=None, gradients=False):
@@ -104,106 +121,84 @@ class ProbeLogger:
         self._x, self._y = x, y
         self._gradient_cells = cells if gradients else []
         self._gradient_fn = None
-        self._layers = []  # (recurrent layer, chain of layers down to the one fed, cells in stack order)
-        self._submodels = {}
+        self._gradient_key = None
+        self._layers = []  # (recurrent layer, its cells in stack order)
+        self._missing_warned = False
+        self._compiled_capture = None  # a tf.function of _run_recording, False where one cannot be
         skipped = []
         by_layer = {}
         for cell in cells:
-            reason = self._plan(cell, by_layer)
+            reason = _unprobed(cell)
             if reason:
                 skipped.append("%s (%s)" % (cell.layer, reason))
+                continue
+            rnn = cell.path[-1]
+            if id(rnn) not in by_layer:
+                by_layer[id(rnn)] = (rnn, [])
+                self._layers.append(by_layer[id(rnn)])
+            by_layer[id(rnn)][1].append(cell)
         if skipped:
             warnings.warn(
                 "tb-lstm-gates computes no probe activations for %s" % "; ".join(skipped), stacklevel=3
             )
 
-    def _plan(self, cell, by_layer):
-        """Adds `cell` to the layers to probe, or says why it cannot be."""
-        rnn = cell.path[-1]
-        if cell.layout.cell != "lstm" and cell.layout.cell != "gru":
-            return "%s layers are not probed" % type(rnn).__name__
-        if getattr(rnn, "cell", None) is None:
-            return "only layers with a Keras cell are probed"
-        for name in ("activation", "recurrent_activation"):
-            function = getattr(getattr(cell.obj, name, None), "__name__", None)
-            if function not in activations.FUNCTIONS:
-                return "its %s %r is not one of %s" % (name, function, ", ".join(sorted(activations.FUNCTIONS)))
-        fed = cell.path[-2] if len(cell.path) > 1 and getattr(cell.path[-2], "forward_layer", None) else rnn
-        chain = cell.path[: cell.path.index(fed) + 1]
-        if any(getattr(c, "layers", None) is None for c in chain[:-1]):
-            return "it sits in a wrapper (%s)" % ", ".join(
-                type(c).__name__ for c in chain[:-1] if getattr(c, "layers", None) is None
-            )
-        if id(rnn) not in by_layer:
+    def _capture(self):
+        """`{id(layer): [(sequence, mask, states)]}`: every call of each probed layer on the probe, as numpy."""
+        if self._compiled_capture is None and _uses_tensorflow(self._model):
             try:
-                for container, child in zip(chain, chain[1:]):
-                    self._submodel(container, child, fed=child is fed)
-            except ValueError as e:
-                return str(e)
-            by_layer[id(rnn)] = (rnn, chain, [])
-            self._layers.append(by_layer[id(rnn)])
-        by_layer[id(rnn)][2].append(cell)
-        return None
+                self._compiled_capture = _compiled(self._run_recording)
+                calls = self._compiled_capture(self._x)
+            except Exception:  # e.g. a layer called inside a loop Keras traces: run eagerly instead
+                self._compiled_capture = False
+            else:
+                return _to_numpy(calls)
+        if self._compiled_capture:
+            return _to_numpy(self._compiled_capture(self._x))
+        return _to_numpy(self._run_recording(self._x))
 
-    def _submodel(self, container, child, fed):
-        """A model from `container`'s inputs to `{"inputs": child's inputs, "mask": their mask}`.
+    def _run_recording(self, x):
+        """Runs the model on `x` in inference mode; returns what each probed layer's calls received, as tensors.
 
-        The mask is there when `container`'s graph gives `child` one.
+        Under `tf.function` this runs once, while tracing: the graph then
+        returns the recorded tensors at every call, at the speed of `predict`.
         """
-        key = (id(container), id(child))
-        if key in self._submodels:
-            return self._submodels[key]
-        # A Sequential model keeps its graph in a functional model of its own.
-        graph = getattr(container, "_functional", None) or container
-        for node in getattr(child, "_inbound_nodes", ()):
-            args, kwargs = node.arguments.args, node.arguments.kwargs
-            if fed and kwargs.get("initial_state") is not None:
-                raise ValueError("it is called with an initial_state")
-            outputs = {"inputs": args[0] if args else kwargs.get("sequences", kwargs.get("inputs"))}
-            if kwargs.get("mask") is not None:
-                outputs["mask"] = kwargs["mask"]
-            try:
-                self._submodels[key] = keras.Model(graph.input, outputs)
-            except (ValueError, AttributeError):
-                continue
-            return self._submodels[key]
-        raise ValueError("its input cannot be reached from the inputs of %s" % container.name)
-
-    def _layer_input(self, chain, cache):
-        """`(sequence, mask)` that the last layer of `chain` receives on the probe, as numpy."""
-        key = tuple(id(c) for c in chain)
-        if key not in cache:
-            value, mask = self._x, None
-            for container, child in zip(chain, chain[1:]):
-                # A mask entering a nested model flows through its graph as
-                # Keras attaches it to each tensor; a mask made inside the
-                # graph is one of the sub-model's outputs.
-                submodel = self._submodels[id(container), id(child)]
-                # predict_on_batch runs a compiled function, far faster than an
-                # eager call when recurrent layers lie before the one fed.
-                if mask is None:
-                    out = submodel.predict_on_batch(value)
-                else:
-                    out = submodel(value, training=False, mask=mask)
-                value = out["inputs"]
-                mask = out["mask"] if "mask" in out else getattr(keras.tree.flatten(value)[0], "_keras_mask", None)
-            cache[key] = (
-                keras.ops.convert_to_numpy(value),
-                None if mask is None else keras.ops.convert_to_numpy(mask),
-            )
-        return cache[key]
+        calls = {id(rnn): [] for rnn, _ in self._layers}
+        undo = []
+        try:
+            for rnn, _ in self._layers:
+                undo.append(_record_calls(rnn, calls[id(rnn)]))
+            self._model(x, training=False)
+        finally:
+            for restore in reversed(undo):
+                restore()
+        return calls
 
     def traces(self):
         """`[(cell, trace)]`: each probed cell and its `activations.Trace` on the probe, now."""
-        inputs, traced = {}, []
-        for rnn, chain, cells in self._layers:
-            sequence, mask = (self._x, None) if len(chain) == 1 else self._layer_input(chain, inputs)
-            # `find_cells` lists stacked cells in their order.
+        with preserved(self._model):
+            calls = self._capture()
+        traced, missing = [], []
+        for rnn, cells in self._layers:
+            if not calls[id(rnn)]:
+                missing.extend(cell.layer for cell in cells)
+                continue
+            sequence, mask, states = _merge(calls[id(rnn)])
+            # `find_cells` lists stacked cells in their order, and Keras
+            # orders their initial states the same way.
             for cell in cells:
-                trace = _trace(cell, sequence, mask, rnn.go_backwards)
+                count = 1 if cell.layout.cell == "gru" else 2
+                own, states = (None, None) if states is None else (states[:count], states[count:])
+                trace = _trace(cell, sequence, mask, rnn.go_backwards, own)
                 traced.append((cell, trace))
                 # The next stacked cell reads this one's outputs, in the input's time order.
                 sequence = trace.outputs[:, ::-1] if rnn.go_backwards else trace.outputs
+        if missing and not self._missing_warned:
+            self._missing_warned = True
+            warnings.warn(
+                "tb-lstm-gates computes no probe activations for %s: the model does not call %s "
+                "when it runs on the probe" % (", ".join(missing), "it" if len(missing) == 1 else "them"),
+                stacklevel=4,
+            )
         return traced
 
     def log(self, writer, maps):
@@ -217,40 +212,233 @@ class ProbeLogger:
             saturation = activations.unit_saturation(trace)
             writer.write_unit_saturation(cell.layer, trace.cell, trace.gates, saturation)
             if maps:
-                writer.write_activation_maps(cell.layer, trace.cell, trace.gates, activations.activation_map(trace))
+                maps_of_gates = activations.activation_map(trace)
+                writer.write_activation_maps(cell.layer, trace.cell, trace.gates, maps_of_gates)
         if self._gradient_cells:
             self._log_gradients(writer)
 
     def _log_gradients(self, writer):
-        if self._gradient_fn is None:
-            self._gradient_fn = _gradient_function(self._model, self._gradient_cells)
-        grads = iter(self._gradient_fn(self._x, self._y))
+        # Gradients of frozen weights would read as "still learning"; they
+        # are left out, and the set is read again at each step, since a
+        # layer can be unfrozen between two `fit` calls.
+        trainable = {id(v) for v in self._model.trainable_variables}
+        pieces = []
         for cell in self._gradient_cells:
+            named = [(name, v) for name, v in cell.variables.items() if id(v) in trainable]
+            if named:
+                pieces.append((cell, named))
+        variables = [v for _, named in pieces for _, v in named]
+        if not variables:
+            return
+        key = tuple(id(v) for v in variables)
+        if self._gradient_key != key:
+            self._gradient_fn, self._gradient_key = _gradient_function(self._model, variables), key
+        with preserved(self._model):
+            grads = iter(list(self._gradient_fn(self._x, self._y)))
+        for cell, named in pieces:
             arrays = {
-                name: np.zeros(v.shape, np.float32) if g is None else keras.ops.convert_to_numpy(g)
-                for (name, v), g in zip(cell.variables.items(), grads)
+                name: np.zeros(v.shape, np.float32) if g is None else _numpy(g)
+                for (name, v), g in zip(named, grads)
             }
-            for part, gates, view in cell.layout.blocks(arrays):
+            weights = {k: p for k, p in cell.layout.weights.items() if k in arrays}
+            layout = layouts.Layout(cell.layout.cell, weights)
+            for part, gates, view in layout.blocks(arrays):
                 l2 = stats.gate_stats(view)["l2"]
                 writer.write_gate_stats(cell.layer, cell.layout.cell, part, gates, {metadata.GRAD_NORM: l2})
 
 
-def _gradient_function(model, cells):
-    """`f(x, y)`: gradients of the model's loss w.r.t. every variable of `cells`, in order.
+def _unprobed(cell):
+    """Why `cell` cannot be probed, or None."""
+    rnn = cell.path[-1]
+    if cell.layout.cell not in ("lstm", "gru", "conv_lstm"):
+        return "%s layers are not probed" % type(rnn).__name__
+    if cell.layout.cell == "conv_lstm" and getattr(cell.obj, "data_format", "channels_last") != "channels_last":
+        return "only channels_last ConvLSTM layers are probed"
+    if getattr(rnn, "cell", None) is None:
+        return "only layers with a Keras cell are probed"
+    if getattr(rnn, "time_major", False):
+        return "time_major layers are not probed"
+    for name in ("activation", "recurrent_activation"):
+        function = getattr(getattr(cell.obj, name, None), "__name__", None)
+        if function not in activations.FUNCTIONS:
+            return "its %s %r is not one of %s" % (name, function, ", ".join(sorted(activations.FUNCTIONS)))
+    return None
+
+
+def _record_calls(layer, sink):
+    """Wraps `layer.call` to append `(sequence, mask, states)` of each call to `sink`; returns the undo."""
+    original = layer.call
+    signature = inspect.signature(original)
+    own = layer.__dict__.get("call")
+
+    def call(*args, **kwargs):
+        sink.append(_call_inputs(signature, args, kwargs))
+        return original(*args, **kwargs)
+
+    # `object.__setattr__`: the layer's own `__setattr__` would track the
+    # function; an instance attribute shadows the class's method for this
+    # layer only, wherever Keras looks it up (`__call__`, TimeDistributed).
+    object.__setattr__(layer, "call", call)
+
+    def undo():
+        if own is None:
+            object.__delattr__(layer, "call")
+        else:
+            object.__setattr__(layer, "call", own)
+
+    return undo
+
+
+def _call_inputs(signature, args, kwargs):
+    """`(sequence, mask, states)` of one call of a recurrent layer, as given (None when absent)."""
+    arguments = signature.bind(*args, **kwargs).arguments
+    sequence = arguments[next(iter(signature.parameters))]
+    states, mask = arguments.get("initial_state"), arguments.get("mask")
+    if isinstance(sequence, (list, tuple)):
+        # tf_keras hands a functional model's `initial_state` in with the inputs.
+        sequence, rest = sequence[0], list(sequence[1:])
+        states = states if states is not None or not rest else rest
+    if isinstance(mask, (list, tuple)):
+        mask = mask[0]
+    return sequence, mask, None if states is None else _flatten(states) or None
+
+
+def _to_numpy(calls):
+    return {
+        key: [
+            (_numpy(sequence), None if mask is None else _numpy(mask).astype(bool),
+             None if states is None else [_numpy(s) for s in states])
+            for sequence, mask, states in recorded
+        ]
+        for key, recorded in calls.items()
+    }
+
+
+def _uses_tensorflow(model):
+    """Whether `model` runs on TensorFlow (Keras 3's TensorFlow backend, or tf_keras)."""
+    return keras.backend.backend() == "tensorflow" or type(model).__module__.startswith("tf_keras")
+
+
+def _compiled(fn):
+    import tensorflow as tf
+
+    return tf.function(fn)
+
+
+def _flatten(structure):
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in _flatten(item)]
+    return [structure]
+
+
+def _merge(calls):
+    """One `(sequence, mask, states)` from a layer's calls: those shaped as the first, along the batch axis.
+
+    A layer inside `TimeDistributed` is called once per step of the outer axis
+    (Keras 3) or once on the outer axis folded into the batch (tf_keras); a
+    shared layer is called once per use.
+    """
+    first = calls[0]
+    same = [
+        c for c in calls
+        if c[0].shape[1:] == first[0].shape[1:] and (c[1] is None) == (first[1] is None)
+        and (c[2] is None) == (first[2] is None)
+    ]
+    sequence = np.concatenate([c[0] for c in same])
+    mask = None if first[1] is None else np.concatenate([c[1] for c in same])
+    states = None if first[2] is None else [np.concatenate(parts) for parts in zip(*(c[2] for c in same))]
+    return sequence, mask, states
+
+
+def _numpy(value):
+    if hasattr(value, "numpy"):  # variables and eager tensors of every backend Keras runs on
+        return np.asarray(value.numpy())
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def _layers(model):
+    """Every layer of `model`, itself included, through nested models and wrappers, each once."""
+    found, seen = [], set()
+
+    def visit(layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        found.append(layer)
+        for name in ("forward_layer", "backward_layer", "layer"):
+            child = getattr(layer, name, None)
+            if child is not None and hasattr(child, "weights"):
+                visit(child)
+        for child in getattr(layer, "layers", None) or ():
+            visit(child)
+
+    visit(model)
+    return found
+
+
+class preserved:
+    """Runs a block on `model` so that training cannot tell it ran.
+
+    Stateful recurrent layers turn stateless for the block (zero initial
+    state, any batch size, no carried state written); afterwards, their
+    carried states, the model's non-trainable variables (random seeds,
+    moving statistics) and its metrics' variables get back their values.
+    Frozen layers' weights are not copied: nothing writes them, and a frozen
+    pretrained embedding can be large.
+    """
+
+    def __init__(self, model):
+        self._model = model
+
+    def __enter__(self):
+        model = self._model
+        layers = _layers(model)
+        self._stateful = [
+            layer for layer in layers if getattr(layer, "stateful", False) and hasattr(layer, "states")
+        ]
+        frozen = {id(v) for layer in layers if not layer.trainable for v in layer.weights}
+        variables = [v for v in model.non_trainable_variables if id(v) not in frozen]
+        for metric in getattr(model, "metrics", None) or ():
+            variables.extend(getattr(metric, "variables", ()))
+        for layer in self._stateful:
+            variables.extend(v for v in _flatten(layer.states) if hasattr(v, "assign"))
+        unique = {id(v): v for v in variables}
+        self._saved = [(v, np.array(_numpy(v))) for v in unique.values()]
+        self._specs = []
+        for layer in self._stateful:
+            # tf_keras pins a stateful layer's input batch size in its input spec.
+            self._specs.append((layer, layer.input_spec))
+            layer.stateful = False
+            layer.input_spec = None
+        return self
+
+    def __exit__(self, *exc):
+        for layer, spec in self._specs:
+            layer.stateful = True
+            layer.input_spec = spec
+        for variable, value in self._saved:
+            if not np.array_equal(_numpy(variable), value, equal_nan=True):
+                variable.assign(value)
+        return False
+
+
+def _gradient_function(model, variables):
+    """`f(x, y)`: gradients of the model's loss on `(x, y)` w.r.t. `variables`, in order.
 
     One function per Keras backend (GRADIENT_BACKENDS): a `tf.function` with a
-    `GradientTape`, `torch.autograd.grad` (which leaves the parameters'
-    `.grad` alone), or `jax.grad` of a stateless call. None of them changes
-    a variable.
+    `GradientTape` (Keras 3 on TensorFlow, or tf_keras), `torch.autograd.grad`
+    (which leaves the parameters' `.grad` alone), or `jax.grad` of a
+    stateless call. None of them changes a variable.
     """
-    variables = [v for cell in cells for v in cell.variables.values()]
+    # tf_keras's `compute_loss` has no `training` argument.
+    kwargs = {"training": False} if "training" in inspect.signature(model.compute_loss).parameters else {}
 
     def loss_of(x, y):
         y_pred = model(x, training=False)
-        return model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        return model.compute_loss(x=x, y=y, y_pred=y_pred, **kwargs)
 
     backend = keras.backend.backend()
-    if backend == "tensorflow":
+    if _uses_tensorflow(model):
         import tensorflow as tf
 
         @tf.function
@@ -285,10 +473,19 @@ def _gradient_function(model, cells):
     raise ValueError("probe_gradients=True needs Keras on %s, not %s" % (", ".join(GRADIENT_BACKENDS), backend))
 
 
-def _trace(cell, x, mask, go_backwards):
+def _trace(cell, x, mask, go_backwards, initial_state=None):
     obj = cell.obj
-    kwargs = dict(activation=obj.activation.__name__, recurrent_activation=obj.recurrent_activation.__name__)
+    kwargs = dict(
+        activation=obj.activation.__name__,
+        recurrent_activation=obj.recurrent_activation.__name__,
+        initial_state=initial_state,
+    )
     if cell.layout.cell == "gru":
         return activations.gru(cell.layout, cell.arrays(), x, mask, go_backwards, reset_after=obj.reset_after,
                                **kwargs)
+    if cell.layout.cell == "conv_lstm":
+        return activations.conv_lstm(
+            cell.layout, cell.arrays(), x, mask, go_backwards, strides=obj.strides,
+            padding=obj.padding.lower(), dilation_rate=obj.dilation_rate, **kwargs
+        )
     return activations.lstm(cell.layout, cell.arrays(), x, mask, go_backwards, **kwargs)

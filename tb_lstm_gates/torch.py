@@ -592,6 +592,7 @@ def _to_device(probe, device):
 def _run(cell, arrays, x, mask, backwards, state):
     if cell.layout.cell == "lstm":
         return activations.lstm(cell.layout, arrays, x, mask, backwards, initial_state=state)
+    state = None if state is None else (state,)
     return activations.gru(cell.layout, arrays, x, mask, backwards, reset_after=True, initial_state=state)
 
 

@@ -210,12 +210,12 @@ def test_every_bad_argument_is_reported_at_once():
     assert "update_freq" in str(info.value) and "histogram_freq" in str(info.value)
 
 
-def test_model_without_recurrent_layer_gets_a_value_error_listing_supported_layers(tmp_path):
+def test_model_without_recurrent_layer_in_strict_mode_raises_listing_supported_layers(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile("adam", "mse")
     with pytest.raises(ValueError, match="no recurrent layer.*supported: LSTM, GRU, ConvLSTM1D"):
         model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0,
-                  callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
+                  callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, strict=True)])
     assert not os.path.exists(tmp_path / "train")
 
 

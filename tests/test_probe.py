@@ -41,7 +41,7 @@ def masked_model():
     for cell in discover.find_cells(model):
         for v in cell.variables.values():
             v.assign(RNG.normal(scale=0.6, size=v.shape).astype("float32"))
-    return model, {"bidirectional": bi, "rnn": stacked, "inner": nested}
+    return model, {"bidirectional": bi, "rnn": stacked, "inner": nested, "conv": conv}
 
 
 def outputs_of(model, tensor):
@@ -49,8 +49,7 @@ def outputs_of(model, tensor):
 
 
 def probe_logger(model, **kwargs):
-    with pytest.warns(UserWarning, match=r"conv_lstm1d/conv_lstm_cell \(ConvLSTM1D layers are not probed\)"):
-        return probe.ProbeLogger(model, discover.find_cells(model), TOKENS, **kwargs)
+    return probe.ProbeLogger(model, discover.find_cells(model), TOKENS, **kwargs)
 
 
 def test_probe_recurrences_reproduce_every_layers_keras_output():
@@ -59,6 +58,7 @@ def test_probe_recurrences_reproduce_every_layers_keras_output():
     assert sorted(traces) == [
         "bidirectional/backward_lstm/lstm_cell",
         "bidirectional/forward_lstm/lstm_cell",
+        "conv_lstm1d/conv_lstm_cell",
         "inner/inner_gru/gru_cell",
         "rnn/stacked_rnn_cells/gru_cell",
         "rnn/stacked_rnn_cells/lstm_cell",
