@@ -4,7 +4,6 @@ import os
 import warnings
 
 import keras
-from tensorboard.backend.event_processing import event_file_loader
 
 from tb_lstm_gates import discover, distribute, regularizers, stats, summary
 from tb_lstm_gates import probe as probe_lib
@@ -359,23 +358,18 @@ class LSTMGatesCallback(keras.callbacks.Callback):
 
 def logged_steps(run_dir):
     """The steps of tb-lstm-gates' events in `run_dir` (local or remote), as a set; empty if none."""
-    from tensorboard.compat import tf
-
-    if not tf.io.gfile.isdir(run_dir):
+    files = summary.gfile(run_dir)
+    if not files.isdir(run_dir):
         return set()
     steps = set()
-    for name in tf.io.gfile.listdir(run_dir):
+    for name in files.listdir(run_dir):
         if "tfevents" in name and name.endswith(".lstm_gates"):
-            for event in event_file_loader.EventFileLoader(os.path.join(run_dir, name)).Load():
-                if event.HasField("summary"):
-                    steps.add(event.step)
+            steps.update(e.step for e in summary.read_events(os.path.join(run_dir, name)) if e.HasField("summary"))
     return steps
 
 
 def _exists(path):
-    from tensorboard.compat import tf
-
-    return tf.io.gfile.exists(path)
+    return summary.gfile(path).exists(path)
 
 
 def _step_range(steps):

@@ -351,6 +351,8 @@ def _merge(calls):
 
 
 def _numpy(value):
+    if hasattr(value, "detach"):  # a torch tensor that may require grad
+        value = value.detach().cpu()
     if hasattr(value, "numpy"):  # variables and eager tensors of every backend Keras runs on
         return np.asarray(value.numpy())
     return np.asarray(keras.ops.convert_to_numpy(value))

@@ -93,6 +93,28 @@ class _RecordFile:
         self._file.close()
 
 
+def read_events(path):
+    """The `Event`s of one event file, up to its last whole, intact record.
+
+    Reads the framing itself, like `_RecordFile` writes it, because
+    TensorBoard's readers import TensorFlow whenever it is installed.
+    """
+    with gfile(path).GFile(path, "rb") as f:
+        data = f.read()
+    offset = 0
+    while offset + 12 <= len(data):
+        header = data[offset : offset + 8]
+        (length,) = struct.unpack("<Q", header)
+        end = offset + 12 + length + 4
+        if end > len(data) or struct.unpack("<I", data[offset + 8 : offset + 12])[0] != _masked_crc(header):
+            return
+        record = data[offset + 12 : end - 4]
+        if struct.unpack("<I", data[end - 4 : end])[0] != _masked_crc(record):
+            return
+        yield event_pb2.Event.FromString(record)
+        offset = end
+
+
 def _open_records(path):
     """A TFRecord writer with `write(bytes)`, `flush()` and `close()`."""
     return _RecordFile(gfile(path).GFile(path, "wb"))
