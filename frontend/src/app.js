@@ -97,6 +97,8 @@ export class App {
     await this.loadAll();
     // Views whose data did not change did not redraw: draw them again with the mark.
     this.redraw();
+    // uPlot sizes its charts in a microtask: scroll once they have their height.
+    await new Promise(requestAnimationFrame);
     const marked = [...this.main.querySelectorAll(".chart.marked")].find((c) => c.offsetParent !== null);
     if (marked) marked.scrollIntoView({ block: "center" });
   }

@@ -84,6 +84,8 @@ export class FindingsView {
 
   /** Asks for every run's findings; the tab calls it on reloads only, since the rules read every series. */
   async load() {
+    // The panel takes its full height before the charts below it draw, so they do not move when the findings come.
+    if (!this.data) this.render();
     if (this.app.model.runs.length === 0) {
       this.latest.clear();
       this.data = null;
@@ -102,9 +104,14 @@ export class FindingsView {
   }
 
   render() {
-    this.section.hidden = !this.data || this.app.model.empty;
+    this.section.hidden = this.app.model.empty;
     if (this.section.hidden) return;
     const data = this.data;
+    if (!data) {
+      this.headline.textContent = " · checking the runs…";
+      this.body.replaceChildren(el("p", { class: "message", text: "Applying the gate-health rules to every run." }));
+      return;
+    }
     this.headline.textContent = ` · ${summary(data)}`;
     const counts = el(
       "table",
@@ -128,7 +135,7 @@ export class FindingsView {
         el("td", {}, el("span", { class: `severity sev-${f.severity}`, text: f.severity })),
         el("td", { class: "run-cell" }, el("span", { class: "swatch", style: `background:${this.app.colorOf(f.run)}` }), f.run),
         el("td", { text: f.layer }),
-        el("td", { text: findingBlock(f) }),
+        el("td", { class: "finding-block", text: findingBlock(f) }),
         el("td", { class: "num", text: String(f.step) }),
         el("td", { class: "num", text: formatValue(f.value) }),
         el("td", { class: "finding-message", text: f.message }),
@@ -137,7 +144,7 @@ export class FindingsView {
     const list = data.findings.length
       ? el("div", { class: "findings-list" }, el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", { text: h })))), el("tbody", {}, rows)))
       : el("p", { class: "message", text: "The rules found nothing wrong in these runs." });
-    this.body.replaceChildren(counts, list);
+    this.body.replaceChildren(el("div", { class: "findings-runs" }, counts), list);
   }
 
   select(f) {

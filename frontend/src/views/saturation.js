@@ -47,8 +47,8 @@ export class SaturationView {
     this.data = null;
     this.steps = [];
     this.locate = null;
-    this.header = el("div", { class: "map-controls" });
-    this.readout = el("span", { class: "map-readout" });
+    this.header = el("div", { class: "sat-controls" });
+    this.readout = el("span", { class: "sat-readout" });
     this.canvas = el("canvas", {
       class: "sat-canvas",
       role: "img",
@@ -61,7 +61,7 @@ export class SaturationView {
     });
     this.message = el("p", { class: "message" });
     this.stepInput = el("input", { type: "range", class: "sat-step", min: 0, step: 1, oninput: () => this.onStep() });
-    this.stepLabel = el("output", { class: "map-step-label" });
+    this.stepLabel = el("output", { class: "sat-step-label" });
     this.section = el("section", { class: "saturation", hidden: true }, this.header, this.message, this.canvas);
   }
 
@@ -78,7 +78,7 @@ export class SaturationView {
     this.header.replaceChildren(
       el("h2", { text: "Saturation per unit" }),
       labelled("Gate", select(t.gates.map((g) => [g, g]), t.gate, onGate, { class: "sat-gate" })),
-      el("label", { class: "slider map-slider" }, el("span", { class: "label", text: "Step" }), this.stepInput, this.stepLabel),
+      el("label", { class: "slider sat-slider" }, el("span", { class: "label", text: "Step" }), this.stepInput, this.stepLabel),
       this.readout,
     );
     this.syncStep();
