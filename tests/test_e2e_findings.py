@@ -21,21 +21,25 @@ MARK_COLOR = {"mark": "#f57c00"}  # charts/lines.js MARK_COLOR
 SHUT_LAYER = "shut/lstm_cell"
 UNITS = 8  # findings_runs' LSTMs
 
-# Counts the dots the scatter draws: arc() calls on a canvas since it was last cleared from its corner.
+# The dots the scatter draws: the centres (device pixels) of arc() calls on a canvas since it was last
+# cleared from its corner.
 ARC_COUNTER = """(() => {
   const proto = CanvasRenderingContext2D.prototype;
   const arcs = new WeakMap();
   const arc = proto.arc;
   const clearRect = proto.clearRect;
-  proto.arc = function (...args) {
-    arcs.set(this.canvas, (arcs.get(this.canvas) || 0) + 1);
-    return arc.apply(this, args);
+  proto.arc = function (x, y, ...rest) {
+    const m = this.getTransform();
+    if (!arcs.has(this.canvas)) arcs.set(this.canvas, []);
+    arcs.get(this.canvas).push([Math.round(m.a * x + m.e), Math.round(m.d * y + m.f)]);
+    return arc.call(this, x, y, ...rest);
   };
   proto.clearRect = function (x, y, ...rest) {
-    if (x === 0 && y === 0) arcs.set(this.canvas, 0);
+    if (x === 0 && y === 0) arcs.set(this.canvas, []);
     return clearRect.call(this, x, y, ...rest);
   };
-  window.canvasArcs = (canvas) => arcs.get(canvas) || 0;
+  window.canvasArcs = (canvas) => (arcs.get(canvas) || []).length;
+  window.arcCentres = (canvas) => arcs.get(canvas) || [];
 })();"""
 
 
@@ -212,16 +216,21 @@ def test_saturation_scatter_draws_one_dot_per_unit_at_the_chosen_step(page, url)
     last = findings_runs.EPOCHS
     assert frame.locator(".saturation .message").text_content().endswith(f"gates/train at step {last}.")
 
-    # The input gate of the shut layer is not forced: its units spread; the forget gate's sit at (1, 0).
     frame.locator(".sat-step").fill("0")
     frame.wait_for_function(
         "() => document.querySelector('.saturation .message').textContent.endsWith('at step 0.')"
     )
     assert canvas.evaluate("(c) => window.canvasArcs(c)") == UNITS
+    # The input gate of the shut layer is not forced: at step 0 no unit saturates, every dot at (0, 0).
+    (origin,) = {tuple(p) for p in canvas.evaluate("(c) => window.arcCentres(c)")}
     choose(frame, ".sat-gate", "forget")
     frame.wait_for_function(
         "() => document.querySelector('.saturation .message').textContent.startsWith('forget gate')"
     )
-    assert canvas.evaluate("(c) => window.canvasArcs(c)") == UNITS
+    # The forget gate (bias -10) is below 0.1 at every time step: every dot at (1, 0), right of the origin.
+    dots = canvas.evaluate("(c) => window.arcCentres(c)")
+    assert len(dots) == UNITS
+    (shut,) = {tuple(p) for p in dots}
+    assert shut[1] == origin[1] and shut[0] - origin[0] > 200
     assert frame.evaluate(UNNAMED_CONTROLS) == []
     page.screenshot("saturation_scatter.png")
