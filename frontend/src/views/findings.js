@@ -53,7 +53,7 @@ export function countRows(counts) {
 /** The panel's headline: how many findings of each severity, over how many runs. */
 export function summary(data) {
   const runs = data.counts.length;
-  const of = (runs === 1 ? "1 run" : `${runs} runs`);
+  const of = runs === 1 ? "1 run" : `${runs} runs`;
   if (data.findings.length === 0) return `No findings in ${of}.`;
   const parts = SEVERITIES.map((s) => [s, data.findings.filter((f) => f.severity === s).length])
     .filter(([, n]) => n > 0)
@@ -152,6 +152,4 @@ export class FindingsView {
     this.render();
     this.onSelect(f);
   }
-
-  resize() {}
 }
