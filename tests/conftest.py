@@ -7,7 +7,10 @@ variable, and `tests/test_tf1_suite.py` starts such a process.
 """
 
 import os
+import shutil
 import sys
+
+import pytest
 
 collect_ignore_glob = [] if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else ["tf1/*"]
 # The same for Keras on torch and JAX: tests/keras_backends runs only in a process
@@ -17,3 +20,18 @@ if os.environ.get("KERAS_BACKEND") not in ("torch", "jax"):
 
 # Test helpers (e.g. cellmath) import as top-level modules.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright, one for every browser test
+    module: a second sync Playwright cannot start while one runs."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()

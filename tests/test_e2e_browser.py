@@ -123,19 +123,6 @@ def tensorboard_url(logdir):
         yield url
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
 # Records the text each canvas shows (tick labels are drawn, not in the DOM):
 # every fillText since the canvas was last cleared from its corner, as uPlot
 # and the tab's canvas charts do before each draw.

@@ -1,6 +1,6 @@
-// The LSTM Gates tab: the sidebar and the views of one layer, Weights (gate
-// grid, histograms, regularization) and Activations (the probe's gate
-// statistics, activation map). This module arranges them and keeps the
+// The LSTM Gates tab: the sidebar, the Findings panel, and the views of one
+// layer, Weights (gate grid, histograms, regularization) and Activations (the
+// probe's gate statistics, saturation scatter, activation map). This module arranges them and keeps the
 // selection; each view (views/) loads and draws its own data, and model.js
 // says what exists and what is selected.
 import { getJSON } from "./api.js";
@@ -14,8 +14,10 @@ import { smooth } from "./smoothing.js";
 import { loadState, saveState } from "./state.js";
 import { ActivationMapView } from "./views/activation_map.js";
 import { ActivationsView } from "./views/activations.js";
+import { FindingsView, findingSelection, marks } from "./views/findings.js";
 import { HistogramView } from "./views/histograms.js";
 import { RegularizationView } from "./views/regularization.js";
+import { SaturationView } from "./views/saturation.js";
 import { WeightsView } from "./views/weights.js";
 
 const AUTO_RELOAD_MS = 30000;
@@ -35,9 +37,14 @@ export class App {
     });
     this.regularization = new RegularizationView(this);
     this.activations = new ActivationsView(this);
+    this.saturation = new SaturationView(this);
     this.activationMap = new ActivationMapView(this);
     // In the order they load and draw, which is also their order on the page.
-    this.views = [this.weights, this.histograms, this.regularization, this.activations, this.activationMap];
+    this.views = [this.weights, this.histograms, this.regularization, this.activations, this.saturation, this.activationMap];
+    // Loaded on reloads only (the rules read every series of every run), not on each change of selection.
+    this.findings = new FindingsView(this, (f) => this.selectFinding(f));
+    // The finding whose chart is marked, or null.
+    this.mark = null;
     this.build(root);
     watchDarkMode((dark) => {
       this.theme.dark = dark;
@@ -72,6 +79,30 @@ export class App {
     return series.map((s) => ({ run: s.run, color: this.colorOf(s.run), steps: s.steps, values: s.values }));
   }
 
+  /** The step to mark on the chart of one series ({layer, stat, part, gate}), or null. */
+  markedStep(chart) {
+    return marks(this.mark, chart) ? this.mark.step : null;
+  }
+
+  /** Shows finding `f`'s chart with its first step marked, and scrolls to it. */
+  async selectFinding(f) {
+    this.mark = f;
+    Object.assign(this.state, findingSelection(f, this.state));
+    saveState(this.state);
+    this.showView();
+    this.sidebar.renderControls();
+    this.sidebar.renderRunList();
+    this.syncSelectors();
+    this.resize();
+    await this.loadAll();
+    // Views whose data did not change did not redraw: draw them again with the mark.
+    this.redraw();
+    // uPlot sizes its charts in a microtask: scroll once they have their height.
+    await new Promise(requestAnimationFrame);
+    const marked = [...this.main.querySelectorAll(".chart.marked")].find((c) => c.offsetParent !== null);
+    if (marked) marked.scrollIntoView({ block: "center" });
+  }
+
   showError(error) {
     this.status.textContent = error ? `Could not load: ${error.message}` : "";
     this.status.classList.toggle("error", Boolean(error));
@@ -94,7 +125,7 @@ export class App {
       ["activations", "Activations"],
     ].map(([view, label]) => el("button", { type: "button", "data-view": view, text: label, onclick: () => this.update({ view }, this.onViewChanged) }));
     this.viewSwitch = el("div", { class: "view-switch", role: "group", "aria-label": "View" }, this.viewButtons);
-    this.main = el("main", {}, this.status, this.empty, this.viewSwitch, ...this.views.map((v) => v.section));
+    this.main = el("main", {}, this.status, this.findings.section, this.empty, this.viewSwitch, ...this.views.map((v) => v.section));
     root.replaceChildren(el("div", { class: "app" }, this.sidebar.element, this.main));
   }
 
@@ -141,7 +172,7 @@ export class App {
       this.sidebar.renderRunList();
       this.syncSelectors();
     }
-    await this.loadAll();
+    await Promise.all([this.loadAll(), this.findings.load()]);
   }
 
   /** Loads what the current view shows; the other view loads when it is opened. */
@@ -152,6 +183,7 @@ export class App {
   /** Rebuilds the histogram and activation-map selectors for the current runs, layer and view. */
   syncSelectors() {
     this.histograms.sync();
+    this.saturation.sync();
     this.activationMap.sync();
   }
 
@@ -180,6 +212,7 @@ export class App {
   /** Redraws every view from the data already loaded (theme, smoothing, scale, parts). */
   redraw() {
     this.sidebar.renderRunList();
+    this.findings.render();
     for (const view of this.views) view.render();
   }
 

@@ -1,6 +1,7 @@
 // Entry point TensorBoard loads in the tab's iframe: `render()` builds the tab.
 import "uplot/dist/uPlot.min.css";
 import "./styles.css";
+import "./findings.css";
 import { getJSON } from "./api.js";
 import { App } from "./app.js";
 

@@ -29,7 +29,10 @@ export function runMatcher(filter) {
 /** The parts of a layer's weights (the probe's `activation` part has its own view). */
 export const weightParts = (layer) => layer.parts.filter((p) => p !== ACTIVATION);
 
-/** Every layer across runs, merged and sorted by name: {layer, cell, infos, runs, parts, gates, stats, histogramRuns, probeRuns, mapRuns}. */
+/**
+ * Every layer across runs, merged and sorted by name:
+ * {layer, cell, infos, runs, parts, gates, stats, histogramRuns, probeRuns, mapRuns, saturationRuns}.
+ */
 export function mergeLayers(runs) {
   const byName = new Map();
   for (const run of runs) {
@@ -42,12 +45,14 @@ export function mergeLayers(runs) {
         histogramRuns: [],
         probeRuns: [],
         mapRuns: [],
+        saturationRuns: [],
       };
       entry.infos.push(info);
       entry.runs.push(run.run);
       if (info.histograms) entry.histogramRuns.push(run.run);
       if (info.parts.includes(ACTIVATION)) entry.probeRuns.push(run.run);
       if (info.activation_maps) entry.mapRuns.push(run.run);
+      if (info.unit_saturation) entry.saturationRuns.push(run.run);
       byName.set(info.layer, entry);
     }
   }
@@ -163,5 +168,15 @@ export class Model {
     const run = runs.includes(state.actRun) ? state.actRun : runs[0];
     const gate = layer.gates.includes(state.actGate) ? state.actGate : layer.gates[0];
     return { runs, run, layer: layer.layer, gates: layer.gates, gate };
+  }
+
+  /** The layer, gate and runs of the saturation scatter, or null when nothing fits. */
+  saturationTarget(state) {
+    const layer = this.currentLayer(state);
+    if (state.view !== "activations" || !layer) return null;
+    const runs = this.visibleRuns(state).filter((r) => layer.saturationRuns.includes(r));
+    if (runs.length === 0) return null;
+    const gate = layer.gates.includes(state.satGate) ? state.satGate : layer.gates[0];
+    return { runs, layer: layer.layer, gates: layer.gates, gate };
   }
 }

@@ -21,6 +21,9 @@ export const DEFAULTS = Object.freeze({
   actGate: "",
   // The activation map's step; -1 follows the latest step.
   actStep: -1,
+  // The saturation scatter's gate and step (-1: the latest).
+  satGate: "",
+  satStep: -1,
 });
 
 /** The saved state; a key of the wrong type (an older or edited save) gets its default. */

@@ -11,6 +11,7 @@ export const LSTM = {
   stats: ["l2", "mean", "act_mean", "saturated", "saturated_low", "saturated_high", "retention", "grad_norm"],
   histograms: true,
   activation_maps: true,
+  unit_saturation: true,
   penalties: false,
 };
 export const GRU = {
@@ -23,7 +24,13 @@ export const GRU = {
   activation_maps: false,
   penalties: false,
 };
-const plain = (info) => ({ ...info, parts: info.parts.filter((p) => p !== "activation"), stats: ["l2", "mean"], activation_maps: false });
+const plain = (info) => ({
+  ...info,
+  parts: info.parts.filter((p) => p !== "activation"),
+  stats: ["l2", "mean"],
+  activation_maps: false,
+  unit_saturation: false,
+});
 
 export const RUNS = [
   { run: "beta/train", layers: [GRU, { ...plain(LSTM), histograms: false }], regularization: false },

@@ -47,6 +47,25 @@ function alignLines(lines, smoothing, logScale) {
 /** uPlot's own y range, except that all zeros (no saturation, no non-finite values) read 0..1, not 0..100. */
 const yRange = (u, min, max) => (min === 0 && max === 0 ? [0, 1] : uPlot.rangeNum(min, max, 0.1, true));
 
+export const MARK_COLOR = "#f57c00";
+
+/** A dashed vertical line at `step` across the plot area (nothing when the step is off the x range). */
+function drawMark(u, step) {
+  const { left, top, width, height } = u.bbox;
+  const x = Math.round(u.valToPos(step, "x", true));
+  if (!(x >= left && x <= left + width)) return;
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.strokeStyle = MARK_COLOR;
+  ctx.lineWidth = 2 * uPlot.pxRatio;
+  ctx.setLineDash([4 * uPlot.pxRatio, 3 * uPlot.pxRatio]);
+  ctx.beginPath();
+  ctx.moveTo(x, top);
+  ctx.lineTo(x, top + height);
+  ctx.stroke();
+  ctx.restore();
+}
+
 export class ChartGroup {
   /** @param theme {{dark: boolean}} */
   constructor(theme) {
@@ -60,7 +79,8 @@ export class ChartGroup {
   /**
    * Draws one chart into `holder` (already in the document, so it has a width).
    *
-   * @param panel {{title?: string, lines: Array, onClick?: Function}}
+   * @param panel {{title?: string, lines: Array, onClick?: Function, mark?: number}}: `mark`, a
+   *   step to mark with a vertical line (a finding's first step); the holder gets the class `marked`
    * @param view {{smoothing: number, logScale: boolean}}
    */
   add(holder, panel, view) {
@@ -105,6 +125,7 @@ export class ChartGroup {
       series,
       hooks: {
         setCursor: [(u) => this.showTooltip(u, panel, aligned, smoothing)],
+        draw: panel.mark == null ? [] : [(u) => drawMark(u, panel.mark)],
       },
     };
     const chart = new uPlot(opts, data, holder);
@@ -119,6 +140,9 @@ export class ChartGroup {
     }
     chart.holder = holder;
     this.charts.push(chart);
+    holder.classList.toggle("marked", panel.mark != null);
+    if (panel.mark != null) holder.dataset.markStep = String(panel.mark);
+    else delete holder.dataset.markStep;
     if (view.logScale && !log) {
       holder.append(el("div", { class: "chart-note", text: "no positive values: linear scale" }));
     }

@@ -103,6 +103,7 @@ export class ActivationsView {
       rowTitles: ROW_TITLES,
       gates: layer.gates,
       seriesAt: (stat, gate) => cellSeries(data.series, "stat", stat, gate),
+      markAt: (stat, gate) => this.app.markedStep({ layer: layer.layer, stat, part: ACTIVATION, gate }),
     });
   }
 

@@ -8,11 +8,12 @@ export const cellSeries = (series, rowKey, row, gate) => series.filter((s) => s[
 /**
  * Draws the grid into `grid` with the charts of `charts` (a ChartGroup);
  * `seriesAt(row, gate)` gives a chart's series, `onClick(row, gate)` (optional)
- * what clicking a chart does. Returns the series drawn, for the downloads.
+ * what clicking a chart does, `markAt(row, gate)` (optional) the step to mark
+ * on a chart or null. Returns the series drawn, for the downloads.
  *
  * @param app the tab (app.js): run colours and chart settings
  */
-export function drawGrid(app, grid, charts, { rows, rowKey, rowTitles = {}, gates, seriesAt, onClick }) {
+export function drawGrid(app, grid, charts, { rows, rowKey, rowTitles = {}, gates, seriesAt, onClick, markAt }) {
   const holders = [];
   const cells = [el("div", { class: "corner" }), ...gates.map((g) => el("div", { class: "col-head", text: g }))];
   for (const row of rows) {
@@ -32,6 +33,7 @@ export function drawGrid(app, grid, charts, { rows, rowKey, rowTitles = {}, gate
   for (const [holder, row, gate, series] of holders) {
     const panel = { title: `${row} · ${gate}`, lines: app.lines(series) };
     if (onClick) panel.onClick = () => onClick(row, gate);
+    if (markAt) panel.mark = markAt(row, gate);
     charts.add(holder, panel, app.chartView());
     drawn.push(...series);
   }

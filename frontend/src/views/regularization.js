@@ -89,12 +89,14 @@ export class RegularizationView {
     const panels = penaltyPanels(series, layer && layer.layer, layer ? model.shownParts(layer, state) : []);
     this.note.textContent = layer ? `Per-gate penalties of ${layer.layer}, each layer's total, and the model's regularization and training loss.` : "";
     const holders = panels.map((p) => {
-      const holder = el("div", { class: "chart" });
+      const s = p.series[0];
+      const holder = el("div", { class: "chart", "data-layer": s.layer, "data-stat": s.stat, "data-part": s.part, "data-gate": s.gate });
       this.body.append(el("figure", {}, el("figcaption", { text: p.title }), holder));
       return holder;
     });
     panels.forEach((p, i) => {
-      this.charts.add(holders[i], { title: p.title, lines: this.app.lines(p.series) }, this.app.chartView());
+      const mark = this.app.markedStep(p.series[0]);
+      this.charts.add(holders[i], { title: p.title, lines: this.app.lines(p.series), mark }, this.app.chartView());
       this.shown.push(...p.series);
     });
   }

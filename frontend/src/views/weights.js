@@ -82,6 +82,7 @@ export class WeightsView {
       gates: layer.gates,
       seriesAt: (part, gate) => cellSeries(series, "part", part, gate),
       onClick: this.onOpenBlock,
+      markAt: (part, gate) => this.app.markedStep({ layer: layer.layer, stat: data.stat, part, gate }),
     });
   }
 

@@ -1,0 +1,140 @@
+// The Activations view's saturation scatter (Karpathy, Johnson and Fei-Fei,
+// 2015): for one gate at one step, each unit's fraction of probe time steps
+// left-saturated against right-saturated, a dot per unit and run, from the
+// `unit_saturation` route.
+import { getJSON, runParams } from "../api.js";
+import { drawScatter } from "../charts/scatter.js";
+import { el, formatValue, labelled, select } from "../dom.js";
+import { LatestRequest } from "../latest.js";
+
+// The route's thresholds: sigmoid gates saturate below 0.1 and above 0.9, tanh gates below -0.9.
+const TANH_GATES = new Set(["cell", "candidate"]);
+
+/** The `unit_saturation` parameters for target `t` at `step` (-1: each run's latest). */
+export function saturationParams(t, step) {
+  const params = [["layer", t.layer], ["gate", t.gate], ...runParams(t.runs)];
+  if (step >= 0) params.push(["step", String(step)]);
+  return params;
+}
+
+/** Every step of any run of the answer, in order: the slider's stops. */
+export const saturationSteps = (answer) => [...new Set(answer.runs.flatMap((r) => r.steps))].sort((a, b) => a - b);
+
+/** The dots of an answer: one per unit and run, {run, unit, x, y, color}; a unit without a valid probe step has none. */
+export function saturationDots(answer, colorOf) {
+  return answer.runs.flatMap((r) =>
+    r.units.flatMap(([x, y], unit) => (x == null || y == null ? [] : [{ run: r.run, unit, x, y, color: colorOf(r.run) }])),
+  );
+}
+
+/** The axis labels of a gate's scatter, with its saturation thresholds. */
+export function axisLabels(gate) {
+  const low = TANH_GATES.has(gate) ? "-0.9" : "0.1";
+  return { xLabel: `fraction of time steps below ${low} (left-saturated)`, yLabel: "fraction above 0.9 (right-saturated)" };
+}
+
+/** The line under the chart: which gate, and each run's step (runs logged at other steps show their last one before). */
+export function saturationMessage(answer) {
+  const steps = answer.runs.map((r) => `${r.run} at step ${r.step}`).join(", ");
+  return `${answer.gate} gate, one dot per unit: ${steps}.`;
+}
+
+export class SaturationView {
+  /** @param app the tab (app.js) */
+  constructor(app) {
+    this.app = app;
+    this.latest = new LatestRequest();
+    this.data = null;
+    this.steps = [];
+    this.locate = null;
+    this.header = el("div", { class: "sat-controls" });
+    this.readout = el("span", { class: "sat-readout" });
+    this.canvas = el("canvas", {
+      class: "sat-canvas",
+      role: "img",
+      "aria-label": "Per-unit saturation scatter",
+      onmousemove: (e) => {
+        const d = this.locate && this.locate(e.offsetX, e.offsetY);
+        this.readout.textContent = d ? `${d.run} · unit ${d.unit} · left ${formatValue(d.x)} · right ${formatValue(d.y)}` : "";
+      },
+      onmouseleave: () => (this.readout.textContent = ""),
+    });
+    this.message = el("p", { class: "message" });
+    this.stepInput = el("input", { type: "range", class: "sat-step", min: 0, step: 1, oninput: () => this.onStep() });
+    this.stepLabel = el("output", { class: "sat-step-label" });
+    this.section = el("section", { class: "saturation", hidden: true }, this.header, this.message, this.canvas);
+  }
+
+  /** Rebuilds the gate selector for the current runs and layer. */
+  sync() {
+    const t = this.app.model.saturationTarget(this.app.state);
+    this.section.hidden = !t;
+    if (!t) return;
+    const onGate = (satGate) =>
+      this.app.update({ satGate }, () => {
+        this.sync();
+        this.load();
+      });
+    this.header.replaceChildren(
+      el("h2", { text: "Saturation per unit" }),
+      labelled("Gate", select(t.gates.map((g) => [g, g]), t.gate, onGate, { class: "sat-gate" })),
+      el("label", { class: "slider sat-slider" }, el("span", { class: "label", text: "Step" }), this.stepInput, this.stepLabel),
+      this.readout,
+    );
+    this.syncStep();
+  }
+
+  syncStep() {
+    const steps = this.steps;
+    const step = this.data ? Math.max(...this.data.runs.map((r) => r.step)) : null;
+    this.stepInput.max = String(Math.max(0, steps.length - 1));
+    this.stepInput.value = String(Math.max(0, steps.indexOf(step)));
+    this.stepInput.disabled = steps.length < 2;
+    this.stepLabel.textContent = step == null ? "" : String(step);
+  }
+
+  onStep() {
+    const i = Number(this.stepInput.value);
+    if (!(i in this.steps)) return;
+    this.stepLabel.textContent = String(this.steps[i]);
+    // The last step follows new steps as training goes on.
+    this.app.update({ satStep: i === this.steps.length - 1 ? -1 : this.steps[i] }, () => this.load());
+  }
+
+  async load() {
+    const t = this.app.model.saturationTarget(this.app.state);
+    if (!t) {
+      this.latest.clear();
+      this.data = null;
+      this.draw();
+      return;
+    }
+    const result = await this.latest.fetch(() => getJSON("unit_saturation", saturationParams(t, this.app.state.satStep)));
+    if (!result) return;
+    if (!this.latest.isNew(result.data ?? result.error.message)) return;
+    this.data = result.data || null;
+    if (this.data) this.steps = saturationSteps(this.data);
+    this.message.textContent = result.error ? `Could not load the saturation of this gate: ${result.error.message}` : saturationMessage(this.data);
+    this.draw();
+  }
+
+  draw() {
+    this.syncStep();
+    if (this.section.hidden || !this.data) {
+      this.canvas.hidden = true;
+      return;
+    }
+    this.canvas.hidden = false;
+    const dots = saturationDots(this.data, (run) => this.app.colorOf(run));
+    this.canvas.dataset.dots = String(dots.length);
+    this.locate = drawScatter(this.canvas, dots, { dark: this.app.theme.dark, ...axisLabels(this.data.gate) });
+  }
+
+  render() {
+    this.draw();
+  }
+
+  resize() {
+    if (this.data) this.draw();
+  }
+}
