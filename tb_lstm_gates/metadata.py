@@ -4,15 +4,20 @@ Shared by every writer (Keras callback, TF1 hook, checkpoint importer) and by
 the reader and the TensorBoard plugin. Imports neither TensorFlow nor Keras.
 """
 
+import collections
+import hashlib
 import json
+
+import numpy as np
 
 from tensorboard.compat.proto import summary_pb2
 
 PLUGIN_NAME = "lstm_gates"
 
 # Version of the JSON stored in `plugin_data.content`. Readers accept every
-# version up to this one.
-PROTOCOL_VERSION = 1
+# version up to this one: version 1 wrote one summary per block and
+# statistic, version 2 packs them (see `create_summary_metadata`).
+PROTOCOL_VERSION = 2
 
 LSTM_GATES = ("input", "forget", "cell", "output")
 GRU_GATES = ("update", "reset", "candidate")
@@ -84,55 +89,74 @@ MODEL_CELL = "model"
 
 TAG_PREFIX = PLUGIN_NAME
 
+# What a version 2 summary packs (`kind` in its content), with the tensor it holds:
+# - STATS_KIND: float32 `[parts, stats, gates]`, every scalar statistic of
+#   the blocks of a layer that share their gates and statistics;
+# - HISTOGRAMS_KIND: float32 `[parts, gates, 2 + bins]`, rows
+#   `[left, right, count_0, ..., count_{bins-1}]` of evenly spaced buckets;
+# - ACTIVATION_MAPS_KIND: float16 `[gates, time, units]`, the probe's
+#   activation maps of a layer (part ACTIVATION).
+STATS_KIND = "stats"
+HISTOGRAMS_KIND = "histograms"
+ACTIVATION_MAPS_KIND = "activation_maps"
 
-def tag_for(layer, part, gate, stat):
-    """Tag of one series, e.g. `lstm_gates/model/lstm/lstm_cell/recurrent/forget/l2`.
+# One block series of a summary: `index` picks its values out of the
+# summary's tensor at each step (`None` for version 1, whose tensor is the
+# block's value itself).
+Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat", "index"])
+# What a summary's content says: `kind` (None for version 1, else a
+# `*_KIND`), its `blocks` (a tuple of `Block`s) and `shape`, the leading
+# axes its tensor must have (`()` for version 1).
+Content = collections.namedtuple("Content", ["kind", "blocks", "shape"])
 
-    The tag only has to be unique and readable; readers take the fields from
-    the metadata, never by parsing the tag.
+
+def tag_for(layer, kind, cell, parts, stats, gates):
+    """Tag of one packed series, e.g. `lstm_gates/lstm/lstm_cell/stats/5f2a9c01`.
+
+    The hash of what the tensor holds makes the tag the same in every file
+    of a run (a resumed run writes a new file) while telling apart the
+    packings of one layer (the first step has no `update_ratio`). Readers
+    take the fields from the metadata, never from the tag.
     """
-    return "/".join((TAG_PREFIX, layer, part, gate, stat))
+    key = json.dumps([cell, list(parts), list(stats), list(gates)]).encode("utf-8")
+    return "/".join((TAG_PREFIX, layer, kind, hashlib.sha1(key).hexdigest()[:8]))
 
 
-def create_summary_metadata(layer, cell, part, gate, stat):
-    """A `SummaryMetadata` proto for one series of one block.
+def create_summary_metadata(layer, kind, cell, parts, stats, gates):
+    """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
     Args:
       layer: common path of the cell's variables, e.g. `doc_word/fw/lstm_cell`.
-      cell: cell kind, e.g. `lstm`, `gru`, `conv_lstm`.
-      part: `input`, `recurrent`, `bias`, ..., `activation` or `total`.
-      gate: canonical gate name or `total`.
-      stat: one of SCALAR_STATS, PROBE_STATS, `penalty`, `loss` or
-        TENSOR_STATS (`histogram`, `activation_map`).
+      kind: STATS_KIND, HISTOGRAMS_KIND or ACTIVATION_MAPS_KIND.
+      cell: cell kind, e.g. `lstm`, `gru`, `conv_lstm` (`model` for MODEL_LAYER).
+      parts: the parts along the tensor's first axis (STATS_KIND,
+        HISTOGRAMS_KIND), or `(ACTIVATION,)`.
+      stats: the statistics along the second axis for STATS_KIND, else `()`.
+      gates: the gates along the gates axis.
     """
-    content = {
-        "version": PROTOCOL_VERSION,
-        "layer": layer,
-        "cell": cell,
-        "part": part,
-        "gate": gate,
-        "stat": stat,
-    }
-    data_class = (
-        summary_pb2.DATA_CLASS_TENSOR
-        if stat in TENSOR_STATS
-        else summary_pb2.DATA_CLASS_SCALAR
-    )
+    content = {"version": PROTOCOL_VERSION, "layer": layer, "kind": kind, "cell": cell,
+               "parts": list(parts), "gates": list(gates)}
+    if kind == STATS_KIND:
+        content["stats"] = list(stats)
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,
             content=json.dumps(content, sort_keys=True).encode("utf-8"),
         ),
-        data_class=data_class,
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
     )
 
 
 def parse_plugin_content(content):
-    """The dict stored in `plugin_data.content`.
+    """The block series a summary holds, from its `plugin_data.content`.
+
+    Returns:
+      a `Content`; version 1 holds one block (a float32 scalar, or a
+      histogram or activation map tensor as it is).
 
     Raises:
-      ValueError: the content is not this plugin's JSON, or comes from a newer
-        version of tb-lstm-gates than the one installed.
+      ValueError: the content is not this plugin's JSON, lacks a field, or
+        comes from a newer version of tb-lstm-gates than the one installed.
     """
     if isinstance(content, bytes):
         content = content.decode("utf-8", errors="replace")
@@ -148,7 +172,47 @@ def parse_plugin_content(content):
             "lstm_gates summary metadata has version %r; this tb-lstm-gates "
             "reads up to version %d: upgrade tb-lstm-gates" % (version, PROTOCOL_VERSION)
         )
-    missing = [k for k in ("layer", "cell", "part", "gate", "stat") if not isinstance(parsed.get(k), str)]
+    if version < 2:
+        _require(parsed, ("layer", "cell", "part", "gate", "stat"), str)
+        block = Block(parsed["layer"], parsed["cell"], parsed["part"], parsed["gate"], parsed["stat"], None)
+        return Content(None, (block,), ())
+    _require(parsed, ("layer", "cell", "kind"), str)
+    kind, layer, cell = parsed["kind"], parsed["layer"], parsed["cell"]
+    names = ("parts", "gates", "stats") if kind == STATS_KIND else ("parts", "gates")
+    if kind not in (STATS_KIND, HISTOGRAMS_KIND, ACTIVATION_MAPS_KIND):
+        raise ValueError("lstm_gates summary metadata has unknown kind %r" % (kind,))
+    _require(parsed, names, list)
+    if not all(isinstance(name, str) for field in names for name in parsed[field]):
+        raise ValueError("lstm_gates summary metadata has non-string names")
+    parts, gates = parsed["parts"], parsed["gates"]
+    if kind == STATS_KIND:
+        shape = (len(parts), len(parsed["stats"]), len(gates))
+        blocks = (
+            Block(layer, cell, part, gate, stat, (p, s, g))
+            for p, part in enumerate(parts)
+            for s, stat in enumerate(parsed["stats"])
+            for g, gate in enumerate(gates)
+        )
+    elif kind == HISTOGRAMS_KIND:
+        shape = (len(parts), len(gates))
+        blocks = (Block(layer, cell, part, gate, HISTOGRAM, (p, g)) for p, part in enumerate(parts)
+                  for g, gate in enumerate(gates))
+    else:
+        shape = (len(gates),)
+        blocks = (Block(layer, cell, ACTIVATION, gate, ACTIVATION_MAP, g) for g, gate in enumerate(gates))
+    return Content(kind, tuple(blocks), shape)
+
+
+def histogram_rows(packed):
+    """TensorBoard's float64 rows `[left, right, count]` of one packed histogram `[left, right, counts...]`."""
+    packed = np.asarray(packed, dtype=np.float64)
+    left, right, counts = packed[0], packed[1], packed[2:]
+    edges = left + (right - left) / len(counts) * np.arange(len(counts) + 1)
+    edges[-1] = right
+    return np.stack([edges[:-1], edges[1:], counts], axis=-1)
+
+
+def _require(parsed, fields, kind):
+    missing = [k for k in fields if not isinstance(parsed.get(k), kind)]
     if missing:
         raise ValueError("lstm_gates summary metadata lacks %s" % ", ".join(missing))
-    return parsed

@@ -1,10 +1,13 @@
 """Log directories for the plugin tests: real event files, real and synthetic runs."""
 
+import json
 import os
+import time
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
 
 from tb_lstm_gates import metadata, summary
 
@@ -93,19 +96,75 @@ def write_probe_run(run_dir):
     writer.close()
 
 
+def v1_value(layer, cell, part, gate, stat, value):
+    """A `Summary.Value` as version 1 of the data contract wrote it: one per block and statistic."""
+    content = {"version": 1, "layer": layer, "cell": cell, "part": part, "gate": gate, "stat": stat}
+    if stat == metadata.HISTOGRAM:
+        tensor, data_class = tensor_util.make_tensor_proto(np.asarray(value, np.float64)), summary_pb2.DATA_CLASS_TENSOR
+    elif stat == metadata.ACTIVATION_MAP:
+        tensor, data_class = tensor_util.make_tensor_proto(np.asarray(value, np.float32)), summary_pb2.DATA_CLASS_TENSOR
+    else:
+        tensor, data_class = tensor_util.make_tensor_proto(np.float32(value)), summary_pb2.DATA_CLASS_SCALAR
+    return summary_pb2.Summary.Value(
+        tag="/".join(("lstm_gates", layer, part, gate, stat)),
+        tensor=tensor,
+        metadata=summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(
+                plugin_name=metadata.PLUGIN_NAME, content=json.dumps(content, sort_keys=True).encode("utf-8")
+            ),
+            data_class=data_class,
+        ),
+    )
+
+
+class V1Writer:
+    """`summary.GateSummaryWriter`'s API, writing version 1 events (as tb-lstm-gates 7124d5e did)."""
+
+    def __init__(self, run_dir):
+        self._writer = EventFileWriter(run_dir, filename_suffix=".v1")
+        self._values = []
+
+    def write_scalar(self, layer, cell, part, gate, stat, value):
+        self._values.append(v1_value(layer, cell, part, gate, stat, value))
+
+    def write_gate_stats(self, layer, cell, part, gates, gate_stats):
+        for stat, values in gate_stats.items():
+            for gate, value in zip(gates, values):
+                self.write_scalar(layer, cell, part, gate, stat, value)
+
+    def write_gate_histograms(self, layer, cell, part, gates, histograms):
+        for gate, buckets in zip(gates, histograms):
+            self._values.append(v1_value(layer, cell, part, gate, metadata.HISTOGRAM, buckets))
+
+    def write_activation_maps(self, layer, cell, gates, maps):
+        for gate, values in zip(gates, maps):
+            self._values.append(v1_value(layer, cell, metadata.ACTIVATION, gate, metadata.ACTIVATION_MAP, values))
+
+    def end_step(self, step):
+        event = event_pb2.Event(step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=self._values))
+        self._values = []
+        self._writer.add_event(event)
+
+    def close(self):
+        self._writer.close()
+
+
 def write_malformed_run(run_dir):
-    """lstm_gates series whose content is not JSON, or from a newer version, beside a valid one."""
+    """lstm_gates series whose content is not JSON, from a newer version, or lacks fields, beside a valid one."""
     writer = EventFileWriter(run_dir)
     contents = {
         "lstm_gates/bad/json": b"not json",
         "lstm_gates/bad/version": b'{"version": 99, "layer": "new", "cell": "lstm", '
         b'"part": "input", "gate": "input", "stat": "l2"}',
         "lstm_gates/bad/fields": b'{"version": 1, "layer": "x"}',
+        "lstm_gates/bad/v2_fields": b'{"version": 2, "layer": "y", "cell": "lstm", "kind": "stats", "parts": ["input"]}',
+        "lstm_gates/bad/v2_kind": b'{"version": 2, "layer": "z", "cell": "lstm", "kind": "images", '
+        b'"parts": ["input"], "gates": ["input"]}',
     }
     values = [
         summary_pb2.Summary.Value(
             tag=tag,
-            tensor=summary.scalar_tensor(1.0),
+            tensor=tensor_util.make_tensor_proto(np.float32(1.0)),
             metadata=summary_pb2.SummaryMetadata(
                 plugin_data=summary_pb2.SummaryMetadata.PluginData(
                     plugin_name=metadata.PLUGIN_NAME, content=content
@@ -115,15 +174,12 @@ def write_malformed_run(run_dir):
         )
         for tag, content in contents.items()
     ]
-    values.append(
-        summary_pb2.Summary.Value(
-            tag=metadata.tag_for(MALFORMED_LAYER, "input", "input", "l2"),
-            tensor=summary.scalar_tensor(1.0),
-            metadata=metadata.create_summary_metadata(MALFORMED_LAYER, "lstm", "input", "input", "l2"),
-        )
-    )
     writer.add_event(event_pb2.Event(step=0, wall_time=1.0, summary=summary_pb2.Summary(value=values)))
     writer.close()
+    valid = summary.GateSummaryWriter(run_dir)
+    valid.write_scalar(MALFORMED_LAYER, "lstm", "input", "input", "l2", 1.0)
+    valid.end_step(0)
+    valid.close()
 
 
 def train_keras_run(logdir, epochs=3):

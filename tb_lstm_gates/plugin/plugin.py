@@ -53,9 +53,13 @@ _STEP_PATTERN = re.compile(r"[0-9]{1,18}")
 _CANONICAL_GATES = metadata.LSTM_GATES + metadata.GRU_GATES
 _CANONICAL_STATS = metadata.SCALAR_STATS + metadata.PROBE_STATS
 
-# One listed time series whose metadata parsed: its run, tag and the dict
-# of `metadata.parse_plugin_content`.
-_Series = collections.namedtuple("_Series", ["run", "tag", "info"])
+# One block series of a listed time series whose metadata parsed: its run,
+# tag, the `kind` and `shape` of `metadata.Content` and the `metadata.Block`.
+# A version 2 time series holds many blocks; a block can be held by several
+# time series (a version 1 and a version 2 file, or two packings).
+_Series = collections.namedtuple("_Series", ["run", "tag", "kind", "shape", "block"])
+# One point of a block's tensor series: `value` is the block's array.
+_Point = collections.namedtuple("_Point", ["step", "wall_time", "value"])
 
 
 class LSTMGatesPlugin(base_plugin.TBPlugin):
@@ -152,17 +156,17 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         scalars, tensors = self._index(ctx, experiment)
         runs = {}
         for series in scalars + tensors:
-            info = series.info
+            block = series.block
             run = runs.setdefault(series.run, {"run": series.run, "layers": {}, "regularization": False})
-            if info["stat"] == metadata.PENALTY:
+            if block.stat == metadata.PENALTY:
                 run["regularization"] = True
-            if info["cell"] == metadata.MODEL_CELL:
+            if block.cell == metadata.MODEL_CELL:
                 continue
             layer = run["layers"].setdefault(
-                info["layer"],
+                block.layer,
                 {
-                    "layer": info["layer"],
-                    "cell": info["cell"],
+                    "layer": block.layer,
+                    "cell": block.cell,
                     "parts": set(),
                     "gates": set(),
                     "stats": set(),
@@ -171,17 +175,17 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "penalties": False,
                 },
             )
-            if info["part"] != metadata.TOTAL:
-                layer["parts"].add(info["part"])
-                layer["gates"].add(info["gate"])
-            if info["stat"] == metadata.HISTOGRAM:
+            if block.part != metadata.TOTAL:
+                layer["parts"].add(block.part)
+                layer["gates"].add(block.gate)
+            if block.stat == metadata.HISTOGRAM:
                 layer["histograms"] = True
-            elif info["stat"] == metadata.ACTIVATION_MAP:
+            elif block.stat == metadata.ACTIVATION_MAP:
                 layer["activation_maps"] = True
-            elif info["stat"] == metadata.PENALTY:
+            elif block.stat == metadata.PENALTY:
                 layer["penalties"] = True
             else:
-                layer["stats"].add(info["stat"])
+                layer["stats"].add(block.stat)
         for run in runs.values():
             layers = [run["layers"][name] for name in sorted(run["layers"])]
             for layer in layers:
@@ -195,16 +199,16 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         """One statistic of every block of `layer`, in `runs` (None: all runs)."""
         scalars, tensors = self._index(ctx, experiment)
         runs = _select_runs(scalars + tensors, runs)
-        in_layer = [s for s in scalars if s.run in runs and s.info["layer"] == layer]
+        in_layer = [s for s in scalars if s.run in runs and s.block.layer == layer]
         if not in_layer:
             raise errors.NotFoundError("no layer %r in the selected runs" % layer)
-        selected = [s for s in in_layer if s.info["stat"] == stat]
+        selected = [s for s in in_layer if s.block.stat == stat]
         if not selected:
             raise errors.NotFoundError("layer %r has no statistic %r" % (layer, stat))
-        selected.sort(key=lambda s: (s.run,) + _block_order(s))
+        read = sorted(self._scalar_tables(ctx, experiment, selected), key=lambda pair: (pair[0].run,) + _block_order(pair[0]))
         series = [
-            dict(run=s.run, part=s.info["part"], gate=s.info["gate"], **_points(table, samples))
-            for s, table in _loaded_steps(self._read_scalars(ctx, experiment, selected))
+            dict(run=s.run, part=s.block.part, gate=s.block.gate, **_points(table, samples))
+            for s, table in _loaded_steps(read)
         ]
         return {"layer": layer, "stat": stat, "series": series}
 
@@ -212,7 +216,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         """The histograms of one block over steps."""
         datums = self._block_tensors(ctx, experiment, run, layer, metadata.HISTOGRAM, part=part, gate=gate)
         histograms = [
-            {"step": d.step, "wall_time": d.wall_time, "buckets": _buckets(d.numpy)}
+            {"step": d.step, "wall_time": d.wall_time, "buckets": _buckets(d.value)}
             for d in _downsample(datums, samples)
         ]
         return {"run": run, "layer": layer, "part": part, "gate": gate, "histograms": histograms}
@@ -226,27 +230,28 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             for s in scalars
             if s.run in runs
             and (
-                s.info["stat"] == metadata.PENALTY
-                or (s.info["stat"] == metadata.LOSS and s.info["layer"] == metadata.MODEL_LAYER)
+                s.block.stat == metadata.PENALTY
+                or (s.block.stat == metadata.LOSS and s.block.layer == metadata.MODEL_LAYER)
             )
         ]
+        read = self._scalar_tables(ctx, experiment, selected)
         # Per run: the layers by name, then the model's penalty and loss.
-        selected.sort(
-            key=lambda s: (s.run, s.info["layer"] == metadata.MODEL_LAYER, s.info["layer"])
-            + _block_order(s)
-            + (s.info["stat"],)
+        read.sort(
+            key=lambda pair: (pair[0].run, pair[0].block.layer == metadata.MODEL_LAYER, pair[0].block.layer)
+            + _block_order(pair[0])
+            + (pair[0].block.stat,)
         )
         series = [
             dict(
                 run=s.run,
-                layer=s.info["layer"],
-                cell=s.info["cell"],
-                part=s.info["part"],
-                gate=s.info["gate"],
-                stat=s.info["stat"],
+                layer=s.block.layer,
+                cell=s.block.cell,
+                part=s.block.part,
+                gate=s.block.gate,
+                stat=s.block.stat,
                 **_points(table, samples),
             )
-            for s, table in self._read_scalars(ctx, experiment, selected)
+            for s, table in read
         ]
         return {"series": series}
 
@@ -259,7 +264,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             step = steps[-1]
         elif step not in by_step:
             raise errors.NotFoundError("gate %r of layer %r has no activation map at step %d" % (gate, layer, step))
-        values = np.atleast_2d(np.asarray(by_step[step].numpy, dtype=np.float64))
+        values = np.atleast_2d(np.asarray(by_step[step].value, dtype=np.float64))
         return {
             "run": run,
             "layer": layer,
@@ -294,57 +299,84 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
     # Data provider access.
 
     def _index(self, ctx, experiment):
-        """`(scalars, tensors)`: lists of `_Series` whose metadata parses.
+        """`(scalars, tensors)`: lists of `_Series` (one per block) whose metadata parses.
 
         Scalars are the statistics and penalties, tensors the histograms and
         activation maps; series whose content is malformed or from a newer
         version are skipped.
         """
         kwargs = dict(experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
-        scalars = _parse(self._data_provider.list_scalars(ctx, **kwargs))
-        tensors = _parse(self._data_provider.list_tensors(ctx, **kwargs))
-        return (
-            [s for s in scalars if s.info["stat"] not in metadata.TENSOR_STATS],
-            [s for s in tensors if s.info["stat"] in metadata.TENSOR_STATS],
-        )
+        listed = _parse(self._data_provider.list_scalars(ctx, **kwargs), version_1=True)
+        listed += _parse(self._data_provider.list_tensors(ctx, **kwargs), version_1=False)
+        scalars, tensors = [], []
+        for s in listed:
+            (tensors if s.block.stat in metadata.TENSOR_STATS else scalars).append(s)
+        return scalars, tensors
 
     def _block_tensors(self, ctx, experiment, run, layer, stat, **block):
-        """The points of `run`'s tensor series `stat` of one block of `layer`.
+        """The `_Point`s of `run`'s tensor series `stat` of one block of `layer`.
 
         `block` gives the fields the series must have besides its layer and
-        stat (`part`, `gate`). One tag per block unless two writers wrote the
-        same block: the first wins.
+        stat (`part`, `gate`). Points of every time series holding the block
+        (version 1 and 2 files of one run) are served together.
 
         Raises:
           NotFoundError: no such run, layer or series.
         """
         scalars, tensors = self._index(ctx, experiment)
         _select_runs(scalars + tensors, [run])
-        if not any(s.run == run and s.info["layer"] == layer for s in scalars + tensors):
+        if not any(s.run == run and s.block.layer == layer for s in scalars + tensors):
             raise errors.NotFoundError("run %r has no layer %r" % (run, layer))
         selected = [
             s
             for s in tensors
             if s.run == run
-            and s.info["layer"] == layer
-            and s.info["stat"] == stat
-            and all(s.info[field] == value for field, value in block.items())
+            and s.block.layer == layer
+            and s.block.stat == stat
+            and all(getattr(s.block, field) == value for field, value in block.items())
         ]
         if not selected:
             raise errors.NotFoundError(
                 "layer %r has no %s series of %s"
                 % (layer, stat, ", ".join("%s %r" % item for item in block.items()))
             )
-        ((_, datums),) = self._read(self._data_provider.read_tensors, ctx, experiment, selected[:1])
-        return datums
+        points = []
+        for s, datums in self._read(self._data_provider.read_tensors, ctx, experiment, selected):
+            for d in datums:
+                if d.numpy.shape[: len(s.shape)] == s.shape:
+                    points.append(_Point(d.step, d.wall_time, _tensor_value(s, d.numpy)))
+        return points
 
-    def _read_scalars(self, ctx, experiment, selected):
-        """Pairs each `_Series` of `selected` with its points as a `_scalar_table`."""
-        read = self._read(self._data_provider.read_scalars, ctx, experiment, selected)
-        return [(s, _scalar_table(datums)) for s, datums in read]
+    def _scalar_tables(self, ctx, experiment, selected):
+        """Pairs of a `_Series` and its `_scalar_table`, one pair per block of `selected`.
+
+        A block held by several time series (version 1 and version 2 files
+        of one run, or two packings) gets their points in one table.
+        """
+        pieces = {}  # (run, block without index) -> [_Series, tables]
+        version_1 = [s for s in selected if s.kind is None]
+        for s, datums in self._read(self._data_provider.read_scalars, ctx, experiment, version_1):
+            rows = np.array([(d.step, d.wall_time, d.value) for d in datums], dtype=np.float64).reshape(-1, 3)
+            pieces.setdefault((s.run, s.block[:-1]), [s, []])[1].append(rows)
+        version_2 = [s for s in selected if s.kind is not None]
+        # Each time series is read and stacked once, however many of its blocks are selected.
+        by_tag = collections.defaultdict(list)
+        for s in version_2:
+            by_tag[s.run, s.tag].append(s)
+        read = self._read(self._data_provider.read_tensors, ctx, experiment, [group[0] for group in by_tag.values()])
+        for first, datums in read:
+            datums = [d for d in datums if d.numpy.shape == first.shape]
+            stacked = np.array([d.numpy for d in datums], dtype=np.float64).reshape((-1,) + first.shape)
+            times = np.array([(d.step, d.wall_time) for d in datums], dtype=np.float64).reshape(-1, 2)
+            for s in by_tag[first.run, first.tag]:
+                rows = np.column_stack([times, stacked[(slice(None),) + s.block.index]])
+                pieces.setdefault((s.run, s.block[:-1]), [s, []])[1].append(rows)
+        return [(s, _scalar_table(np.concatenate(tables))) for s, tables in pieces.values()]
 
     def _read(self, read, ctx, experiment, selected):
         """Pairs each `_Series` of `selected` with its data, read with `read`."""
+        if not selected:
+            return []
         data = read(
             ctx,
             experiment_id=experiment,
@@ -357,25 +389,39 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         return [(s, data.get(s.run, {}).get(s.tag, [])) for s in selected]
 
 
-def _parse(run_to_tags):
+def _parse(run_to_tags, version_1):
+    """`_Series` of every block of the listed time series.
+
+    `version_1` says whether these are the scalar listing, which only
+    version 1 writes; the tensor listing holds version 1 histograms and
+    activation maps and everything of version 2.
+    """
     parsed = []
     for run, tags in run_to_tags.items():
         for tag, time_series in tags.items():
-            info = _parse_content(time_series.plugin_content)
-            if info is not None:
-                parsed.append(_Series(run, tag, info))
+            content = _parse_content(time_series.plugin_content)
+            if content is not None and (content.kind is None or not version_1):
+                parsed.extend(_Series(run, tag, content.kind, content.shape, block) for block in content.blocks)
     return parsed
 
 
 @functools.lru_cache(maxsize=65536)
 def _parse_content(content):
     """`metadata.parse_plugin_content`, or None if malformed; cached, as every run
-    repeats the same few thousand contents at every request. Callers must not
-    change the dict."""
+    repeats the same few thousand contents at every request."""
     try:
         return metadata.parse_plugin_content(content)
     except ValueError:
         return None
+
+
+def _tensor_value(series, array):
+    """The array of `series`' block in one point of its time series."""
+    if series.kind is None:
+        return array
+    if series.kind == metadata.HISTOGRAMS_KIND:
+        return metadata.histogram_rows(array[series.block.index])
+    return array[series.block.index]
 
 
 def _select_runs(listed, runs):
@@ -397,8 +443,8 @@ def _canonical(names, canonical):
 def _block_order(series):
     """Sort key of a series' block: parts, then gates in canonical order, totals last."""
     return (
-        _canonical_key(series.info["part"], metadata.PARTS + (metadata.TOTAL,)),
-        _canonical_key(series.info["gate"], _CANONICAL_GATES + (metadata.TOTAL,)),
+        _canonical_key(series.block.part, metadata.PARTS + (metadata.TOTAL,)),
+        _canonical_key(series.block.gate, _CANONICAL_GATES + (metadata.TOTAL,)),
     )
 
 
@@ -442,14 +488,9 @@ def _evenly(n, samples):
     return np.linspace(0, n - 1, samples).round().astype(int)
 
 
-def _scalar_table(datums):
-    """A scalar series as a float64 array of rows `[step, wall_time, value]`, one row per step, in step order.
-
-    One pass over the data provider's points: series run to 10^5 points,
-    and everything after this is numpy.
-    """
-    table = np.array([(d.step, d.wall_time, d.value) for d in datums], dtype=np.float64).reshape(-1, 3)
-    return table[_one_per_step(table[:, 0], table[:, 1])]
+def _scalar_table(rows):
+    """Rows `[step, wall_time, value]` (float64), one row per step, in step order."""
+    return rows[_one_per_step(rows[:, 0], rows[:, 1])]
 
 
 def _in_step_order(datums):
