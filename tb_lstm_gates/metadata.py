@@ -100,18 +100,28 @@ STATS_KIND = "stats"
 HISTOGRAMS_KIND = "histograms"
 ACTIVATION_MAPS_KIND = "activation_maps"
 
+# Beside every point, a version 2 writer writes the points of steps that are
+# multiples of 10, 100, 1000 and 10000 (and the first point of each time
+# series of an event file) to one time series per such stride. TensorBoard
+# keeps a capped random sample of a long series; the tab then serves the
+# finest stride it holds every point of, so a long series is thinned
+# evenly, its first step kept. 11 % more points on disk and in memory.
+STRIDES = (10, 100, 1000, 10000)
+
 # One block series of a summary: `index` picks its values out of the
 # summary's tensor at each step (`None` for version 1, whose tensor is the
 # block's value itself).
 Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat", "index"])
 # What a summary's content says: `kind` (None for version 1, else a
-# `*_KIND`), its `blocks` (a tuple of `Block`s) and `shape`, the leading
-# axes its tensor must have (`()` for version 1).
-Content = collections.namedtuple("Content", ["kind", "blocks", "shape"])
+# `*_KIND`), its `blocks` (a tuple of `Block`s), `shape`, the leading axes
+# its tensor must have (`()` for version 1), and `stride`, 1 or one of
+# STRIDES.
+Content = collections.namedtuple("Content", ["kind", "blocks", "shape", "stride"])
 
 
-def tag_for(layer, kind, cell, parts, stats, gates):
-    """Tag of one packed series, e.g. `lstm_gates/lstm/lstm_cell/stats/5f2a9c01`.
+def tag_for(layer, kind, cell, parts, stats, gates, stride=1):
+    """Tag of one packed series, e.g. `lstm_gates/lstm/lstm_cell/stats/5f2a9c01`
+    (`.../5f2a9c01/every_100` for stride 100).
 
     The hash of what the tensor holds makes the tag the same in every file
     of a run (a resumed run writes a new file) while telling apart the
@@ -119,10 +129,11 @@ def tag_for(layer, kind, cell, parts, stats, gates):
     take the fields from the metadata, never from the tag.
     """
     key = json.dumps([cell, list(parts), list(stats), list(gates)]).encode("utf-8")
-    return "/".join((TAG_PREFIX, layer, kind, hashlib.sha1(key).hexdigest()[:8]))
+    tag = "/".join((TAG_PREFIX, layer, kind, hashlib.sha1(key).hexdigest()[:8]))
+    return tag if stride == 1 else "%s/every_%d" % (tag, stride)
 
 
-def create_summary_metadata(layer, kind, cell, parts, stats, gates):
+def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1):
     """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
     Args:
@@ -133,11 +144,14 @@ def create_summary_metadata(layer, kind, cell, parts, stats, gates):
         HISTOGRAMS_KIND), or `(ACTIVATION,)`.
       stats: the statistics along the second axis for STATS_KIND, else `()`.
       gates: the gates along the gates axis.
+      stride: 1 for the time series of every point, else one of STRIDES.
     """
     content = {"version": PROTOCOL_VERSION, "layer": layer, "kind": kind, "cell": cell,
                "parts": list(parts), "gates": list(gates)}
     if kind == STATS_KIND:
         content["stats"] = list(stats)
+    if stride != 1:
+        content["stride"] = stride
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,
@@ -175,7 +189,7 @@ def parse_plugin_content(content):
     if version < 2:
         _require(parsed, ("layer", "cell", "part", "gate", "stat"), str)
         block = Block(parsed["layer"], parsed["cell"], parsed["part"], parsed["gate"], parsed["stat"], None)
-        return Content(None, (block,), ())
+        return Content(None, (block,), (), 1)
     _require(parsed, ("layer", "cell", "kind"), str)
     kind, layer, cell = parsed["kind"], parsed["layer"], parsed["cell"]
     names = ("parts", "gates", "stats") if kind == STATS_KIND else ("parts", "gates")
@@ -185,6 +199,9 @@ def parse_plugin_content(content):
     if not all(isinstance(name, str) for field in names for name in parsed[field]):
         raise ValueError("lstm_gates summary metadata has non-string names")
     parts, gates = parsed["parts"], parsed["gates"]
+    stride = parsed.get("stride", 1)
+    if stride != 1 and stride not in STRIDES:
+        raise ValueError("lstm_gates summary metadata has stride %r, not 1 or one of %s" % (stride, STRIDES))
     if kind == STATS_KIND:
         shape = (len(parts), len(parsed["stats"]), len(gates))
         blocks = (
@@ -200,7 +217,7 @@ def parse_plugin_content(content):
     else:
         shape = (len(gates),)
         blocks = (Block(layer, cell, ACTIVATION, gate, ACTIVATION_MAP, g) for g, gate in enumerate(gates))
-    return Content(kind, tuple(blocks), shape)
+    return Content(kind, tuple(blocks), shape, stride)
 
 
 def histogram_rows(packed):

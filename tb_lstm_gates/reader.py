@@ -60,9 +60,11 @@ def load(logdir):
     for run, tags in multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME).items():
         for tag, content in tags.items():
             try:
-                kind, blocks, shape = metadata.parse_plugin_content(content)
+                kind, blocks, shape, stride = metadata.parse_plugin_content(content)
             except ValueError:
                 continue
+            if stride != 1:
+                continue  # a copy of some points of the stride-1 series
             for event in multiplexer.Tensors(run, tag):
                 array = tensor_util.make_ndarray(event.tensor_proto)
                 if array.shape[: len(shape)] != shape:

@@ -114,7 +114,7 @@ class GateSummaryWriter:
         self.logdir = logdir
         self.path = os.path.join(logdir, event_file_name(filename_suffix))
         self._records = _open_records(self.path)
-        self._tags = {}  # (layer, kind, cell, parts, stats, gates) -> tag
+        self._tags = {}  # (layer, kind, cell, parts, stats, gates) -> tags of stride 1 and STRIDES
         self._written = set()  # tags whose metadata this file holds
         self._step = {}
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -153,18 +153,31 @@ class GateSummaryWriter:
         """Adds each gate's activation map; `maps` has shape `(len(gates), time, units)`."""
         self._layer(layer, cell)[2][:] = [(tuple(gates), np.asarray(maps))]
 
-    def _value(self, layer, kind, cell, parts, stats, gates, tensor):
+    def _values(self, step, layer, kind, cell, parts, stats, gates, tensor):
+        """The `Summary.Value`s of one packed tensor: its own, and those of the strides `step` falls on."""
         key = (layer, kind, cell, parts, stats, gates)
-        tag = self._tags.get(key)
-        if tag is None:
-            tag = self._tags[key] = metadata.tag_for(layer, kind, cell, parts, stats, gates)
-        value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-        if tag not in self._written:
-            self._written.add(tag)
-            value.metadata.CopyFrom(metadata.create_summary_metadata(layer, kind, cell, parts, stats, gates))
-        return value
+        tags = self._tags.get(key)
+        if tags is None:
+            tags = self._tags[key] = [
+                metadata.tag_for(layer, kind, cell, parts, stats, gates, stride) for stride in (1,) + metadata.STRIDES
+            ]
+        # The first point of a time series in this file goes to every stride,
+        # so a run's first step is in all of them.
+        first = tags[0] not in self._written
+        values = []
+        for stride, tag in zip((1,) + metadata.STRIDES, tags):
+            if stride > 1 and not first and step % stride:
+                break  # strides are multiples of each other
+            value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+            if tag not in self._written:
+                self._written.add(tag)
+                value.metadata.CopyFrom(
+                    metadata.create_summary_metadata(layer, kind, cell, parts, stats, gates, stride)
+                )
+            values.append(value)
+        return values
 
-    def _packed(self):
+    def _packed(self, step):
         """The `Summary.Value`s of the current step, packed."""
         values = []
         for (layer, cell), (scalars, histograms, maps) in self._step.items():
@@ -180,24 +193,24 @@ class GateSummaryWriter:
                     grids.setdefault((stats, gates), {})[part] = [row for _, row in rows]
             for (stats, gates), parts in grids.items():
                 tensor = array_tensor(list(parts.values()), np.float32)
-                values.append(self._value(layer, metadata.STATS_KIND, cell, tuple(parts), stats, gates, tensor))
+                values += self._values(step, layer, metadata.STATS_KIND, cell, tuple(parts), stats, gates, tensor)
             by_shape = {}
             for part, (gates, packed) in histograms.items():
                 by_shape.setdefault((gates, packed.shape[1]), {})[part] = packed
             for (gates, _), parts in by_shape.items():
                 tensor = array_tensor(list(parts.values()), np.float32)
-                values.append(self._value(layer, metadata.HISTOGRAMS_KIND, cell, tuple(parts), (), gates, tensor))
+                values += self._values(step, layer, metadata.HISTOGRAMS_KIND, cell, tuple(parts), (), gates, tensor)
             for gates, array in maps:
                 tensor = array_tensor(array, np.float16)
-                values.append(
-                    self._value(layer, metadata.ACTIVATION_MAPS_KIND, cell, (metadata.ACTIVATION,), (), gates, tensor)
+                values += self._values(
+                    step, layer, metadata.ACTIVATION_MAPS_KIND, cell, (metadata.ACTIVATION,), (), gates, tensor
                 )
         return values
 
     def end_step(self, step, wall_time=None):
         """Writes the values added since the last call as one event at `step`, and flushes."""
         if self._step:
-            values = self._packed()
+            values = self._packed(int(step))
             self._step = {}
             self._write(
                 event_pb2.Event(

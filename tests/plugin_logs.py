@@ -9,7 +9,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tb_lstm_gates import metadata, summary
+from tb_lstm_gates import layouts, metadata, summary
 
 LONG_RUN = "long"
 LONG_LAYER = "long/lstm_cell"
@@ -30,10 +30,10 @@ def long_value(step):
     return 0.5 * step
 
 
-def write_long_run(run_dir, steps=LONG_STEPS):
-    """A run of `steps` steps: one l2 series and one histogram series."""
-    writer = summary.GateSummaryWriter(run_dir)
-    for step in range(steps):
+def write_long_run(run_dir, steps=LONG_STEPS, writer_class=summary.GateSummaryWriter, first_step=0):
+    """A run of `steps` steps from `first_step`: one l2 series and one histogram series."""
+    writer = writer_class(run_dir)
+    for step in range(first_step, first_step + steps):
         writer.write_scalar(LONG_LAYER, "lstm", "recurrent", "forget", "l2", long_value(step))
         buckets = np.array([[[0.0, 1.0, step], [1.0, 2.0, 1.0]]])
         writer.write_gate_histograms(LONG_LAYER, "lstm", "recurrent", ("forget",), buckets)
@@ -45,10 +45,10 @@ def penalty_value(part, gate, step):
     return {"input": 1.0, "recurrent": 2.0, "total": 3.0}[part] + 0.1 * step + (gate == "forget")
 
 
-def write_penalized_run(run_dir, steps=5):
+def write_penalized_run(run_dir, steps=5, writer_class=summary.GateSummaryWriter):
     """Penalties per block, the layer's total, the model's penalty and loss,
     and an l2 series with a NaN at step 2 and an Inf at step 3."""
-    writer = summary.GateSummaryWriter(run_dir)
+    writer = writer_class(run_dir)
     for step in range(steps):
         for part, gate in (("recurrent", "forget"), ("input", "input"), ("total", "total")):
             writer.write_scalar(PENALIZED_LAYER, "lstm", part, gate, "penalty", penalty_value(part, gate, step))
@@ -72,9 +72,9 @@ def probe_map(gate, step):
     return values
 
 
-def write_probe_run(run_dir):
+def write_probe_run(run_dir, writer_class=summary.GateSummaryWriter):
     """What LSTMGatesCallback(probe=(x, y), probe_gradients=True, histogram_freq=2) writes for one LSTM."""
-    writer = summary.GateSummaryWriter(run_dir)
+    writer = writer_class(run_dir)
     gates = metadata.LSTM_GATES
     for step in range(PROBE_STEPS):
         stats = {
@@ -147,6 +147,40 @@ class V1Writer:
 
     def close(self):
         self._writer.close()
+
+
+def write_cell_run(run_dir, writer_class=summary.GateSummaryWriter, steps=4, first_step=0):
+    """What the callback writes for a `Bidirectional(LSTM(3))` and a `GRU(2)` over 2 features, through
+    `summary.CellLogger`: weights that drift step by step, histograms every other step (as with
+    `histogram_freq=2`), penalties of some gates and the model's loss."""
+    rng = np.random.default_rng(1)
+    cells = [
+        ("bi/forward_lstm/lstm_cell", layouts.keras_lstm(), (2, 3), 4),
+        ("bi/backward_lstm/lstm_cell", layouts.keras_lstm(), (2, 3), 4),
+        ("gru/gru_cell", layouts.keras_gru(), (6, 2), 3),
+    ]
+    weights = {
+        layer: {
+            "kernel": rng.normal(size=(n_in, gates * units)).astype(np.float32),
+            "recurrent_kernel": rng.normal(size=(units, gates * units)).astype(np.float32),
+            "bias": rng.normal(size=(2, gates * units) if gates == 3 else (gates * units,)).astype(np.float32),
+        }
+        for layer, _, (n_in, units), gates in cells
+    }
+    writer = writer_class(run_dir)
+    logger = summary.CellLogger(writer, bins=5)
+    for step in range(first_step, first_step + steps):
+        for layer, layout, _, _ in cells:
+            weights[layer] = {name: w + rng.normal(0, 0.1, w.shape).astype(np.float32) for name, w in weights[layer].items()}
+            logger.log_cell(layer, layout, weights[layer], histograms=step % 2 == 0)
+        lstm = cells[0][0]
+        writer.write_scalar(lstm, "lstm", "recurrent", "forget", metadata.PENALTY, 0.5 + step)
+        writer.write_scalar(lstm, "lstm", "recurrent", "input", metadata.PENALTY, 0.25 + step)
+        writer.write_scalar(lstm, "lstm", metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, 0.75 + 2 * step)
+        writer.write_scalar(metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, 1.0 + step)
+        writer.write_scalar(metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL, metadata.LOSS, 9.0 - step)
+        writer.end_step(step)
+    writer.close()
 
 
 def write_malformed_run(run_dir):

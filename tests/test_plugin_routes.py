@@ -486,7 +486,7 @@ def test_downsample_keeps_one_point_per_step_the_last_written():
 
 def test_series_of_a_run_end_at_the_step_all_of_them_have():
     def series(run, tag):
-        return plugin_module._Series(run, tag, None, (), None)
+        return plugin_module._Series(run, tag, None, (), None, 1, tag)
 
     def table(steps):
         return plugin_module._scalar_table(np.array([(step, 0.0, 1.0) for step in steps]).reshape(-1, 3))

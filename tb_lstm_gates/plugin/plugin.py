@@ -25,6 +25,7 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from tb_lstm_gates import metadata
+from tb_lstm_gates.plugin import loader
 
 DEFAULT_SAMPLES = 1000
 MAX_SAMPLES = 10000
@@ -54,10 +55,11 @@ _CANONICAL_GATES = metadata.LSTM_GATES + metadata.GRU_GATES
 _CANONICAL_STATS = metadata.SCALAR_STATS + metadata.PROBE_STATS
 
 # One block series of a listed time series whose metadata parsed: its run,
-# tag, the `kind` and `shape` of `metadata.Content` and the `metadata.Block`.
-# A version 2 time series holds many blocks; a block can be held by several
-# time series (a version 1 and a version 2 file, or two packings).
-_Series = collections.namedtuple("_Series", ["run", "tag", "kind", "shape", "block"])
+# tag, the `kind`, `shape` and `stride` of `metadata.Content`, the
+# `metadata.Block`, and `packing`, the tag of its stride-1 time series. A
+# version 2 time series holds many blocks; a block can be held by several
+# time series (a version 1 and a version 2 file, two packings, strides).
+_Series = collections.namedtuple("_Series", ["run", "tag", "kind", "shape", "block", "stride", "packing"])
 # One point of a block's tensor series: `value` is the block's array.
 _Point = collections.namedtuple("_Point", ["step", "wall_time", "value"])
 
@@ -69,6 +71,9 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context):
         self._data_provider = context.data_provider
+        # What TensorBoard keeps of each series (see `loader`); 0 is all.
+        hints = getattr(context.flags, "samples_per_plugin", None) or {}
+        self._cap = hints.get(metadata.PLUGIN_NAME, loader.SAMPLES_CAP)
 
     def get_plugin_apps(self):
         return {
@@ -341,7 +346,8 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 % (layer, stat, ", ".join("%s %r" % item for item in block.items()))
             )
         points = []
-        for s, datums in self._read(self._data_provider.read_tensors, ctx, experiment, selected):
+        read = self._read(self._data_provider.read_tensors, ctx, experiment, selected)
+        for s, datums in self._finest_complete(read):
             for d in datums:
                 if d.numpy.shape[: len(s.shape)] == s.shape:
                     points.append(_Point(d.step, d.wall_time, _tensor_value(s, d.numpy)))
@@ -364,7 +370,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         for s in version_2:
             by_tag[s.run, s.tag].append(s)
         read = self._read(self._data_provider.read_tensors, ctx, experiment, [group[0] for group in by_tag.values()])
-        for first, datums in read:
+        for first, datums in self._finest_complete(read):
             datums = [d for d in datums if d.numpy.shape == first.shape]
             stacked = np.array([d.numpy for d in datums], dtype=np.float64).reshape((-1,) + first.shape)
             times = np.array([(d.step, d.wall_time) for d in datums], dtype=np.float64).reshape(-1, 2)
@@ -372,6 +378,36 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 rows = np.column_stack([times, stacked[(slice(None),) + s.block.index]])
                 pieces.setdefault((s.run, s.block[:-1]), [s, []])[1].append(rows)
         return [(s, _scalar_table(np.concatenate(tables))) for s, tables in pieces.values()]
+
+    def _finest_complete(self, read):
+        """`read` (pairs of `_Series` and points) with, of each packing, only its finest stride that TensorBoard holds whole.
+
+        Up to the cap TensorBoard keeps every point, so that is the stride-1
+        series. Beyond it, it keeps a random sample of each time series,
+        always with the latest point: the finest stride holding fewer points
+        than the cap (or exactly the cap, with every point of the next
+        stride) is complete, evenly spaced and starts at the run's first
+        step; the latest point of the stride-1 series is added to it.
+        """
+        levels = collections.defaultdict(dict)  # (run, packing, block) -> {stride: (series, points)}
+        for s, datums in read:
+            levels[s.run, s.packing, s.block][s.stride] = (s, datums)
+        chosen = []
+        for by_stride in levels.values():
+            strides = sorted(by_stride)
+            finest = strides[-1]
+            for i, stride in enumerate(strides):
+                steps = {d.step for d in by_stride[stride][1]}
+                coarser = {d.step for d in by_stride[strides[i + 1]][1]} if i + 1 < len(strides) else set()
+                if not self._cap or len(steps) < self._cap or (len(steps) == self._cap and coarser <= steps):
+                    finest = stride
+                    break
+            s, datums = by_stride[finest]
+            if finest != 1 and 1 in by_stride and by_stride[1][1]:
+                latest = max(by_stride[1][1], key=lambda d: (d.step, d.wall_time))
+                datums = list(datums) + [latest]
+            chosen.append((s, datums))
+        return chosen
 
     def _read(self, read, ctx, experiment, selected):
         """Pairs each `_Series` of `selected` with its data, read with `read`."""
@@ -401,7 +437,11 @@ def _parse(run_to_tags, version_1):
         for tag, time_series in tags.items():
             content = _parse_content(time_series.plugin_content)
             if content is not None and (content.kind is None or not version_1):
-                parsed.extend(_Series(run, tag, content.kind, content.shape, block) for block in content.blocks)
+                packing = tag if content.stride == 1 else tag.rpartition("/")[0]
+                parsed.extend(
+                    _Series(run, tag, content.kind, content.shape, block, content.stride, packing)
+                    for block in content.blocks
+                )
     return parsed
 
 
