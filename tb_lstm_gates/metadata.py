@@ -217,7 +217,10 @@ def parse_plugin_content(content):
     else:
         shape = (len(gates),)
         blocks = (Block(layer, cell, ACTIVATION, gate, ACTIVATION_MAP, g) for g, gate in enumerate(gates))
-    return Content(kind, tuple(blocks), shape, stride)
+    blocks = tuple(blocks)
+    if not blocks:
+        raise ValueError("lstm_gates summary metadata names no part, gate or statistic")
+    return Content(kind, blocks, shape, stride)
 
 
 def histogram_rows(packed):

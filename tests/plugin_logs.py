@@ -192,6 +192,10 @@ def write_malformed_run(run_dir):
         b'"part": "input", "gate": "input", "stat": "l2"}',
         "lstm_gates/bad/fields": b'{"version": 1, "layer": "x"}',
         "lstm_gates/bad/v2_fields": b'{"version": 2, "layer": "y", "cell": "lstm", "kind": "stats", "parts": ["input"]}',
+        "lstm_gates/bad/v2_empty": b'{"version": 2, "layer": "e", "cell": "lstm", "kind": "histograms", '
+        b'"parts": [], "gates": ["input"]}',
+        "lstm_gates/bad/v2_stride": b'{"version": 2, "layer": "s", "cell": "lstm", "kind": "histograms", '
+        b'"parts": ["input"], "gates": ["input"], "stride": 7}',
         "lstm_gates/bad/v2_kind": b'{"version": 2, "layer": "z", "cell": "lstm", "kind": "images", '
         b'"parts": ["input"], "gates": ["input"]}',
     }

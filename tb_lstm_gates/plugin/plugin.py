@@ -30,9 +30,9 @@ from tb_lstm_gates.plugin import loader
 DEFAULT_SAMPLES = 1000
 MAX_SAMPLES = 10000
 
-# `downsample` for every read: the loader makes TensorBoard keep every
-# point, and the routes downsample evenly themselves (the providers' own
-# downsampling picks points at random).
+# `downsample` for every read: the loader makes TensorBoard keep up to
+# `loader.SAMPLES_CAP` points per series, and the routes downsample evenly
+# themselves (the providers' own downsampling picks points at random).
 _READ_ALL = 2**31 - 1
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -54,6 +54,17 @@ _STEP_PATTERN = re.compile(r"[0-9]{1,18}")
 _CANONICAL_GATES = metadata.LSTM_GATES + metadata.GRU_GATES
 _CANONICAL_STATS = metadata.SCALAR_STATS + metadata.PROBE_STATS
 
+# One listed time series whose metadata parsed: its run, tag, `_Parsed`
+# content, and `packing`, the tag of its stride-1 time series.
+_Listed = collections.namedtuple("_Listed", ["run", "tag", "parsed", "packing"])
+# What a content holds, parsed once per distinct content: the
+# `metadata.Content`, its `layer` and `cell`, `by_stat` (stat -> blocks),
+# whether it holds scalar statistics, and for `runs`, the parts and gates
+# of its blocks (without `total`) and its scalar statistics other than the
+# penalty.
+_Parsed = collections.namedtuple(
+    "_Parsed", ["content", "layer", "cell", "by_stat", "scalars", "parts", "gates", "stats"]
+)
 # One block series of a listed time series whose metadata parsed: its run,
 # tag, the `kind`, `shape` and `stride` of `metadata.Content`, the
 # `metadata.Block`, and `packing`, the tag of its stride-1 time series. A
@@ -158,20 +169,21 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def runs_impl(self, ctx, experiment):
         """Every run with this plugin's data, its layers and what each holds."""
-        scalars, tensors = self._index(ctx, experiment)
         runs = {}
-        for series in scalars + tensors:
-            block = series.block
-            run = runs.setdefault(series.run, {"run": series.run, "layers": {}, "regularization": False})
-            if block.stat == metadata.PENALTY:
+        for listed in self._index(ctx, experiment):
+            parsed = listed.parsed
+            if parsed.content.stride != 1:
+                continue  # copies of points of a stride-1 series
+            run = runs.setdefault(listed.run, {"run": listed.run, "layers": {}, "regularization": False})
+            if metadata.PENALTY in parsed.by_stat:
                 run["regularization"] = True
-            if block.cell == metadata.MODEL_CELL:
+            if parsed.cell == metadata.MODEL_CELL:
                 continue
             layer = run["layers"].setdefault(
-                block.layer,
+                parsed.layer,
                 {
-                    "layer": block.layer,
-                    "cell": block.cell,
+                    "layer": parsed.layer,
+                    "cell": parsed.cell,
                     "parts": set(),
                     "gates": set(),
                     "stats": set(),
@@ -180,17 +192,12 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "penalties": False,
                 },
             )
-            if block.part != metadata.TOTAL:
-                layer["parts"].add(block.part)
-                layer["gates"].add(block.gate)
-            if block.stat == metadata.HISTOGRAM:
-                layer["histograms"] = True
-            elif block.stat == metadata.ACTIVATION_MAP:
-                layer["activation_maps"] = True
-            elif block.stat == metadata.PENALTY:
-                layer["penalties"] = True
-            else:
-                layer["stats"].add(block.stat)
+            layer["parts"] |= parsed.parts
+            layer["gates"] |= parsed.gates
+            layer["stats"] |= parsed.stats
+            layer["histograms"] |= metadata.HISTOGRAM in parsed.by_stat
+            layer["activation_maps"] |= metadata.ACTIVATION_MAP in parsed.by_stat
+            layer["penalties"] |= metadata.PENALTY in parsed.by_stat
         for run in runs.values():
             layers = [run["layers"][name] for name in sorted(run["layers"])]
             for layer in layers:
@@ -202,12 +209,12 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def series_impl(self, ctx, experiment, layer, stat, runs=None, samples=DEFAULT_SAMPLES):
         """One statistic of every block of `layer`, in `runs` (None: all runs)."""
-        scalars, tensors = self._index(ctx, experiment)
-        runs = _select_runs(scalars + tensors, runs)
-        in_layer = [s for s in scalars if s.run in runs and s.block.layer == layer]
+        listed = self._index(ctx, experiment)
+        runs = _select_runs(listed, runs)
+        in_layer = [s for s in listed if s.run in runs and s.parsed.layer == layer and s.parsed.scalars]
         if not in_layer:
             raise errors.NotFoundError("no layer %r in the selected runs" % layer)
-        selected = [s for s in in_layer if s.block.stat == stat]
+        selected = _blocks(in_layer, stat) if stat not in metadata.TENSOR_STATS else []
         if not selected:
             raise errors.NotFoundError("layer %r has no statistic %r" % (layer, stat))
         read = sorted(self._scalar_tables(ctx, experiment, selected), key=lambda pair: (pair[0].run,) + _block_order(pair[0]))
@@ -228,16 +235,11 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def regularization_impl(self, ctx, experiment, runs=None, samples=DEFAULT_SAMPLES):
         """Every penalty series and the model's training loss, in `runs` (None: all runs)."""
-        scalars, tensors = self._index(ctx, experiment)
-        runs = _select_runs(scalars + tensors, runs)
-        selected = [
-            s
-            for s in scalars
-            if s.run in runs
-            and (
-                s.block.stat == metadata.PENALTY
-                or (s.block.stat == metadata.LOSS and s.block.layer == metadata.MODEL_LAYER)
-            )
+        listed = self._index(ctx, experiment)
+        runs = _select_runs(listed, runs)
+        in_runs = [s for s in listed if s.run in runs]
+        selected = _blocks(in_runs, metadata.PENALTY) + [
+            s for s in _blocks(in_runs, metadata.LOSS) if s.block.layer == metadata.MODEL_LAYER
         ]
         read = self._scalar_tables(ctx, experiment, selected)
         # Per run: the layers by name, then the model's penalty and loss.
@@ -304,19 +306,11 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
     # Data provider access.
 
     def _index(self, ctx, experiment):
-        """`(scalars, tensors)`: lists of `_Series` (one per block) whose metadata parses.
-
-        Scalars are the statistics and penalties, tensors the histograms and
-        activation maps; series whose content is malformed or from a newer
-        version are skipped.
-        """
+        """`_Listed` time series whose metadata parses; the others (malformed, or from a newer version) are skipped."""
         kwargs = dict(experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
-        listed = _parse(self._data_provider.list_scalars(ctx, **kwargs), version_1=True)
-        listed += _parse(self._data_provider.list_tensors(ctx, **kwargs), version_1=False)
-        scalars, tensors = [], []
-        for s in listed:
-            (tensors if s.block.stat in metadata.TENSOR_STATS else scalars).append(s)
-        return scalars, tensors
+        return _parse(self._data_provider.list_scalars(ctx, **kwargs), version_1=True) + _parse(
+            self._data_provider.list_tensors(ctx, **kwargs), version_1=False
+        )
 
     def _block_tensors(self, ctx, experiment, run, layer, stat, **block):
         """The `_Point`s of `run`'s tensor series `stat` of one block of `layer`.
@@ -328,17 +322,15 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         Raises:
           NotFoundError: no such run, layer or series.
         """
-        scalars, tensors = self._index(ctx, experiment)
-        _select_runs(scalars + tensors, [run])
-        if not any(s.run == run and s.block.layer == layer for s in scalars + tensors):
+        listed = self._index(ctx, experiment)
+        _select_runs(listed, [run])
+        in_layer = [s for s in listed if s.run == run and s.parsed.layer == layer]
+        if not in_layer:
             raise errors.NotFoundError("run %r has no layer %r" % (run, layer))
         selected = [
             s
-            for s in tensors
-            if s.run == run
-            and s.block.layer == layer
-            and s.block.stat == stat
-            and all(getattr(s.block, field) == value for field, value in block.items())
+            for s in _blocks(in_layer, stat)
+            if all(getattr(s.block, field) == value for field, value in block.items())
         ]
         if not selected:
             raise errors.NotFoundError(
@@ -426,33 +418,54 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
 
 def _parse(run_to_tags, version_1):
-    """`_Series` of every block of the listed time series.
+    """`_Listed` of the listed time series whose metadata parses.
 
     `version_1` says whether these are the scalar listing, which only
     version 1 writes; the tensor listing holds version 1 histograms and
     activation maps and everything of version 2.
     """
-    parsed = []
+    listed = []
     for run, tags in run_to_tags.items():
         for tag, time_series in tags.items():
-            content = _parse_content(time_series.plugin_content)
-            if content is not None and (content.kind is None or not version_1):
-                packing = tag if content.stride == 1 else tag.rpartition("/")[0]
-                parsed.extend(
-                    _Series(run, tag, content.kind, content.shape, block, content.stride, packing)
-                    for block in content.blocks
-                )
-    return parsed
+            parsed = _parse_content(time_series.plugin_content)
+            if parsed is not None and (parsed.content.kind is None or not version_1):
+                packing = tag if parsed.content.stride == 1 else tag.rpartition("/")[0]
+                listed.append(_Listed(run, tag, parsed, packing))
+    return listed
 
 
 @functools.lru_cache(maxsize=65536)
 def _parse_content(content):
-    """`metadata.parse_plugin_content`, or None if malformed; cached, as every run
+    """The `_Parsed` content, or None if malformed; cached, as every run
     repeats the same few thousand contents at every request."""
     try:
-        return metadata.parse_plugin_content(content)
+        parsed = metadata.parse_plugin_content(content)
     except ValueError:
         return None
+    by_stat = collections.defaultdict(list)
+    for block in parsed.blocks:
+        by_stat[block.stat].append(block)
+    weights = [b for b in parsed.blocks if b.part != metadata.TOTAL]
+    scalar_stats = {stat for stat in by_stat if stat not in metadata.TENSOR_STATS}
+    return _Parsed(
+        content=parsed,
+        layer=parsed.blocks[0].layer,
+        cell=parsed.blocks[0].cell,
+        by_stat={stat: tuple(blocks) for stat, blocks in by_stat.items()},
+        scalars=bool(scalar_stats),
+        parts=frozenset(b.part for b in weights),
+        gates=frozenset(b.gate for b in weights),
+        stats=frozenset(scalar_stats - {metadata.PENALTY}),
+    )
+
+
+def _blocks(listed, stat):
+    """A `_Series` for each block of statistic `stat` in the `_Listed` time series `listed`."""
+    return [
+        _Series(s.run, s.tag, s.parsed.content.kind, s.parsed.content.shape, block, s.parsed.content.stride, s.packing)
+        for s in listed
+        for block in s.parsed.by_stat.get(stat, ())
+    ]
 
 
 def _tensor_value(series, array):
