@@ -10,9 +10,23 @@ Reads, without building any model:
   (`sequential/bidirectional/forward_lstm/lstm_cell`), so imported and live
   runs line up.
 
-Cells are found from variable names and shapes by `discover.find_cells_by_name`. The step
-of a TF checkpoint is its `global_step` variable; otherwise the last number in
-the file name (`ckpt-3`, `model.05.keras`).
+Cells are found from variable names and shapes by `discover.find_cells_by_name`.
+
+The step of a checkpoint is, first of these that applies: the one given
+(`--step`); its `global_step` variable (TF1 training logs at that step); the
+number a recognised name pattern puts after its prefix (`epoch_03.weights.h5`,
+`model.10.keras`, `weights.05-0.32.weights.h5` from `ModelCheckpoint`'s
+`{epoch:02d}-{val_loss:.2f}`, `ckpt-1000`, `model.ckpt-1000`: the epoch, which
+is what `LSTMGatesCallback` logs at); its optimizer's iteration count. Other
+digits in a name (`s2s_model.keras`, `run_2024-01-05`) are never taken for a
+step.
+
+A checkpoint whose step the run already holds is the same checkpoint when
+its weights give the statistics logged at that step (compared on the ones
+that do not depend on summation order: `min`, `max`, `max_abs`, `nonfinite`
+exactly, `l2` and `mean_abs` to a relative 1e-5), and is then skipped; any
+other is an error. Comparing values, not a hash stored at import, also
+recognises the checkpoints of a run `LSTMGatesCallback` logged live.
 """
 
 import dataclasses
@@ -30,6 +44,33 @@ _OBJECT_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 # Variables of the optimizer and of the checkpoint itself, not of any cell.
 _NOT_WEIGHTS = re.compile(r"(^|/)(\.OPTIMIZER_SLOT|optimizer|_CHECKPOINTABLE_OBJECT_GRAPH|save_counter)(/|$)")
 _KERAS_VAR_NAMES = ("kernel", "recurrent_kernel", "bias")
+# The optimizer's step counter in object-based checkpoints: Keras 3
+# (`_iterations`), tf_keras's OptimizerV2 (`iter`).
+_ITERATIONS = re.compile(r"(^|/)optimizer/(_iterations|iter|iterations)$")
+
+# A checkpoint name with a step: words (a letter, then letters or digits)
+# joined by `.`, `_` or `-`, a separator, the step, then optionally metric
+# values as ModelCheckpoint formats them (`-0.32`, `_loss_0.12`). Metric
+# values need a decimal point, so a date (`run_2024-01-05`) is no step.
+_WORD = r"[A-Za-z][A-Za-z0-9]*"
+_METRIC = r"[._-](?:%s|[-+]?\d+\.\d+(?:[eE][-+]?\d+)?)" % _WORD
+_STEP_NAME = re.compile(r"^%s(?:[._-]%s)*[._-](\d+)(?:%s)*$" % (_WORD, _WORD, _METRIC))
+NAME_EXAMPLES = "epoch_03.weights.h5, model.10.keras, weights.05-0.32.weights.h5, ckpt-1000"
+
+# How each step source reads in the CLI's report.
+STEP_GIVEN, STEP_GLOBAL, STEP_NAME, STEP_ITERATIONS = (
+    "given with --step",
+    "from its global_step",
+    "from its file name",
+    "from its optimizer's iteration count",
+)
+
+# The recipe for runs whose only record is event files.
+RECIPE = 'keras.callbacks.ModelCheckpoint("ckpt/epoch_{epoch:02d}.weights.h5", save_weights_only=True)'
+
+# Statistics of the weights alone that a re-import compares with the run.
+_EXACT_STATS = ("min", "max", "max_abs", "nonfinite")
+_CLOSE_STATS = ("l2", "mean_abs")
 
 
 class CheckpointError(ValueError):
@@ -43,6 +84,8 @@ class Checkpoint:
     Attributes:
       path: the prefix (TF) or file (Keras).
       step: the step it is logged at.
+      step_source: where the step came from, one of `STEP_GIVEN`,
+        `STEP_GLOBAL`, `STEP_NAME`, `STEP_ITERATIONS`.
       cells: the `discover.Cell`s found in it; `Cell.variables` maps weight
         names to keys of `read()`'s result.
       read: function returning `{key: numpy array}` of every cell weight.
@@ -50,6 +93,7 @@ class Checkpoint:
 
     path: str
     step: int
+    step_source: str
     cells: list
     read: object
 
@@ -57,19 +101,23 @@ class Checkpoint:
 def open_checkpoint(path, step=None, layouts=None, input_depth=None):
     """A `Checkpoint` for one TF checkpoint prefix, `.keras` or `.weights.h5` file.
 
-    Reads only the checkpoint's variable list and shapes; `read()` reads the values.
+    Reads only the checkpoint's variable list and shapes (and its step
+    counters); `read()` reads the values.
 
     Raises:
-      CheckpointError: the path is missing, unreadable or holds no recurrent cell.
+      CheckpointError: the path is missing, unreadable, holds no recurrent
+        cell, or has no step (see the module's docstring) and none is given.
     """
     if path.endswith(CHECKPOINT_SUFFIXES):
         if not os.path.isfile(path):
             raise CheckpointError("no such file: %s" % path)
-        shapes, read = _keras_file(path)
+        shapes, read, counters = _keras_file(path)
     elif os.path.isfile(path + ".index"):
-        shapes, read, global_step = _tf_checkpoint(path)
-        if step is None:
-            step = global_step
+        shapes, read, counters = _tf_checkpoint(path)
+    elif os.path.isfile(path) and _is_event_file(path):
+        raise CheckpointError(
+            "%s is a TensorBoard event file, not a checkpoint: %s" % (path, _EVENT_FILES_ADVICE)
+        )
     elif os.path.exists(path):
         raise CheckpointError(
             "%s is not a checkpoint: expected a TF checkpoint prefix (with a "
@@ -87,19 +135,33 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
             "%s holds no recurrent cell tb-lstm-gates can split (supported: %s)"
             % (path, discover.SUPPORTED_CELLS)
         )
-    if step is None:
-        step = step_from_name(path)
-    return Checkpoint(path, 0 if step is None else step, cells, read)
+    candidates = (
+        (step, STEP_GIVEN),
+        (counters.get(STEP_GLOBAL), STEP_GLOBAL),
+        (step_from_name(path), STEP_NAME),
+        (counters.get(STEP_ITERATIONS), STEP_ITERATIONS),
+    )
+    for value, source in candidates:
+        if value is not None:
+            return Checkpoint(path, int(value), source, cells, read)
+    raise CheckpointError(
+        "cannot tell the step of %s: its name follows no checkpoint pattern (%s) and it "
+        "stores no global_step or optimizer iteration count; import it on its own with "
+        "--step N" % (path, NAME_EXAMPLES)
+    )
 
 
 def step_from_name(path):
-    """The last number in a checkpoint's file name (`ckpt-3` -> 3), or None."""
+    """The step a recognised checkpoint name holds (`epoch_03.weights.h5` -> 3), or None.
+
+    See the module's docstring for the patterns; `s2s_model.keras` has none.
+    """
     name = os.path.basename(path)
     for suffix in CHECKPOINT_SUFFIXES:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-    numbers = re.findall(r"\d+", name)
-    return int(numbers[-1]) if numbers else None
+    match = _STEP_NAME.match(name)
+    return int(match.group(1)) if match else None
 
 
 def _tf_checkpoint(prefix):
@@ -110,21 +172,22 @@ def _tf_checkpoint(prefix):
         shape_map = ckpt.get_variable_to_shape_map()
     except Exception as e:  # TF raises several types for corrupt files.
         raise CheckpointError("cannot read TF checkpoint %s: %s" % (prefix, one_line(e))) from None
-    shapes, keys = {}, {}
+    shapes, keys, counters = {}, {}, {}
     for key, shape in shape_map.items():
+        name = key[: -len(_OBJECT_SUFFIX)] if key.endswith(_OBJECT_SUFFIX) else key
+        if name == "global_step":
+            counters[STEP_GLOBAL] = int(ckpt.get_tensor(key))
+        elif _ITERATIONS.search(name) and not shape:
+            counters[STEP_ITERATIONS] = int(ckpt.get_tensor(key))
         if _NOT_WEIGHTS.search(key):
             continue
-        name = key[: -len(_OBJECT_SUFFIX)] if key.endswith(_OBJECT_SUFFIX) else key
         shapes[name] = shape
         keys[name] = key
-    global_step = None
-    if "global_step" in shape_map:
-        global_step = int(ckpt.get_tensor("global_step"))
 
     def read(names):
         return {n: ckpt.get_tensor(keys[n]) for n in names}
 
-    return shapes, read, global_step
+    return shapes, read, counters
 
 
 def _keras_file(path):
@@ -141,6 +204,11 @@ def _keras_file(path):
         with open_h5() as h5:
             datasets = _keras_cell_datasets(h5)
             shapes = {name: h5[key].shape for name, key in datasets.items()}
+            counters = {}
+            # Keras 3 creates an optimizer's iteration count as its first variable.
+            iterations = h5.get("optimizer/vars/0")
+            if iterations is not None and iterations.shape == () and iterations.dtype.kind in "iu":
+                counters[STEP_ITERATIONS] = int(iterations[()])
     except (OSError, KeyError, zipfile.BadZipFile) as e:
         raise CheckpointError("cannot read Keras weights in %s: %s" % (path, one_line(e))) from None
 
@@ -148,7 +216,7 @@ def _keras_file(path):
         with open_h5() as h5:
             return {n: h5[datasets[n]][()] for n in names}
 
-    return shapes, read
+    return shapes, read, counters
 
 
 def _keras_cell_datasets(h5):
@@ -182,6 +250,22 @@ def _keras_cell_datasets(h5):
     return out
 
 
+_EVENT_FILES_ADVICE = (
+    "the histograms in event files (those of keras.callbacks.TensorBoard, for one) fuse the "
+    "gates of each weight and cannot be split; tb-lstm-gates needs the weights themselves. "
+    "Save checkpoints while training, e.g. callbacks=[%s], then run: "
+    "tb-lstm-gates import ckpt --logdir LOGDIR" % RECIPE
+)
+
+
+def _is_event_file(path):
+    return "tfevents" in os.path.basename(path)
+
+
+def _holds_event_files(directory):
+    return any(_is_event_file(name) for _, _, names in os.walk(directory) for name in names)
+
+
 def one_line(error):
     """The first line of an error's message, for one-line reports."""
     text = str(error).strip() or type(error).__name__
@@ -194,12 +278,13 @@ def find_checkpoints(paths, step=None, layouts=None, input_depth=None):
     Args:
       paths: checkpoint prefixes, `.keras` / `.weights.h5` files, or
         directories holding them (not searched recursively).
-      step: the step of a single checkpoint whose name and variables do not
-        tell it.
+      step: the step of a single checkpoint, over what its variables and
+        name tell.
 
     Raises:
       CheckpointError: a path is missing or unreadable, a directory holds no
-        checkpoint, a checkpoint holds no recurrent cell, or two checkpoints
+        checkpoint (saying what to do if it holds event files instead), a
+        checkpoint holds no recurrent cell or has no step, or two checkpoints
         have the same step.
     """
     found = []
@@ -207,6 +292,10 @@ def find_checkpoints(paths, step=None, layouts=None, input_depth=None):
         path = os.fspath(path).rstrip("/") or "/"
         if os.path.isdir(path):
             inside = _checkpoints_in(path)
+            if not inside and _holds_event_files(path):
+                raise CheckpointError(
+                    "%s holds TensorBoard event files, not checkpoints: %s" % (path, _EVENT_FILES_ADVICE)
+                )
             if not inside:
                 raise CheckpointError(
                     "no checkpoint in directory %s (looked for *.index, *.keras and *.weights.h5)" % path
@@ -241,19 +330,61 @@ def _checkpoints_in(directory):
     return out
 
 
-def logged_steps(run_dir):
-    """The steps a run directory already holds tb-lstm-gates values for."""
+def logged_weight_stats(run_dir):
+    """`{step: {(layer, part, gate, stat): value}}` of the weight statistics a run directory holds."""
     if not os.path.isdir(run_dir):
-        return set()
-    return {r.step for r in reader.load(run_dir) if r.run == "."}
+        return {}
+    out = {}
+    for r in reader.load(run_dir):
+        if r.run == ".":
+            # Every logged step counts, even one holding only probe values.
+            step_values = out.setdefault(r.step, {})
+            if r.stat in _EXACT_STATS + _CLOSE_STATS:
+                step_values[r.layer, r.part, r.gate, r.stat] = r.value
+    return out
+
+
+def _difference_from_log(ckpt, values, logged):
+    """How a checkpoint's weights differ from the statistics logged at its step, or None if they do not.
+
+    Args:
+      ckpt: a `Checkpoint`.
+      values: `ckpt.read()` of its cells' weights.
+      logged: `{(layer, part, gate, stat): value}` at `ckpt.step`.
+
+    Returns:
+      None when every statistic both have agrees (see the module's
+      docstring) and they share at least one; else a short description.
+    """
+    shared = 0
+    for cell in ckpt.cells:
+        arrays = {w: np.asarray(values[k]) for w, k in cell.variables.items()}
+        for part, gates, view in cell.layout.blocks(arrays):
+            block_stats = stats.gate_stats(view)
+            for stat in _EXACT_STATS + _CLOSE_STATS:
+                for gate, value in zip(gates, block_stats[stat]):
+                    key = (cell.layer, part, gate, stat)
+                    if key not in logged:
+                        continue
+                    shared += 1
+                    mine, theirs = np.float32(value), np.float32(logged[key])
+                    rtol = 1e-5 if stat in _CLOSE_STATS else 0.0
+                    if not np.isclose(mine, theirs, rtol=rtol, atol=0.0, equal_nan=True):
+                        return "%s of %s %s/%s is %.6g in the run and %.6g in the checkpoint" % (
+                            stat, cell.layer, part, gate, theirs, mine,
+                        )
+    if not shared:
+        return "the run holds other layers there (%s)" % ", ".join(sorted({k[0] for k in logged}) or ["none"])
+    return None
 
 
 def import_checkpoints(checkpoints, run_dir, histograms=True, histogram_bins=stats.DEFAULT_BINS,
                        progress=None):
-    """Logs each checkpoint at its step in `run_dir`, skipping steps the run already holds.
+    """Logs each checkpoint at its step in `run_dir`; the same checkpoint again is skipped.
 
-    The event file is created only when there is a step to write, so a run
-    that already holds every step is left as it is.
+    Checks every checkpoint whose step the run already holds first, so on a
+    conflict nothing is written; the event file is created only when there
+    is a step to write, so a run that already holds every step is left as it is.
 
     Args:
       checkpoints: `Checkpoint`s, as `find_checkpoints` returns them.
@@ -263,11 +394,27 @@ def import_checkpoints(checkpoints, run_dir, histograms=True, histogram_bins=sta
       progress: optional function called as `progress(done, total, path)`.
 
     Returns:
-      `(written, skipped)`: lists of the steps written and of those skipped.
+      `(written, skipped)`: lists of the steps written and of those skipped
+      because the run holds the same checkpoint there.
+
+    Raises:
+      CheckpointError: the run holds other weights at a checkpoint's step.
     """
-    existing = logged_steps(run_dir)
-    todo = [c for c in checkpoints if c.step not in existing]
-    skipped = [c.step for c in checkpoints if c.step in existing]
+    logged = logged_weight_stats(run_dir)
+    todo, skipped = [], []
+    for ckpt in checkpoints:
+        if ckpt.step not in logged:
+            todo.append(ckpt)
+            continue
+        keys = [k for cell in ckpt.cells for k in cell.variables.values()]
+        why = _difference_from_log(ckpt, ckpt.read(keys), logged[ckpt.step])
+        if why is not None:
+            raise CheckpointError(
+                "step %d of %s already holds other weights than %s: %s. Nothing was imported; "
+                "import into a new run (--run), or give the checkpoint another step (--step)"
+                % (ckpt.step, run_dir, ckpt.path, why)
+            )
+        skipped.append(ckpt.step)
     writer = None
     written = []
     try:

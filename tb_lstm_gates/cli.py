@@ -4,8 +4,11 @@ Imports TensorFlow and h5py only once a command runs, so `--help` is fast.
 """
 
 import argparse
+import importlib.util
 import os
+import re
 import sys
+import tempfile
 
 PROG = "tb-lstm-gates"
 
@@ -24,9 +27,15 @@ def _parser():
             "directory, one step per checkpoint: TF checkpoints (a prefix such "
             "as ckpt/model.ckpt-1000, TF1 or tf_keras), Keras .keras archives "
             "and .weights.h5 files, or directories holding them (imported in "
-            "step order). The step is the checkpoint's global_step variable, "
-            "else the last number in its file name. Steps the run already "
-            "holds are skipped, so importing again adds only new checkpoints."
+            "step order). The step is, first that applies: --step; the "
+            "checkpoint's global_step variable; the number after the prefix of "
+            "a recognised name (epoch_03.weights.h5, model.10.keras, "
+            "weights.05-0.32.weights.h5, ckpt-1000); its optimizer's iteration "
+            "count. A checkpoint the run already holds at its step is skipped, "
+            "so importing again adds only new checkpoints; other weights at a "
+            "step the run holds are an error. Event files (e.g. of "
+            "keras.callbacks.TensorBoard) cannot be imported: their histograms "
+            "fuse the gates."
         ),
     )
     imp.add_argument("paths", nargs="+", metavar="PATH", help="checkpoint prefix, file or directory")
@@ -36,7 +45,7 @@ def _parser():
         help="run name inside the log directory (default: the name of the first "
         "PATH if it is a directory, else of the directory holding it)",
     )
-    imp.add_argument("--step", type=int, help="step of a single checkpoint whose name does not tell it")
+    imp.add_argument("--step", type=int, help="step of a single checkpoint, over what it and its name tell")
     imp.add_argument("--no-histograms", action="store_true", help="write statistics only")
     return parser
 
@@ -48,11 +57,64 @@ def default_run(path):
     return os.path.basename(path) or "import"
 
 
+# A line of TensorFlow's C++ log: `I0000 00:00:...` (absl) or `2025-09-17 14:44:05.157831: I ...`.
+_TF_LOG_LINE = re.compile(r"^(?:([IWEF])\d{4} |\d{4}-\d\d-\d\d [\d:.]+: ([IWEF]) )")
+_ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow (if installed) with its C++ log level set, default 2 (errors only).
+
+    A level the user set in TF_CPP_MIN_LOG_LEVEL stays. TensorFlow 2.19 and
+    later print start-up lines (oneDNN, CUDA drivers) before their logging
+    reads that level (tensorflow/tensorflow#100442), so stderr is captured
+    while TensorFlow loads and only lines at or above the level are passed on.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return
+    try:
+        level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
+    except ValueError:
+        level = 0
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            sys.stderr.write(tf_log_at_level(captured.read().decode(errors="replace"), level))
+            sys.stderr.flush()
+
+
+def tf_log_at_level(text, level):
+    """The lines of `text` that TF_CPP_MIN_LOG_LEVEL=`level` lets through (0 all, 1 no I, 2 no W, 3 no E).
+
+    A line that is not a log line (a continuation, a Python warning) goes
+    with the log line above it, or through if there is none.
+    """
+    keep, out = True, []
+    for line in text.splitlines(keepends=True):
+        match = _TF_LOG_LINE.match(line)
+        if match:
+            keep = "IWEF".index(match.group(1) or match.group(2)) >= level
+        elif line.startswith(_ABSL_NOTICE):
+            keep = level < 2
+        if keep:
+            out.append(line)
+    return "".join(out)
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
-    # TensorFlow's C++ start-up chatter would bury the command's own messages.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        # TensorFlow's C++ start-up chatter would bury the command's own messages.
+        import_tensorflow_quietly()
         return _import(args)
     except KeyboardInterrupt:
         print("%s: interrupted" % PROG, file=sys.stderr)
@@ -71,6 +133,9 @@ def _import(args):
     run = args.run or default_run(args.paths[0])
     run_dir = os.path.join(args.logdir, run)
     found = checkpoints.find_checkpoints(args.paths, step=args.step)
+    for ckpt in found:
+        print("%s: step %d (%s)" % (ckpt.path, ckpt.step, ckpt.step_source))
+    sys.stdout.flush()
     progress = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     written, skipped = checkpoints.import_checkpoints(
         found, run_dir, histograms=not args.no_histograms, progress=progress
@@ -81,7 +146,7 @@ def _import(args):
     if written:
         message += " (steps %s)" % _steps_text(written)
     if skipped:
-        message += "; skipped %d already there (steps %s)" % (len(skipped), _steps_text(skipped))
+        message += "; skipped %d the run already holds (steps %s)" % (len(skipped), _steps_text(skipped))
     print(message)
     return 0
 

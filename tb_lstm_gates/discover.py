@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from tb_lstm_gates import layouts
+from tb_lstm_gates import callers, layouts
 
 SUPPORTED_LAYERS = (
     "LSTM, GRU, ConvLSTM1D/2D/3D, RNN or StackedRNNCells over LSTMCell/GRUCell, "
@@ -167,7 +167,7 @@ def find_cells(model, layers=None):
         warnings.warn(
             "tb-lstm-gates cannot split the gates of %s and skips %s; it "
             "supports %s" % (", ".join(skipped), "it" if len(skipped) == 1 else "them", SUPPORTED_LAYERS),
-            stacklevel=3,
+            stacklevel=callers.user_stacklevel(),
         )
     if not found:
         raise ValueError(

@@ -18,7 +18,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
-from tb_lstm_gates import metadata, stats
+from tb_lstm_gates import callers, metadata, stats
 
 def array_tensor(values, dtype):
     """A `TensorProto` of `values` as `dtype` (`np.float32` or `np.float16`), any shape."""
@@ -314,6 +314,6 @@ class FailureGuard:
                 "%s stopped logging to %s: %s: %s. Training goes on; pass "
                 "strict=True to stop it instead." % (self.owner, self.log_dir, type(e).__name__, e),
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=callers.user_stacklevel(),
             )
             return False

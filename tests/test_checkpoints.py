@@ -1,6 +1,9 @@
 """Importing Keras 3 `.keras` and `.weights.h5` files: per-gate values equal hand-sliced norms."""
 
 import os
+import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -8,6 +11,8 @@ import pytest
 
 import tb_lstm_gates
 from tb_lstm_gates import checkpoints, cli, discover
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 KERAS_LSTM = ("input", "forget", "cell", "output")
 KERAS_GRU = ("update", "reset", "candidate")
@@ -102,7 +107,7 @@ def test_import_of_stacked_cells_and_gru_without_reset_after(tmp_path):
     )
     path = str(tmp_path / "stacked.weights.h5")
     model.save_weights(path)
-    (ckpt,) = checkpoints.find_checkpoints([path])
+    (ckpt,) = checkpoints.find_checkpoints([path], step=0)
     assert {c.layer: c.layout.cell for c in ckpt.cells} == {
         "rnn/stacked_rnn_cells/lstm_cell": "lstm",
         "rnn/stacked_rnn_cells/gru_cell": "gru",
@@ -203,7 +208,7 @@ def empty_directory(tmp_path):
         (lambda t: str(t / "missing.keras"), "no such file"),
         (garbage, "cannot read Keras weights"),
         (garbage_index, "cannot read TF checkpoint"),
-        (lambda t: str(t / "logs" / "r" / os.listdir(t / "logs" / "r")[0]), "is not a checkpoint"),
+        (lambda t: str(t / "logs" / "r" / os.listdir(t / "logs" / "r")[0]), "is a TensorBoard event file"),
         (dense_only, "holds no recurrent cell"),
         (tf_checkpoint_without_rnn, "holds no recurrent cell"),
         (empty_directory, "no checkpoint in directory"),
@@ -321,3 +326,225 @@ def test_plugin_runs_route_lists_the_imported_run(tmp_path):
     ]
     assert layers["gru/gru_cell"]["gates"] == ["update", "reset", "candidate"]
     assert layers["lstm/lstm_cell"]["histograms"] is True
+
+
+def fit_and_remember(model, epochs, callbacks=(), batch_size=4):
+    """Trains on 8 fixed samples; returns `{epoch (1-based): hand_l2}` at each epoch's end."""
+    expected = {}
+
+    class Remember(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            expected[epoch + 1] = hand_l2(self.model)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 5, 7)), rng.normal(size=(8, 1))
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=list(callbacks) + [Remember()])
+    return expected
+
+
+def run_cli(args, **env):
+    """The CLI as a child process, with TF_CPP_MIN_LOG_LEVEL only if given in `env`."""
+    child_env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    child_env.update(env, PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "tb_lstm_gates.cli"] + args, env=child_env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    "name, step",
+    [
+        ("epoch_03.weights.h5", 3),
+        ("model.10.keras", 10),
+        ("weights.05-0.32.weights.h5", 5),  # ModelCheckpoint's {epoch:02d}-{val_loss:.2f}
+        ("weights.05--0.32-0.91.weights.h5", 5),
+        ("epoch_03_loss_0.12.keras", 3),
+        ("lstm_v2.07.keras", 7),
+        ("ckpt-1000", 1000),
+        ("model.ckpt-1000", 1000),
+        ("s2s_model.keras", None),
+        ("model.keras", None),
+        ("model2.keras", None),
+        ("2024_model.keras", None),
+        ("run_2024-01-05.keras", None),
+    ],
+)
+def test_only_recognised_checkpoint_names_give_a_step(name, step):
+    assert checkpoints.step_from_name(os.path.join("a1", name)) == step
+
+
+def test_steps_come_from_model_checkpoint_names_and_each_file_s_step_is_printed(tmp_path, capsys):
+    model = make_model()
+    ckpt_dir = tmp_path / "ckpt"
+    saver = keras.callbacks.ModelCheckpoint(
+        str(ckpt_dir / "weights.{epoch:02d}-{loss:.2f}.weights.h5"), save_weights_only=True
+    )
+    expected = fit_and_remember(model, 3, [saver])
+    names = sorted(os.listdir(ckpt_dir))
+    assert [re.match(r"weights\.0(\d)-\d+\.\d\d\.weights\.h5$", n).group(1) for n in names] == ["1", "2", "3"]
+    capsys.readouterr()
+    assert cli.main(["import", str(ckpt_dir), "--logdir", str(tmp_path / "logs")]) == 0
+    out = capsys.readouterr().out
+    for epoch, name in zip((1, 2, 3), names):
+        assert "%s: step %d (from its file name)" % (ckpt_dir / name, epoch) in out
+    logged = l2_by_step(tb_lstm_gates.load(str(tmp_path / "logs")))
+    assert list(logged) == [1, 2, 3]
+    for epoch in expected:
+        assert_l2_equal(logged[epoch], expected[epoch])
+
+
+def test_digits_in_a_name_without_a_step_pattern_are_ignored_for_the_optimizers_count(tmp_path, capsys):
+    model = make_model()
+    expected = fit_and_remember(model, 2)  # 8 samples in batches of 4: 4 optimizer steps
+    path = str(tmp_path / "s2s_model.keras")
+    model.save(path)
+    capsys.readouterr()
+    assert cli.main(["import", path, "--logdir", str(tmp_path / "logs"), "--run", "r"]) == 0
+    assert "%s: step 4 (from its optimizer's iteration count)" % path in capsys.readouterr().out
+    logged = l2_by_step(tb_lstm_gates.load(str(tmp_path / "logs")))
+    assert list(logged) == [4]
+    assert_l2_equal(logged[4], expected[2])
+
+
+def uncompiled_lstm(path):
+    model = keras.Sequential([keras.Input((5, 7)), keras.layers.LSTM(3, name="lstm")], name="m")
+    model.save_weights(str(path))
+    return model
+
+
+def test_a_checkpoint_with_no_step_anywhere_needs_step_and_the_error_names_file_and_flag(tmp_path, capsys):
+    path = tmp_path / "s2s_model.weights.h5"
+    model = uncompiled_lstm(path)  # no optimizer: no iteration count either
+    logdir = tmp_path / "logs"
+    capsys.readouterr()
+    assert cli.main(["import", str(path), "--logdir", str(logdir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tb-lstm-gates: error: cannot tell the step of %s" % path)
+    assert "--step N" in err and err.count("\n") == 1
+    assert not logdir.exists()
+
+    # Among recognised names, the stepless file stops the import, before anything is written.
+    model.save_weights(str(tmp_path / "epoch_01.weights.h5"))
+    assert cli.main(["import", str(tmp_path), "--logdir", str(logdir)]) == 1
+    assert "cannot tell the step of %s" % path in capsys.readouterr().err
+    assert not logdir.exists()
+
+    assert cli.main(["import", str(path), "--logdir", str(logdir), "--run", "r"]) == 1
+    assert cli.main(["import", str(path), "--logdir", str(logdir), "--run", "r", "--step", "7"]) == 0
+    assert "%s: step 7 (given with --step)" % path in capsys.readouterr().out
+    logged = l2_by_step(tb_lstm_gates.load(str(logdir)))
+    assert list(logged) == [7]
+    assert_l2_equal(logged[7], hand_l2(model))
+
+
+def test_other_weights_on_a_step_the_run_holds_are_an_error_naming_the_step(tmp_path, capsys):
+    model = make_model()
+    first = tmp_path / "a" / "epoch_01.weights.h5"
+    first.parent.mkdir()
+    model.save_weights(str(first))
+    logdir = tmp_path / "logs"
+    assert cli.main(["import", str(first), "--logdir", str(logdir), "--run", "r"]) == 0
+    (tmp_path / "b").mkdir()
+    train(model)
+    model.save_weights(str(tmp_path / "b" / "epoch_01.weights.h5"))
+    train(model)
+    model.save_weights(str(tmp_path / "b" / "epoch_02.weights.h5"))
+    before = snapshot(logdir)
+    capsys.readouterr()
+
+    assert cli.main(["import", str(tmp_path / "b"), "--logdir", str(logdir), "--run", "r"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tb-lstm-gates: error: step 1 of %s already holds other weights than %s: "
+                          % (logdir / "r", tmp_path / "b" / "epoch_01.weights.h5"))
+    assert "in the run and" in err and "--run" in err and err.count("\n") == 1
+    # Not even the new step 2 is written.
+    assert snapshot(logdir) == before
+
+    # The same checkpoint again is a silent no-op.
+    assert cli.main(["import", str(first), "--logdir", str(logdir), "--run", "r"]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 1 the run already holds (steps 1)" in captured.out and captured.err == ""
+    assert snapshot(logdir) == before
+
+
+def test_checkpoints_of_a_run_the_callback_logged_live_are_the_same_steps(tmp_path, capsys):
+    model = make_model()
+    logdir = tmp_path / "logs"
+    callback = tb_lstm_gates.LSTMGatesCallback(str(logdir))
+    saver = keras.callbacks.ModelCheckpoint(str(tmp_path / "ckpt" / "epoch_{epoch:02d}.weights.h5"),
+                                            save_weights_only=True)
+    fit_and_remember(model, 2, [callback, saver])
+    before = snapshot(logdir)
+    run = os.path.relpath(callback.run_dir, logdir)
+    capsys.readouterr()
+    assert cli.main(["import", str(tmp_path / "ckpt"), "--logdir", str(logdir), "--run", run]) == 0
+    assert "skipped 2 the run already holds (steps 1, 2)" in capsys.readouterr().out
+    assert snapshot(logdir) == before
+
+
+def test_a_keras_tensorboard_log_is_refused_with_the_checkpoint_recipe(tmp_path):
+    model = make_model()
+    fit_and_remember(model, 1, [keras.callbacks.TensorBoard(str(tmp_path / "tb"), histogram_freq=1)])
+    logdir = tmp_path / "logs"
+    result = run_cli(["import", str(tmp_path / "tb"), "--logdir", str(logdir)])
+    assert result.returncode == 1
+    message = "tb-lstm-gates: error: %s holds TensorBoard event files, not checkpoints: " % (tmp_path / "tb")
+    assert result.stderr.startswith(message), result.stderr
+    for needed in ("fuse the gates of each weight and cannot be split", checkpoints.RECIPE,
+                   "tb-lstm-gates import ckpt --logdir"):
+        assert needed in result.stderr
+    assert result.stderr.count("\n") == 1
+    (event_file,) = os.listdir(tmp_path / "tb" / "train")
+    result = run_cli(["import", str(tmp_path / "tb" / "train" / event_file), "--logdir", str(logdir)])
+    assert result.returncode == 1
+    assert "is a TensorBoard event file, not a checkpoint: " in result.stderr
+    assert checkpoints.RECIPE in result.stderr
+    assert not logdir.exists()
+
+
+def test_the_past_runs_recipe_as_printed_and_in_the_readme_gives_one_step_per_epoch(tmp_path, monkeypatch):
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert checkpoints.RECIPE in f.read()
+    monkeypatch.chdir(tmp_path)
+    model = make_model()
+    expected = fit_and_remember(model, 3, [eval(checkpoints.RECIPE, {"keras": keras})])
+    assert cli.main(["import", "ckpt", "--logdir", "logs"]) == 0
+    records = tb_lstm_gates.load("logs")
+    assert {r.run for r in records} == {"ckpt"}
+    logged = l2_by_step(records)
+    assert list(logged) == [1, 2, 3]
+    for epoch in expected:
+        assert_l2_equal(logged[epoch], expected[epoch])
+
+
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog")
+
+
+def test_the_cli_keeps_tensorflows_start_up_lines_quiet_unless_the_user_set_a_level(tmp_path):
+    path = str(tmp_path / "model.3.keras")
+    make_model().save(path)
+    quiet = run_cli(["import", path, "--logdir", str(tmp_path / "a")])
+    assert quiet.returncode == 0, quiet.stderr
+    assert "model.3.keras: step 3 (from its file name)" in quiet.stdout
+    assert [line for line in quiet.stderr.splitlines() if TF_LOG_LINE.search(line)] == []
+    # A level the user set is kept: 0 lets TensorFlow's INFO lines through.
+    loud = run_cli(["import", path, "--logdir", str(tmp_path / "b")], TF_CPP_MIN_LOG_LEVEL="0")
+    assert loud.returncode == 0, loud.stderr
+    assert any(re.match(r"^I\d{4} ", line) for line in loud.stderr.splitlines()), loud.stderr
+
+
+def test_tf_log_lines_are_filtered_by_level_with_their_continuations():
+    text = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1.1 1 port.cc:153] oneDNN custom operations are on.\n"
+        "I0000 00:00:1.2 1 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n"
+        "To enable the following instructions: AVX2, rebuild TensorFlow.\n"
+        "2025-09-17 14:44:05.176998: W external/x.cc:1] a warning\n"
+        "E0000 00:00:1.3 1 cuda_dnn.cc:8579] Unable to register cuDNN factory\n"
+    )
+    lines = text.splitlines(keepends=True)
+    assert cli.tf_log_at_level(text, 0) == text
+    assert cli.tf_log_at_level(text, 1) == "".join([lines[0]] + lines[4:])
+    assert cli.tf_log_at_level(text, 2) == lines[5]
+    assert cli.tf_log_at_level(text, 3) == ""
+    assert cli.tf_log_at_level("plain text\n", 3) == "plain text\n"
