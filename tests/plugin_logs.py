@@ -171,14 +171,17 @@ def write_cell_run(run_dir, writer_class=summary.GateSummaryWriter, steps=4, fir
     logger = summary.CellLogger(writer, bins=5)
     for step in range(first_step, first_step + steps):
         for layer, layout, _, _ in cells:
-            weights[layer] = {name: w + rng.normal(0, 0.1, w.shape).astype(np.float32) for name, w in weights[layer].items()}
+            weights[layer] = {
+                name: w + rng.normal(0, 0.1, w.shape).astype(np.float32) for name, w in weights[layer].items()
+            }
             logger.log_cell(layer, layout, weights[layer], histograms=step % 2 == 0)
         lstm = cells[0][0]
         writer.write_scalar(lstm, "lstm", "recurrent", "forget", metadata.PENALTY, 0.5 + step)
         writer.write_scalar(lstm, "lstm", "recurrent", "input", metadata.PENALTY, 0.25 + step)
         writer.write_scalar(lstm, "lstm", metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, 0.75 + 2 * step)
-        writer.write_scalar(metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, 1.0 + step)
-        writer.write_scalar(metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL, metadata.LOSS, 9.0 - step)
+        model = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
+        writer.write_scalar(*model, metadata.PENALTY, 1.0 + step)
+        writer.write_scalar(*model, metadata.LOSS, 9.0 - step)
         writer.end_step(step)
     writer.close()
 
@@ -191,7 +194,8 @@ def write_malformed_run(run_dir):
         "lstm_gates/bad/version": b'{"version": 99, "layer": "new", "cell": "lstm", '
         b'"part": "input", "gate": "input", "stat": "l2"}',
         "lstm_gates/bad/fields": b'{"version": 1, "layer": "x"}',
-        "lstm_gates/bad/v2_fields": b'{"version": 2, "layer": "y", "cell": "lstm", "kind": "stats", "parts": ["input"]}',
+        "lstm_gates/bad/v2_fields": b'{"version": 2, "layer": "y", "cell": "lstm", "kind": "stats", '
+        b'"parts": ["input"]}',
         "lstm_gates/bad/v2_empty": b'{"version": 2, "layer": "e", "cell": "lstm", "kind": "histograms", '
         b'"parts": [], "gates": ["input"]}',
         "lstm_gates/bad/v2_stride": b'{"version": 2, "layer": "s", "cell": "lstm", "kind": "histograms", '

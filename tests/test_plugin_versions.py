@@ -18,7 +18,7 @@ import plugin_logs
 import tb_lstm_gates
 from tb_lstm_gates import metadata
 from test_plugin_fuzz import rust_provider_of
-from test_plugin_routes import ROUTE, _listing, _plugin, _python_provider, get_json
+from test_plugin_routes import _listing, _plugin, _python_provider, get_json
 
 WRITERS = {"v1": plugin_logs.V1Writer, "v2": None}
 SCENARIOS = {

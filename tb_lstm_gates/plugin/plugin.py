@@ -217,7 +217,9 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         selected = _blocks(in_layer, stat) if stat not in metadata.TENSOR_STATS else []
         if not selected:
             raise errors.NotFoundError("layer %r has no statistic %r" % (layer, stat))
-        read = sorted(self._scalar_tables(ctx, experiment, selected), key=lambda pair: (pair[0].run,) + _block_order(pair[0]))
+        read = sorted(
+            self._scalar_tables(ctx, experiment, selected), key=lambda pair: (pair[0].run,) + _block_order(pair[0])
+        )
         series = [
             dict(run=s.run, part=s.block.part, gate=s.block.gate, **_points(table, samples))
             for s, table in _loaded_steps(read)
@@ -372,7 +374,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         return [(s, _scalar_table(np.concatenate(tables))) for s, tables in pieces.values()]
 
     def _finest_complete(self, read):
-        """`read` (pairs of `_Series` and points) with, of each packing, only its finest stride that TensorBoard holds whole.
+        """`read` (pairs of `_Series` and points), of each packing only the finest stride TensorBoard holds whole.
 
         Up to the cap TensorBoard keeps every point, so that is the stride-1
         series. Beyond it, it keeps a random sample of each time series,
