@@ -92,8 +92,10 @@ TAG_PREFIX = PLUGIN_NAME
 # What a version 2 summary packs (`kind` in its content), with the tensor it holds:
 # - STATS_KIND: float32 `[parts, stats, gates]`, every scalar statistic of
 #   the blocks of a layer that share their gates and statistics;
-# - HISTOGRAMS_KIND: float32 `[parts, gates, 2 + bins]`, rows
-#   `[left, right, count_0, ..., count_{bins-1}]` of evenly spaced buckets;
+# - HISTOGRAMS_KIND: uint8, uint16 or uint32 (the smallest that holds the
+#   counts) `[parts, gates, ends + bins]`: per histogram of evenly spaced
+#   buckets, its float32 `left` and `right` ends as raw bits (8 bytes: 8,
+#   4 or 2 entries), then the count of each bucket;
 # - ACTIVATION_MAPS_KIND: float16 `[gates, time, units]`, the probe's
 #   activation maps of a layer (part ACTIVATION).
 STATS_KIND = "stats"
@@ -224,9 +226,11 @@ def parse_plugin_content(content):
 
 
 def histogram_rows(packed):
-    """TensorBoard's float64 rows `[left, right, count]` of one packed histogram `[left, right, counts...]`."""
-    packed = np.asarray(packed, dtype=np.float64)
-    left, right, counts = packed[0], packed[1], packed[2:]
+    """TensorBoard's float64 rows `[left, right, count]` of one packed histogram (see HISTOGRAMS_KIND)."""
+    packed = np.ascontiguousarray(packed)
+    n = 8 // packed.dtype.itemsize
+    left, right = packed[:n].view(np.float32).astype(np.float64)
+    counts = packed[n:].astype(np.float64)
     edges = left + (right - left) / len(counts) * np.arange(len(counts) + 1)
     edges[-1] = right
     return np.stack([edges[:-1], edges[1:], counts], axis=-1)

@@ -21,7 +21,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from tb_lstm_gates import callers, metadata, stats
 
 def array_tensor(values, dtype):
-    """A `TensorProto` of `values` as `dtype` (`np.float32` or `np.float16`), any shape."""
+    """A `TensorProto` of `values` as `dtype` (float32, float16, uint8, uint16 or uint32), any shape."""
     values = np.ascontiguousarray(values, dtype=dtype)
     return tensor_pb2.TensorProto(
         dtype=_PROTO_DTYPES[values.dtype],
@@ -32,11 +32,17 @@ def array_tensor(values, dtype):
     )
 
 
-_PROTO_DTYPES = {np.dtype(np.float32): types_pb2.DT_FLOAT, np.dtype(np.float16): types_pb2.DT_HALF}
+_PROTO_DTYPES = {
+    np.dtype(np.float32): types_pb2.DT_FLOAT,
+    np.dtype(np.float16): types_pb2.DT_HALF,
+    np.dtype(np.uint8): types_pb2.DT_UINT8,
+    np.dtype(np.uint16): types_pb2.DT_UINT16,
+    np.dtype(np.uint32): types_pb2.DT_UINT32,
+}
 
 
 def pack_histograms(histograms):
-    """Rows `[left, right, count_0, ...]` (float64, `(n, 2 + k)`) of `n` histograms of `k` even buckets.
+    """`(ends, counts)` of `n` histograms of `k` even buckets: float32 `(n, 2)` `[left, right]`, int64 `(n, k)`.
 
     Args:
       histograms: array of shape `(n, k, 3)`, rows `[left, right, count]`,
@@ -45,7 +51,7 @@ def pack_histograms(histograms):
     Raises:
       ValueError: the buckets of a histogram are not contiguous and evenly
         spaced (what `stats` makes), so the edges cannot be rebuilt from
-        the ends.
+        the ends, or the counts are not whole numbers below 2**32.
     """
     histograms = np.asarray(histograms, dtype=np.float64)
     if histograms.ndim != 3 or histograms.shape[-1] != 3 or not histograms.shape[1]:
@@ -63,8 +69,23 @@ def pack_histograms(histograms):
             "histogram buckets must be contiguous and evenly spaced (as stats.gate_summary makes them); "
             "compute them with stats.gate_histograms"
         )
-    packed = np.concatenate([left[:, None], right[:, None], histograms[:, :, 2]], axis=1)
-    return packed
+    counts = histograms[:, :, 2]
+    if not (np.all(counts >= 0) and np.all(counts < 2**32) and np.all(counts == np.round(counts))):
+        raise ValueError("histogram counts must be whole numbers from 0 to 2**32 - 1")
+    return np.stack([left, right], axis=-1).astype(np.float32), counts.astype(np.int64)
+
+
+def histogram_tensor(ends, counts):
+    """Packed histograms: `[..., ends as float32 bits, counts]` in the smallest unsigned type that holds the counts.
+
+    Args:
+      ends: float32 array `(..., 2)`, `[left, right]` of each histogram.
+      counts: int array `(..., bins)`.
+    """
+    largest = int(counts.max()) if counts.size else 0
+    dtype = next(t for t in (np.uint8, np.uint16, np.uint32) if largest <= np.iinfo(t).max)
+    bits = np.ascontiguousarray(ends, dtype=np.float32).view(dtype)
+    return array_tensor(np.concatenate([bits, counts.astype(dtype)], axis=-1), dtype)
 
 
 _file_ids = itertools.count()
@@ -95,9 +116,9 @@ class GateSummaryWriter:
     packs them and writes them as one event, and flushes, so a run killed
     between steps leaves only whole steps on disk. Packing, per layer:
     the scalars of the parts that share their statistics and gates become
-    one float32 `[parts, stats, gates]` tensor, the histograms one float32
-    `[parts, gates, 2 + bins]` tensor, the activation maps one float16
-    `[gates, time, units]` tensor (see `metadata`). Summary metadata goes
+    one float32 `[parts, stats, gates]` tensor, the histograms one unsigned
+    integer `[parts, gates, ends + bins]` tensor, the activation maps one
+    float16 `[gates, time, units]` tensor (see `metadata`). Summary metadata goes
     with the first value of each tag in a file, as TensorFlow's own writers
     do.
 
@@ -147,7 +168,7 @@ class GateSummaryWriter:
 
     def write_gate_histograms(self, layer, cell, part, gates, histograms):
         """Adds the histogram of each gate; `histograms` has shape `(len(gates), k, 3)` of even buckets."""
-        self._layer(layer, cell)[1][part] = (tuple(gates), pack_histograms(histograms))
+        self._layer(layer, cell)[1][part] = (tuple(gates), *pack_histograms(histograms))
 
     def write_activation_maps(self, layer, cell, gates, maps):
         """Adds each gate's activation map; `maps` has shape `(len(gates), time, units)`."""
@@ -195,10 +216,12 @@ class GateSummaryWriter:
                 tensor = array_tensor(list(parts.values()), np.float32)
                 values += self._values(step, layer, metadata.STATS_KIND, cell, tuple(parts), stats, gates, tensor)
             by_shape = {}
-            for part, (gates, packed) in histograms.items():
-                by_shape.setdefault((gates, packed.shape[1]), {})[part] = packed
+            for part, (gates, ends, counts) in histograms.items():
+                by_shape.setdefault((gates, counts.shape[1]), {})[part] = (ends, counts)
             for (gates, _), parts in by_shape.items():
-                tensor = array_tensor(list(parts.values()), np.float32)
+                tensor = histogram_tensor(
+                    np.stack([ends for ends, _ in parts.values()]), np.stack([counts for _, counts in parts.values()])
+                )
                 values += self._values(step, layer, metadata.HISTOGRAMS_KIND, cell, tuple(parts), (), gates, tensor)
             for gates, array in maps:
                 tensor = array_tensor(array, np.float16)
