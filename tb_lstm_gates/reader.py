@@ -66,7 +66,10 @@ def load(logdir):
             if stride != 1:
                 continue  # a copy of some points of the stride-1 series
             for event in multiplexer.Tensors(run, tag):
-                array = tensor_util.make_ndarray(event.tensor_proto)
+                try:
+                    array = tensor_util.make_ndarray(event.tensor_proto)
+                except (ValueError, TypeError):
+                    continue  # a tensor that does not decode: skipped, as the tab does
                 if array.shape[: len(shape)] != shape:
                     continue  # not what the metadata says: skipped, as the tab does
                 for block in blocks:

@@ -404,18 +404,35 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         return chosen
 
     def _read(self, read, ctx, experiment, selected):
-        """Pairs each `_Series` of `selected` with its data, read with `read`."""
+        """Pairs each `_Series` of `selected` with its data, read with `read`.
+
+        RustBoard does not check the CRC of a record's data, so a corrupted
+        record can reach the data provider as a tensor that TensorBoard's
+        own conversion to numpy rejects, failing the whole read. Then each
+        time series is read alone and those that fail are left out (as
+        empty), so one damaged file does not take down every run.
+        """
         if not selected:
             return []
-        data = read(
-            ctx,
-            experiment_id=experiment,
-            plugin_name=metadata.PLUGIN_NAME,
-            downsample=_READ_ALL,
-            run_tag_filter=provider.RunTagFilter(
-                runs={s.run for s in selected}, tags={s.tag for s in selected}
-            ),
-        )
+
+        def read_some(runs, tags):
+            return read(
+                ctx,
+                experiment_id=experiment,
+                plugin_name=metadata.PLUGIN_NAME,
+                downsample=_READ_ALL,
+                run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags),
+            )
+
+        try:
+            data = read_some({s.run for s in selected}, {s.tag for s in selected})
+        except (ValueError, TypeError):
+            data = {}
+            for run, tag in {(s.run, s.tag) for s in selected}:
+                try:
+                    data.setdefault(run, {}).update(read_some([run], [tag]).get(run, {}))
+                except (ValueError, TypeError):
+                    continue
         return [(s, data.get(s.run, {}).get(s.tag, [])) for s in selected]
 
 
