@@ -31,7 +31,7 @@ PARTS = (
     "projection",
     "activation",
 )
-# Statistics of one block, written as float32 scalars.
+# Statistics of one block, float32 values.
 SCALAR_STATS = (
     "l2",
     "mean",
@@ -69,11 +69,12 @@ RETENTION_CAP = 1000.0
 GRAD_NORM = "grad_norm"
 # Statistics of the probe, in the order the tab lists them.
 PROBE_STATS = ACTIVATION_STATS + (GRAD_NORM,)
-# The activations of one gate on the probe's first sequence: a float32
-# [time, units] tensor (DATA_CLASS_TENSOR), NaN at masked time steps, rows in
-# the input's time order (also for backward layers). Part = ACTIVATION.
+# The activations of one gate on the probe's first sequence: a [time, units]
+# array (float16 in version 2, float32 in version 1), NaN at masked time
+# steps, rows in the input's time order (also for backward layers).
+# Part = ACTIVATION.
 ACTIVATION_MAP = "activation_map"
-# Statistics written as tensors rather than scalars.
+# Statistics whose value is an array rather than a number.
 TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP)
 # The training loss, logged beside the penalties so the tab can show each
 # penalty's share of the loss.
