@@ -43,8 +43,11 @@ def data(n=16):
 
 
 @contextlib.contextmanager
-def tiny_disk(path, size="64k"):
-    """A tmpfs of `size` mounted at `path`: writes past it fail with ENOSPC, as on a full disk."""
+def tiny_disk(path, size="16k"):
+    """A tmpfs of `size` mounted at `path`: writes past it fail with ENOSPC, as on a full disk.
+
+    16 KiB hold the first steps of `lstm_model(units=16)` (about 2.5 KB a
+    step, and the first step's copies in every stride), not six epochs."""
     path.mkdir()
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", os.fspath(path)],
                             capture_output=True, text=True)
