@@ -103,7 +103,10 @@ TAG_PREFIX = PLUGIN_NAME
 
 # What a version 2 summary packs (`kind` in its content), with the tensor it holds:
 # - STATS_KIND: float32 `[parts, stats, gates]`, every scalar statistic of
-#   the blocks of a layer that share their gates and statistics;
+#   the blocks of a layer that share their gates and whose statistics nest
+#   (`missing`, in the content, lists the `[part, stat]` index pairs a part
+#   lacks, NaN in the tensor: `spectral_norm` is on the recurrent part only,
+#   and a tensor of its own would cost TensorBoard a point per layer-step);
 # - HISTOGRAMS_KIND: uint8, uint16 or uint32 (the smallest that holds the
 #   counts) `[parts, gates, ends + bins]`: per histogram of evenly spaced
 #   buckets, its float32 `left` and `right` ends as raw bits (8 bytes: 8,
@@ -141,7 +144,7 @@ Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat"
 Content = collections.namedtuple("Content", ["kind", "blocks", "shape", "stride"])
 
 
-def tag_for(layer, kind, cell, parts, stats, gates, stride=1):
+def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
     """Tag of one packed series, e.g. `lstm_gates/lstm/lstm_cell/stats/5f2a9c01`
     (`.../5f2a9c01/every_100` for stride 100).
 
@@ -150,12 +153,13 @@ def tag_for(layer, kind, cell, parts, stats, gates, stride=1):
     packings of one layer (the first step has no `update_ratio`). Readers
     take the fields from the metadata, never from the tag.
     """
-    key = json.dumps([cell, list(parts), list(stats), list(gates)]).encode("utf-8")
+    fields = [cell, list(parts), list(stats), list(gates)] + ([[list(m) for m in missing]] if missing else [])
+    key = json.dumps(fields).encode("utf-8")
     tag = "/".join((TAG_PREFIX, layer, kind, hashlib.sha1(key).hexdigest()[:8]))
     return tag if stride == 1 else "%s/every_%d" % (tag, stride)
 
 
-def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1):
+def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
     """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
     Args:
@@ -167,11 +171,15 @@ def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1):
       stats: the statistics along the second axis for STATS_KIND, else `()`.
       gates: the gates along the gates axis.
       stride: 1 for the time series of every point, else one of STRIDES.
+      missing: for STATS_KIND, the `(part index, stat index)` pairs that
+        hold no block.
     """
     content = {"version": PROTOCOL_VERSION, "layer": layer, "kind": kind, "cell": cell,
                "parts": list(parts), "gates": list(gates)}
     if kind == STATS_KIND:
         content["stats"] = list(stats)
+        if missing:
+            content["missing"] = [list(m) for m in missing]
     if stride != 1:
         content["stride"] = stride
     return summary_pb2.SummaryMetadata(
@@ -226,10 +234,12 @@ def parse_plugin_content(content):
         raise ValueError("lstm_gates summary metadata has stride %r, not 1 or one of %s" % (stride, STRIDES))
     if kind == STATS_KIND:
         shape = (len(parts), len(parsed["stats"]), len(gates))
+        missing = _missing(parsed.get("missing", []), shape)
         blocks = (
             Block(layer, cell, part, gate, stat, (p, s, g))
             for p, part in enumerate(parts)
             for s, stat in enumerate(parsed["stats"])
+            if (p, s) not in missing
             for g, gate in enumerate(gates)
         )
     elif kind == HISTOGRAMS_KIND:
@@ -254,6 +264,22 @@ def histogram_rows(packed):
     edges = left + (right - left) / len(counts) * np.arange(len(counts) + 1)
     edges[-1] = right
     return np.stack([edges[:-1], edges[1:], counts], axis=-1)
+
+
+def _missing(missing, shape):
+    """The set of `(part index, stat index)` pairs of a STATS_KIND content's `missing`."""
+    pairs = set()
+    for pair in missing if isinstance(missing, list) else [None]:
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(i, int) and not isinstance(i, bool) for i in pair)
+            and 0 <= pair[0] < shape[0]
+            and 0 <= pair[1] < shape[1]
+        ):
+            raise ValueError("lstm_gates summary metadata has a bad missing entry %r" % (pair,))
+        pairs.add(tuple(pair))
+    return pairs
 
 
 def _require(parsed, fields, kind):

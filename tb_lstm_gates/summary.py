@@ -148,8 +148,9 @@ class GateSummaryWriter:
     Each `write_*` call adds values to the step being assembled; `end_step`
     packs them and writes them as one event, and flushes, so a run killed
     between steps leaves only whole steps on disk. Packing, per layer:
-    the scalars of the parts that share their statistics and gates become
-    one float32 `[parts, stats, gates]` tensor, the histograms one unsigned
+    the scalars of the parts that share their gates and whose statistics
+    nest become one float32 `[parts, stats, gates]` tensor (NaN where a
+    part lacks a statistic, listed as `missing` in its metadata), the histograms one unsigned
     integer `[parts, gates, ends + bins]` tensor, the activation maps one
     float16 `[gates, time, units]` tensor, the per-unit saturations one
     float16 `[gates, units, 2]` tensor (see `metadata`). Summary metadata
@@ -167,7 +168,7 @@ class GateSummaryWriter:
         self.logdir = logdir
         self.path = os.path.join(logdir, event_file_name(filename_suffix))
         self._records = _open_records(self.path)
-        self._tags = {}  # (layer, kind, cell, parts, stats, gates) -> tags of stride 1 and STRIDES
+        self._tags = {}  # (layer, kind, cell, parts, stats, gates, missing) -> tags of stride 1 and STRIDES
         self._written = set()  # tags whose metadata this file holds
         self._step = {}
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -210,13 +211,14 @@ class GateSummaryWriter:
         """Adds each gate's per-unit saturation; `fractions` has shape `(len(gates), units, 2)`."""
         self._layer(layer, cell)[3][:] = [(tuple(gates), np.asarray(fractions))]
 
-    def _values(self, step, layer, kind, cell, parts, stats, gates, tensor):
+    def _values(self, step, layer, kind, cell, parts, stats, gates, tensor, missing=()):
         """The `Summary.Value`s of one packed tensor: its own, and those of the strides `step` falls on."""
-        key = (layer, kind, cell, parts, stats, gates)
+        key = (layer, kind, cell, parts, stats, gates, missing)
         tags = self._tags.get(key)
         if tags is None:
             tags = self._tags[key] = [
-                metadata.tag_for(layer, kind, cell, parts, stats, gates, stride) for stride in (1,) + metadata.STRIDES
+                metadata.tag_for(layer, kind, cell, parts, stats, gates, stride, missing)
+                for stride in (1,) + metadata.STRIDES
             ]
         # The first point of a time series in this file goes to every stride,
         # so a run's first step is in all of them.
@@ -229,7 +231,7 @@ class GateSummaryWriter:
             if tag not in self._written:
                 self._written.add(tag)
                 value.metadata.CopyFrom(
-                    metadata.create_summary_metadata(layer, kind, cell, parts, stats, gates, stride)
+                    metadata.create_summary_metadata(layer, kind, cell, parts, stats, gates, stride, missing)
                 )
             values.append(value)
         return values
@@ -238,19 +240,29 @@ class GateSummaryWriter:
         """The `Summary.Value`s of the current step, packed."""
         values = []
         for (layer, cell), (scalars, histograms, maps, saturations) in self._step.items():
-            # (stats, gates) -> {part: [stats][gates] values}: parts sharing
-            # their statistics and gates go in one tensor.
+            # gates -> [(stats, {part: {stat: [gates] values}})]: parts sharing
+            # their gates whose statistics nest go in one tensor.
             grids = {}
             for part, per_stat in scalars.items():
                 by_gates = {}
                 for stat, per_gate in per_stat.items():
-                    by_gates.setdefault(tuple(per_gate), []).append((stat, list(per_gate.values())))
+                    by_gates.setdefault(tuple(per_gate), {})[stat] = list(per_gate.values())
                 for gates, rows in by_gates.items():
-                    stats = tuple(stat for stat, _ in rows)
-                    grids.setdefault((stats, gates), {})[part] = [row for _, row in rows]
-            for (stats, gates), parts in grids.items():
-                tensor = array_tensor(list(parts.values()), np.float32)
-                values += self._values(step, layer, metadata.STATS_KIND, cell, tuple(parts), stats, gates, tensor)
+                    _pack_part(grids.setdefault(gates, []), part, rows)
+            for gates, packings in grids.items():
+                for stat_names, parts in packings:
+                    grid = np.full((len(parts), len(stat_names), len(gates)), np.nan)
+                    missing = []
+                    for p, rows in enumerate(parts.values()):
+                        for s, stat in enumerate(stat_names):
+                            if stat in rows:
+                                grid[p, s] = rows[stat]
+                            else:
+                                missing.append((p, s))
+                    values += self._values(
+                        step, layer, metadata.STATS_KIND, cell, tuple(parts), tuple(stat_names), gates,
+                        array_tensor(grid, np.float32), tuple(missing),
+                    )
             by_shape = {}
             for part, (gates, ends, counts) in histograms.items():
                 by_shape.setdefault((gates, counts.shape[1]), {})[part] = (ends, counts)
@@ -282,6 +294,23 @@ class GateSummaryWriter:
     def close(self):
         self._step = {}
         self._records.close()
+
+
+def _pack_part(packings, part, rows):
+    """Adds `part`'s `rows` ({stat: values}) to the first of `packings` whose statistics nest with its own.
+
+    `packings` is a list of `(stats, {part: rows})`; a part whose statistics
+    are a superset extends that packing's, so the weight statistics of every
+    part, with `spectral_norm` on the recurrent part only, go in one tensor.
+    """
+    names = set(rows)
+    for stat_names, parts in packings:
+        known = set(stat_names)
+        if names <= known or known <= names:
+            stat_names.extend(stat for stat in rows if stat not in known)
+            parts[part] = rows
+            return
+    packings.append((list(rows), {part: rows}))
 
 
 class CellLogger:

@@ -260,10 +260,9 @@ def test_version_2_packs_a_layer_step_into_few_time_series(logdir):
     v2_tags = {tag for run, tag in listing if run == "v2/cells" and "/bi/forward_lstm/" in tag}
     v1_tags = {tag for run, tag in listing if run == "v1/cells" and "/bi/forward_lstm/" in tag}
     packings = {tag.split("/every_")[0] for tag in v2_tags}
-    # Weight statistics without and with update_ratio, each twice: the recurrent part adds
-    # spectral_norm, so it is packed apart from the parts that share the other statistics;
-    # histograms; 2 penalty packings.
-    assert len(packings) == 7
+    # Weight statistics without and with update_ratio (spectral_norm, on the recurrent part
+    # only, in the same tensor), histograms, 2 penalty packings.
+    assert len(packings) == 5
     # Each also in every stride, which holds the first step of its series.
     assert v2_tags == packings | {"%s/every_%d" % (p, s) for p in packings for s in metadata.STRIDES}
     # Version 1: per part and gate each statistic but spectral_norm and the histogram,

@@ -70,6 +70,40 @@ def test_one_event_per_step_packs_a_layers_statistics_into_one_tensor(tmp_path):
     )
 
 
+def test_a_statistic_of_one_part_shares_the_tensor_and_only_that_part_reads_it(tmp_path):
+    """spectral_norm is on the recurrent part only: NaN elsewhere in the layer's one tensor, listed as missing."""
+    writer = summary.GateSummaryWriter(tmp_path)
+    logger = summary.CellLogger(writer, bins=3)
+    rng = np.random.default_rng(0)
+    arrays = {"kernel": rng.normal(size=(2, 12)), "recurrent_kernel": rng.normal(size=(3, 12)), "bias": np.ones(12)}
+    logger.log_cell(LAYER, layouts.keras_lstm(), {k: v.astype(np.float32) for k, v in arrays.items()})
+    writer.end_step(0)
+    writer.close()
+    (event,) = _events(writer)
+    (value,) = [v for v in event.summary.value if "/stats/" in v.tag and "every_" not in v.tag]
+    content = metadata.parse_plugin_content(value.metadata.plugin_data.content)
+    spectral = [b for b in content.blocks if b.stat == metadata.SPECTRAL_NORM]
+    assert [(b.part, b.gate) for b in spectral] == [("recurrent", g) for g in metadata.LSTM_GATES]
+    grid = np.frombuffer(value.tensor.tensor_content, np.float32).reshape(content.shape)
+    (p,), (s,) = {b.index[0] for b in spectral}, {b.index[1] for b in spectral}
+    assert np.isnan(np.delete(grid, p, axis=0)[:, s]).all() and not np.isnan(grid[p]).any()
+    assert len(content.blocks) == grid.size - 2 * len(metadata.LSTM_GATES)
+    records = {r.gate: r.value for r in tb_lstm_gates.load(tmp_path) if r.stat == metadata.SPECTRAL_NORM}
+    expected = stats.spectral_norm(arrays["recurrent_kernel"].astype(np.float32).reshape(3, 4, 3))
+    assert list(records) == sorted(metadata.LSTM_GATES)
+    np.testing.assert_allclose([records[g] for g in metadata.LSTM_GATES], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("missing", ["[[0, 0]", "[[0]]", "[[0, 5]]", "[[true, 0]]", "{}"])
+def test_a_bad_missing_entry_is_refused(missing):
+    content = (
+        '{"version": 2, "layer": "l", "cell": "lstm", "kind": "stats", "parts": ["input"], "stats": ["l2"], '
+        '"gates": ["input"], "missing": %s}' % missing
+    )
+    with pytest.raises(ValueError, match="missing|JSON"):
+        metadata.parse_plugin_content(content)
+
+
 @pytest.mark.parametrize(
     "buckets, problem",
     [
