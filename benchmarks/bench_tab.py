@@ -34,6 +34,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
 
 from common import median_time, print_table
 from tb_lstm_gates import layouts, summary
@@ -73,7 +74,7 @@ def write_logs(root, runs, steps):
                 for g, gate in enumerate(gates):
                     tag = "%s/%s/%s/l2" % (LAYERS[0], part, gate)
                     value = summary_pb2.Summary.Value(
-                        tag=tag, tensor=summary.scalar_tensor(float(np.linalg.norm(view[..., g, :])))
+                        tag=tag, tensor=tensor_util.make_tensor_proto(np.float32(np.linalg.norm(view[..., g, :])))
                     )
                     if tag not in tagged:
                         tagged.add(tag)

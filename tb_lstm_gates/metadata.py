@@ -4,15 +4,20 @@ Shared by every writer (Keras callback, TF1 hook, checkpoint importer) and by
 the reader and the TensorBoard plugin. Imports neither TensorFlow nor Keras.
 """
 
+import collections
+import hashlib
 import json
+
+import numpy as np
 
 from tensorboard.compat.proto import summary_pb2
 
 PLUGIN_NAME = "lstm_gates"
 
 # Version of the JSON stored in `plugin_data.content`. Readers accept every
-# version up to this one.
-PROTOCOL_VERSION = 1
+# version up to this one: version 1 wrote one summary per block and
+# statistic, version 2 packs them (see `create_summary_metadata`).
+PROTOCOL_VERSION = 2
 
 LSTM_GATES = ("input", "forget", "cell", "output")
 GRU_GATES = ("update", "reset", "candidate")
@@ -30,7 +35,7 @@ PARTS = (
 # h_{t-1}; `stats.spectral_norm`), written on part `recurrent` only, and not
 # for ConvLSTM cells, whose recurrent kernel is a convolution.
 SPECTRAL_NORM = "spectral_norm"
-# Statistics of one block, written as float32 scalars.
+# Statistics of one block, float32 values.
 SCALAR_STATS = (
     "l2",
     "mean",
@@ -69,17 +74,18 @@ RETENTION_CAP = 1000.0
 GRAD_NORM = "grad_norm"
 # Statistics of the probe, in the order the tab lists them.
 PROBE_STATS = ACTIVATION_STATS + (GRAD_NORM,)
-# The activations of one gate on the probe's first sequence: a float32
-# [time, units] tensor (DATA_CLASS_TENSOR), NaN at masked time steps, rows in
-# the input's time order (also for backward layers). Part = ACTIVATION.
+# The activations of one gate on the probe's first sequence: a [time, units]
+# array (float16 in version 2, float32 in version 1), NaN at masked time
+# steps, rows in the input's time order (also for backward layers).
+# Part = ACTIVATION.
 ACTIVATION_MAP = "activation_map"
 # Per unit of one gate, the fractions of the probe's valid time steps (over
 # every sequence) left- and right-saturated (the bounds of SATURATED_LOW and
-# SATURATED_HIGH): a float32 [units, 2] tensor (DATA_CLASS_TENSOR), the
-# points of Karpathy, Johnson and Fei-Fei's (2015) saturation plot. Part =
-# ACTIVATION.
+# SATURATED_HIGH): a [units, 2] array (float16 in version 2, float32 in
+# version 1), the points of Karpathy, Johnson and Fei-Fei's (2015)
+# saturation plot. Part = ACTIVATION.
 UNIT_SATURATION = "unit_saturation"
-# Statistics written as tensors rather than scalars.
+# Statistics whose value is an array rather than a number.
 TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP, UNIT_SATURATION)
 # The training loss, logged beside the penalties so the tab can show each
 # penalty's share of the loss.
@@ -95,55 +101,106 @@ MODEL_CELL = "model"
 
 TAG_PREFIX = PLUGIN_NAME
 
+# What a version 2 summary packs (`kind` in its content), with the tensor it holds:
+# - STATS_KIND: float32 `[parts, stats, gates]`, every scalar statistic of
+#   the blocks of a layer that share their gates and whose statistics nest
+#   (`missing`, in the content, lists the `[part, stat]` index pairs a part
+#   lacks, NaN in the tensor: `spectral_norm` is on the recurrent part only,
+#   and a tensor of its own would cost TensorBoard a point per layer-step);
+# - HISTOGRAMS_KIND: uint8, uint16 or uint32 (the smallest that holds the
+#   counts) `[parts, gates, ends + bins]`: per histogram of evenly spaced
+#   buckets, its float32 `left` and `right` ends as raw bits (8 bytes: 8,
+#   4 or 2 entries), then the count of each bucket;
+# - ACTIVATION_MAPS_KIND: float16 `[gates, time, units]`, the probe's
+#   activation maps of a layer (part ACTIVATION);
+# - UNIT_SATURATIONS_KIND: float16 `[gates, units, 2]`, the probe's
+#   per-unit saturation of a layer (part ACTIVATION). Written at every
+#   probed step, so half the bytes of float32 matter; a fraction is within
+#   0.05 % of itself, far below what the scatter plot shows, and 0 and 1
+#   are exact.
+STATS_KIND = "stats"
+HISTOGRAMS_KIND = "histograms"
+ACTIVATION_MAPS_KIND = "activation_maps"
+UNIT_SATURATIONS_KIND = "unit_saturations"
+# Per gate-indexed kind, the statistic of its blocks.
+_GATE_KINDS = {ACTIVATION_MAPS_KIND: ACTIVATION_MAP, UNIT_SATURATIONS_KIND: UNIT_SATURATION}
 
-def tag_for(layer, part, gate, stat):
-    """Tag of one series, e.g. `lstm_gates/model/lstm/lstm_cell/recurrent/forget/l2`.
+# Beside every point, a version 2 writer writes the points of steps that are
+# multiples of 10, 100, 1000 and 10000 (and the first point of each time
+# series of an event file) to one time series per such stride. TensorBoard
+# keeps a capped random sample of a long series; the tab then serves the
+# finest stride it holds every point of, so a long series is thinned
+# evenly, its first step kept. 11 % more points on disk and in memory.
+STRIDES = (10, 100, 1000, 10000)
 
-    The tag only has to be unique and readable; readers take the fields from
-    the metadata, never by parsing the tag.
+# One block series of a summary: `index` picks its values out of the
+# summary's tensor at each step (`None` for version 1, whose tensor is the
+# block's value itself).
+Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat", "index"])
+# What a summary's content says: `kind` (None for version 1, else a
+# `*_KIND`), its `blocks` (a tuple of `Block`s), `shape`, the leading axes
+# its tensor must have (`()` for version 1), and `stride`, 1 or one of
+# STRIDES.
+Content = collections.namedtuple("Content", ["kind", "blocks", "shape", "stride"])
+
+
+def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
+    """Tag of one packed series, e.g. `lstm_gates/lstm/lstm_cell/stats/5f2a9c01`
+    (`.../5f2a9c01/every_100` for stride 100).
+
+    The hash of what the tensor holds makes the tag the same in every file
+    of a run (a resumed run writes a new file) while telling apart the
+    packings of one layer (the first step has no `update_ratio`). Readers
+    take the fields from the metadata, never from the tag.
     """
-    return "/".join((TAG_PREFIX, layer, part, gate, stat))
+    fields = [cell, list(parts), list(stats), list(gates)] + ([[list(m) for m in missing]] if missing else [])
+    key = json.dumps(fields).encode("utf-8")
+    tag = "/".join((TAG_PREFIX, layer, kind, hashlib.sha1(key).hexdigest()[:8]))
+    return tag if stride == 1 else "%s/every_%d" % (tag, stride)
 
 
-def create_summary_metadata(layer, cell, part, gate, stat):
-    """A `SummaryMetadata` proto for one series of one block.
+def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
+    """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
     Args:
       layer: common path of the cell's variables, e.g. `doc_word/fw/lstm_cell`.
-      cell: cell kind, e.g. `lstm`, `gru`, `conv_lstm`.
-      part: `input`, `recurrent`, `bias`, ..., `activation` or `total`.
-      gate: canonical gate name or `total`.
-      stat: one of SCALAR_STATS, PROBE_STATS, `penalty`, `loss` or
-        TENSOR_STATS (`histogram`, `activation_map`).
+      kind: STATS_KIND, HISTOGRAMS_KIND, ACTIVATION_MAPS_KIND or UNIT_SATURATIONS_KIND.
+      cell: cell kind, e.g. `lstm`, `gru`, `conv_lstm` (`model` for MODEL_LAYER).
+      parts: the parts along the tensor's first axis (STATS_KIND,
+        HISTOGRAMS_KIND), or `(ACTIVATION,)`.
+      stats: the statistics along the second axis for STATS_KIND, else `()`.
+      gates: the gates along the gates axis.
+      stride: 1 for the time series of every point, else one of STRIDES.
+      missing: for STATS_KIND, the `(part index, stat index)` pairs that
+        hold no block.
     """
-    content = {
-        "version": PROTOCOL_VERSION,
-        "layer": layer,
-        "cell": cell,
-        "part": part,
-        "gate": gate,
-        "stat": stat,
-    }
-    data_class = (
-        summary_pb2.DATA_CLASS_TENSOR
-        if stat in TENSOR_STATS
-        else summary_pb2.DATA_CLASS_SCALAR
-    )
+    content = {"version": PROTOCOL_VERSION, "layer": layer, "kind": kind, "cell": cell,
+               "parts": list(parts), "gates": list(gates)}
+    if kind == STATS_KIND:
+        content["stats"] = list(stats)
+        if missing:
+            content["missing"] = [list(m) for m in missing]
+    if stride != 1:
+        content["stride"] = stride
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,
             content=json.dumps(content, sort_keys=True).encode("utf-8"),
         ),
-        data_class=data_class,
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
     )
 
 
 def parse_plugin_content(content):
-    """The dict stored in `plugin_data.content`.
+    """The block series a summary holds, from its `plugin_data.content`.
+
+    Returns:
+      a `Content`; version 1 holds one block (a float32 scalar, or a
+      histogram or activation map tensor as it is).
 
     Raises:
-      ValueError: the content is not this plugin's JSON, or comes from a newer
-        version of tb-lstm-gates than the one installed.
+      ValueError: the content is not this plugin's JSON, lacks a field, or
+        comes from a newer version of tb-lstm-gates than the one installed.
     """
     if isinstance(content, bytes):
         content = content.decode("utf-8", errors="replace")
@@ -159,7 +216,73 @@ def parse_plugin_content(content):
             "lstm_gates summary metadata has version %r; this tb-lstm-gates "
             "reads up to version %d: upgrade tb-lstm-gates" % (version, PROTOCOL_VERSION)
         )
-    missing = [k for k in ("layer", "cell", "part", "gate", "stat") if not isinstance(parsed.get(k), str)]
+    if version < 2:
+        _require(parsed, ("layer", "cell", "part", "gate", "stat"), str)
+        block = Block(parsed["layer"], parsed["cell"], parsed["part"], parsed["gate"], parsed["stat"], None)
+        return Content(None, (block,), (), 1)
+    _require(parsed, ("layer", "cell", "kind"), str)
+    kind, layer, cell = parsed["kind"], parsed["layer"], parsed["cell"]
+    names = ("parts", "gates", "stats") if kind == STATS_KIND else ("parts", "gates")
+    if kind not in (STATS_KIND, HISTOGRAMS_KIND) + tuple(_GATE_KINDS):
+        raise ValueError("lstm_gates summary metadata has unknown kind %r" % (kind,))
+    _require(parsed, names, list)
+    if not all(isinstance(name, str) for field in names for name in parsed[field]):
+        raise ValueError("lstm_gates summary metadata has non-string names")
+    parts, gates = parsed["parts"], parsed["gates"]
+    stride = parsed.get("stride", 1)
+    if stride != 1 and stride not in STRIDES:
+        raise ValueError("lstm_gates summary metadata has stride %r, not 1 or one of %s" % (stride, STRIDES))
+    if kind == STATS_KIND:
+        shape = (len(parts), len(parsed["stats"]), len(gates))
+        missing = _missing(parsed.get("missing", []), shape)
+        blocks = (
+            Block(layer, cell, part, gate, stat, (p, s, g))
+            for p, part in enumerate(parts)
+            for s, stat in enumerate(parsed["stats"])
+            if (p, s) not in missing
+            for g, gate in enumerate(gates)
+        )
+    elif kind == HISTOGRAMS_KIND:
+        shape = (len(parts), len(gates))
+        blocks = (Block(layer, cell, part, gate, HISTOGRAM, (p, g)) for p, part in enumerate(parts)
+                  for g, gate in enumerate(gates))
+    else:
+        shape = (len(gates),)
+        blocks = (Block(layer, cell, ACTIVATION, gate, _GATE_KINDS[kind], g) for g, gate in enumerate(gates))
+    blocks = tuple(blocks)
+    if not blocks:
+        raise ValueError("lstm_gates summary metadata names no part, gate or statistic")
+    return Content(kind, blocks, shape, stride)
+
+
+def histogram_rows(packed):
+    """TensorBoard's float64 rows `[left, right, count]` of one packed histogram (see HISTOGRAMS_KIND)."""
+    packed = np.ascontiguousarray(packed)
+    n = 8 // packed.dtype.itemsize
+    left, right = packed[:n].view(np.float32).astype(np.float64)
+    counts = packed[n:].astype(np.float64)
+    edges = left + (right - left) / len(counts) * np.arange(len(counts) + 1)
+    edges[-1] = right
+    return np.stack([edges[:-1], edges[1:], counts], axis=-1)
+
+
+def _missing(missing, shape):
+    """The set of `(part index, stat index)` pairs of a STATS_KIND content's `missing`."""
+    pairs = set()
+    for pair in missing if isinstance(missing, list) else [None]:
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(i, int) and not isinstance(i, bool) for i in pair)
+            and 0 <= pair[0] < shape[0]
+            and 0 <= pair[1] < shape[1]
+        ):
+            raise ValueError("lstm_gates summary metadata has a bad missing entry %r" % (pair,))
+        pairs.add(tuple(pair))
+    return pairs
+
+
+def _require(parsed, fields, kind):
+    missing = [k for k in fields if not isinstance(parsed.get(k), kind)]
     if missing:
         raise ValueError("lstm_gates summary metadata lacks %s" % ", ".join(missing))
-    return parsed

@@ -6,6 +6,8 @@ what the tab shows, from local or remote log directories.
 
 import collections
 
+import numpy as np
+
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.util import tensor_util
 
@@ -18,8 +20,9 @@ Record.__doc__ = """One logged value.
 
 `value` is a float for statistics and penalties, a float64 array of shape
 `(k, 3)` (rows `[left, right, count]`) for `stat == "histogram"`, and a
-float32 array of shape `(time, units)` for `stat == "activation_map"`, and
-a float32 array of shape `(units, 2)` for `stat == "unit_saturation"`.
+float32 array of shape `(time, units)` for `stat == "activation_map"`,
+and a float32 array of shape `(units, 2)` for `stat == "unit_saturation"`,
+whichever version of the data contract wrote it.
 """
 
 
@@ -49,26 +52,47 @@ def load(logdir):
     )
     multiplexer.AddRunsFromDirectory(logdir)
     multiplexer.Reload()
-    records = []
+    # (run, layer, part, gate, stat) -> {step: (wall_time, cell, value)}: one
+    # record per step, the last written, across every summary holding the
+    # block (a run resumed from a checkpoint older than its last logged
+    # step writes some steps again; a version 1 and a version 2 file may
+    # both hold a block).
+    latest = {}
     for run, tags in multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME).items():
         for tag, content in tags.items():
             try:
-                info = metadata.parse_plugin_content(content)
+                kind, blocks, shape, stride = metadata.parse_plugin_content(content)
             except ValueError:
                 continue
-            # One record per step, the last written: a run resumed from a
-            # checkpoint older than its last logged step writes some again.
-            latest = {}
-            for event in sorted(multiplexer.Tensors(run, tag), key=lambda e: e.wall_time):
-                latest[event.step] = event
-            for event in latest.values():
-                array = tensor_util.make_ndarray(event.tensor_proto)
-                value = array if info["stat"] in metadata.TENSOR_STATS else float(array)
-                records.append(
-                    Record(
-                        run, info["layer"], info["cell"], info["part"], info["gate"],
-                        info["stat"], event.step, event.wall_time, value,
-                    )
-                )
+            if stride != 1:
+                continue  # a copy of some points of the stride-1 series
+            for event in multiplexer.Tensors(run, tag):
+                try:
+                    array = tensor_util.make_ndarray(event.tensor_proto)
+                except (ValueError, TypeError):
+                    continue  # a tensor that does not decode: skipped, as the tab does
+                if array.shape[: len(shape)] != shape:
+                    continue  # not what the metadata says: skipped, as the tab does
+                for block in blocks:
+                    steps = latest.setdefault((run, block.layer, block.part, block.gate, block.stat), {})
+                    kept = steps.get(event.step)
+                    if kept is None or event.wall_time >= kept[0]:
+                        steps[event.step] = (event.wall_time, block.cell, _value(kind, block, array))
+    records = [
+        Record(run, layer, cell, part, gate, stat, step, wall_time, value)
+        for (run, layer, part, gate, stat), steps in latest.items()
+        for step, (wall_time, cell, value) in steps.items()
+    ]
     records.sort(key=lambda r: (r.run, r.layer, r.part, r.gate, r.stat, r.step))
     return records
+
+
+def _value(kind, block, array):
+    """The value of `block` in a summary's tensor, as `Record.value` has it."""
+    if kind is None:
+        return array if block.stat in metadata.TENSOR_STATS else float(array)
+    if kind == metadata.STATS_KIND:
+        return float(array[block.index])
+    if kind == metadata.HISTOGRAMS_KIND:
+        return metadata.histogram_rows(array[block.index])
+    return array[block.index].astype(np.float32)

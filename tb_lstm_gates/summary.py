@@ -23,35 +23,72 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_
 
 from tb_lstm_gates import callers, metadata, stats
 
-_SCALAR_SHAPE = tensor_shape_pb2.TensorShapeProto()
-
-
-def scalar_tensor(value):
-    """A rank-0 float32 `TensorProto` (RustBoard drops float64 scalars)."""
-    return tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT, tensor_shape=_SCALAR_SHAPE, float_val=[value]
-    )
-
-
-def histogram_tensor(buckets):
-    """A float64 `[k, 3]` `TensorProto`, TensorBoard's histogram format."""
-    return _array_tensor(buckets, np.float64, types_pb2.DT_DOUBLE)
-
-
-def map_tensor(values):
-    """A float32 `TensorProto` of any shape, e.g. an activation map `[time, units]`."""
-    return _array_tensor(values, np.float32, types_pb2.DT_FLOAT)
-
-
-def _array_tensor(values, dtype, proto_dtype):
+def array_tensor(values, dtype):
+    """A `TensorProto` of `values` as `dtype` (float32, float16, uint8, uint16 or uint32), any shape."""
     values = np.ascontiguousarray(values, dtype=dtype)
     return tensor_pb2.TensorProto(
-        dtype=proto_dtype,
+        dtype=_PROTO_DTYPES[values.dtype],
         tensor_shape=tensor_shape_pb2.TensorShapeProto(
             dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in values.shape]
         ),
         tensor_content=values.tobytes(),
     )
+
+
+_PROTO_DTYPES = {
+    np.dtype(np.float32): types_pb2.DT_FLOAT,
+    np.dtype(np.float16): types_pb2.DT_HALF,
+    np.dtype(np.uint8): types_pb2.DT_UINT8,
+    np.dtype(np.uint16): types_pb2.DT_UINT16,
+    np.dtype(np.uint32): types_pb2.DT_UINT32,
+}
+
+
+def pack_histograms(histograms):
+    """`(ends, counts)` of `n` histograms of `k` even buckets: float32 `(n, 2)` `[left, right]`, int64 `(n, k)`.
+
+    Args:
+      histograms: array of shape `(n, k, 3)`, rows `[left, right, count]`,
+        as `stats.gate_summary` returns.
+
+    Raises:
+      ValueError: the buckets of a histogram are not contiguous and evenly
+        spaced (what `stats` makes), so the edges cannot be rebuilt from
+        the ends, or the counts are not whole numbers below 2**32.
+    """
+    histograms = np.asarray(histograms, dtype=np.float64)
+    if histograms.ndim != 3 or histograms.shape[-1] != 3 or not histograms.shape[1]:
+        raise ValueError("histograms must have shape (gates, buckets, 3), got %s" % (histograms.shape,))
+    left, right = histograms[:, 0, 0], histograms[:, -1, 1]
+    k = histograms.shape[1]
+    edges = left[:, None] + ((right - left) / k)[:, None] * np.arange(k + 1)
+    edges[:, -1] = right
+    tolerance = 1e-6 * np.abs(right - left)[:, None] + 1e-12
+    if not (
+        np.all(np.abs(histograms[:, :, 0] - edges[:, :-1]) <= tolerance)
+        and np.all(np.abs(histograms[:, :, 1] - edges[:, 1:]) <= tolerance)
+    ):
+        raise ValueError(
+            "histogram buckets must be contiguous and evenly spaced (as stats.gate_summary makes them); "
+            "compute them with stats.gate_histograms"
+        )
+    counts = histograms[:, :, 2]
+    if not (np.all(counts >= 0) and np.all(counts < 2**32) and np.all(counts == np.round(counts))):
+        raise ValueError("histogram counts must be whole numbers from 0 to 2**32 - 1")
+    return np.stack([left, right], axis=-1).astype(np.float32), counts.astype(np.int64)
+
+
+def histogram_tensor(ends, counts):
+    """Packed histograms: `[..., ends as float32 bits, counts]` in the smallest unsigned type that holds the counts.
+
+    Args:
+      ends: float32 array `(..., 2)`, `[left, right]` of each histogram.
+      counts: int array `(..., bins)`.
+    """
+    largest = int(counts.max()) if counts.size else 0
+    dtype = next(t for t in (np.uint8, np.uint16, np.uint32) if largest <= np.iinfo(t).max)
+    bits = np.ascontiguousarray(ends, dtype=np.float32).view(dtype)
+    return array_tensor(np.concatenate([bits, counts.astype(dtype)], axis=-1), dtype)
 
 
 _file_ids = itertools.count()
@@ -128,12 +165,19 @@ def event_file_name(filename_suffix=""):
 
 
 class GateSummaryWriter:
-    """Writes the data contract's summaries to one run directory.
+    """Writes the data contract's summaries (version 2) to one run directory.
 
     Each `write_*` call adds values to the step being assembled; `end_step`
-    writes them as one event and flushes, so a run killed between steps
-    leaves only whole steps on disk. Summary metadata goes with the first
-    value of each tag in a file, as TensorFlow's own writers do.
+    packs them and writes them as one event, and flushes, so a run killed
+    between steps leaves only whole steps on disk. Packing, per layer:
+    the scalars of the parts that share their gates and whose statistics
+    nest become one float32 `[parts, stats, gates]` tensor (NaN where a
+    part lacks a statistic, listed as `missing` in its metadata), the histograms one unsigned
+    integer `[parts, gates, ends + bins]` tensor, the activation maps one
+    float16 `[gates, time, units]` tensor, the per-unit saturations one
+    float16 `[gates, units, 2]` tensor (see `metadata`). Summary metadata
+    goes with the first value of each tag in a file, as TensorFlow's own
+    writers do.
 
     Args:
       logdir: the run directory (created if missing; local or remote path).
@@ -146,26 +190,25 @@ class GateSummaryWriter:
         self.logdir = logdir
         self.path = os.path.join(logdir, event_file_name(filename_suffix))
         self._records = _open_records(self.path)
-        self._tags = {}  # (layer, part, gate, stat) -> tag already written to this file
-        self._values = []
+        self._tags = {}  # (layer, kind, cell, parts, stats, gates, missing) -> tags of stride 1 and STRIDES
+        self._written = set()  # tags whose metadata this file holds
+        self._step = {}
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def _write(self, event):
         self._records.write(event.SerializeToString())
         self._records.flush()
 
-    def _add(self, layer, cell, part, gate, stat, tensor):
-        key = (layer, part, gate, stat)
-        tag = self._tags.get(key)
-        value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-        if tag is None:
-            tag = self._tags[key] = value.tag = metadata.tag_for(layer, part, gate, stat)
-            value.metadata.CopyFrom(metadata.create_summary_metadata(layer, cell, part, gate, stat))
-        self._values.append(value)
+    def _layer(self, layer, cell):
+        """The values of `layer` in the current step: scalars, histograms, activation maps, unit saturations."""
+        entry = self._step.get((layer, cell))
+        if entry is None:
+            entry = self._step[layer, cell] = ({}, {}, [], [])
+        return entry
 
     def write_scalar(self, layer, cell, part, gate, stat, value):
-        """Adds one float32 scalar of one block (or a total) to the current step."""
-        self._add(layer, cell, part, gate, stat, scalar_tensor(float(value)))
+        """Adds one scalar of one block (or a total) to the current step."""
+        self._layer(layer, cell)[0].setdefault(part, {}).setdefault(stat, {})[gate] = float(value)
 
     def write_gate_stats(self, layer, cell, part, gates, gate_stats):
         """Adds every statistic of every gate of one piece.
@@ -174,39 +217,122 @@ class GateSummaryWriter:
           gates: gate names, in the order of the arrays' entries.
           gate_stats: dict from stat name to an array of shape `(len(gates),)`.
         """
+        scalars = self._layer(layer, cell)[0].setdefault(part, {})
         for stat, values in gate_stats.items():
-            for gate, value in zip(gates, values.tolist()):
-                self.write_scalar(layer, cell, part, gate, stat, value)
+            scalars.setdefault(stat, {}).update(zip(gates, np.asarray(values, dtype=np.float64).tolist()))
 
     def write_gate_histograms(self, layer, cell, part, gates, histograms):
-        """Adds the histogram of each gate; `histograms` has shape `(len(gates), k, 3)`."""
-        for gate, buckets in zip(gates, histograms):
-            self._add(layer, cell, part, gate, metadata.HISTOGRAM, histogram_tensor(buckets))
+        """Adds the histogram of each gate; `histograms` has shape `(len(gates), k, 3)` of even buckets."""
+        self._layer(layer, cell)[1][part] = (tuple(gates), *pack_histograms(histograms))
 
     def write_activation_maps(self, layer, cell, gates, maps):
         """Adds each gate's activation map; `maps` has shape `(len(gates), time, units)`."""
-        for gate, values in zip(gates, maps):
-            self._add(layer, cell, metadata.ACTIVATION, gate, metadata.ACTIVATION_MAP, map_tensor(values))
+        self._layer(layer, cell)[2][:] = [(tuple(gates), np.asarray(maps))]
 
     def write_unit_saturation(self, layer, cell, gates, fractions):
         """Adds each gate's per-unit saturation; `fractions` has shape `(len(gates), units, 2)`."""
-        for gate, values in zip(gates, fractions):
-            self._add(layer, cell, metadata.ACTIVATION, gate, metadata.UNIT_SATURATION, map_tensor(values))
+        self._layer(layer, cell)[3][:] = [(tuple(gates), np.asarray(fractions))]
+
+    def _values(self, step, layer, kind, cell, parts, stats, gates, tensor, missing=()):
+        """The `Summary.Value`s of one packed tensor: its own, and those of the strides `step` falls on."""
+        key = (layer, kind, cell, parts, stats, gates, missing)
+        tags = self._tags.get(key)
+        if tags is None:
+            tags = self._tags[key] = [
+                metadata.tag_for(layer, kind, cell, parts, stats, gates, stride, missing)
+                for stride in (1,) + metadata.STRIDES
+            ]
+        # The first point of a time series in this file goes to every stride,
+        # so a run's first step is in all of them.
+        first = tags[0] not in self._written
+        values = []
+        for stride, tag in zip((1,) + metadata.STRIDES, tags):
+            if stride > 1 and not first and step % stride:
+                break  # strides are multiples of each other
+            value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+            if tag not in self._written:
+                self._written.add(tag)
+                value.metadata.CopyFrom(
+                    metadata.create_summary_metadata(layer, kind, cell, parts, stats, gates, stride, missing)
+                )
+            values.append(value)
+        return values
+
+    def _packed(self, step):
+        """The `Summary.Value`s of the current step, packed."""
+        values = []
+        for (layer, cell), (scalars, histograms, maps, saturations) in self._step.items():
+            # gates -> [(stats, {part: {stat: [gates] values}})]: parts sharing
+            # their gates whose statistics nest go in one tensor.
+            grids = {}
+            for part, per_stat in scalars.items():
+                by_gates = {}
+                for stat, per_gate in per_stat.items():
+                    by_gates.setdefault(tuple(per_gate), {})[stat] = list(per_gate.values())
+                for gates, rows in by_gates.items():
+                    _pack_part(grids.setdefault(gates, []), part, rows)
+            for gates, packings in grids.items():
+                for stat_names, parts in packings:
+                    grid = np.full((len(parts), len(stat_names), len(gates)), np.nan)
+                    missing = []
+                    for p, rows in enumerate(parts.values()):
+                        for s, stat in enumerate(stat_names):
+                            if stat in rows:
+                                grid[p, s] = rows[stat]
+                            else:
+                                missing.append((p, s))
+                    values += self._values(
+                        step, layer, metadata.STATS_KIND, cell, tuple(parts), tuple(stat_names), gates,
+                        array_tensor(grid, np.float32), tuple(missing),
+                    )
+            by_shape = {}
+            for part, (gates, ends, counts) in histograms.items():
+                by_shape.setdefault((gates, counts.shape[1]), {})[part] = (ends, counts)
+            for (gates, _), parts in by_shape.items():
+                tensor = histogram_tensor(
+                    np.stack([ends for ends, _ in parts.values()]), np.stack([counts for _, counts in parts.values()])
+                )
+                values += self._values(step, layer, metadata.HISTOGRAMS_KIND, cell, tuple(parts), (), gates, tensor)
+            per_gate = ((metadata.ACTIVATION_MAPS_KIND, maps), (metadata.UNIT_SATURATIONS_KIND, saturations))
+            for kind, packed in per_gate:
+                for gates, array in packed:
+                    tensor = array_tensor(array, np.float16)
+                    values += self._values(step, layer, kind, cell, (metadata.ACTIVATION,), (), gates, tensor)
+        return values
 
     def end_step(self, step, wall_time=None):
         """Writes the values added since the last call as one event at `step`, and flushes."""
-        if self._values:
-            event = event_pb2.Event(
-                step=int(step),
-                wall_time=time.time() if wall_time is None else wall_time,
-                summary=summary_pb2.Summary(value=self._values),
+        if self._step:
+            values = self._packed(int(step))
+            self._step = {}
+            self._write(
+                event_pb2.Event(
+                    step=int(step),
+                    wall_time=time.time() if wall_time is None else wall_time,
+                    summary=summary_pb2.Summary(value=values),
+                )
             )
-            self._values = []
-            self._write(event)
 
     def close(self):
-        self._values = []
+        self._step = {}
         self._records.close()
+
+
+def _pack_part(packings, part, rows):
+    """Adds `part`'s `rows` ({stat: values}) to the first of `packings` whose statistics nest with its own.
+
+    `packings` is a list of `(stats, {part: rows})`; a part whose statistics
+    are a superset extends that packing's, so the weight statistics of every
+    part, with `spectral_norm` on the recurrent part only, go in one tensor.
+    """
+    names = set(rows)
+    for stat_names, parts in packings:
+        known = set(stat_names)
+        if names <= known or known <= names:
+            stat_names.extend(stat for stat in rows if stat not in known)
+            parts[part] = rows
+            return
+    packings.append((list(rows), {part: rows}))
 
 
 class CellLogger:

@@ -76,7 +76,10 @@ def test_load_reads_whole_steps_and_skips_what_it_cannot_read(damaged_logdir):
 def client(request, damaged_logdir):
     provider = _python_provider(damaged_logdir[0])
     if request.param == "rust":
-        provider = rust_provider_of(damaged_logdir[0], _listing(provider))
+        # Past a record with a bad CRC, RustBoard reads on and the Python
+        # loader stops: their `bad_crc` listings differ.
+        expected = {key: step for key, step in _listing(provider).items() if key[0] != "bad_crc"}
+        provider = rust_provider_of(damaged_logdir[0], expected)
     return werkzeug_test.Client(application.TensorBoardWSGI([_plugin(provider)], data_provider=provider))
 
 
@@ -94,8 +97,15 @@ def test_the_tab_serves_the_readable_runs(client, damaged_logdir):
             "run": run, "layer": LAYER, "part": "recurrent", "gate": "forget"}))
         assert [h["step"] for h in body["histograms"]] == expected
     if "bad_crc" in runs:
+        # The Python loader stops at the bad record. RustBoard does not check
+        # data CRCs and reads on: the flipped byte reaches it in step 1's
+        # packed statistics, which cannot be decoded, so that time series is
+        # left out whole; the histograms' series is served.
         body = check(client.get(ROUTE + "series", query_string={"layer": LAYER, "stat": "l2", "run": "bad_crc"}))
         (series,) = body["series"]
-        assert series["steps"][0] == 0 and 1 not in series["steps"]
+        assert series["steps"] in ([0], [])
+        body = check(client.get(ROUTE + "histograms", query_string={
+            "run": "bad_crc", "layer": LAYER, "part": "recurrent", "gate": "forget"}))
+        assert [h["step"] for h in body["histograms"]] in ([0], [0, 1, 2, 3])
     check(client.get(ROUTE + "series", query_string={"layer": LAYER, "stat": "l2"}))
     check(client.get(ROUTE + "regularization"))

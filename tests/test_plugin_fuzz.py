@@ -63,7 +63,7 @@ def hostile_logdir(tmp_path_factory):
 
 
 def rust_provider_of(logdir, expected):
-    """A RustBoard data provider of `logdir`, once it lists `expected` (a `_listing`)."""
+    """A RustBoard data provider of `logdir`, once it lists every series of `expected` (a `_listing`) as given."""
     ingester = server_ingester.SubprocessServerDataIngester(
         server_binary=server_ingester.get_server_binary(),
         logdir=logdir,
@@ -73,7 +73,7 @@ def rust_provider_of(logdir, expected):
     )
     ingester.start()
     deadline = time.time() + 60
-    while _listing(ingester.data_provider) != expected:
+    while any(_listing(ingester.data_provider).get(key) != step for key, step in expected.items()):
         assert time.time() < deadline, "RustBoard did not load %s" % logdir
         time.sleep(0.2)
     return ingester.data_provider

@@ -1,4 +1,4 @@
-"""The plugin's entry point: light to import, and keeps every point by default."""
+"""The plugin's entry point: light to import, and keeps up to its cap of points per series by default."""
 
 import importlib
 import os
@@ -40,14 +40,14 @@ def _configure(*argv):
     return tensorboard.flags
 
 
-def test_default_flags_keep_every_lstm_gates_point():
-    assert _configure().samples_per_plugin == {"lstm_gates": loader.KEEP_ALL}
+def test_default_flags_keep_up_to_the_cap_of_lstm_gates_points():
+    assert _configure().samples_per_plugin == {"lstm_gates": loader.SAMPLES_CAP}
 
 
 def test_other_plugins_sampling_is_kept_beside_ours():
     assert _configure("--samples_per_plugin", "images=3").samples_per_plugin == {
         "images": 3,
-        "lstm_gates": loader.KEEP_ALL,
+        "lstm_gates": loader.SAMPLES_CAP,
     }
 
 

@@ -486,10 +486,10 @@ def test_downsample_keeps_one_point_per_step_the_last_written():
 
 def test_series_of_a_run_end_at_the_step_all_of_them_have():
     def series(run, tag):
-        return plugin_module._Series(run, tag, {})
+        return plugin_module._Series(run, tag, None, (), None, 1, tag)
 
     def table(steps):
-        return plugin_module._scalar_table([_Datum(step, value=1.0) for step in steps])
+        return plugin_module._scalar_table(np.array([(step, 0.0, 1.0) for step in steps]).reshape(-1, 3))
 
     read = [(series("a", "x"), table([0, 1, 2])), (series("a", "y"), table([0, 1])), (series("b", "x"), table([0, 1, 2]))]
     kept = plugin_module._loaded_steps(read)
@@ -497,9 +497,9 @@ def test_series_of_a_run_end_at_the_step_all_of_them_have():
 
 
 def test_scalar_table_orders_by_step_and_keeps_the_last_written_point_of_a_step():
-    datums = [_Datum(2, 5.0, 20.0), _Datum(0, 1.0, 0.0), _Datum(1, 2.0, 10.0), _Datum(1, 9.0, 11.0)]
+    rows = np.array([(2, 5.0, 20.0), (0, 1.0, 0.0), (1, 2.0, 10.0), (1, 9.0, 11.0)])
     np.testing.assert_array_equal(
-        plugin_module._scalar_table(datums), [[0, 1.0, 0.0], [1, 9.0, 11.0], [2, 5.0, 20.0]]
+        plugin_module._scalar_table(rows), [[0, 1.0, 0.0], [1, 9.0, 11.0], [2, 5.0, 20.0]]
     )
 
 

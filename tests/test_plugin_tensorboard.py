@@ -1,4 +1,5 @@
-"""A real `tensorboard` process with default flags serves every step of a long run."""
+"""A real `tensorboard` process serves every step of a long run with default flags, and
+a run longer than `--samples_per_plugin lstm_gates=N` thinned evenly with its first and last step."""
 
 import json
 import os
@@ -117,5 +118,65 @@ def test_tensorboard_with_default_flags_serves_all_1000_steps(launcher, logdir, 
         listing = tensorboard.get_json("data/plugins_listing")["lstm_gates"]
         assert listing["enabled"] is True
         assert listing["tab_name"] == "LSTM Gates"
+    finally:
+        tensorboard.stop()
+
+
+CAP = 50
+CAPPED_FIRST_STEP = 3
+CAPPED_STEPS = 1234
+
+
+@pytest.fixture(scope="module")
+def capped_logdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("capped_logs")
+    plugin_logs.write_long_run(
+        os.fspath(root / plugin_logs.LONG_RUN), steps=CAPPED_STEPS, first_step=CAPPED_FIRST_STEP
+    )
+    return root
+
+
+def _serve_until_last_step(tensorboard, path, params, steps_of, last):
+    deadline = time.time() + 90
+    while True:
+        try:
+            body = tensorboard.get_json("data/plugin/lstm_gates/" + path, **params)
+            if steps_of(body) and steps_of(body)[-1] == last:
+                return body
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+        assert time.time() < deadline, "TensorBoard did not serve the last step:\n" + "".join(tensorboard.stderr)
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+def test_a_series_longer_than_the_cap_is_thinned_evenly_with_its_first_and_last_step(
+    launcher, capped_logdir, load_fast
+):
+    """1234 steps from step 3 with a cap of 50 points: TensorBoard keeps a random 50 of the
+    every-point series and of the every-10th-step one, all 13 points of the every-100th-step
+    one; the tab serves those and the last step."""
+    tensorboard = TensorBoardProcess(
+        launcher, os.fspath(capped_logdir), "--load_fast", load_fast, "--reload_interval", "1",
+        "--samples_per_plugin", "lstm_gates=%d" % CAP,
+    )
+    last = CAPPED_FIRST_STEP + CAPPED_STEPS - 1
+    expected = [CAPPED_FIRST_STEP] + list(range(100, last, 100)) + [last]
+    try:
+        body = _serve_until_last_step(
+            tensorboard, "series", dict(layer=plugin_logs.LONG_LAYER, stat="l2", samples=10000),
+            lambda body: body["series"][0]["steps"], last,
+        )
+        (series,) = body["series"]
+        assert series["steps"] == expected
+        assert series["values"] == [plugin_logs.long_value(s) for s in expected]
+        body = _serve_until_last_step(
+            tensorboard, "histograms",
+            dict(run=plugin_logs.LONG_RUN, layer=plugin_logs.LONG_LAYER, part="recurrent", gate="forget"),
+            lambda body: [h["step"] for h in body["histograms"]], last,
+        )
+        assert [h["step"] for h in body["histograms"]] == expected
+        assert [h["buckets"][0][2] for h in body["histograms"]] == expected
     finally:
         tensorboard.stop()

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 import keras
+from tensorboard.context import RequestContext
 
 import tb_lstm_gates
 from tb_lstm_gates import discover, metadata, regularizers
 from tb_lstm_gates.regularizers import GateRegularizer, attach_gate_regularizers
+from test_plugin_routes import _plugin, _python_provider
 
 LSTM_ORDER = ["input", "forget", "cell", "output"]
 GRU_ORDER = ["update", "reset", "candidate"]
@@ -405,6 +407,19 @@ def test_block_keys_on_gru_bias_rows_enter_the_loss_the_log_and_the_keras_file(t
     }
     # The candidate gate has no coefficient, hence no series.
     assert logged == {k: pytest.approx(v, rel=1e-5) for k, v in expected.items()}
+    # The tab's regularization route unpacks the same penalties from the version 2 packing.
+    provider = _python_provider(str(tmp_path / "logs"))
+    contents = provider.list_tensors(RequestContext(), experiment_id="", plugin_name=metadata.PLUGIN_NAME)
+    kinds = {
+        metadata.parse_plugin_content(t.plugin_content).kind for tags in contents.values() for t in tags.values()
+    }
+    assert metadata.STATS_KIND in kinds and None not in kinds
+    served = {
+        (s["part"], s["gate"]): (s["steps"][-1], s["values"][-1])
+        for s in _plugin(provider).regularization_impl(RequestContext(), "")["series"]
+        if s["layer"] == "gru/gru_cell" and s["part"] != metadata.TOTAL
+    }
+    assert served == {k: (1, pytest.approx(v, rel=1e-5)) for k, v in expected.items()}
     path = str(tmp_path / "model.keras")
     model.save(path)
     restored = keras.saving.load_model(path).get_layer("gru").cell.bias_regularizer

@@ -8,25 +8,28 @@ from tensorboard.plugins import base_plugin
 
 from tb_lstm_gates import metadata
 
-# `--samples_per_plugin` value meaning "keep every point", for both the
-# Python loader (a reservoir of size 0 is unbounded) and RustBoard
-# (`server_ingester` passes 0 on as `all`).
-KEEP_ALL = 0
+# Points TensorBoard keeps of each `lstm_gates` time series unless the user
+# passes `--samples_per_plugin lstm_gates=N` (0: every point). A version 2
+# time series holds one point per step, so every step of a series is kept
+# up to 10,000 steps, and memory stays bounded however long a run is.
+# Beyond it both loaders keep a reservoir sample: a uniform random
+# subset of the steps, always with the latest.
+SAMPLES_CAP = 10000
 
 
 class LSTMGatesLoader(base_plugin.TBLoader):
-    """Loads `LSTMGatesPlugin` and makes TensorBoard keep all of its data.
+    """Loads `LSTMGatesPlugin` and makes TensorBoard keep up to `SAMPLES_CAP` points per series.
 
     TensorBoard keeps only a sample of each series of a plugin it does not
     know (10 points in the Python loader, a random sample in RustBoard):
     the tab would show 10 epochs of 300. So unless the user set
-    `--samples_per_plugin lstm_gates=N`, every point is kept.
+    `--samples_per_plugin lstm_gates=N`, `SAMPLES_CAP` points are kept.
     """
 
     def fix_flags(self, flags):
         hints = getattr(flags, "samples_per_plugin", None) or {}
         if metadata.PLUGIN_NAME not in hints:
-            flags.samples_per_plugin = {**hints, metadata.PLUGIN_NAME: KEEP_ALL}
+            flags.samples_per_plugin = {**hints, metadata.PLUGIN_NAME: SAMPLES_CAP}
 
     def load(self, context):
         from tb_lstm_gates.plugin.plugin import LSTMGatesPlugin

@@ -25,13 +25,14 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from tb_lstm_gates import findings, metadata
+from tb_lstm_gates.plugin import loader
 
 DEFAULT_SAMPLES = 1000
 MAX_SAMPLES = 10000
 
-# `downsample` for every read: the loader makes TensorBoard keep every
-# point, and the routes downsample evenly themselves (the providers' own
-# downsampling picks points at random).
+# `downsample` for every read: the loader makes TensorBoard keep up to
+# `loader.SAMPLES_CAP` points per series, and the routes downsample evenly
+# themselves (the providers' own downsampling picks points at random).
 _READ_ALL = 2**31 - 1
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -53,9 +54,25 @@ _STEP_PATTERN = re.compile(r"[0-9]{1,18}")
 _CANONICAL_GATES = metadata.LSTM_GATES + metadata.GRU_GATES
 _CANONICAL_STATS = metadata.SCALAR_STATS + metadata.PROBE_STATS
 
-# One listed time series whose metadata parsed: its run, tag and the dict
-# of `metadata.parse_plugin_content`.
-_Series = collections.namedtuple("_Series", ["run", "tag", "info"])
+# One listed time series whose metadata parsed: its run, tag, `_Parsed`
+# content, and `packing`, the tag of its stride-1 time series.
+_Listed = collections.namedtuple("_Listed", ["run", "tag", "parsed", "packing"])
+# What a content holds, parsed once per distinct content: the
+# `metadata.Content`, its `layer` and `cell`, `by_stat` (stat -> blocks),
+# whether it holds scalar statistics, and for `runs`, the parts and gates
+# of its blocks (without `total`) and its scalar statistics other than the
+# penalty.
+_Parsed = collections.namedtuple(
+    "_Parsed", ["content", "layer", "cell", "by_stat", "scalars", "parts", "gates", "stats"]
+)
+# One block series of a listed time series whose metadata parsed: its run,
+# tag, the `kind`, `shape` and `stride` of `metadata.Content`, the
+# `metadata.Block`, and `packing`, the tag of its stride-1 time series. A
+# version 2 time series holds many blocks; a block can be held by several
+# time series (a version 1 and a version 2 file, two packings, strides).
+_Series = collections.namedtuple("_Series", ["run", "tag", "kind", "shape", "block", "stride", "packing"])
+# One point of a block's tensor series: `value` is the block's array.
+_Point = collections.namedtuple("_Point", ["step", "wall_time", "value"])
 
 
 class LSTMGatesPlugin(base_plugin.TBPlugin):
@@ -65,6 +82,9 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context):
         self._data_provider = context.data_provider
+        # What TensorBoard keeps of each series (see `loader`); 0 is all.
+        hints = getattr(context.flags, "samples_per_plugin", None) or {}
+        self._cap = hints.get(metadata.PLUGIN_NAME, loader.SAMPLES_CAP)
 
     def get_plugin_apps(self):
         return {
@@ -173,20 +193,21 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def runs_impl(self, ctx, experiment):
         """Every run with this plugin's data, its layers and what each holds."""
-        scalars, tensors = self._index(ctx, experiment)
         runs = {}
-        for series in scalars + tensors:
-            info = series.info
-            run = runs.setdefault(series.run, {"run": series.run, "layers": {}, "regularization": False})
-            if info["stat"] == metadata.PENALTY:
+        for listed in self._index(ctx, experiment):
+            parsed = listed.parsed
+            if parsed.content.stride != 1:
+                continue  # copies of points of a stride-1 series
+            run = runs.setdefault(listed.run, {"run": listed.run, "layers": {}, "regularization": False})
+            if metadata.PENALTY in parsed.by_stat:
                 run["regularization"] = True
-            if info["cell"] == metadata.MODEL_CELL:
+            if parsed.cell == metadata.MODEL_CELL:
                 continue
             layer = run["layers"].setdefault(
-                info["layer"],
+                parsed.layer,
                 {
-                    "layer": info["layer"],
-                    "cell": info["cell"],
+                    "layer": parsed.layer,
+                    "cell": parsed.cell,
                     "parts": set(),
                     "gates": set(),
                     "stats": set(),
@@ -196,19 +217,13 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "penalties": False,
                 },
             )
-            if info["part"] != metadata.TOTAL:
-                layer["parts"].add(info["part"])
-                layer["gates"].add(info["gate"])
-            if info["stat"] == metadata.HISTOGRAM:
-                layer["histograms"] = True
-            elif info["stat"] == metadata.ACTIVATION_MAP:
-                layer["activation_maps"] = True
-            elif info["stat"] == metadata.UNIT_SATURATION:
-                layer["unit_saturation"] = True
-            elif info["stat"] == metadata.PENALTY:
-                layer["penalties"] = True
-            else:
-                layer["stats"].add(info["stat"])
+            layer["parts"] |= parsed.parts
+            layer["gates"] |= parsed.gates
+            layer["stats"] |= parsed.stats
+            layer["histograms"] |= metadata.HISTOGRAM in parsed.by_stat
+            layer["activation_maps"] |= metadata.ACTIVATION_MAP in parsed.by_stat
+            layer["unit_saturation"] |= metadata.UNIT_SATURATION in parsed.by_stat
+            layer["penalties"] |= metadata.PENALTY in parsed.by_stat
         for run in runs.values():
             layers = [run["layers"][name] for name in sorted(run["layers"])]
             for layer in layers:
@@ -220,18 +235,20 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def series_impl(self, ctx, experiment, layer, stat, runs=None, samples=DEFAULT_SAMPLES):
         """One statistic of every block of `layer`, in `runs` (None: all runs)."""
-        scalars, tensors = self._index(ctx, experiment)
-        runs = _select_runs(scalars + tensors, runs)
-        in_layer = [s for s in scalars if s.run in runs and s.info["layer"] == layer]
+        listed = self._index(ctx, experiment)
+        runs = _select_runs(listed, runs)
+        in_layer = [s for s in listed if s.run in runs and s.parsed.layer == layer and s.parsed.scalars]
         if not in_layer:
             raise errors.NotFoundError("no layer %r in the selected runs" % layer)
-        selected = [s for s in in_layer if s.info["stat"] == stat]
+        selected = _blocks(in_layer, stat) if stat not in metadata.TENSOR_STATS else []
         if not selected:
             raise errors.NotFoundError("layer %r has no statistic %r" % (layer, stat))
-        selected.sort(key=lambda s: (s.run,) + _block_order(s))
+        read = sorted(
+            self._scalar_tables(ctx, experiment, selected), key=lambda pair: (pair[0].run,) + _block_order(pair[0])
+        )
         series = [
-            dict(run=s.run, part=s.info["part"], gate=s.info["gate"], **_points(table, samples))
-            for s, table in _loaded_steps(self._read_scalars(ctx, experiment, selected))
+            dict(run=s.run, part=s.block.part, gate=s.block.gate, **_points(table, samples))
+            for s, table in _loaded_steps(read)
         ]
         return {"layer": layer, "stat": stat, "series": series}
 
@@ -239,41 +256,37 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         """The histograms of one block over steps."""
         datums = self._block_tensors(ctx, experiment, run, layer, metadata.HISTOGRAM, part=part, gate=gate)
         histograms = [
-            {"step": d.step, "wall_time": d.wall_time, "buckets": _buckets(d.numpy)}
+            {"step": d.step, "wall_time": d.wall_time, "buckets": _buckets(d.value)}
             for d in _downsample(datums, samples)
         ]
         return {"run": run, "layer": layer, "part": part, "gate": gate, "histograms": histograms}
 
     def regularization_impl(self, ctx, experiment, runs=None, samples=DEFAULT_SAMPLES):
         """Every penalty series and the model's training loss, in `runs` (None: all runs)."""
-        scalars, tensors = self._index(ctx, experiment)
-        runs = _select_runs(scalars + tensors, runs)
-        selected = [
-            s
-            for s in scalars
-            if s.run in runs
-            and (
-                s.info["stat"] == metadata.PENALTY
-                or (s.info["stat"] == metadata.LOSS and s.info["layer"] == metadata.MODEL_LAYER)
-            )
+        listed = self._index(ctx, experiment)
+        runs = _select_runs(listed, runs)
+        in_runs = [s for s in listed if s.run in runs]
+        selected = _blocks(in_runs, metadata.PENALTY) + [
+            s for s in _blocks(in_runs, metadata.LOSS) if s.block.layer == metadata.MODEL_LAYER
         ]
+        read = self._scalar_tables(ctx, experiment, selected)
         # Per run: the layers by name, then the model's penalty and loss.
-        selected.sort(
-            key=lambda s: (s.run, s.info["layer"] == metadata.MODEL_LAYER, s.info["layer"])
-            + _block_order(s)
-            + (s.info["stat"],)
+        read.sort(
+            key=lambda pair: (pair[0].run, pair[0].block.layer == metadata.MODEL_LAYER, pair[0].block.layer)
+            + _block_order(pair[0])
+            + (pair[0].block.stat,)
         )
         series = [
             dict(
                 run=s.run,
-                layer=s.info["layer"],
-                cell=s.info["cell"],
-                part=s.info["part"],
-                gate=s.info["gate"],
-                stat=s.info["stat"],
+                layer=s.block.layer,
+                cell=s.block.cell,
+                part=s.block.part,
+                gate=s.block.gate,
+                stat=s.block.stat,
                 **_points(table, samples),
             )
-            for s, table in self._read_scalars(ctx, experiment, selected)
+            for s, table in read
         ]
         return {"series": series}
 
@@ -286,7 +299,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             step = steps[-1]
         elif step not in by_step:
             raise errors.NotFoundError("gate %r of layer %r has no activation map at step %d" % (gate, layer, step))
-        values = np.atleast_2d(np.asarray(by_step[step].numpy, dtype=np.float64))
+        values = np.atleast_2d(np.asarray(by_step[step].value, dtype=np.float64))
         return {
             "run": run,
             "layer": layer,
@@ -301,10 +314,11 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def findings_impl(self, ctx, experiment, runs=None, settings=None):
         """The gate-health findings (`tb_lstm_gates.findings`) of `runs` (None: all runs)."""
-        scalars, tensors = self._index(ctx, experiment)
-        runs = _select_runs(scalars + tensors, runs)
-        selected = [s for s in scalars if s.run in runs and s.info["stat"] in findings.STATS_READ]
-        read = _loaded_steps(self._read_scalars(ctx, experiment, selected))
+        listed = self._index(ctx, experiment)
+        runs = _select_runs(listed, runs)
+        in_runs = [s for s in listed if s.run in runs]
+        selected = [s for stat in sorted(findings.STATS_READ) for s in _blocks(in_runs, stat)]
+        read = _loaded_steps(self._scalar_tables(ctx, experiment, selected))
         found = findings.check_series(_findings_series(read), settings)
         for finding in found:
             finding["value"] = _finite(finding["value"])
@@ -334,38 +348,26 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         before `step` (None: its last step), so runs logged at different
         steps line up; runs without a step that early are left out.
         """
-        scalars, tensors = self._index(ctx, experiment)
-        runs = _select_runs(scalars + tensors, runs)
-        selected = sorted(
-            (
-                s
-                for s in tensors
-                if s.run in runs
-                and s.info["layer"] == layer
-                and s.info["gate"] == gate
-                and s.info["stat"] == metadata.UNIT_SATURATION
-            ),
-            key=lambda s: s.run,
-        )
+        listed = self._index(ctx, experiment)
+        runs = _select_runs(listed, runs)
+        in_layer = [s for s in listed if s.run in runs and s.parsed.layer == layer]
+        selected = [s for s in _blocks(in_layer, metadata.UNIT_SATURATION) if s.block.gate == gate]
         if not selected:
             raise errors.NotFoundError(
                 "gate %r of layer %r has no unit_saturation in the selected runs" % (gate, layer)
             )
         series = []
-        seen = set()
-        for s, datums in self._read(self._data_provider.read_tensors, ctx, experiment, selected):
-            datums = _in_step_order(datums)
-            steps = [d.step for d in datums]
-            chosen = [d for d in datums if step is None or d.step <= step]
-            # One tag per block unless two writers wrote the same block: the first wins.
-            if not chosen or s.run in seen:
+        by_run = self._tensor_points(ctx, experiment, selected)
+        for run in sorted(by_run):
+            points = _in_step_order(by_run[run])
+            chosen = [p for p in points if step is None or p.step <= step]
+            if not chosen:
                 continue
-            seen.add(s.run)
-            values = np.asarray(chosen[-1].numpy, dtype=np.float64).reshape(-1, 2)
+            values = np.asarray(chosen[-1].value, dtype=np.float64).reshape(-1, 2)
             series.append(
                 {
-                    "run": s.run,
-                    "steps": steps,
+                    "run": run,
+                    "steps": [p.step for p in points],
                     "step": chosen[-1].step,
                     "units": [[_finite(left), _finite(right)] for left, right in values.tolist()],
                 }
@@ -394,66 +396,139 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
     # Data provider access.
 
     def _index(self, ctx, experiment):
-        """`(scalars, tensors)`: lists of `_Series` whose metadata parses.
-
-        Scalars are the statistics and penalties, tensors the histograms and
-        activation maps; series whose content is malformed or from a newer
-        version are skipped.
-        """
+        """`_Listed` time series whose metadata parses; the others (malformed, or from a newer version) are skipped."""
         kwargs = dict(experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
-        scalars = _parse(self._data_provider.list_scalars(ctx, **kwargs))
-        tensors = _parse(self._data_provider.list_tensors(ctx, **kwargs))
-        return (
-            [s for s in scalars if s.info["stat"] not in metadata.TENSOR_STATS],
-            [s for s in tensors if s.info["stat"] in metadata.TENSOR_STATS],
+        return _parse(self._data_provider.list_scalars(ctx, **kwargs), version_1=True) + _parse(
+            self._data_provider.list_tensors(ctx, **kwargs), version_1=False
         )
 
     def _block_tensors(self, ctx, experiment, run, layer, stat, **block):
-        """The points of `run`'s tensor series `stat` of one block of `layer`.
+        """The `_Point`s of `run`'s tensor series `stat` of one block of `layer`.
 
         `block` gives the fields the series must have besides its layer and
-        stat (`part`, `gate`). One tag per block unless two writers wrote the
-        same block: the first wins.
+        stat (`part`, `gate`). Points of every time series holding the block
+        (version 1 and 2 files of one run) are served together.
 
         Raises:
           NotFoundError: no such run, layer or series.
         """
-        scalars, tensors = self._index(ctx, experiment)
-        _select_runs(scalars + tensors, [run])
-        if not any(s.run == run and s.info["layer"] == layer for s in scalars + tensors):
+        listed = self._index(ctx, experiment)
+        _select_runs(listed, [run])
+        in_layer = [s for s in listed if s.run == run and s.parsed.layer == layer]
+        if not in_layer:
             raise errors.NotFoundError("run %r has no layer %r" % (run, layer))
         selected = [
             s
-            for s in tensors
-            if s.run == run
-            and s.info["layer"] == layer
-            and s.info["stat"] == stat
-            and all(s.info[field] == value for field, value in block.items())
+            for s in _blocks(in_layer, stat)
+            if all(getattr(s.block, field) == value for field, value in block.items())
         ]
         if not selected:
             raise errors.NotFoundError(
                 "layer %r has no %s series of %s"
                 % (layer, stat, ", ".join("%s %r" % item for item in block.items()))
             )
-        ((_, datums),) = self._read(self._data_provider.read_tensors, ctx, experiment, selected[:1])
-        return datums
+        return self._tensor_points(ctx, experiment, selected).get(run, [])
 
-    def _read_scalars(self, ctx, experiment, selected):
-        """Pairs each `_Series` of `selected` with its points as a `_scalar_table`."""
-        read = self._read(self._data_provider.read_scalars, ctx, experiment, selected)
-        return [(s, _scalar_table(datums)) for s, datums in read]
+    def _tensor_points(self, ctx, experiment, selected):
+        """`{run: [_Point]}` of the tensor block series `selected`, the points of each run's series together.
+
+        Points whose tensor lacks the leading axes its metadata names are
+        left out, as `load()` leaves them out.
+        """
+        points = collections.defaultdict(list)
+        read = self._read(self._data_provider.read_tensors, ctx, experiment, selected)
+        for s, datums in self._finest_complete(read):
+            for d in datums:
+                if d.numpy.shape[: len(s.shape)] == s.shape:
+                    points[s.run].append(_Point(d.step, d.wall_time, _tensor_value(s, d.numpy)))
+        return points
+
+    def _scalar_tables(self, ctx, experiment, selected):
+        """Pairs of a `_Series` and its `_scalar_table`, one pair per block of `selected`.
+
+        A block held by several time series (version 1 and version 2 files
+        of one run, or two packings) gets their points in one table.
+        """
+        pieces = {}  # (run, block without index) -> [_Series, tables]
+        version_1 = [s for s in selected if s.kind is None]
+        for s, datums in self._read(self._data_provider.read_scalars, ctx, experiment, version_1):
+            rows = np.array([(d.step, d.wall_time, d.value) for d in datums], dtype=np.float64).reshape(-1, 3)
+            pieces.setdefault((s.run, s.block[:-1]), [s, []])[1].append(rows)
+        version_2 = [s for s in selected if s.kind is not None]
+        # Each time series is read and stacked once, however many of its blocks are selected.
+        by_tag = collections.defaultdict(list)
+        for s in version_2:
+            by_tag[s.run, s.tag].append(s)
+        read = self._read(self._data_provider.read_tensors, ctx, experiment, [group[0] for group in by_tag.values()])
+        for first, datums in self._finest_complete(read):
+            datums = [d for d in datums if d.numpy.shape == first.shape]
+            stacked = np.array([d.numpy for d in datums], dtype=np.float64).reshape((-1,) + first.shape)
+            times = np.array([(d.step, d.wall_time) for d in datums], dtype=np.float64).reshape(-1, 2)
+            for s in by_tag[first.run, first.tag]:
+                rows = np.column_stack([times, stacked[(slice(None),) + s.block.index]])
+                pieces.setdefault((s.run, s.block[:-1]), [s, []])[1].append(rows)
+        return [(s, _scalar_table(np.concatenate(tables))) for s, tables in pieces.values()]
+
+    def _finest_complete(self, read):
+        """`read` (pairs of `_Series` and points), of each packing only the finest stride TensorBoard holds whole.
+
+        Up to the cap TensorBoard keeps every point, so that is the stride-1
+        series. Beyond it, it keeps a random sample of each time series,
+        always with the latest point: the finest stride holding fewer points
+        than the cap (or exactly the cap, with every point of the next
+        stride) is complete, evenly spaced and starts at the run's first
+        step; the latest point of the stride-1 series is added to it.
+        """
+        levels = collections.defaultdict(dict)  # (run, packing, block) -> {stride: (series, points)}
+        for s, datums in read:
+            levels[s.run, s.packing, s.block][s.stride] = (s, datums)
+        chosen = []
+        for by_stride in levels.values():
+            strides = sorted(by_stride)
+            finest = strides[-1]
+            for i, stride in enumerate(strides):
+                steps = {d.step for d in by_stride[stride][1]}
+                coarser = {d.step for d in by_stride[strides[i + 1]][1]} if i + 1 < len(strides) else set()
+                if not self._cap or len(steps) < self._cap or (len(steps) == self._cap and coarser <= steps):
+                    finest = stride
+                    break
+            s, datums = by_stride[finest]
+            if finest != 1 and 1 in by_stride and by_stride[1][1]:
+                latest = max(by_stride[1][1], key=lambda d: (d.step, d.wall_time))
+                datums = list(datums) + [latest]
+            chosen.append((s, datums))
+        return chosen
 
     def _read(self, read, ctx, experiment, selected):
-        """Pairs each `_Series` of `selected` with its data, read with `read`."""
-        data = read(
-            ctx,
-            experiment_id=experiment,
-            plugin_name=metadata.PLUGIN_NAME,
-            downsample=_READ_ALL,
-            run_tag_filter=provider.RunTagFilter(
-                runs={s.run for s in selected}, tags={s.tag for s in selected}
-            ),
-        )
+        """Pairs each `_Series` of `selected` with its data, read with `read`.
+
+        RustBoard does not check the CRC of a record's data, so a corrupted
+        record can reach the data provider as a tensor that TensorBoard's
+        own conversion to numpy rejects, failing the whole read. Then each
+        time series is read alone and those that fail are left out (as
+        empty), so one damaged file does not take down every run.
+        """
+        if not selected:
+            return []
+
+        def read_some(runs, tags):
+            return read(
+                ctx,
+                experiment_id=experiment,
+                plugin_name=metadata.PLUGIN_NAME,
+                downsample=_READ_ALL,
+                run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags),
+            )
+
+        try:
+            data = read_some({s.run for s in selected}, {s.tag for s in selected})
+        except (ValueError, TypeError):
+            data = {}
+            for run, tag in {(s.run, s.tag) for s in selected}:
+                try:
+                    data.setdefault(run, {}).update(read_some([run], [tag]).get(run, {}))
+                except (ValueError, TypeError):
+                    continue
         return [(s, data.get(s.run, {}).get(s.tag, [])) for s in selected]
 
 
@@ -461,32 +536,71 @@ def _findings_series(read):
     """`findings.Series` of each scalar series in `read` (pairs of `_Series` and `_scalar_table`)."""
     return [
         findings.Series(
-            s.run, s.info["layer"], s.info["cell"], s.info["part"], s.info["gate"], s.info["stat"],
+            s.run, s.block.layer, s.block.cell, s.block.part, s.block.gate, s.block.stat,
             table[:, 0].astype(np.int64), table[:, 2],
         )
         for s, table in read
     ]
 
 
-def _parse(run_to_tags):
-    parsed = []
+def _parse(run_to_tags, version_1):
+    """`_Listed` of the listed time series whose metadata parses.
+
+    `version_1` says whether these are the scalar listing, which only
+    version 1 writes; the tensor listing holds version 1 histograms and
+    activation maps and everything of version 2.
+    """
+    listed = []
     for run, tags in run_to_tags.items():
         for tag, time_series in tags.items():
-            info = _parse_content(time_series.plugin_content)
-            if info is not None:
-                parsed.append(_Series(run, tag, info))
-    return parsed
+            parsed = _parse_content(time_series.plugin_content)
+            if parsed is not None and (parsed.content.kind is None or not version_1):
+                packing = tag if parsed.content.stride == 1 else tag.rpartition("/")[0]
+                listed.append(_Listed(run, tag, parsed, packing))
+    return listed
 
 
 @functools.lru_cache(maxsize=65536)
 def _parse_content(content):
-    """`metadata.parse_plugin_content`, or None if malformed; cached, as every run
-    repeats the same few thousand contents at every request. Callers must not
-    change the dict."""
+    """The `_Parsed` content, or None if malformed; cached, as every run
+    repeats the same few thousand contents at every request."""
     try:
-        return metadata.parse_plugin_content(content)
+        parsed = metadata.parse_plugin_content(content)
     except ValueError:
         return None
+    by_stat = collections.defaultdict(list)
+    for block in parsed.blocks:
+        by_stat[block.stat].append(block)
+    weights = [b for b in parsed.blocks if b.part != metadata.TOTAL]
+    scalar_stats = {stat for stat in by_stat if stat not in metadata.TENSOR_STATS}
+    return _Parsed(
+        content=parsed,
+        layer=parsed.blocks[0].layer,
+        cell=parsed.blocks[0].cell,
+        by_stat={stat: tuple(blocks) for stat, blocks in by_stat.items()},
+        scalars=bool(scalar_stats),
+        parts=frozenset(b.part for b in weights),
+        gates=frozenset(b.gate for b in weights),
+        stats=frozenset(scalar_stats - {metadata.PENALTY}),
+    )
+
+
+def _blocks(listed, stat):
+    """A `_Series` for each block of statistic `stat` in the `_Listed` time series `listed`."""
+    return [
+        _Series(s.run, s.tag, s.parsed.content.kind, s.parsed.content.shape, block, s.parsed.content.stride, s.packing)
+        for s in listed
+        for block in s.parsed.by_stat.get(stat, ())
+    ]
+
+
+def _tensor_value(series, array):
+    """The array of `series`' block in one point of its time series."""
+    if series.kind is None:
+        return array
+    if series.kind == metadata.HISTOGRAMS_KIND:
+        return metadata.histogram_rows(array[series.block.index])
+    return array[series.block.index]
 
 
 def _select_runs(listed, runs):
@@ -508,8 +622,8 @@ def _canonical(names, canonical):
 def _block_order(series):
     """Sort key of a series' block: parts, then gates in canonical order, totals last."""
     return (
-        _canonical_key(series.info["part"], metadata.PARTS + (metadata.TOTAL,)),
-        _canonical_key(series.info["gate"], _CANONICAL_GATES + (metadata.TOTAL,)),
+        _canonical_key(series.block.part, metadata.PARTS + (metadata.TOTAL,)),
+        _canonical_key(series.block.gate, _CANONICAL_GATES + (metadata.TOTAL,)),
     )
 
 
@@ -553,14 +667,9 @@ def _evenly(n, samples):
     return np.linspace(0, n - 1, samples).round().astype(int)
 
 
-def _scalar_table(datums):
-    """A scalar series as a float64 array of rows `[step, wall_time, value]`, one row per step, in step order.
-
-    One pass over the data provider's points: series run to 10^5 points,
-    and everything after this is numpy.
-    """
-    table = np.array([(d.step, d.wall_time, d.value) for d in datums], dtype=np.float64).reshape(-1, 3)
-    return table[_one_per_step(table[:, 0], table[:, 1])]
+def _scalar_table(rows):
+    """Rows `[step, wall_time, value]` (float64), one row per step, in step order."""
+    return rows[_one_per_step(rows[:, 0], rows[:, 1])]
 
 
 def _in_step_order(datums):
