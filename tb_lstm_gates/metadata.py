@@ -211,6 +211,8 @@ def contract():
         },
         "weight_stats": list(SCALAR_STATS) + [GRAD_NORM],
         "activation_stats": list(ACTIVATION_STATS),
+        # The Activations grid's rows: SATURATED is the sum of the two that tell more apart.
+        "activation_rows": [s for s in ACTIVATION_STATS if s != SATURATED],
         "activation": ACTIVATION,
         "total": TOTAL,
         "model_layer": MODEL_LAYER,
