@@ -12,12 +12,12 @@ import warnings
 import numpy as np
 import pytest
 from tensorboard.backend import application
+from test_plugin_routes import _plugin, _python_provider, get_json
 from werkzeug import test as werkzeug_test
 
 import tb_lstm_gates
 from tb_lstm_gates import layouts, metadata, summary
 from tb_lstm_gates.plugin import unpack
-from test_plugin_routes import _plugin, _python_provider, get_json
 
 LAYER = "lstm/lstm_cell"
 
@@ -41,8 +41,9 @@ def _write_newer(run_dir):
     """A valid run beside a series whose metadata says a version this tb-lstm-gates does not read."""
     _write(run_dir)
     writer = summary.GateSummaryWriter(run_dir)
-    newer = metadata.create_summary_metadata("future/lstm_cell", metadata.STATS_KIND, "lstm", ["input"], ["l2"],
-                                             ["input"])
+    newer = metadata.create_summary_metadata(
+        "future/lstm_cell", metadata.STATS_KIND, "lstm", ["input"], ["l2"], ["input"]
+    )
     newer.plugin_data.content = newer.plugin_data.content.replace(
         b'"version": %d' % metadata.PROTOCOL_VERSION, b'"version": %d' % (metadata.PROTOCOL_VERSION + 1)
     )
@@ -50,7 +51,9 @@ def _write_newer(run_dir):
     from tensorboard.util import tensor_util
 
     value = summary_pb2.Summary.Value(
-        tag="lstm_gates/future", metadata=newer, tensor=tensor_util.make_tensor_proto(np.ones((1, 1, 1), np.float32))
+        tag="lstm_gates/future",
+        metadata=newer,
+        tensor=tensor_util.make_tensor_proto(np.ones((1, 1, 1), np.float32)),
     )
     writer._write(event_pb2.Event(step=0, wall_time=1.0, summary=summary_pb2.Summary(value=[value])))
     writer.close()
@@ -66,8 +69,14 @@ def logdir(tmp_path_factory):
     model.compile("adam", "mse")
     rng = np.random.default_rng(0)
     callback = tb_lstm_gates.LSTMGatesCallback(os.fspath(root / "batches"), update_freq=2)
-    model.fit(rng.normal(size=(32, 5, 2)), rng.normal(size=(32, 1)), epochs=1, batch_size=4, verbose=0,
-              callbacks=[callback])
+    model.fit(
+        rng.normal(size=(32, 5, 2)),
+        rng.normal(size=(32, 1)),
+        epochs=1,
+        batch_size=4,
+        verbose=0,
+        callbacks=[callback],
+    )
     _write(os.fspath(root / "global"), "global step")
     _write(os.fspath(root / "unknown"))
     # One run, two writers: a layer logged per epoch, another per batch.
@@ -108,7 +117,11 @@ def test_runs_sends_the_contract_the_tab_reads(client):
     assert contract["stats"]["update_ratio"]["scale"] == "log"
     assert contract["tanh_gates"] == ["cell", "candidate"]
     assert contract["saturation"] == {"sigmoid": [0.1, 0.9], "tanh": [-0.9, 0.9]}
-    assert (contract["total"], contract["model_layer"], contract["activation"]) == ("total", "model", "activation")
+    assert (contract["total"], contract["model_layer"], contract["activation"]) == (
+        "total",
+        "model",
+        "activation",
+    )
     assert "saturated" in contract["activation_stats"] and "saturated" not in contract["activation_rows"]
 
 
@@ -144,10 +157,13 @@ def test_the_writer_rejects_an_unknown_step_unit_naming_the_known_ones(tmp_path)
 
 def test_older_content_and_unknown_units_read_as_plain_steps():
     plain = metadata.create_summary_metadata(LAYER, metadata.STATS_KIND, "lstm", ["input"], ["l2"], ["input"])
-    assert b"step_unit" not in plain.plugin_data.content, "the default is not written: older readers see what they know"
+    assert b"step_unit" not in plain.plugin_data.content, (
+        "the default is not written: older readers see what they know"
+    )
     assert metadata.parse_plugin_content(plain.plugin_data.content).step_unit == "step"
     future = plain.plugin_data.content.replace(b'"version"', b'"step_unit": "fortnight", "version"')
     assert metadata.parse_plugin_content(future).step_unit == "step"
-    batch = metadata.create_summary_metadata(LAYER, metadata.STATS_KIND, "lstm", ["input"], ["l2"], ["input"],
-                                             step_unit="batch")
+    batch = metadata.create_summary_metadata(
+        LAYER, metadata.STATS_KIND, "lstm", ["input"], ["l2"], ["input"], step_unit="batch"
+    )
     assert metadata.parse_plugin_content(batch.plugin_data.content).step_unit == "batch"

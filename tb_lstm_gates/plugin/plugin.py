@@ -217,7 +217,8 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         if not selected:
             raise errors.NotFoundError("layer %r has no statistic %r" % (layer, stat))
         read = sorted(
-            self._store.scalar_tables(ctx, experiment, selected), key=lambda pair: (pair[0].run,) + unpack.block_order(pair[0])
+            self._store.scalar_tables(ctx, experiment, selected),
+            key=lambda pair: (pair[0].run,) + unpack.block_order(pair[0]),
         )
         series = [
             dict(run=s.run, part=s.block.part, gate=s.block.gate, **unpack.points(table, samples))
@@ -227,7 +228,9 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def histograms_impl(self, ctx, experiment, run, layer, part, gate, samples=DEFAULT_SAMPLES):
         """The histograms of one block over steps."""
-        datums = self._store.block_tensors(ctx, experiment, run, layer, metadata.HISTOGRAM, part=part, gate=gate)
+        datums = self._store.block_tensors(
+            ctx, experiment, run, layer, metadata.HISTOGRAM, part=part, gate=gate
+        )
         histograms = [
             {"step": d.step, "wall_time": d.wall_time, "buckets": unpack.buckets(d.value)}
             for d in unpack.downsample(datums, samples)
@@ -265,13 +268,17 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def activation_map_impl(self, ctx, experiment, run, layer, gate, step=None):
         """One gate's activations on the probe's first sequence at `step` (None: the last step)."""
-        datums = unpack.in_step_order(self._store.block_tensors(ctx, experiment, run, layer, metadata.ACTIVATION_MAP, gate=gate))
+        datums = unpack.in_step_order(
+            self._store.block_tensors(ctx, experiment, run, layer, metadata.ACTIVATION_MAP, gate=gate)
+        )
         by_step = {d.step: d for d in datums}
         steps = [d.step for d in datums]
         if step is None:
             step = steps[-1]
         elif step not in by_step:
-            raise errors.NotFoundError("gate %r of layer %r has no activation map at step %d" % (gate, layer, step))
+            raise errors.NotFoundError(
+                "gate %r of layer %r has no activation map at step %d" % (gate, layer, step)
+            )
         values = np.atleast_2d(np.asarray(by_step[step].value, dtype=np.float64))
         return {
             "run": run,
@@ -324,7 +331,9 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         listed = self._store.index(ctx, experiment)
         runs = unpack.select_runs(listed, runs)
         in_layer = [s for s in listed if s.run in runs and s.parsed.layer == layer]
-        selected = [s for s in unpack.block_series(in_layer, metadata.UNIT_SATURATION) if s.block.gate == gate]
+        selected = [
+            s for s in unpack.block_series(in_layer, metadata.UNIT_SATURATION) if s.block.gate == gate
+        ]
         if not selected:
             raise errors.NotFoundError(
                 "gate %r of layer %r has no unit_saturation in the selected runs" % (gate, layer)

@@ -49,7 +49,6 @@ Series = collections.namedtuple("Series", ["run", "tag", "kind", "shape", "block
 Point = collections.namedtuple("Point", ["step", "wall_time", "value"])
 
 
-
 class Store:
     """Lists and reads this plugin's time series through TensorBoard's data provider.
 
@@ -63,7 +62,10 @@ class Store:
         self._cap = cap
 
     def index(self, ctx, experiment):
-        """`Listed` time series whose metadata parses; the others (malformed, or from a newer version) are skipped."""
+        """`Listed` time series whose metadata parses.
+
+        The others (malformed, or from a newer version: logged once) are skipped.
+        """
         kwargs = dict(experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
         return parse_listing(self._data_provider.list_scalars(ctx, **kwargs), version_1=True) + parse_listing(
             self._data_provider.list_tensors(ctx, **kwargs), version_1=False
@@ -126,7 +128,9 @@ class Store:
         by_tag = collections.defaultdict(list)
         for s in version_2:
             by_tag[s.run, s.tag].append(s)
-        read = self._read(self._data_provider.read_tensors, ctx, experiment, [group[0] for group in by_tag.values()])
+        read = self._read(
+            self._data_provider.read_tensors, ctx, experiment, [group[0] for group in by_tag.values()]
+        )
         for first, datums in self._finest_complete(read):
             datums = [d for d in datums if d.numpy.shape == first.shape]
             stacked = np.array([d.numpy for d in datums], dtype=np.float64).reshape((-1,) + first.shape)
@@ -137,7 +141,8 @@ class Store:
         return [(s, scalar_table(np.concatenate(tables))) for s, tables in pieces.values()]
 
     def _finest_complete(self, read):
-        """`read` (pairs of `Series` and points), of each packing only the finest stride TensorBoard holds whole.
+        """`read` (pairs of `Series` and points), of each packing only the finest
+        stride TensorBoard holds whole.
 
         Up to the cap TensorBoard keeps every point, so that is the stride-1
         series. Beyond it, it keeps a random sample of each time series,
@@ -203,8 +208,14 @@ def findings_series(read):
     """`findings.Series` of each scalar series in `read` (pairs of `Series` and `scalar_table`)."""
     return [
         findings.Series(
-            s.run, s.block.layer, s.block.cell, s.block.part, s.block.gate, s.block.stat,
-            table[:, 0].astype(np.int64), table[:, 2],
+            s.run,
+            s.block.layer,
+            s.block.cell,
+            s.block.part,
+            s.block.gate,
+            s.block.stat,
+            table[:, 0].astype(np.int64),
+            table[:, 2],
         )
         for s, table in read
     ]
@@ -270,7 +281,15 @@ def _warn_newer(error):
 def block_series(listed, stat):
     """A `Series` for each block of statistic `stat` in the `Listed` time series `listed`."""
     return [
-        Series(s.run, s.tag, s.parsed.content.kind, s.parsed.content.shape, block, s.parsed.content.stride, s.packing)
+        Series(
+            s.run,
+            s.tag,
+            s.parsed.content.kind,
+            s.parsed.content.shape,
+            block,
+            s.parsed.content.stride,
+            s.packing,
+        )
         for s in listed
         for block in s.parsed.by_stat.get(stat, ())
     ]
@@ -392,4 +411,3 @@ def buckets(array):
 def finite(value):
     value = float(value)
     return value if math.isfinite(value) else None
-
