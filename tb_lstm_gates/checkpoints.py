@@ -408,6 +408,22 @@ def _difference_from_log(ckpt, values, logged):
     return None
 
 
+def _step_unit(checkpoints):
+    """What the steps of `checkpoints` count, if they all agree (else `step`).
+
+    A TF `global_step` counts global steps; a Keras checkpoint name holds
+    the epoch (`ModelCheckpoint`'s `{epoch}`); a TF name's number (`ckpt-1000`)
+    is a save counter or a step, and a given step anything: `step`.
+    """
+    units = {
+        "global step" if c.step_source == STEP_GLOBAL
+        else "epoch" if c.step_source == STEP_NAME and c.path.endswith(CHECKPOINT_SUFFIXES)
+        else "step"
+        for c in checkpoints
+    }
+    return units.pop() if len(units) == 1 else "step"
+
+
 def import_checkpoints(checkpoints, run_dir, histograms=True, histogram_bins=stats.DEFAULT_BINS,
                        progress=None):
     """Logs each checkpoint at its step in `run_dir`; the same checkpoint again is skipped.
@@ -454,7 +470,7 @@ def import_checkpoints(checkpoints, run_dir, histograms=True, histogram_bins=sta
             keys = [k for cell in ckpt.cells for k in cell.variables.values()]
             values = ckpt.read(keys)
             if writer is None:
-                writer = summary.GateSummaryWriter(run_dir)
+                writer = summary.GateSummaryWriter(run_dir, step_unit=_step_unit(todo))
                 logger = summary.CellLogger(writer, histogram_bins)
             for cell in ckpt.cells:
                 arrays = {w: np.asarray(values[k]) for w, k in cell.variables.items()}

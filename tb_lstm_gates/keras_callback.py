@@ -240,7 +240,9 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         # The writer stays open for the next `fit` of this model (every step
         # is flushed as it is written), so a loop of `fit` calls leaves one
         # event file and `update_ratio` compares with the last call's weights.
-        self._writer = summary.GateSummaryWriter(self.run_dir)
+        # Steps count epochs or batches, as `update_freq` says; the tab names the unit on its axes.
+        unit = "epoch" if self.update_freq == "epoch" else "batch"
+        self._writer = summary.GateSummaryWriter(self.run_dir, step_unit=unit)
         self._logger = summary.CellLogger(self._writer, self.histogram_bins)
         if self._probe_x is not None:
             self._probe = probe_lib.ProbeLogger(

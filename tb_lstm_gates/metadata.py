@@ -133,6 +133,161 @@ _GATE_KINDS = {ACTIVATION_MAPS_KIND: ACTIVATION_MAP, UNIT_SATURATIONS_KIND: UNIT
 # evenly, its first step kept. 11 % more points on disk and in memory.
 STRIDES = (10, 100, 1000, 10000)
 
+# What the steps of a run count, recorded by the writer (`step_unit` in a
+# version 2 content): `epoch` (LSTMGatesCallback's default), `batch` (its
+# `update_freq=N`), `global step` (TF1 training), or `step` when the writer
+# does not know.
+DEFAULT_STEP_UNIT = "step"
+STEP_UNITS = (DEFAULT_STEP_UNIT, "epoch", "batch", "global step")
+
+
+def check_step_unit(step_unit):
+    """`step_unit` if it is one of STEP_UNITS; else a ValueError naming them."""
+    if step_unit not in STEP_UNITS:
+        known = ", ".join(map(repr, STEP_UNITS))
+        raise ValueError("step_unit must be one of %s, got %r" % (known, step_unit))
+    return step_unit
+
+
+class NewerVersionError(ValueError):
+    """Summary metadata written by a newer tb-lstm-gates than the one installed."""
+
+
+# Per statistic, what the tab shows of it: a display name, one line on what
+# it measures and what a healthy value looks like, and the scale its charts
+# open on. Sent to the tab by the `runs` route (`contract()`), so these words
+# live here, beside the definitions above, and nowhere in the frontend.
+StatInfo = collections.namedtuple("StatInfo", ["name", "description", "scale"])
+STAT_INFO = {
+    "l2": StatInfo(
+        "L2 norm",
+        "Euclidean norm of the gate's weights: steady or slowly growing is healthy; a steep climb means "
+        "the weights blow up.",
+        "linear",
+    ),
+    "mean": StatInfo(
+        "mean",
+        "Mean of the gate's weights: near 0 for kernels; a bias drifts to where the gate should sit "
+        "(forget biases often near 1).",
+        "linear",
+    ),
+    "std": StatInfo(
+        "standard deviation",
+        "Spread of the gate's weights: should settle, not collapse to 0 nor keep growing.",
+        "linear",
+    ),
+    "min": StatInfo(
+        "minimum",
+        "Smallest weight of the gate: watch for runaway negative values.",
+        "linear",
+    ),
+    "max": StatInfo(
+        "maximum",
+        "Largest weight of the gate: watch for runaway positive values.",
+        "linear",
+    ),
+    "mean_abs": StatInfo(
+        "mean |w|",
+        "Mean absolute weight: the gate's typical weight size; steady is healthy.",
+        "linear",
+    ),
+    "max_abs": StatInfo(
+        "max |w|",
+        "Largest absolute weight: one weight far beyond the others hints at instability.",
+        "linear",
+    ),
+    "nonfinite": StatInfo(
+        "non-finite count",
+        "Number of NaN or Inf weights: anything but 0 means training diverged.",
+        "linear",
+    ),
+    "update_ratio": StatInfo(
+        "update ratio",
+        "Norm of the change since the previous step over the weights' norm: around 1e-3 per step is "
+        "healthy; far below, the gate stopped learning; above 1e-1, it jumps.",
+        "log",
+    ),
+    SPECTRAL_NORM: StatInfo(
+        "spectral norm",
+        "Largest singular value of the recurrent block: well above 1, the state can explode over time "
+        "steps; well below 1, gradients vanish.",
+        "linear",
+    ),
+    ACT_MEAN: StatInfo(
+        "mean activation",
+        "Mean activation of the gate on the probe batch: gates stuck near their bounds have stopped "
+        "responding to the input.",
+        "linear",
+    ),
+    SATURATED: StatInfo(
+        "saturated fraction",
+        "Fraction of activations at either bound: a few percent is normal; most of them means the gate no"
+        " longer passes gradient.",
+        "linear",
+    ),
+    SATURATED_LOW: StatInfo(
+        "fraction saturated low",
+        "Fraction of activations below 0.1 (sigmoid gates) or -0.9 (tanh gates): a gate almost always "
+        "closed.",
+        "linear",
+    ),
+    SATURATED_HIGH: StatInfo(
+        "fraction saturated high",
+        "Fraction of activations above 0.9: a gate almost always open.",
+        "linear",
+    ),
+    RETENTION: StatInfo(
+        "retention (steps)",
+        "How many time steps the state lasts: mean of 1 / (1 - forget or update activation); it should "
+        "reach the dependencies the task needs.",
+        "log",
+    ),
+    GRAD_NORM: StatInfo(
+        "gradient norm (probe)",
+        "Norm of the loss gradient on the probe batch w.r.t. the block: vanishing near 0 or exploding by "
+        "orders of magnitude are both unhealthy.",
+        "log",
+    ),
+    PENALTY: StatInfo(
+        "penalty",
+        "Regularization penalty added to the loss: should stay a small share of the loss.",
+        "linear",
+    ),
+    LOSS: StatInfo(
+        "loss",
+        "The model's training loss, beside the penalties.",
+        "linear",
+    ),
+}
+
+# The saturation bounds of SATURATED_LOW and SATURATED_HIGH (see above), and
+# the gates whose activation is tanh (range -1..1) rather than sigmoid.
+SIGMOID_SATURATION = (0.1, 0.9)
+TANH_SATURATION = (-0.9, 0.9)
+TANH_GATES = ("cell", "candidate")
+
+
+def contract():
+    """The contract values the tab needs, as JSON-ready data (see `plugin/http_api.md`, `runs`)."""
+    return {
+        "version": PROTOCOL_VERSION,
+        "stats": {
+            stat: {"name": info.name, "description": info.description, "scale": info.scale}
+            for stat, info in STAT_INFO.items()
+        },
+        "weight_stats": list(SCALAR_STATS) + [GRAD_NORM],
+        "activation_stats": list(ACTIVATION_STATS),
+        # The Activations grid's rows: SATURATED is the sum of the two that tell more apart.
+        "activation_rows": [s for s in ACTIVATION_STATS if s != SATURATED],
+        "activation": ACTIVATION,
+        "total": TOTAL,
+        "model_layer": MODEL_LAYER,
+        "tanh_gates": list(TANH_GATES),
+        "saturation": {"sigmoid": list(SIGMOID_SATURATION), "tanh": list(TANH_SATURATION)},
+        "step_units": list(STEP_UNITS),
+    }
+
+
 # One block series of a summary: `index` picks its values out of the
 # summary's tensor at each step (`None` for version 1, whose tensor is the
 # block's value itself).
@@ -141,7 +296,11 @@ Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat"
 # `*_KIND`), its `blocks` (a tuple of `Block`s), `shape`, the leading axes
 # its tensor must have (`()` for version 1), and `stride`, 1 or one of
 # STRIDES.
-Content = collections.namedtuple("Content", ["kind", "blocks", "shape", "stride"])
+# `step_unit` (one of STEP_UNITS) is what the steps count; logs that do not say
+# (version 1, and version 2 before the field) read as DEFAULT_STEP_UNIT.
+Content = collections.namedtuple(
+    "Content", ["kind", "blocks", "shape", "stride", "step_unit"], defaults=(DEFAULT_STEP_UNIT,)
+)
 
 
 def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
@@ -159,7 +318,7 @@ def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
     return tag if stride == 1 else "%s/every_%d" % (tag, stride)
 
 
-def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
+def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, missing=(), step_unit="step"):
     """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
     Args:
@@ -173,6 +332,8 @@ def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, mi
       stride: 1 for the time series of every point, else one of STRIDES.
       missing: for STATS_KIND, the `(part index, stat index)` pairs that
         hold no block.
+      step_unit: what the steps count, one of STEP_UNITS; written only when
+        it is not DEFAULT_STEP_UNIT, so older readers see the content they know.
     """
     content = {"version": PROTOCOL_VERSION, "layer": layer, "kind": kind, "cell": cell,
                "parts": list(parts), "gates": list(gates)}
@@ -182,6 +343,8 @@ def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, mi
             content["missing"] = [list(m) for m in missing]
     if stride != 1:
         content["stride"] = stride
+    if step_unit != DEFAULT_STEP_UNIT:
+        content["step_unit"] = check_step_unit(step_unit)
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,
@@ -199,8 +362,9 @@ def parse_plugin_content(content):
       histogram or activation map tensor as it is).
 
     Raises:
-      ValueError: the content is not this plugin's JSON, lacks a field, or
-        comes from a newer version of tb-lstm-gates than the one installed.
+      NewerVersionError: the content comes from a newer version of
+        tb-lstm-gates than the one installed.
+      ValueError: the content is not this plugin's JSON or lacks a field.
     """
     if isinstance(content, bytes):
         content = content.decode("utf-8", errors="replace")
@@ -211,7 +375,12 @@ def parse_plugin_content(content):
     if not isinstance(parsed, dict):
         raise ValueError("lstm_gates summary metadata is not a JSON object")
     version = parsed.get("version")
-    if not isinstance(version, int) or version > PROTOCOL_VERSION:
+    if isinstance(version, int) and version > PROTOCOL_VERSION:
+        raise NewerVersionError(
+            "lstm_gates summary metadata has version %d; this tb-lstm-gates "
+            "reads up to version %d: upgrade tb-lstm-gates" % (version, PROTOCOL_VERSION)
+        )
+    if not isinstance(version, int):
         raise ValueError(
             "lstm_gates summary metadata has version %r; this tb-lstm-gates "
             "reads up to version %d: upgrade tb-lstm-gates" % (version, PROTOCOL_VERSION)
@@ -252,7 +421,9 @@ def parse_plugin_content(content):
     blocks = tuple(blocks)
     if not blocks:
         raise ValueError("lstm_gates summary metadata names no part, gate or statistic")
-    return Content(kind, blocks, shape, stride)
+    # A unit this version does not know (a newer writer's) reads as unknown.
+    step_unit = parsed.get("step_unit")
+    return Content(kind, blocks, shape, stride, step_unit if step_unit in STEP_UNITS else DEFAULT_STEP_UNIT)
 
 
 def histogram_rows(packed):

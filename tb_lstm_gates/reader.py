@@ -5,6 +5,7 @@ what the tab shows, from local or remote log directories.
 """
 
 import collections
+import warnings
 
 import numpy as np
 
@@ -58,10 +59,14 @@ def load(logdir):
     # step writes some steps again; a version 1 and a version 2 file may
     # both hold a block).
     latest = {}
+    newer = None  # the message of the first summary from a newer version, warned once
     for run, tags in multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME).items():
         for tag, content in tags.items():
             try:
-                kind, blocks, shape, stride = metadata.parse_plugin_content(content)
+                kind, blocks, shape, stride = metadata.parse_plugin_content(content)[:4]
+            except metadata.NewerVersionError as e:
+                newer = newer or str(e)
+                continue
             except ValueError:
                 continue
             if stride != 1:
@@ -78,6 +83,9 @@ def load(logdir):
                     kept = steps.get(event.step)
                     if kept is None or event.wall_time >= kept[0]:
                         steps[event.step] = (event.wall_time, block.cell, _value(kind, block, array))
+    if newer:
+        # One warning, not one per series: they all say the same.
+        warnings.warn("%s; load() left out every series written by the newer version" % newer, stacklevel=2)
     records = [
         Record(run, layer, cell, part, gate, stat, step, wall_time, value)
         for (run, layer, part, gate, stat), steps in latest.items()

@@ -182,9 +182,14 @@ class GateSummaryWriter:
     Args:
       logdir: the run directory (created if missing; local or remote path).
       filename_suffix: appended to the event file name.
+      step_unit: what the steps of `end_step` count, one of
+        `metadata.STEP_UNITS` (`"epoch"`, `"batch"`, `"global step"`, or
+        `"step"` when unknown); recorded in the summary metadata so the tab
+        names the unit on its x axes.
     """
 
-    def __init__(self, logdir, filename_suffix=".lstm_gates"):
+    def __init__(self, logdir, filename_suffix=".lstm_gates", step_unit=metadata.DEFAULT_STEP_UNIT):
+        self.step_unit = metadata.check_step_unit(step_unit)
         logdir = os.fspath(logdir)
         gfile(logdir).makedirs(logdir)
         self.logdir = logdir
@@ -253,7 +258,9 @@ class GateSummaryWriter:
             if tag not in self._written:
                 self._written.add(tag)
                 value.metadata.CopyFrom(
-                    metadata.create_summary_metadata(layer, kind, cell, parts, stats, gates, stride, missing)
+                    metadata.create_summary_metadata(
+                        layer, kind, cell, parts, stats, gates, stride, missing, self.step_unit
+                    )
                 )
             values.append(value)
         return values

@@ -223,7 +223,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
             self._log(session)
 
     def _open(self):
-        writer = summary.GateSummaryWriter(self.log_dir)
+        writer = summary.GateSummaryWriter(self.log_dir, step_unit="global step")
         self._logger = _SessionLogger(writer, self._cells, self.histogram_bins, self._penalties)
         self._fetches = {"step": self._global_step, "values": self._logger.fetches()}
 
@@ -275,7 +275,8 @@ def log_session(session, writer, step=None, histograms=True, histogram_bins=stat
       session: a `tf.compat.v1.Session` whose graph holds the cells.
       writer: a `summary.GateSummaryWriter` (keep one for the whole loop, so
         `update_ratio` is logged from the second call on), or a run directory
-        to open a writer for this one call.
+        to open a writer for this one call (its steps read as global steps
+        when `step` is None).
       step: the step to log at; None for the graph's global step.
       histograms: whether to write per-gate histograms.
       histogram_bins: buckets per gate histogram.
@@ -287,7 +288,7 @@ def log_session(session, writer, step=None, histograms=True, histogram_bins=stat
     Example:
 
     ```python
-    writer = tb_lstm_gates.summary.GateSummaryWriter("logs/tf1")
+    writer = tb_lstm_gates.summary.GateSummaryWriter("logs/tf1", step_unit="batch")
     for i in range(1000):
         sess.run(train_op)
         if i % 100 == 0:
@@ -298,7 +299,7 @@ def log_session(session, writer, step=None, histograms=True, histogram_bins=stat
     cells = graph_cells(session.graph, layouts, input_depth)
     own = not isinstance(writer, summary.GateSummaryWriter)
     if own:
-        writer = summary.GateSummaryWriter(writer)
+        writer = summary.GateSummaryWriter(writer, step_unit="global step" if step is None else "step")
     try:
         logger = _SESSION_LOGGERS.get(writer)
         if logger is None or [c.layer for c in logger.cells] != [c.layer for c in cells]:

@@ -5,6 +5,7 @@ import os
 import time
 
 import numpy as np
+from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
@@ -274,3 +275,12 @@ def train_keras_run(logdir, epochs=3):
         callbacks=[tb_lstm_gates.LSTMGatesCallback(os.fspath(logdir)), recorder],
     )
     return weights
+
+
+def step_units(logdir):
+    """The set of `step_unit`s the summary metadata under `logdir` records (what the tab reads)."""
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(os.fspath(logdir))
+    multiplexer.Reload()
+    contents = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME).values()
+    return {metadata.parse_plugin_content(c).step_unit for tags in contents for c in tags.values()}

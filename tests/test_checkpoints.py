@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+import plugin_logs
 import tb_lstm_gates
 from tb_lstm_gates import checkpoints, cli, discover
 
@@ -132,6 +133,7 @@ def test_directory_import_gives_one_step_per_checkpoint_in_order_and_reimport_ad
     assert {r.run for r in records} == {"ckpts"}
     logged = l2_by_step(records)
     assert list(logged) == [1, 2, 10]
+    assert plugin_logs.step_units(logdir) == {"epoch"}, "ModelCheckpoint names hold the epoch: the tab says so"
     for epoch in expected:
         assert_l2_equal(logged[epoch], expected[epoch])
     # update_ratio runs from each checkpoint to the next, in step order.

@@ -214,11 +214,11 @@ def test_saturation_scatter_draws_one_dot_per_unit_at_the_chosen_step(page, url)
     dots = canvas_stats(frame, ".sat-canvas", {"gates": "#425066"})[0]["counts"]["gates"]
     assert dots > 0, "the dots are in the run's colour"
     last = findings_runs.EPOCHS
-    assert frame.locator(".saturation .message").text_content().endswith(f"gates/train at step {last}.")
+    assert frame.locator(".saturation .message").text_content().endswith(f"gates/train at epoch {last}.")
 
     frame.locator(".sat-step").fill("0")
     frame.wait_for_function(
-        "() => document.querySelector('.saturation .message').textContent.endsWith('at step 0.')"
+        "() => document.querySelector('.saturation .message').textContent.endsWith('at epoch 0.')"
     )
     assert canvas.evaluate("(c) => window.canvasArcs(c)") == UNITS
     # The input gate of the shut layer is not forced: at step 0 no unit saturates, every dot at (0, 0).

@@ -20,6 +20,7 @@ from werkzeug import test as werkzeug_test
 import plugin_logs
 from tb_lstm_gates import metadata
 from tb_lstm_gates.plugin import plugin as plugin_module
+from tb_lstm_gates.plugin import unpack
 from tb_lstm_gates.plugin.loader import LSTMGatesLoader
 
 ROUTE = "/data/plugin/lstm_gates/"
@@ -472,40 +473,40 @@ class _Datum:
 
 def test_downsample_of_plain_points_is_even_and_keeps_the_ends():
     datums = [_Datum(s) for s in range(100, 0, -1)]
-    assert [d.step for d in plugin_module._downsample(datums, 5)] == [1, 26, 51, 75, 100]
-    assert [d.step for d in plugin_module._downsample(datums[-3:], 5)] == [1, 2, 3]
+    assert [d.step for d in unpack.downsample(datums, 5)] == [1, 26, 51, 75, 100]
+    assert [d.step for d in unpack.downsample(datums[-3:], 5)] == [1, 2, 3]
 
 
 def test_downsample_keeps_one_point_per_step_the_last_written():
     rewritten = _Datum(3, wall_time=20.0)
     datums = [_Datum(s, wall_time=10.0 + s) for s in range(5)] + [rewritten, _Datum(5, wall_time=21.0)]
-    kept = plugin_module._downsample(datums, 100)
+    kept = unpack.downsample(datums, 100)
     assert [d.step for d in kept] == [0, 1, 2, 3, 4, 5]
     assert kept[3] is rewritten
 
 
 def test_series_of_a_run_end_at_the_step_all_of_them_have():
     def series(run, tag):
-        return plugin_module._Series(run, tag, None, (), None, 1, tag)
+        return unpack.Series(run, tag, None, (), None, 1, tag)
 
     def table(steps):
-        return plugin_module._scalar_table(np.array([(step, 0.0, 1.0) for step in steps]).reshape(-1, 3))
+        return unpack.scalar_table(np.array([(step, 0.0, 1.0) for step in steps]).reshape(-1, 3))
 
     read = [(series("a", "x"), table([0, 1, 2])), (series("a", "y"), table([0, 1])), (series("b", "x"), table([0, 1, 2]))]
-    kept = plugin_module._loaded_steps(read)
+    kept = unpack.loaded_steps(read)
     assert [list(t[:, 0]) for _, t in kept] == [[0, 1], [0, 1], [0, 1, 2]]
 
 
 def test_scalar_table_orders_by_step_and_keeps_the_last_written_point_of_a_step():
     rows = np.array([(2, 5.0, 20.0), (0, 1.0, 0.0), (1, 2.0, 10.0), (1, 9.0, 11.0)])
     np.testing.assert_array_equal(
-        plugin_module._scalar_table(rows), [[0, 1.0, 0.0], [1, 9.0, 11.0], [2, 5.0, 20.0]]
+        unpack.scalar_table(rows), [[0, 1.0, 0.0], [1, 9.0, 11.0], [2, 5.0, 20.0]]
     )
 
 
 @given(n=st.integers(0, 3000), samples=st.integers(2, plugin_module.MAX_SAMPLES))
 def test_downsample_keeps_min_n_samples_points_in_order_with_both_ends(n, samples):
-    steps = [d.step for d in plugin_module._downsample([_Datum(3 * s) for s in range(n)], samples)]
+    steps = [d.step for d in unpack.downsample([_Datum(3 * s) for s in range(n)], samples)]
     assert len(steps) == min(n, samples)
     assert steps == sorted(set(steps))
     if n:

@@ -5,6 +5,7 @@
 // says what exists and what is selected.
 import { getJSON } from "./api.js";
 import { runColor } from "./colors.js";
+import { useContract } from "./contract.js";
 import { el } from "./dom.js";
 import { saveFile, toCSV } from "./download.js";
 import { onHostReload, watchDarkMode } from "./host.js";
@@ -166,6 +167,7 @@ export class App {
     const text = JSON.stringify(data);
     if (text !== this.runsSeen) {
       this.runsSeen = text;
+      useContract(data.contract);
       this.model = new Model(data.runs);
       this.showView();
       this.sidebar.renderControls();

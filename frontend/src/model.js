@@ -2,14 +2,10 @@
 // and the saved selections (state.js). Pure: no DOM, no fetch, so every rule
 // here is tested with `node --test` (test/model.test.js).
 
-export const TOTAL = "total";
-export const MODEL_LAYER = "model";
-// The probe's part and statistics (tb_lstm_gates.metadata); `grad_norm` is a
-// probe statistic too, but on the weights' parts, so the Weights view shows it.
-export const ACTIVATION = "activation";
-export const ACTIVATION_STATS = ["act_mean", "saturated", "saturated_low", "saturated_high", "retention"];
-// Rows of the Activations grid: `saturated` is the sum of low and high, which tell more apart.
-export const ACTIVATION_ROWS = ["act_mean", "saturated_low", "saturated_high", "retention"];
+import { contract } from "./contract.js";
+
+/** A step unit as a label's first word: "global step" -> "Global step". */
+export const capitalized = (unit) => unit.charAt(0).toUpperCase() + unit.slice(1);
 
 /** Union of lists, in order of first appearance (each list is in canonical order). */
 const union = (lists) => [...new Set(lists.flat())];
@@ -27,7 +23,7 @@ export function runMatcher(filter) {
 }
 
 /** The parts of a layer's weights (the probe's `activation` part has its own view). */
-export const weightParts = (layer) => layer.parts.filter((p) => p !== ACTIVATION);
+export const weightParts = (layer) => layer.parts.filter((p) => p !== contract.activation);
 
 /**
  * Every layer across runs, merged and sorted by name:
@@ -50,7 +46,7 @@ export function mergeLayers(runs) {
       entry.infos.push(info);
       entry.runs.push(run.run);
       if (info.histograms) entry.histogramRuns.push(run.run);
-      if (info.parts.includes(ACTIVATION)) entry.probeRuns.push(run.run);
+      if (info.parts.includes(contract.activation)) entry.probeRuns.push(run.run);
       if (info.activation_maps) entry.mapRuns.push(run.run);
       if (info.unit_saturation) entry.saturationRuns.push(run.run);
       byName.set(info.layer, entry);
@@ -111,7 +107,19 @@ export class Model {
 
   /** The statistics of the Weights view: all but the probe's activation statistics. */
   weightStats(layer) {
-    return layer.stats.filter((s) => !ACTIVATION_STATS.includes(s));
+    return layer.stats.filter((s) => !contract.activation_stats.includes(s));
+  }
+
+  /**
+   * What the steps of `runs` count on `layer` (null: the runs' own, for the
+   * regularization charts): "epoch", "batch", "global step", or "step" when
+   * they do not say or do not agree, so an axis never claims a unit wrongly.
+   */
+  stepUnit(runs, layer = null) {
+    const units = new Set(
+      runs.map((r) => (layer ? layer.infos[layer.runs.indexOf(r)]?.step_unit : this.runs.find((x) => x.run === r)?.step_unit)).filter(Boolean),
+    );
+    return units.size === 1 ? [...units][0] : "step";
   }
 
   /** The chosen statistic if the layer has it, else `l2`, else the first; undefined for a penalties-only layer. */
@@ -146,12 +154,12 @@ export class Model {
     const parts = weightParts(layer);
     const part = parts.includes(state.histPart) ? state.histPart : parts[0];
     const gate = layer.gates.includes(state.histGate) ? state.histGate : layer.gates[0];
-    return { runs, run, layer: layer.layer, parts, gates: layer.gates, part, gate };
+    return { runs, run, layer: layer.layer, parts, gates: layer.gates, part, gate, unit: this.stepUnit([run], layer) };
   }
 
   /** Rows of the Activations grid the layer has. */
   activationRows(layer) {
-    return ACTIVATION_ROWS.filter((s) => layer.stats.includes(s));
+    return contract.activation_rows.filter((s) => layer.stats.includes(s));
   }
 
   /** Visible runs with a probe on `layer`. */
@@ -167,7 +175,7 @@ export class Model {
     if (runs.length === 0) return null;
     const run = runs.includes(state.actRun) ? state.actRun : runs[0];
     const gate = layer.gates.includes(state.actGate) ? state.actGate : layer.gates[0];
-    return { runs, run, layer: layer.layer, gates: layer.gates, gate };
+    return { runs, run, layer: layer.layer, gates: layer.gates, gate, unit: this.stepUnit([run], layer) };
   }
 
   /** The layer, gate and runs of the saturation scatter, or null when nothing fits. */
@@ -177,6 +185,6 @@ export class Model {
     const runs = this.visibleRuns(state).filter((r) => layer.saturationRuns.includes(r));
     if (runs.length === 0) return null;
     const gate = layer.gates.includes(state.satGate) ? state.satGate : layer.gates[0];
-    return { runs, layer: layer.layer, gates: layer.gates, gate };
+    return { runs, layer: layer.layer, gates: layer.gates, gate, unit: this.stepUnit(runs, layer) };
   }
 }

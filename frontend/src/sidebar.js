@@ -1,10 +1,8 @@
 // The sidebar, as in TensorBoard's dashboards: settings (layer, statistic,
 // parts, smoothing, scale, reload, downloads) above the run list.
 import { el, select } from "./dom.js";
+import { statLogScale, statName } from "./contract.js";
 import { weightParts } from "./model.js";
-
-// Shown in place of a statistic's name where the name alone misleads.
-const STAT_LABELS = { grad_norm: "grad_norm (probe gradient)" };
 
 /** A control under its visible name. */
 const field = (name, control) => el("label", { class: "field" }, el("span", { class: "label", text: name }), control);
@@ -58,7 +56,7 @@ export class Sidebar {
       el("h3", { text: "Settings" }),
       this.controls,
       field("Smoothing", el("div", { class: "slider" }, smoothing, smoothingValue)),
-      checkbox("logScale", "Log scale", () => app.redraw()),
+      (this.logScale = checkbox("logScale", "Log scale", () => app.redraw())),
       el(
         "div",
         { class: "buttons" },
@@ -122,14 +120,21 @@ export class Sidebar {
       field(
         "Statistic",
         select(
-          model.weightStats(layer).map((s) => [s, STAT_LABELS[s] || s]),
+          model.weightStats(layer).map((s) => [s, statName(s)]),
           model.currentStat(layer, state),
-          (value) => app.update({ stat: value }, () => app.weights.load()),
+          // Each statistic opens on its own scale (update ratios and gradient norms span decades); the box then overrides it.
+          (value) => app.update({ stat: value, logScale: statLogScale(value) }, () => this.onScaleChosen()),
           { class: "stat-select" },
         ),
       ),
       el("div", { class: "field", role: "group", "aria-label": "Parts" }, el("span", { class: "label", text: "Parts" }), el("div", { class: "parts" }, parts)),
     );
+  }
+
+  /** Shows the scale the chosen statistic opens on, and loads its charts. */
+  onScaleChosen() {
+    this.logScale.querySelector("input").checked = this.app.state.logScale;
+    this.app.weights.load();
   }
 
   /** The runs that pass the filter, each with its colour and a checkbox that shows or hides it. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { gateScale, indexTicks } from "../src/charts/activation_map.js";
+import "./fixtures.js";
 
 test("sigmoid gates use 0..1 and tanh gates -1..1, so maps compare across steps", () => {
   for (const gate of ["input", "forget", "output", "update", "reset"]) assert.deepEqual([gateScale(gate, false).lo, gateScale(gate, false).hi], [0, 1]);

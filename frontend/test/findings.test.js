@@ -91,6 +91,7 @@ test("saturation: one dot per unit and run with a valid probe step, in the run's
   ]);
   assert.deepEqual(saturationSteps(ANSWER), [0, 1, 2, 3, 4]);
   assert.equal(saturationMessage(ANSWER), "forget gate, one dot per unit: a at step 4, b at step 3.");
+  assert.equal(saturationMessage(ANSWER, "batch"), "forget gate, one dot per unit: a at batch 4, b at batch 3.");
   assert.match(axisLabels("forget").xLabel, /below 0\.1/);
   assert.match(axisLabels("cell").xLabel, /below -0\.9/);
 });
@@ -99,7 +100,7 @@ test("saturation: the target follows the view, the gate and the runs that log it
   const model = new Model(RUNS);
   assert.equal(model.saturationTarget(stateWith()), null, "the Weights view has no scatter");
   const t = model.saturationTarget(stateWith({ view: "activations", satGate: "output" }));
-  assert.deepEqual(t, { runs: ["alpha/train"], layer: LSTM.layer, gates: LSTM.gates, gate: "output" });
+  assert.deepEqual(t, { runs: ["alpha/train"], layer: LSTM.layer, gates: LSTM.gates, gate: "output", unit: "batch" });
   assert.equal(model.saturationTarget(stateWith({ view: "activations", satGate: "gone" })).gate, "input");
   assert.equal(model.saturationTarget(stateWith({ view: "activations", layer: GRU.layer })), null);
   assert.equal(model.saturationTarget(stateWith({ view: "activations", hiddenRuns: ["alpha/train"] })), null);

@@ -1,7 +1,14 @@
 // A `runs` route answer shaped like the e2e logs: a GRU that sorts before the
 // LSTM by name, one run with a probe (its `activation` part and probe
 // statistics), one without histograms, one with penalties only.
+import { readFileSync } from "node:fs";
+import { useContract } from "../src/contract.js";
 import { DEFAULTS } from "../src/state.js";
+
+// The contract the `runs` route sends (tb_lstm_gates.metadata.contract()), as
+// the tab takes it; tests/test_frontend_units.py checks this copy is current.
+export const CONTRACT = JSON.parse(readFileSync(new URL("./contract.json", import.meta.url), "utf8"));
+useContract(CONTRACT);
 
 export const LSTM = {
   layer: "encoder/lstm_cell",
@@ -13,6 +20,7 @@ export const LSTM = {
   activation_maps: true,
   unit_saturation: true,
   penalties: false,
+  step_unit: "batch",
 };
 export const GRU = {
   layer: "decoder/gru_cell",
@@ -23,6 +31,7 @@ export const GRU = {
   histograms: true,
   activation_maps: false,
   penalties: false,
+  step_unit: "batch",
 };
 const plain = (info) => ({
   ...info,
@@ -33,12 +42,19 @@ const plain = (info) => ({
 });
 
 export const RUNS = [
-  { run: "beta/train", layers: [GRU, { ...plain(LSTM), histograms: false }], regularization: false },
-  { run: "alpha/train", layers: [GRU, LSTM], regularization: false },
+  // beta logged once an epoch, alpha every few batches.
+  {
+    run: "beta/train",
+    layers: [{ ...GRU, step_unit: "epoch" }, { ...plain(LSTM), histograms: false, step_unit: "epoch" }],
+    regularization: false,
+    step_unit: "epoch",
+  },
+  { run: "alpha/train", layers: [GRU, LSTM], regularization: false, step_unit: "batch" },
   {
     run: "penalized",
-    layers: [{ layer: "lstm/lstm_cell", cell: "lstm", parts: ["recurrent"], gates: ["forget"], stats: [], histograms: false, activation_maps: false, penalties: true }],
+    layers: [{ layer: "lstm/lstm_cell", cell: "lstm", parts: ["recurrent"], gates: ["forget"], stats: [], histograms: false, activation_maps: false, penalties: true, step_unit: "epoch" }],
     regularization: true,
+    step_unit: "epoch",
   },
 ];
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Model, mergeLayers, runMatcher, weightParts } from "../src/model.js";
-import { GRU, LSTM, RUNS, stateWith } from "./fixtures.js";
+import { saturationBounds, statDescription, statLogScale, statName } from "../src/contract.js";
+import { Model, capitalized, mergeLayers, runMatcher, weightParts } from "../src/model.js";
+import { CONTRACT, GRU, LSTM, RUNS, stateWith } from "./fixtures.js";
 
 const model = new Model(RUNS);
 
@@ -63,6 +64,7 @@ test("the histogram target falls back to a run, part and gate that exist", () =>
     gates: LSTM.gates,
     part: "input",
     gate: "input",
+    unit: "batch",
   });
   assert.equal(model.histogramTarget(stateWith({ histOpen: true, histPart: "recurrent", histGate: "forget" })).gate, "forget");
   assert.equal(model.histogramTarget(stateWith({ histOpen: true, view: "activations" })), null);
@@ -74,7 +76,7 @@ test("the histogram target falls back to a run, part and gate that exist", () =>
 test("the activation map needs the Activations view and a visible run with maps", () => {
   assert.equal(model.mapTarget(stateWith()), null);
   const t = model.mapTarget(stateWith({ view: "activations", actGate: "cell" }));
-  assert.deepEqual(t, { runs: ["alpha/train"], run: "alpha/train", layer: LSTM.layer, gates: LSTM.gates, gate: "cell" });
+  assert.deepEqual(t, { runs: ["alpha/train"], run: "alpha/train", layer: LSTM.layer, gates: LSTM.gates, gate: "cell", unit: "batch" });
   assert.equal(model.mapTarget(stateWith({ view: "activations", layer: GRU.layer })), null);
   const lstm = model.currentLayer(stateWith());
   assert.deepEqual(model.activationRows(lstm), ["act_mean", "saturated_low", "saturated_high", "retention"]);
@@ -83,4 +85,23 @@ test("the activation map needs the Activations view and a visible run with maps"
 
 test("merging an empty run list gives no layer", () => {
   assert.deepEqual(mergeLayers([]), []);
+});
+
+test("the step unit is the runs' own when they agree, else plain step", () => {
+  const lstm = model.currentLayer(stateWith());
+  assert.equal(model.stepUnit(["alpha/train"], lstm), "batch");
+  assert.equal(model.stepUnit(["beta/train"], lstm), "epoch");
+  assert.equal(model.stepUnit(["alpha/train", "beta/train"], lstm), "step", "batches and epochs do not share an axis name");
+  assert.equal(model.stepUnit(["penalized"]), "epoch", "runs without the layer: the run's own unit");
+  assert.equal(new Model([{ run: "old", layers: [GRU], regularization: false }]).stepUnit(["old"]), "step", "older answers say nothing");
+});
+
+test("statistic names, descriptions and scales come from the server's contract", () => {
+  assert.equal(statName("update_ratio"), CONTRACT.stats.update_ratio.name);
+  assert.match(statDescription("update_ratio"), /healthy/);
+  assert.ok(statLogScale("update_ratio") && !statLogScale("l2"));
+  assert.equal(statName("made_up"), "made_up", "a statistic the contract does not know keeps its name");
+  assert.deepEqual(saturationBounds("cell"), [-0.9, 0.9]);
+  assert.deepEqual(saturationBounds("forget"), [0.1, 0.9]);
+  assert.equal(capitalized("global step"), "Global step");
 });

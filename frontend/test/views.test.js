@@ -99,4 +99,5 @@ test("activation map: the hatching is explained only when a time step is masked"
   assert.equal(mapMessage({ data: map([[0.1, 0.2]]) }), "forget gate on the probe's first sequence at step 3.");
   assert.equal(mapMessage({ data: map([[0.1, 0.2], [null, null]]) }), "forget gate on the probe's first sequence at step 3; hatched time steps are masked.");
   assert.equal(mapMessage({ error: { status: 404 } }), "No activation map for this gate in this run.");
+  assert.equal(mapMessage({ data: map([[0.1, 0.2]]) }, "global step"), "forget gate on the probe's first sequence at global step 3.");
 });

@@ -6,11 +6,22 @@ import pytest
 import tensorflow as tf
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, summary, tf1
+from tb_lstm_gates import discover, metadata, summary, tf1
 
 from tf1_model import CELLS, TRAIN_STEPS, build_model, expected_l2, feed, l2_by_step
 
 v1 = tf.compat.v1
+
+
+def step_units(logdir):
+    """The `step_unit`s the summary metadata under `logdir` records (what the tab names its axes by)."""
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    contents = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME).values()
+    return {metadata.parse_plugin_content(c).step_unit for tags in contents for c in tags.values()}
 
 
 def test_find_cells_names_every_cell_by_its_scope():
@@ -50,6 +61,7 @@ def test_hook_every_n_steps_logs_each_step_once(tmp_path):
                 sess.run(train, feed(x))
     records = tb_lstm_gates.load(str(tmp_path))
     assert sorted(l2_by_step(records)) == [0, 1, 2, 3]
+    assert step_units(tmp_path) == {"global step"}
     assert not [r for r in records if r.stat == "histogram"]
     ratios = [r for r in records if r.stat == "update_ratio"]
     assert ratios and {r.step for r in ratios} == {1, 2, 3}

@@ -3,15 +3,13 @@
 // 0..1, tanh gates -1..1) so maps compare across steps, with its legend.
 // Masked (padded) time steps come as rows of null and are drawn hatched.
 import { DIVERGING, DIVERGING_DARK, VIRIDIS, ramp } from "../colors.js";
+import { isTanhGate } from "../contract.js";
 import { hatch, prepare } from "./canvas.js";
 import { formatTicks, niceTicks } from "./ticks.js";
 
-// The gates whose activation is tanh (LSTM cell candidate, GRU candidate).
-const TANH_GATES = new Set(["cell", "candidate"]);
-
 /** The colour scale of a gate: {lo, hi, stops}. */
 export function gateScale(gate, dark) {
-  return TANH_GATES.has(gate) ? { lo: -1, hi: 1, stops: dark ? DIVERGING_DARK : DIVERGING } : { lo: 0, hi: 1, stops: VIRIDIS };
+  return isTanhGate(gate) ? { lo: -1, hi: 1, stops: dark ? DIVERGING_DARK : DIVERGING } : { lo: 0, hi: 1, stops: VIRIDIS };
 }
 
 /** 0, k, 2k, ... below `n`, with k the smallest of 1, 2, 5, 10, 20, ... that gives at most `most` ticks. */

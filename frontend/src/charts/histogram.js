@@ -67,18 +67,20 @@ function densityLegend(ctx, { x, top, height, peak, text }) {
 /**
  * @param canvas HTMLCanvasElement
  * @param histograms [{step, buckets: [[left, right, count], ...]}], by step
- * @param options {{mode: "offset"|"heatmap", color: string, dark: boolean}}
+ * @param options {{mode: "offset"|"heatmap", color: string, dark: boolean, unit?: string}}: `unit`,
+ *   what the steps count (epoch, batch, global step), names the step axis
  * @returns {(x: number, y: number) => ({step, value, count}|null)} what is
  *   under a point of the canvas (CSS pixels), for a hover readout.
  */
-export function drawHistograms(canvas, histograms, { mode, color, dark }) {
+export function drawHistograms(canvas, histograms, { mode, color, dark, unit = "step" }) {
   // Buckets with non-finite edges or counts (sent as null) cannot be placed.
   histograms = histograms.map((h) => ({ ...h, buckets: h.buckets.filter((b) => b.every(Number.isFinite)) }));
   const text = dark ? "#ccc" : "#444";
   const grid = dark ? "rgba(255,255,255,0.15)" : "rgba(0,0,0,0.15)";
   const { lo, hi, peak } = extent(histograms);
   const steps = histograms.map((h) => h.step);
-  const pad = { left: 58, right: 56, top: 12, bottom: 26 };
+  // Room for "<unit> <step>" beside the ridges: a longer unit than "step" gets more.
+  const pad = { left: 58, right: 56 + 6 * Math.max(0, unit.length - 4), top: 12, bottom: 26 };
   if (mode === "heatmap") {
     // Room for the colour legend.
     pad.right = 110;
@@ -110,7 +112,7 @@ export function drawHistograms(canvas, histograms, { mode, color, dark }) {
     }
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
-    ctx.fillText("step →", pad.left + plotW + 6, pad.top + plotH + 12);
+    ctx.fillText(`${unit} →`, pad.left + plotW + 6, pad.top + plotH + 12);
     densityLegend(ctx, { x: pad.left + plotW + 16, top: pad.top, height: plotH, peak, text });
     return (x, y) => {
       const i = Math.floor((x - pad.left) / colW);
@@ -161,7 +163,7 @@ export function drawHistograms(canvas, histograms, { mode, color, dark }) {
   ctx.textAlign = "left";
   ctx.textBaseline = "middle";
   for (const i of thin([...shown.keys()], 8)) {
-    ctx.fillText(`step ${shown[i].step}`, pad.left + plotW + 6, pad.top + ridge + i * gap);
+    ctx.fillText(`${unit} ${shown[i].step}`, pad.left + plotW + 6, pad.top + ridge + i * gap);
   }
   return (x, y) => {
     if (x < pad.left || x > pad.left + plotW) return null;

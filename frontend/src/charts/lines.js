@@ -79,8 +79,9 @@ export class ChartGroup {
   /**
    * Draws one chart into `holder` (already in the document, so it has a width).
    *
-   * @param panel {{title?: string, lines: Array, onClick?: Function, mark?: number}}: `mark`, a
-   *   step to mark with a vertical line (a finding's first step); the holder gets the class `marked`
+   * @param panel {{title?: string, lines: Array, onClick?: Function, mark?: number, unit?: string}}: `mark`, a
+   *   step to mark with a vertical line (a finding's first step), the holder then gets the class `marked`;
+   *   `unit`, what the steps count (epoch, batch, global step; default step), names the x axis
    * @param view {{smoothing: number, logScale: boolean}}
    */
   add(holder, panel, view) {
@@ -118,7 +119,7 @@ export class ChartGroup {
       },
       scales: { x: { time: false }, y: log ? { distr: 3 } : { range: yRange } },
       axes: [
-        { ...axis, size: 28, incrs: STEP_INCREMENTS },
+        { ...axis, size: 24, incrs: STEP_INCREMENTS, label: panel.unit || "step", labelSize: 14, labelFont: FONT },
         // uPlot passes null for the log ticks it leaves unlabelled, so labels do not overlap.
         { ...axis, size: 52, values: (u, ticks) => (log ? formatLogTicks(ticks) : formatTicks(ticks)) },
       ],
@@ -169,7 +170,7 @@ export class ChartGroup {
     const head = el(
       "tr",
       {},
-      el("th", { colspan: 2, text: `${panel.title ? panel.title + " · " : ""}step ${aligned.xs[idx]}` }),
+      el("th", { colspan: 2, text: `${panel.title ? panel.title + " · " : ""}${panel.unit || "step"} ${aligned.xs[idx]}` }),
       el("th", { class: "num", text: smoothing ? "smoothed" : "value" }),
       smoothing ? el("th", { class: "num", text: "value" }) : null,
     );

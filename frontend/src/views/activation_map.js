@@ -4,6 +4,7 @@ import { getJSON } from "../api.js";
 import { drawActivationMap } from "../charts/activation_map.js";
 import { el, formatValue, labelled, select } from "../dom.js";
 import { LatestRequest } from "../latest.js";
+import { capitalized } from "../model.js";
 
 /**
  * The `activation_map` parameters for target `t` at `step` (-1: the latest).
@@ -20,12 +21,12 @@ export function mapParams(t, known, step) {
 export const hasMaskedSteps = (map) => map.values.some((row) => row.length > 0 && row.every((v) => v == null));
 
 /** The message above the canvas for an `activation_map` answer ({data} or {error}). */
-export function mapMessage({ data, error }) {
+export function mapMessage({ data, error }, unit = "step") {
   if (error) {
     return error.status === 404 ? "No activation map for this gate in this run." : `Could not load the activation map: ${error.message}`;
   }
   const masked = hasMaskedSteps(data) ? "; hatched time steps are masked" : "";
-  return `${data.gate} gate on the probe's first sequence at step ${data.step}${masked}.`;
+  return `${data.gate} gate on the probe's first sequence at ${unit} ${data.step}${masked}.`;
 }
 
 const pairs = (xs) => xs.map((x) => [x, x]);
@@ -69,7 +70,7 @@ export class ActivationMapView {
       el("h2", { text: "Activation map" }),
       labelled("Run", select(pairs(t.runs), t.run, change("actRun"), { class: "map-run" })),
       labelled("Gate", select(pairs(t.gates), t.gate, change("actGate"), { class: "map-gate" })),
-      el("label", { class: "slider map-slider" }, el("span", { class: "label", text: "Step" }), this.stepInput, this.stepLabel),
+      el("label", { class: "slider map-slider" }, el("span", { class: "label", text: capitalized(t.unit) }), this.stepInput, this.stepLabel),
       this.readout,
     );
     this.syncStep();
@@ -113,7 +114,7 @@ export class ActivationMapView {
     }
     if (!this.latest.isNew(result.data ?? result.error.message)) return;
     this.data = result.data || null;
-    this.message.textContent = mapMessage(result);
+    this.message.textContent = mapMessage(result, t.unit);
     this.draw();
   }
 

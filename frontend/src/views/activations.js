@@ -4,15 +4,8 @@ import { getJSON, runParams } from "../api.js";
 import { ChartGroup } from "../charts/lines.js";
 import { el } from "../dom.js";
 import { LatestRequest } from "../latest.js";
-import { ACTIVATION } from "../model.js";
+import { contract, statDescription } from "../contract.js";
 import { cellSeries, drawGrid } from "./grid.js";
-
-const ROW_TITLES = {
-  act_mean: "mean activation on the probe",
-  saturated_low: "fraction of activations below 0.1 (sigmoid gates) or -0.9 (tanh gates)",
-  saturated_high: "fraction of activations above 0.9",
-  retention: "steps the state lasts: mean of 1 / (1 - forget or update activation)",
-};
 
 /** The `series` requests of the grid: one per statistic, each for the runs that have it; [[stat, runs]]. */
 export function activationRequests(model, layer, runs) {
@@ -26,7 +19,7 @@ export function activationRequests(model, layer, runs) {
 export function activationSeries(layer, answers) {
   return {
     layer,
-    series: answers.flatMap((d) => d.series.filter((s) => s.part === ACTIVATION).map((s) => ({ layer: d.layer, stat: d.stat, ...s }))),
+    series: answers.flatMap((d) => d.series.filter((s) => s.part === contract.activation).map((s) => ({ layer: d.layer, stat: d.stat, ...s }))),
   };
 }
 
@@ -100,10 +93,11 @@ export class ActivationsView {
     this.shown = drawGrid(this.app, this.grid, this.charts, {
       rows: model.activationRows(layer),
       rowKey: "stat",
-      rowTitles: ROW_TITLES,
+      unit: model.stepUnit([...new Set(data.series.map((s) => s.run))], layer),
+      rowTitles: Object.fromEntries(model.activationRows(layer).map((s) => [s, statDescription(s)])),
       gates: layer.gates,
       seriesAt: (stat, gate) => cellSeries(data.series, "stat", stat, gate),
-      markAt: (stat, gate) => this.app.markedStep({ layer: layer.layer, stat, part: ACTIVATION, gate }),
+      markAt: (stat, gate) => this.app.markedStep({ layer: layer.layer, stat, part: contract.activation, gate }),
     });
   }
 

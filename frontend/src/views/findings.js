@@ -6,15 +6,16 @@
 import { getJSON } from "../api.js";
 import { el, formatValue } from "../dom.js";
 import { LatestRequest } from "../latest.js";
-import { ACTIVATION, MODEL_LAYER, runMatcher } from "../model.js";
+import { contract } from "../contract.js";
+import { runMatcher } from "../model.js";
 
 export const SEVERITIES = ["error", "warning", "info"];
 
 /** The block a finding is about, as the list shows it: `part · gate`, or the model's total. */
-export const findingBlock = (f) => (f.layer === MODEL_LAYER ? "total" : `${f.part} · ${f.gate}`);
+export const findingBlock = (f) => (f.layer === contract.model_layer ? contract.total : `${f.part} · ${f.gate}`);
 
 /** The view showing a finding's chart: the probe's statistics in Activations, the rest (with penalties) in Weights. */
-export const findingView = (f) => (f.part === ACTIVATION ? "activations" : "weights");
+export const findingView = (f) => (f.part === contract.activation ? "activations" : "weights");
 
 /**
  * Whether the chart of `chart` ({layer, stat, part, gate}: one series of the
@@ -36,7 +37,7 @@ export function findingSelection(f, state) {
   const view = findingView(f);
   const changes = { view, hiddenRuns: state.hiddenRuns.filter((r) => r !== f.run) };
   if (!runMatcher(state.runFilter)(f.run)) changes.runFilter = "";
-  if (f.layer === MODEL_LAYER) return changes;
+  if (f.layer === contract.model_layer) return changes;
   changes.layer = f.layer;
   if (view === "activations") return { ...changes, actRun: f.run, actGate: f.gate, satGate: f.gate };
   return { ...changes, stat: f.stat, hiddenParts: state.hiddenParts.filter((p) => p !== f.part), histRun: f.run };

@@ -9,11 +9,11 @@ export const cellSeries = (series, rowKey, row, gate) => series.filter((s) => s[
  * Draws the grid into `grid` with the charts of `charts` (a ChartGroup);
  * `seriesAt(row, gate)` gives a chart's series, `onClick(row, gate)` (optional)
  * what clicking a chart does, `markAt(row, gate)` (optional) the step to mark
- * on a chart or null. Returns the series drawn, for the downloads.
+ * on a chart or null, `unit` what the steps count (the x axes' name). Returns the series drawn, for the downloads.
  *
  * @param app the tab (app.js): run colours and chart settings
  */
-export function drawGrid(app, grid, charts, { rows, rowKey, rowTitles = {}, gates, seriesAt, onClick, markAt }) {
+export function drawGrid(app, grid, charts, { rows, rowKey, rowTitles = {}, gates, seriesAt, onClick, markAt, unit }) {
   const holders = [];
   const cells = [el("div", { class: "corner" }), ...gates.map((g) => el("div", { class: "col-head", text: g }))];
   for (const row of rows) {
@@ -31,7 +31,7 @@ export function drawGrid(app, grid, charts, { rows, rowKey, rowTitles = {}, gate
   grid.replaceChildren(...cells);
   const drawn = [];
   for (const [holder, row, gate, series] of holders) {
-    const panel = { title: `${row} · ${gate}`, lines: app.lines(series) };
+    const panel = { title: `${row} · ${gate}`, lines: app.lines(series), unit };
     if (onClick) panel.onClick = () => onClick(row, gate);
     if (markAt) panel.mark = markAt(row, gate);
     charts.add(holder, panel, app.chartView());

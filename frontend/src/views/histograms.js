@@ -22,6 +22,8 @@ export class HistogramView {
     this.app = app;
     this.latest = new LatestRequest();
     this.data = null;
+    // What the steps of the data shown count (epoch, batch, ...).
+    this.unit = "step";
     this.locate = null;
     this.openButton = el("button", {
       type: "button",
@@ -36,7 +38,7 @@ export class HistogramView {
       class: "hist-canvas",
       onmousemove: (e) => {
         const at = this.locate && this.locate(e.offsetX, e.offsetY);
-        this.readout.textContent = at ? `step ${at.step} · value ${formatValue(at.value)} · count ${formatValue(at.count)}` : "";
+        this.readout.textContent = at ? `${this.unit} ${at.step} · value ${formatValue(at.value)} · count ${formatValue(at.count)}` : "";
       },
       onmouseleave: () => (this.readout.textContent = ""),
     });
@@ -99,6 +101,7 @@ export class HistogramView {
     const result = await this.latest.fetch(() => getJSON("histograms", params));
     if (!result || !this.latest.isNew(result.data ?? result.error.message)) return;
     this.data = result.data || null;
+    this.unit = t.unit;
     this.message.textContent = histogramMessage(result);
     this.draw();
   }
@@ -110,7 +113,7 @@ export class HistogramView {
       return;
     }
     this.canvas.hidden = false;
-    this.locate = drawHistograms(this.canvas, data.histograms, { mode: this.app.state.histMode, color: this.app.colorOf(data.run), dark: this.app.theme.dark });
+    this.locate = drawHistograms(this.canvas, data.histograms, { mode: this.app.state.histMode, color: this.app.colorOf(data.run), dark: this.app.theme.dark, unit: this.unit });
   }
 
   /** Redraws from the data loaded (theme, run colours, selectors). */

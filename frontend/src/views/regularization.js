@@ -5,12 +5,12 @@ import { getJSON, runParams } from "../api.js";
 import { ChartGroup } from "../charts/lines.js";
 import { el } from "../dom.js";
 import { LatestRequest } from "../latest.js";
-import { MODEL_LAYER, TOTAL } from "../model.js";
+import { contract } from "../contract.js";
 
 /** A penalty chart's title. */
 export function penaltyTitle(s) {
-  if (s.layer === MODEL_LAYER) return s.stat === "loss" ? "training loss" : "regularization loss (model)";
-  return s.part === TOTAL ? `${s.layer}: total penalty` : `${s.part} · ${s.gate} penalty`;
+  if (s.layer === contract.model_layer) return s.stat === "loss" ? "training loss" : "regularization loss (model)";
+  return s.part === contract.total ? `${s.layer}: total penalty` : `${s.part} · ${s.gate} penalty`;
 }
 
 /**
@@ -24,8 +24,8 @@ export function penaltyTitle(s) {
  */
 export function penaltyPanels(series, layer, parts) {
   const rank = (s) => {
-    if (s.layer === MODEL_LAYER) return s.stat === "loss" ? 3 : 2;
-    if (s.part === TOTAL) return 1;
+    if (s.layer === contract.model_layer) return s.stat === "loss" ? 3 : 2;
+    if (s.part === contract.total) return 1;
     return s.layer === layer && parts.includes(s.part) ? 0 : -1;
   };
   const panels = new Map();
@@ -96,7 +96,8 @@ export class RegularizationView {
     });
     panels.forEach((p, i) => {
       const mark = this.app.markedStep(p.series[0]);
-      this.charts.add(holders[i], { title: p.title, lines: this.app.lines(p.series), mark }, this.app.chartView());
+      const unit = model.stepUnit([...new Set(p.series.map((s) => s.run))]);
+      this.charts.add(holders[i], { title: p.title, lines: this.app.lines(p.series), mark, unit }, this.app.chartView());
       this.shown.push(...p.series);
     });
   }

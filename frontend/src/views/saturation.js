@@ -5,10 +5,9 @@
 import { getJSON, runParams } from "../api.js";
 import { drawScatter } from "../charts/scatter.js";
 import { el, formatValue, labelled, select } from "../dom.js";
+import { saturationBounds } from "../contract.js";
 import { LatestRequest } from "../latest.js";
-
-// The route's thresholds: sigmoid gates saturate below 0.1 and above 0.9, tanh gates below -0.9.
-const TANH_GATES = new Set(["cell", "candidate"]);
+import { capitalized } from "../model.js";
 
 /** The `unit_saturation` parameters for target `t` at `step` (-1: each run's latest). */
 export function saturationParams(t, step) {
@@ -29,13 +28,16 @@ export function saturationDots(answer, colorOf) {
 
 /** The axis labels of a gate's scatter, with its saturation thresholds. */
 export function axisLabels(gate) {
-  const low = TANH_GATES.has(gate) ? "-0.9" : "0.1";
-  return { xLabel: `fraction of time steps below ${low} (left-saturated)`, yLabel: "fraction above 0.9 (right-saturated)" };
+  const [low, high] = saturationBounds(gate);
+  return { xLabel: `fraction of time steps below ${low} (left-saturated)`, yLabel: `fraction above ${high} (right-saturated)` };
 }
 
-/** The line under the chart: which gate, and each run's step (runs logged at other steps show their last one before). */
-export function saturationMessage(answer) {
-  const steps = answer.runs.map((r) => `${r.run} at step ${r.step}`).join(", ");
+/**
+ * The line under the chart: which gate, and each run's step (runs logged at other steps show their last one before),
+ * in `unit` (what the runs' steps count: epoch, batch, ...).
+ */
+export function saturationMessage(answer, unit = "step") {
+  const steps = answer.runs.map((r) => `${r.run} at ${unit} ${r.step}`).join(", ");
   return `${answer.gate} gate, one dot per unit: ${steps}.`;
 }
 
@@ -78,7 +80,7 @@ export class SaturationView {
     this.header.replaceChildren(
       el("h2", { text: "Saturation per unit" }),
       labelled("Gate", select(t.gates.map((g) => [g, g]), t.gate, onGate, { class: "sat-gate" })),
-      el("label", { class: "slider sat-slider" }, el("span", { class: "label", text: "Step" }), this.stepInput, this.stepLabel),
+      el("label", { class: "slider sat-slider" }, el("span", { class: "label", text: capitalized(t.unit) }), this.stepInput, this.stepLabel),
       this.readout,
     );
     this.syncStep();
@@ -114,7 +116,7 @@ export class SaturationView {
     if (!this.latest.isNew(result.data ?? result.error.message)) return;
     this.data = result.data || null;
     if (this.data) this.steps = saturationSteps(this.data);
-    this.message.textContent = result.error ? `Could not load the saturation of this gate: ${result.error.message}` : saturationMessage(this.data);
+    this.message.textContent = result.error ? `Could not load the saturation of this gate: ${result.error.message}` : saturationMessage(this.data, t.unit);
     this.draw();
   }
 

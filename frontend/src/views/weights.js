@@ -3,6 +3,7 @@
 import { getJSON, runParams } from "../api.js";
 import { ChartGroup } from "../charts/lines.js";
 import { el } from "../dom.js";
+import { statDescription, statName } from "../contract.js";
 import { LatestRequest } from "../latest.js";
 import { cellSeries, drawGrid } from "./grid.js";
 
@@ -31,7 +32,9 @@ export class WeightsView {
     this.shown = [];
     this.title = el("h2");
     this.grid = el("div", { class: "grid" });
-    this.section = el("section", { class: "gates" }, this.title, this.grid);
+    // What the statistic shown measures and what a healthy value looks like, from the server's contract.
+    this.description = el("p", { class: "stat-description" });
+    this.section = el("section", { class: "gates" }, this.title, this.description, this.grid);
   }
 
   async load() {
@@ -60,6 +63,9 @@ export class WeightsView {
     this.charts.destroy();
     this.shown = [];
     const layer = model.currentLayer(state);
+    const stat = layer && (this.data && this.data.layer === layer.layer ? this.data.stat : model.currentStat(layer, state));
+    this.description.textContent = stat ? `${statName(stat)}: ${statDescription(stat)}` : "";
+    this.description.hidden = !stat || !statDescription(stat);
     if (!layer) {
       this.title.textContent = "";
       this.grid.replaceChildren();
@@ -68,7 +74,7 @@ export class WeightsView {
     const data = this.data && this.data.layer === layer.layer ? this.data : null;
     this.title.replaceChildren(
       el("span", { class: "layer-name", text: layer.layer }),
-      el("span", { class: "subtitle", text: ` ${layer.cell} · ${data ? data.stat : model.currentStat(layer, state) || "penalties only"}` }),
+      el("span", { class: "subtitle", text: ` ${layer.cell} · ${stat ? statName(stat) : "penalties only"}` }),
       this.titleButton,
     );
     if (!data || data.series.length === 0) {
@@ -82,6 +88,7 @@ export class WeightsView {
       gates: layer.gates,
       seriesAt: (part, gate) => cellSeries(series, "part", part, gate),
       onClick: this.onOpenBlock,
+      unit: model.stepUnit([...new Set(series.map((s) => s.run))], layer),
       markAt: (part, gate) => this.app.markedStep({ layer: layer.layer, stat: data.stat, part, gate }),
     });
   }
