@@ -35,9 +35,6 @@ FORMATS = ("text", "markdown", "json")
 # order, one value per step.
 Series = collections.namedtuple("Series", ["run", "layer", "cell", "part", "gate", "stat", "steps", "values"])
 
-# Gates squashed by tanh rather than a sigmoid (Pascanu et al.'s gamma = 1
-# rather than 1/4).
-TANH_GATES = ("cell", "candidate")
 WEIGHT_PARTS = ("input", "recurrent", "peephole", "projection")
 # Every statistic a rule reads: readers need not fetch the others.
 STATS_READ = frozenset(
@@ -615,7 +612,8 @@ def _regularization_dominates(rule, index, limits):
 def _spectral_norm_high(rule, index, limits):
     findings = []
     for s in index.by_stat[metadata.SPECTRAL_NORM]:
-        bound = 1.0 if s.gate in TANH_GATES else 4.0
+        # Pascanu et al.'s gamma is 1 for tanh gates, 1/4 for sigmoid gates.
+        bound = 1.0 if s.gate in metadata.TANH_GATES else 4.0
         start = _trailing(s.values > limits["factor"] * bound, limits["window"])
         if start is not None:
             findings.append(
