@@ -5,7 +5,7 @@ import warnings
 
 import keras
 
-from tb_lstm_gates import discover, distribute, regularizers, stats, summary
+from tb_lstm_gates import discover, distribute, guard, regularizers, stats, summary
 from tb_lstm_gates import probe as probe_lib
 
 TRAIN_RUN = "train"
@@ -111,12 +111,12 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         probe_gradients=False,
     ):
         super().__init__()
-        errors = summary.check_logging_args(log_dir, histogram_freq, histogram_bins)
+        errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
         try:
             self._probe_x, self._probe_y = probe_lib.check_probe(probe, probe_gradients)
         except ValueError as e:
             errors.append(str(e))
-        if update_freq != "epoch" and not (summary.is_int(update_freq) and update_freq > 0):
+        if update_freq != "epoch" and not (guard.is_int(update_freq) and update_freq > 0):
             errors.append('update_freq must be "epoch" or a positive int (batches), got %r' % (update_freq,))
         if layers is not None and (
             isinstance(layers, str) or not all(isinstance(n, str) for n in layers) or not layers
@@ -133,7 +133,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self.histogram_bins = histogram_bins
         self.strict = strict
         self.probe_gradients = probe_gradients
-        self._guard = summary.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
+        self._guard = guard.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
         # What tf_keras's CallbackList reads from every callback: logs as
         # numpy values, and no chief-only rule of its own (`is_chief` decides).
         self._supports_tf_logs = False

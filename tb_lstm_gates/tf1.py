@@ -31,7 +31,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tb_lstm_gates import discover, distribute, metadata, regularizers, stats, summary
+from tb_lstm_gates import discover, distribute, guard, metadata, regularizers, stats, summary
 from tb_lstm_gates import layouts as gate_layouts
 from tb_lstm_gates.discover import strip_suffix
 
@@ -116,7 +116,7 @@ def _check_timing(every_n_steps, every_n_secs):
             "give only one of every_n_steps and every_n_secs, got %r and %r"
             % (every_n_steps, every_n_secs)
         )
-    if every_n_steps is not None and not (summary.is_int(every_n_steps) and every_n_steps > 0):
+    if every_n_steps is not None and not (guard.is_int(every_n_steps) and every_n_steps > 0):
         errors.append("every_n_steps must be a positive int, got %r" % (every_n_steps,))
     if every_n_secs is not None and not (isinstance(every_n_secs, (int, float)) and every_n_secs > 0):
         errors.append("every_n_secs must be a positive number, got %r" % (every_n_secs,))
@@ -190,7 +190,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         if every_n_steps is None and every_n_secs is None:
             every_n_steps = 100
         errors = _check_timing(every_n_steps, every_n_secs)
-        errors += summary.check_logging_args(log_dir, histogram_freq, histogram_bins)
+        errors += guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
         if errors:
             raise ValueError("LSTMGatesHook: " + "; ".join(errors))
         self.log_dir = os.fspath(log_dir)
@@ -201,7 +201,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         self.strict = strict
         self._timer = tf.compat.v1.train.SecondOrStepTimer(every_secs=every_n_secs, every_steps=every_n_steps)
         self._logger = None
-        self._guard = summary.FailureGuard("LSTMGatesHook", self.log_dir, strict)
+        self._guard = guard.FailureGuard("LSTMGatesHook", self.log_dir, strict)
         self._last_step = None
         self._logged = 0
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tb_lstm_gates import activations, layouts, metadata, stats, summary
+from tb_lstm_gates import activations, guard, layouts, metadata, stats, summary
 
 _LSTM_TYPES = (nn.LSTM, nn.LSTMCell)
 _RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
@@ -443,7 +443,7 @@ class GateLogger:
 
     def __init__(self, log_dir, histogram_freq=1, histogram_bins=stats.DEFAULT_BINS, layers=None, probe=None,
                  penalty=None, strict=False):
-        errors = summary.check_logging_args(log_dir, histogram_freq, histogram_bins)
+        errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
         if layers is not None and (isinstance(layers, str) or not layers
                                    or not all(isinstance(n, str) for n in layers)):
             errors.append("layers must be None or a non-empty list of module paths, got %r" % (layers,))
@@ -463,7 +463,7 @@ class GateLogger:
         self._writer = None
         self._logger = None
         self._logged = 0
-        self._guard = summary.FailureGuard("GateLogger", self.log_dir, strict)
+        self._guard = guard.FailureGuard("GateLogger", self.log_dir, strict)
 
     def log(self, module, step, loss=None):
         """Writes one step of `module`'s gates (and probe, penalties, `loss`) at `step`."""
