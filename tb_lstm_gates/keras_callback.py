@@ -5,7 +5,7 @@ import warnings
 
 import keras
 
-from tb_lstm_gates import discover, distribute, guard, regularizers, stats, summary
+from tb_lstm_gates import discover, distribute, guard, keras_penalties, stats, summary
 from tb_lstm_gates import probe as probe_lib
 
 TRAIN_RUN = "train"
@@ -351,8 +351,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         for cell in self._cells:
             arrays = cell.arrays()
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
-            penalties.append((cell, regularizers.cell_penalties(cell, arrays)))
-        regularizers.write_penalties(self._writer, self.model, penalties, (logs or {}).get("loss"))
+            penalties.append((cell, keras_penalties.cell_penalties(cell, arrays)))
+        keras_penalties.write_penalties(self._writer, self.model, penalties, (logs or {}).get("loss"))
         self._writer.end_step(step)
 
 

@@ -1,4 +1,4 @@
-"""Gate-wise regularization of LSTM, GRU and ConvLSTM weights, and its penalties for logging.
+"""Gate-wise regularization of LSTM, GRU and ConvLSTM weights.
 
 - `GateRegularizer`: a Keras regularizer with one L1, L2 and soft-orthogonal
   coefficient per gate, for `kernel_regularizer`, `recurrent_regularizer` and
@@ -8,8 +8,9 @@
 - `tf1_gate_penalty` (defined in `tb_lstm_gates.tf1`, importable from here):
   the same penalty on a TF1 cell's concatenated kernel, as a tensor for the
   loss.
-- `cell_penalties` and `write_penalties`: the penalty of every gate,
-  recomputed in numpy from `layouts`, for `LSTMGatesCallback`.
+
+`tb_lstm_gates.penalties` recomputes every gate's penalty in numpy for the
+log.
 
 Coefficients are given per gate (`{"forget": 1e-3}`: every part of the gate)
 or per block (`{"recurrent/forget": 1e-3}`: W_hf alone), in canonical names.
@@ -38,7 +39,7 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from tb_lstm_gates import discover, layouts, metadata
+from tb_lstm_gates import discover, layouts
 
 CELL_GATES = {
     "lstm": layouts.KERAS_LSTM_ORDER,
@@ -522,110 +523,6 @@ def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, laye
         setattr(cell.obj, attribute, regularizer)
         attached[discover.variable_path(variable)] = regularizer
     return attached
-
-
-def cell_penalties(cell, arrays):
-    """The gate penalties of one discovered cell, recomputed in numpy.
-
-    Args:
-      cell: a `discover.Cell` of a Keras 3 model.
-      arrays: its current weights, as `cell.arrays()` returns them.
-
-    Returns:
-      list of `(part, {gate: penalty})`, one per layout piece of every weight
-      that carries a `GateRegularizer`, with the gates that have a nonzero
-      coefficient on that part (a block no key names has no penalty to
-      show); empty when none does.
-
-    Raises:
-      ValueError: a regularizer made for another kind of cell, whose gates
-        Keras splits wrongly without noticing when the widths happen to divide.
-    """
-    penalties = []
-    for name, variable in cell.variables.items():
-        regularizer = getattr(variable, "regularizer", None)
-        if not isinstance(regularizer, GateRegularizer):
-            continue
-        if set(regularizer.gates) != set(CELL_GATES[cell.layout.cell]):
-            raise ValueError(
-                "the %s of %s (a %s cell) has %r: use GateRegularizer(cell=%r)"
-                % (name, cell.layer, cell.layout.cell, regularizer, cell.layout.cell)
-            )
-        if regularizer.weight not in (None, name):
-            raise ValueError(
-                "the %s of %s has %r, made for its %s: put it on the weight it names"
-                % (name, cell.layer, regularizer, regularizer.weight)
-            )
-        for piece in cell.layout.weights[name]:
-            active = regularizer.penalized_gates(piece.part, piece.gates)
-            if active:
-                values = regularizer.gate_penalties(arrays[name], piece, name)
-                penalties.append((piece.part, {g: values[g] for g in active}))
-    return penalties
-
-
-def weight_regularization_loss(model):
-    """The weight regularizers' share of `model.losses`, as a float.
-
-    Sums every regularizer on a trainable weight (gate regularizers and any
-    other), as Keras does at each step. Activity regularization and
-    `add_loss` terms depend on a batch and are left out.
-    """
-    total = 0.0
-    for variable in model.trainable_weights:
-        regularizer = getattr(variable, "regularizer", None)
-        if regularizer is not None:
-            total += float(keras.ops.convert_to_numpy(regularizer(variable)))
-    return total
-
-
-def write_penalties(writer, model, cells_penalties, loss=None):
-    """Adds the regularization series to a `GateSummaryWriter`'s current step.
-
-    When any cell carries a `GateRegularizer`: the penalty of each (part,
-    gate) and each cell's total (see `write_cell_penalties`), the model's
-    weight regularization loss and, when given, the training `loss` (on the
-    `model` pseudo layer). Nothing otherwise.
-
-    Args:
-      writer: a `summary.GateSummaryWriter`.
-      model: the Keras model.
-      cells_penalties: `(cell, cell_penalties(cell, arrays))` pairs.
-      loss: the training loss, or None.
-    """
-    if not write_cell_penalties(writer, cells_penalties):
-        return
-    model_series = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
-    writer.write_scalar(*model_series, metadata.PENALTY, weight_regularization_loss(model))
-    if loss is not None:
-        writer.write_scalar(*model_series, metadata.LOSS, loss)
-
-
-def write_cell_penalties(writer, cells_penalties):
-    """Writes the penalty of each (part, gate) and each cell's total (part = gate = `total`).
-
-    Args:
-      writer: a `summary.GateSummaryWriter`.
-      cells_penalties: `(cell, [(part, {gate: penalty})])` pairs; `cell`
-        has `layer` and `layout.cell`, as a `discover.Cell`.
-
-    Returns:
-      whether anything was written.
-    """
-    logged = False
-    for cell, penalties in cells_penalties:
-        if not penalties:
-            continue
-        logged = True
-        total = 0.0
-        for part, per_gate in penalties:
-            for gate, value in per_gate.items():
-                writer.write_scalar(cell.layer, cell.layout.cell, part, gate, metadata.PENALTY, value)
-                total += value
-        writer.write_scalar(
-            cell.layer, cell.layout.cell, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, total
-        )
-    return logged
 
 
 def __getattr__(name):

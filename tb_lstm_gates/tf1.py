@@ -31,7 +31,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tb_lstm_gates import discover, distribute, guard, metadata, regularizers, stats, summary
+from tb_lstm_gates import discover, distribute, guard, penalties, regularizers, stats, summary
 from tb_lstm_gates import layouts as gate_layouts
 from tb_lstm_gates.discover import strip_suffix
 
@@ -100,13 +100,12 @@ class _SessionLogger:
             for gate, value in zip(gates, np.asarray(values["penalty", j], dtype=np.float64).tolist()):
                 if gate in penalized:
                     per_gate[gate] = per_gate.get(gate, 0.0) + value
-        penalties = [(self.cells[i], list(parts.items())) for i, parts in sorted(per_cell.items())]
-        if regularizers.write_cell_penalties(self.writer, penalties):
-            model_total = sum(v for _, parts in penalties for _, per_gate in parts for v in per_gate.values())
-            self.writer.write_scalar(
-                metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY,
-                model_total,
-            )
+        totals = [
+            penalties.write_cell_penalties(self.writer, self.cells[i], list(parts.items()))
+            for i, parts in sorted(per_cell.items())
+        ]
+        if totals:
+            penalties.write_model_totals(self.writer, sum(totals))
 
 
 def _check_timing(every_n_steps, every_n_secs):

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tb_lstm_gates import activations, guard, layouts, metadata, stats, summary
+from tb_lstm_gates import activations, guard, layouts, metadata, penalties, stats, summary
 
 _LSTM_TYPES = (nn.LSTM, nn.LSTMCell)
 _RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
@@ -490,12 +490,11 @@ class GateLogger:
             arrays = cell.arrays()
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
             if cell.layer in penalized:
-                model_penalty += _write_penalties(self._writer, cell, self.penalty.block_penalties(cell, arrays))
+                model_penalty += penalties.write_cell_penalties(
+                    self._writer, cell, self.penalty.block_penalties(cell, arrays)
+                )
         if self.penalty is not None:
-            model_series = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
-            self._writer.write_scalar(*model_series, metadata.PENALTY, model_penalty)
-            if loss is not None:
-                self._writer.write_scalar(*model_series, metadata.LOSS, float(loss))
+            penalties.write_model_totals(self._writer, model_penalty, loss)
         self._writer.end_step(step)
 
     def close(self):
@@ -508,16 +507,6 @@ class GateLogger:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _write_penalties(writer, cell, penalties):
-    total = 0.0
-    for part, per_gate in penalties:
-        for gate, value in per_gate.items():
-            writer.write_scalar(cell.layer, cell.layout.cell, part, gate, metadata.PENALTY, value)
-            total += value
-    writer.write_scalar(cell.layer, cell.layout.cell, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, total)
-    return total
 
 
 def _write_trace(writer, layer, trace, maps):
