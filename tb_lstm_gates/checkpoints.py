@@ -141,7 +141,7 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
     if not cells:
         raise CheckpointError(
             "%s holds no recurrent cell tb-lstm-gates can split (supported: %s)"
-            % (path, discover.SUPPORTED_CELLS)
+            % (path, discover.SUPPORTED_VARIABLE_SCOPES)
         )
     return _with_step(path, step, counters, cells, read)
 

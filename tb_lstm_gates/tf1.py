@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from tb_lstm_gates import discover, distribute, guard, penalties, regularizers, stats, summary
 from tb_lstm_gates import layouts as gate_layouts
-from tb_lstm_gates.discover import strip_suffix
+from tb_lstm_gates.discover import strip_output_index
 
 def graph_cells(graph=None, layouts=None, input_depth=None):
     """The recurrent cells among a graph's global variables.
@@ -47,17 +47,17 @@ def graph_cells(graph=None, layouts=None, input_depth=None):
     """
     graph = graph or tf.compat.v1.get_default_graph()
     with graph.as_default():
-        variables = {strip_suffix(v.name): v for v in tf.compat.v1.global_variables()}
+        variables = {strip_output_index(v.name): v for v in tf.compat.v1.global_variables()}
     cells = discover.find_cells_by_name({n: v.shape.as_list() for n, v in variables.items()}, layouts, input_depth)
     if not cells:
         raise ValueError(
             "the graph has no recurrent cell whose gates tb-lstm-gates can split "
             "(supported: %s); for a cell in another scope, pass "
             "layouts={'scope/of/cell': tb_lstm_gates.layouts.tf1_lstm(input_depth)}"
-            % discover.SUPPORTED_CELLS
+            % discover.SUPPORTED_VARIABLE_SCOPES
         )
     for cell in cells:
-        cell.variables = {w: variables[strip_suffix(n)] for w, n in cell.variables.items()}
+        cell.variables = {w: variables[strip_output_index(n)] for w, n in cell.variables.items()}
     return cells
 
 
@@ -495,7 +495,7 @@ def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogona
     penalty = tf.add_n([tf.reduce_sum(v) for v in per_part.values()])
     if variable is not None and not tf.executing_eagerly():
         _GRAPH_PENALTIES.setdefault(penalty.graph, []).extend(
-            (strip_suffix(variable.name), part, gates, tensor, penalized[part])
+            (strip_output_index(variable.name), part, gates, tensor, penalized[part])
             for part, tensor in per_part.items()
             if penalized[part]
         )
@@ -510,7 +510,7 @@ _GRAPH_PENALTIES = weakref.WeakKeyDictionary()
 
 def _penalty_fetches(graph, cells):
     """`[(cell index, part, gates, tensor, penalized gates)]` of the penalties on `cells`' kernels."""
-    by_name = {strip_suffix(v.name): i for i, cell in enumerate(cells) for v in cell.variables.values()}
+    by_name = {strip_output_index(v.name): i for i, cell in enumerate(cells) for v in cell.variables.values()}
     return [
         (by_name[entry[0]],) + entry[1:] for entry in _GRAPH_PENALTIES.get(graph, ()) if entry[0] in by_name
     ]
