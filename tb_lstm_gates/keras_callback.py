@@ -5,7 +5,7 @@ import warnings
 
 import keras
 
-from tb_lstm_gates import discover, distribute, guard, keras_penalties, stats, summary
+from tb_lstm_gates import discover, distribute, guard, keras_penalties, probe_run, stats, summary
 from tb_lstm_gates import probe as probe_lib
 
 TRAIN_RUN = "train"
@@ -204,7 +204,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
                     return
                 # Calling the model builds it, as its first training step
                 # would, with the same initial weights.
-                with probe_lib.preserved(self.model):
+                with probe_run.preserved(self.model):
                     self.model(self._probe_x, training=False)
                 self._cells = discover.find_cells(self.model, self.layers)
         except discover.NoRecurrentLayerError as e:
