@@ -73,10 +73,10 @@ class Cell:
 
     def arrays(self):
         """The current weights as numpy arrays, keyed as the layout names them."""
-        return {name: _to_numpy(v) for name, v in self.variables.items()}
+        return {name: _variable_array(v) for name, v in self.variables.items()}
 
 
-def _to_numpy(variable):
+def _variable_array(variable):
     value = variable.numpy() if hasattr(variable, "numpy") else variable
     return np.asarray(value)
 

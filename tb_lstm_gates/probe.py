@@ -78,10 +78,10 @@ def check_probe(probe, gradients):
                 "probe_gradients=True needs Keras on %s; Keras runs on %s"
                 % (", ".join(GRADIENT_BACKENDS), keras.backend.backend())
             )
-    x = _arrays("probe", x)
+    x = _checked_arrays("probe", x)
     sizes = {a.shape[0] for a in keras.tree.flatten(x)}
     if y is not None:
-        y = _arrays("probe targets", y)
+        y = _checked_arrays("probe targets", y)
         sizes |= {a.shape[0] for a in keras.tree.flatten(y)}
     if len(sizes) != 1:
         raise ValueError("probe arrays hold different numbers of sequences: %s" % sorted(sizes))
@@ -94,15 +94,15 @@ def check_probe(probe, gradients):
     return x, y
 
 
-def _arrays(what, value):
+def _checked_arrays(what, value):
     if isinstance(value, dict):
-        return {k: _array(what, v) for k, v in value.items()}
+        return {k: _checked_array(what, v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and value and all(hasattr(v, "shape") for v in value):
-        return [_array(what, v) for v in value]
-    return _array(what, value)
+        return [_checked_array(what, v) for v in value]
+    return _checked_array(what, value)
 
 
-def _array(what, value):
+def _checked_array(what, value):
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as e:

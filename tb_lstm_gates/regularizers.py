@@ -162,7 +162,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
         """The `layouts.Piece`s of a weight of `shape`: the whole weight unless `weight` is set."""
         if self.weight is None:
             return (layouts.Piece("weight", self.gates),)
-        return _keras_layout(self.cell, len(shape)).weights[self.weight]
+        return _layout_of_kind(self.cell, len(shape)).weights[self.weight]
 
     def _check_orthogonal(self, part, rows_shape, units, weight_shape):
         """Raises unless blocks with leading shape `rows_shape` fit the orthogonal term of `part`."""
@@ -281,7 +281,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
         return "GateRegularizer(%r%s)" % (self.cell, ", " + terms if terms else "")
 
 
-def _keras_layout(cell, ndim_bias):
+def _layout_of_kind(cell, ndim_bias):
     """The Keras layout of `cell`; for GRU, `ndim_bias` tells `reset_after` (2-D bias) apart."""
     if cell == "gru":
         return layouts.keras_gru(reset_after=ndim_bias == 2)
@@ -292,7 +292,7 @@ def _weight_parts(cell, weight):
     """The parts a Keras weight can hold: both bias layouts for GRU."""
     if cell == "gru" and weight == "bias":
         return ("bias", "input_bias", "recurrent_bias")
-    return tuple(piece.part for piece in _keras_layout(cell, 1).weights[weight])
+    return tuple(piece.part for piece in _layout_of_kind(cell, 1).weights[weight])
 
 
 def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, layers=None, overwrite=False):

@@ -248,4 +248,3 @@ class CellLogger:
             if hist is not None:
                 self._writer.write_gate_histograms(layer, layout.cell, part, gates, hist)
         self._previous[layer] = arrays
-

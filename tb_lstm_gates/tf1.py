@@ -91,10 +91,10 @@ class _SessionLogger:
         for i, cell in enumerate(self.cells):
             arrays = {w: np.asarray(values[(i, w)]) for w in cell.variables}
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
-        self._write_penalties(values)
+        self._write_fetched_penalties(values)
         self.writer.end_step(step)
 
-    def _write_penalties(self, values):
+    def _write_fetched_penalties(self, values):
         # Two penalties on one kernel (or on a GRU's two kernels) add up per block.
         per_cell = {}
         for j, (i, part, gates, _, penalized) in enumerate(self.penalties):

@@ -23,9 +23,10 @@ Modules: `cells` (finding and splitting the modules, `gate_blocks`),
 Imports torch, numpy and tensorboard only: never TensorFlow or Keras.
 """
 
+from tb_lstm_gates.gate_penalty import TERMS
 from tb_lstm_gates.torch.cells import TorchCell, find_cells, gate_blocks, unwrap
 from tb_lstm_gates.torch.logger import GateLogger
-from tb_lstm_gates.torch.penalty import PENALTY_PARTS, TERMS, GatePenalty
+from tb_lstm_gates.torch.penalty import PENALTY_PARTS, GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
 from tb_lstm_gates.torch.state_dict import cells_from_state_dict, load_state_dict, state_arrays
 

@@ -40,10 +40,10 @@ class TorchCell:
 
     def arrays(self):
         """The weights as numpy copies, transposed as the layout takes them."""
-        return layouts.torch_arrays({name: to_numpy(p) for name, p in self.params.items()})
+        return layouts.torch_arrays({name: numpy_copy(p) for name, p in self.params.items()})
 
 
-def to_numpy(tensor):
+def numpy_copy(tensor):
     """A tensor as a float32 or float64 numpy array on the CPU, always a copy."""
     # A copy: the optimizer changes parameters in place, and the logger keeps
     # the previous step's arrays for `update_ratio`.

@@ -1,17 +1,15 @@
 """`GatePenalty`: per-gate L1, L2 and soft-orthogonal penalties of PyTorch cells, as a differentiable loss term."""
 
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 
-from tb_lstm_gates import layouts, metadata
+from tb_lstm_gates import gate_penalty, layouts, metadata
 from tb_lstm_gates.torch.cells import blocks_of_cell, find_cells, unwrap
 
 # Parts a coefficient key may name, and the parts a key naming only a gate covers.
 PENALTY_PARTS = ("input", "recurrent", "input_bias", "recurrent_bias")
-TERMS = ("l1", "l2", "orthogonal")
 
 
 class GatePenalty:
@@ -177,7 +175,7 @@ def _parse_terms(owner, terms):
             items, default = dict(value), 0.0
         else:
             items, default = {}, value
-        bad = [(k, v) for k, v in list(items.items()) + [(None, default)] if not _is_coefficient(v)]
+        bad = [(k, v) for k, v in list(items.items()) + [(None, default)] if not gate_penalty.is_coefficient(v)]
         if bad:
             errors.append(
                 "%s must be a float >= 0 or a mapping from gate or part/gate to such floats, got %s"
@@ -188,7 +186,3 @@ def _parse_terms(owner, terms):
     if errors:
         raise ValueError("%s: %s" % (owner, "; ".join(errors)))
     return parsed
-
-
-def _is_coefficient(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value) and value >= 0

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from tb_lstm_gates import activations
-from tb_lstm_gates.torch.cells import to_numpy, unwrap
+from tb_lstm_gates.torch.cells import numpy_copy, unwrap
 
 
 def probe_traces(module, cells, probe):
@@ -85,10 +85,10 @@ def _trace_rnn(module, cells, args, kwargs):
     mask = None
     if isinstance(inputs, nn.utils.rnn.PackedSequence):
         padded, lengths = nn.utils.rnn.pad_packed_sequence(inputs, batch_first=True)
-        x = to_numpy(padded)
+        x = numpy_copy(padded)
         mask = np.arange(x.shape[1])[None, :] < lengths.numpy()[:, None]
     else:
-        x = to_numpy(inputs)
+        x = numpy_copy(inputs)
         if x.ndim == 2:  # unbatched (time, features)
             x = x[None]
             if hx is not None:
@@ -96,7 +96,7 @@ def _trace_rnn(module, cells, args, kwargs):
         elif not module.batch_first:
             x = x.transpose(1, 0, 2)
     if hx is not None:
-        hx = tuple(to_numpy(h) for h in hx) if isinstance(hx, tuple) else to_numpy(hx)
+        hx = tuple(numpy_copy(h) for h in hx) if isinstance(hx, tuple) else numpy_copy(hx)
     directions = 2 if module.bidirectional else 1
     traced = []
     for k in range(module.num_layers):
@@ -117,11 +117,11 @@ def _trace_cell(cell, calls, skipped):
     steps, state = [], None
     for i, (args, kwargs) in enumerate(calls):
         x = args[0] if args else kwargs["input"]
-        steps.append(to_numpy(x).reshape(-1, x.shape[-1]))
+        steps.append(numpy_copy(x).reshape(-1, x.shape[-1]))
         if i == 0:
             hx = args[1] if len(args) > 1 else kwargs.get("hx")
             if hx is not None:
-                state = tuple(to_numpy(h) for h in hx) if isinstance(hx, tuple) else to_numpy(hx)
+                state = tuple(numpy_copy(h) for h in hx) if isinstance(hx, tuple) else numpy_copy(hx)
     if len({s.shape for s in steps}) != 1:
         skipped.append("%s (its calls had different batch sizes)" % cell.layer)
         return []

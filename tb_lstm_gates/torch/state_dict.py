@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import torch
 
 from tb_lstm_gates import layouts
-from tb_lstm_gates.torch.cells import to_numpy
+from tb_lstm_gates.torch.cells import numpy_copy
 
 # A recurrent weight in a state_dict: `<module path>.<weight>[_l<k>[_reverse]]`.
 _STATE_KEY = re.compile(r"^(?:(?P<path>.*)\.)?(?P<weight>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
@@ -97,4 +97,4 @@ def load_state_dict(path):
 
 def state_arrays(state, keys):
     """`{key: array}` of state_dict entries as the `torch_*` layouts take them (transposed copies)."""
-    return layouts.torch_arrays({key: to_numpy(state[key]) for key in keys})
+    return layouts.torch_arrays({key: numpy_copy(state[key]) for key in keys})
