@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from tb_lstm_gates import layouts, metadata
+from tb_lstm_gates import layouts, names
 
 
 def sigmoid(x):
@@ -34,7 +34,11 @@ def hard_sigmoid(x):
 # Activation functions the recurrences know, by their Keras names, and the
 # bounds below / above which an activation counts as saturated.
 FUNCTIONS = {"sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "tanh": np.tanh}
-SATURATION_BOUNDS = {"sigmoid": (0.1, 0.9), "hard_sigmoid": (0.1, 0.9), "tanh": (-0.9, 0.9)}
+SATURATION_BOUNDS = {
+    "sigmoid": names.SIGMOID_SATURATION,
+    "hard_sigmoid": names.SIGMOID_SATURATION,
+    "tanh": names.TANH_SATURATION,
+}
 
 # The gate that decides how much of the state is kept at each step.
 RETENTION_GATE = {"lstm": "forget", "conv_lstm": "forget", "gru": "update"}
@@ -88,7 +92,7 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
     Returns:
       a `Trace` with gates `input`, `forget`, `cell`, `output`.
     """
-    gates = metadata.LSTM_GATES
+    gates = names.LSTM_GATES
     parts = _parts(layout, arrays, gates)
     act, rec = _function(activation), _function(recurrent_activation)
     x, valid, steps = _prepare(x, mask, go_backwards)
@@ -135,7 +139,7 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
     Returns:
       a `Trace` with gates `update`, `reset`, `candidate`.
     """
-    gates = metadata.GRU_GATES
+    gates = names.GRU_GATES
     parts = _parts(layout, arrays, gates)
     act, rec = _function(activation), _function(recurrent_activation)
     x, valid, steps = _prepare(x, mask, go_backwards)
@@ -183,7 +187,7 @@ def conv_lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh
       a `Trace` with gates `input`, `forget`, `cell`, `output`; its units
       are the output positions times the filters.
     """
-    gates = metadata.LSTM_GATES
+    gates = names.LSTM_GATES
     parts = _parts(layout, arrays, gates)
     act, rec = _function(activation), _function(recurrent_activation)
     x = np.asarray(x)
@@ -259,17 +263,17 @@ def gate_statistics(trace):
       NaN when no step is valid.
     """
     a = trace.activations[trace.valid]  # (valid steps, n_gates, units)
-    stat_names = (metadata.ACT_MEAN, metadata.SATURATED_LOW, metadata.SATURATED_HIGH, metadata.SATURATED)
+    stat_names = (names.ACT_MEAN, names.SATURATED_LOW, names.SATURATED_HIGH, names.SATURATED)
     if a.shape[0] == 0:
         return {stat: np.full(len(trace.gates), np.nan) for stat in stat_names}
     low, high = (np.array([SATURATION_BOUNDS[f][i] for f in trace.functions])[:, None] for i in (0, 1))
     axes = (0, 2)
     result = {
-        metadata.ACT_MEAN: a.mean(axis=axes, dtype=np.float64),
-        metadata.SATURATED_LOW: (a < low).mean(axis=axes),
-        metadata.SATURATED_HIGH: (a > high).mean(axis=axes),
+        names.ACT_MEAN: a.mean(axis=axes, dtype=np.float64),
+        names.SATURATED_LOW: (a < low).mean(axis=axes),
+        names.SATURATED_HIGH: (a > high).mean(axis=axes),
     }
-    result[metadata.SATURATED] = result[metadata.SATURATED_LOW] + result[metadata.SATURATED_HIGH]
+    result[names.SATURATED] = result[names.SATURATED_LOW] + result[names.SATURATED_HIGH]
     return result
 
 
@@ -291,7 +295,7 @@ def unit_saturation(trace):
     return np.stack([(a < low).mean(axis=0), (a > high).mean(axis=0)], axis=-1).astype(np.float32)
 
 
-def retention(trace, cap=metadata.RETENTION_CAP):
+def retention(trace, cap=names.RETENTION_CAP):
     """`(gate, horizon)`: the gate that keeps the state and its mean of min(1 / (1 - a), cap).
 
     1 / (1 - a) is how many steps a state component lasts when the gate keeps

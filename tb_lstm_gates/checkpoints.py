@@ -34,24 +34,18 @@ recognises the checkpoints of a run `LSTMGatesCallback` logged live.
 """
 
 import dataclasses
-import io
 import os
 import re
-import zipfile
 
 import numpy as np
 
-from tb_lstm_gates import discover, reader, stats, summary
+from tb_lstm_gates import checkpoint_formats, discover, reader, stats, summary
+
+# CheckpointError and one_line are this module's API (the CLI reports with them).
+from tb_lstm_gates.checkpoint_formats import CheckpointError, one_line  # noqa: F401
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
 CHECKPOINT_SUFFIXES = (".keras", ".weights.h5") + TORCH_SUFFIXES
-_OBJECT_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
-# Variables of the optimizer and of the checkpoint itself, not of any cell.
-_NOT_WEIGHTS = re.compile(r"(^|/)(\.OPTIMIZER_SLOT|optimizer|_CHECKPOINTABLE_OBJECT_GRAPH|save_counter)(/|$)")
-_KERAS_VAR_NAMES = ("kernel", "recurrent_kernel", "bias")
-# The optimizer's step counter in object-based checkpoints: Keras 3
-# (`_iterations`), tf_keras's OptimizerV2 (`iter`).
-_ITERATIONS = re.compile(r"(^|/)optimizer/(_iterations|iter|iterations)$")
 
 # A checkpoint name with a step: words (a letter, then letters or digits)
 # joined by `.`, `_` or `-`, a separator, the step, then optionally metric
@@ -76,10 +70,6 @@ RECIPE = 'keras.callbacks.ModelCheckpoint("ckpt/epoch_{epoch:02d}.weights.h5", s
 # Statistics of the weights alone that a re-import compares with the run.
 _EXACT_STATS = ("min", "max", "max_abs", "nonfinite")
 _CLOSE_STATS = ("l2", "mean_abs")
-
-
-class CheckpointError(ValueError):
-    """A path that cannot be imported; the message is one line for the user."""
 
 
 @dataclasses.dataclass
@@ -116,12 +106,12 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
     if path.endswith(CHECKPOINT_SUFFIXES) and not os.path.isfile(path):
         raise CheckpointError("no such file: %s" % path)
     if path.endswith(TORCH_SUFFIXES):
-        cells, read, counters = _torch_checkpoint(path)
+        cells, read, counters = checkpoint_formats.read_torch_checkpoint(path)
         return _with_step(path, step, counters, cells, read)
     if path.endswith(CHECKPOINT_SUFFIXES):
-        shapes, read, counters = _keras_file(path)
+        shapes, read, counters = checkpoint_formats.read_keras_file(path)
     elif os.path.isfile(path + ".index"):
-        shapes, read, counters = _tf_checkpoint(path)
+        shapes, read, counters = checkpoint_formats.read_tf_checkpoint(path)
     elif os.path.isfile(path) and _is_event_file(path):
         raise CheckpointError(
             "%s is a TensorBoard event file, not a checkpoint: %s" % (path, _EVENT_FILES_ADVICE)
@@ -141,7 +131,7 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
     if not cells:
         raise CheckpointError(
             "%s holds no recurrent cell tb-lstm-gates can split (supported: %s)"
-            % (path, discover.SUPPORTED_CELLS)
+            % (path, discover.SUPPORTED_VARIABLE_SCOPES)
         )
     return _with_step(path, step, counters, cells, read)
 
@@ -150,9 +140,9 @@ def _with_step(path, step, counters, cells, read):
     """The `Checkpoint`, its step taken from the first source that has one."""
     candidates = (
         (step, STEP_GIVEN),
-        (counters.get(STEP_GLOBAL), STEP_GLOBAL),
+        (counters.get(checkpoint_formats.GLOBAL_STEP), STEP_GLOBAL),
         (step_from_name(path), STEP_NAME),
-        (counters.get(STEP_ITERATIONS), STEP_ITERATIONS),
+        (counters.get(checkpoint_formats.ITERATIONS), STEP_ITERATIONS),
     )
     for value, source in candidates:
         if value is not None:
@@ -177,108 +167,6 @@ def step_from_name(path):
     return int(match.group(1)) if match else None
 
 
-def _tf_checkpoint(prefix):
-    import tensorflow as tf
-
-    try:
-        ckpt = tf.train.load_checkpoint(prefix)
-        shape_map = ckpt.get_variable_to_shape_map()
-    except Exception as e:  # TF raises several types for corrupt files.
-        raise CheckpointError("cannot read TF checkpoint %s: %s" % (prefix, one_line(e))) from None
-    shapes, keys, counters = {}, {}, {}
-    for key, shape in shape_map.items():
-        name = key[: -len(_OBJECT_SUFFIX)] if key.endswith(_OBJECT_SUFFIX) else key
-        if name == "global_step":
-            counters[STEP_GLOBAL] = int(ckpt.get_tensor(key))
-        elif _ITERATIONS.search(name) and not shape:
-            counters[STEP_ITERATIONS] = int(ckpt.get_tensor(key))
-        if _NOT_WEIGHTS.search(key):
-            continue
-        shapes[name] = shape
-        keys[name] = key
-
-    def read(names):
-        return {n: ckpt.get_tensor(keys[n]) for n in names}
-
-    return shapes, read, counters
-
-
-def _torch_checkpoint(path):
-    """Cells, a reader and the step counters of a PyTorch or Lightning file."""
-    from tb_lstm_gates import torch as gates_torch
-
-    try:
-        state, saved_step = gates_torch.load_state_dict(path)
-    except ValueError as e:
-        raise CheckpointError(one_line(e)) from None
-    found = gates_torch.cells_from_state_dict({k: tuple(v.shape) for k, v in state.items()})
-    if not found:
-        raise CheckpointError("%s holds no nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell weights" % path)
-    cells = [discover.Cell(layer, layout, variables, (), None) for layer, layout, variables in found]
-    counters = {} if saved_step is None else {STEP_GLOBAL: saved_step}
-    return cells, lambda keys: gates_torch.state_arrays(state, keys), counters
-
-
-def _keras_file(path):
-    """Shapes and a reader of a Keras 3 `.weights.h5` file or `.keras` archive."""
-    import h5py
-
-    def open_h5():
-        if path.endswith(".keras"):
-            with zipfile.ZipFile(path) as archive:
-                return h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
-        return h5py.File(path, "r")
-
-    try:
-        with open_h5() as h5:
-            datasets = _keras_cell_datasets(h5)
-            shapes = {name: h5[key].shape for name, key in datasets.items()}
-            counters = {}
-            # Keras 3 creates an optimizer's iteration count as its first variable.
-            iterations = h5.get("optimizer/vars/0")
-            if iterations is not None and iterations.shape == () and iterations.dtype.kind in "iu":
-                counters[STEP_ITERATIONS] = int(iterations[()])
-    except (OSError, KeyError, zipfile.BadZipFile) as e:
-        raise CheckpointError("cannot read Keras weights in %s: %s" % (path, one_line(e))) from None
-
-    def read(names):
-        with open_h5() as h5:
-            return {n: h5[datasets[n]][()] for n in names}
-
-    return shapes, read, counters
-
-
-def _keras_cell_datasets(h5):
-    """{variable path: h5 dataset key} of every cell-like weight in a Keras 3 weights file.
-
-    Keras 3 stores each layer's variables by index under `<layer>/vars`, with
-    the layer's name in the group's `name` attribute; a cell's variables are
-    kernel, recurrent_kernel and bias in that order. The names below the
-    model make the path (`gru/gru_cell/kernel`), so the cell's `layer` is
-    the one `LSTMGatesCallback` logs (see `discover.Cell`).
-    """
-    out = {}
-
-    def visit(group, names, in_cell):
-        vars_group = group.get("vars")
-        if vars_group is not None and "name" in vars_group.attrs:
-            name = vars_group.attrs["name"]
-            names = names + (name.decode() if isinstance(name, bytes) else str(name),)
-            count = len(vars_group)
-            if in_cell and count in (2, 3):
-                for i, var_name in enumerate(_KERAS_VAR_NAMES[:count]):
-                    out["/".join(names + (var_name,))] = vars_group[str(i)].name
-        for key, child in group.items():
-            if key != "vars" and hasattr(child, "items"):
-                visit(child, names, in_cell or key in ("cell", "cells"))
-
-    # The root's own `vars` group names the model, which layer names leave out.
-    for key, child in h5.items():
-        if key != "vars" and hasattr(child, "items"):
-            visit(child, (), key in ("cell", "cells"))
-    return out
-
-
 _EVENT_FILES_ADVICE = (
     "the histograms in event files (those of keras.callbacks.TensorBoard, for one) fuse the "
     "gates of each weight and cannot be split; tb-lstm-gates needs the weights themselves. "
@@ -293,12 +181,6 @@ def _is_event_file(path):
 
 def _holds_event_files(directory):
     return any(_is_event_file(name) for _, _, names in os.walk(directory) for name in names)
-
-
-def one_line(error):
-    """The first line of an error's message, for one-line reports."""
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 def find_checkpoints(paths, step=None, layouts=None, input_depth=None):

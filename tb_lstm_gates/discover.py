@@ -21,7 +21,8 @@ import numpy as np
 
 from tb_lstm_gates import callers, layouts
 
-SUPPORTED_LAYERS = (
+# What `find_cells` finds in a Keras model, for its error messages.
+SUPPORTED_MODEL_LAYERS = (
     "LSTM, GRU, ConvLSTM1D/2D/3D, RNN or StackedRNNCells over LSTMCell/GRUCell, "
     "Bidirectional or TimeDistributed wrappers of those, nested models holding "
     "them, and tf_keras CuDNNLSTM/CuDNNGRU"
@@ -72,10 +73,10 @@ class Cell:
 
     def arrays(self):
         """The current weights as numpy arrays, keyed as the layout names them."""
-        return {name: _to_numpy(v) for name, v in self.variables.items()}
+        return {name: _variable_array(v) for name, v in self.variables.items()}
 
 
-def _to_numpy(variable):
+def _variable_array(variable):
     value = variable.numpy() if hasattr(variable, "numpy") else variable
     return np.asarray(value)
 
@@ -84,7 +85,7 @@ def _class_names(obj):
     return {klass.__name__ for klass in type(obj).__mro__}
 
 
-def layout_of(obj):
+def layout_of_cell(obj):
     """The layout of a Keras cell (or CuDNN layer), or None if it is not one we can split."""
     names = _class_names(obj)
     if "ConvLSTMCell" in names:
@@ -101,9 +102,8 @@ def layout_of(obj):
 
 
 def variable_path(variable):
-    """A variable's path without TensorFlow's `:0` suffix."""
-    path = getattr(variable, "path", None) or variable.name
-    return path[:-2] if path.endswith(":0") else path
+    """A variable object's path (Keras 3 `path`, else `name`), without TensorFlow's `:0`."""
+    return strip_output_index(getattr(variable, "path", None) or variable.name)
 
 
 def find_cells(model, layers=None):
@@ -142,7 +142,7 @@ def find_cells(model, layers=None):
             visit_layer(layer.backward_layer, path)
         elif getattr(layer, "cell", None) is not None:
             visit_cell(layer.cell, path, below)
-        elif layout_of(layer) is not None:
+        elif layout_of_cell(layer) is not None:
             visit_cell(layer, path, below[:-1])
         elif _is_layer(getattr(layer, "layer", None)):
             visit_layer(layer.layer, path)
@@ -162,7 +162,7 @@ def find_cells(model, layers=None):
             for sub in cell.cells:
                 visit_cell(sub, path, below_model)
             return
-        layout = layout_of(cell)
+        layout = layout_of_cell(cell)
         if layout is None:
             skipped.append("%s (%s)" % ("/".join(names), type(cell).__name__))
             return
@@ -185,14 +185,14 @@ def find_cells(model, layers=None):
     visit_layer(model, ())
     if skipped:
         warnings.warn(
-            "tb-lstm-gates cannot split the gates of %s and skips %s; it "
-            "supports %s" % (", ".join(skipped), "it" if len(skipped) == 1 else "them", SUPPORTED_LAYERS),
+            "tb-lstm-gates cannot split the gates of %s and skips %s; it supports %s"
+            % (", ".join(skipped), "it" if len(skipped) == 1 else "them", SUPPORTED_MODEL_LAYERS),
             stacklevel=callers.user_stacklevel(),
         )
     if not found:
         raise NoRecurrentLayerError(
             "model %r has no recurrent layer whose gates tb-lstm-gates can "
-            "split; supported: %s" % (getattr(model, "name", model), SUPPORTED_LAYERS)
+            "split; supported: %s" % (getattr(model, "name", model), SUPPORTED_MODEL_LAYERS)
         )
     if layers is not None:
         wanted = set(layers)
@@ -248,7 +248,8 @@ _WEIGHT_NAMES = sorted(
     reverse=True,
 )
 
-SUPPORTED_CELLS = (
+# What `find_cells_by_name` finds among variable names, for error messages.
+SUPPORTED_VARIABLE_SCOPES = (
     "TF1 LSTMCell (with peepholes and num_proj), BasicLSTMCell and GRUCell in "
     "scopes named lstm_cell, basic_lstm_cell or gru_cell (also inside "
     "MultiRNNCell and bidirectional_dynamic_rnn), and Keras/tf_keras LSTM, GRU, "
@@ -256,8 +257,8 @@ SUPPORTED_CELLS = (
 )
 
 
-def strip_suffix(name):
-    """A TensorFlow variable name without its `:0` output suffix."""
+def strip_output_index(name):
+    """A TensorFlow tensor or variable name string without its `:0` output index."""
     return re.sub(r":\d+$", "", name)
 
 
@@ -288,7 +289,7 @@ def find_cells_by_name(shapes, layouts=None, input_depth=None):
     input_depth = dict(input_depth or {})
     scopes = {}
     for name, shape in shapes.items():
-        path = strip_suffix(name)
+        path = strip_output_index(name)
         for weight in _WEIGHT_NAMES:
             if path.endswith("/" + weight) or path == weight:
                 scope = path[: -len(weight)].rstrip("/")
@@ -305,7 +306,7 @@ def find_cells_by_name(shapes, layouts=None, input_depth=None):
         if scope in layouts:
             layout = layouts[scope]
         else:
-            layout = _layout_of(scope, {w: s for w, (_, s) in weights.items()}, input_depth.get(scope))
+            layout = _layout_of_scope(scope, {w: s for w, (_, s) in weights.items()}, input_depth.get(scope))
             if layout is None:
                 continue
         missing = [w for w in layout.weights if w not in weights]
@@ -319,7 +320,8 @@ def find_cells_by_name(shapes, layouts=None, input_depth=None):
     return cells
 
 
-def _layout_of(scope, shapes, depth):
+def _layout_of_scope(scope, shapes, depth):
+    """The layout of the cell under `scope`, told from its weights' names and shapes; None if none."""
     if "recurrent_kernel" in shapes and "kernel" in shapes:
         return _keras_layout(shapes)
     if _TF1_LSTM_SCOPE.search(scope) and "kernel" in shapes and "bias" in shapes:

@@ -5,7 +5,7 @@ import warnings
 
 import keras
 
-from tb_lstm_gates import discover, distribute, regularizers, stats, summary
+from tb_lstm_gates import discover, distribute, guard, keras_penalties, probe_run, stats, summary
 from tb_lstm_gates import probe as probe_lib
 
 TRAIN_RUN = "train"
@@ -111,12 +111,12 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         probe_gradients=False,
     ):
         super().__init__()
-        errors = summary.check_logging_args(log_dir, histogram_freq, histogram_bins)
+        errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
         try:
             self._probe_x, self._probe_y = probe_lib.check_probe(probe, probe_gradients)
         except ValueError as e:
             errors.append(str(e))
-        if update_freq != "epoch" and not (summary.is_int(update_freq) and update_freq > 0):
+        if update_freq != "epoch" and not (guard.is_int(update_freq) and update_freq > 0):
             errors.append('update_freq must be "epoch" or a positive int (batches), got %r' % (update_freq,))
         if layers is not None and (
             isinstance(layers, str) or not all(isinstance(n, str) for n in layers) or not layers
@@ -133,7 +133,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self.histogram_bins = histogram_bins
         self.strict = strict
         self.probe_gradients = probe_gradients
-        self._guard = summary.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
+        self._guard = guard.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
         # What tf_keras's CallbackList reads from every callback: logs as
         # numpy values, and no chief-only rule of its own (`is_chief` decides).
         self._supports_tf_logs = False
@@ -204,7 +204,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
                     return
                 # Calling the model builds it, as its first training step
                 # would, with the same initial weights.
-                with probe_lib.preserved(self.model):
+                with probe_run.preserved(self.model):
                     self.model(self._probe_x, training=False)
                 self._cells = discover.find_cells(self.model, self.layers)
         except discover.NoRecurrentLayerError as e:
@@ -353,8 +353,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         for cell in self._cells:
             arrays = cell.arrays()
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
-            penalties.append((cell, regularizers.cell_penalties(cell, arrays)))
-        regularizers.write_penalties(self._writer, self.model, penalties, (logs or {}).get("loss"))
+            penalties.append((cell, keras_penalties.cell_penalties(cell, arrays)))
+        keras_penalties.write_penalties(self._writer, self.model, penalties, (logs or {}).get("loss"))
         self._writer.end_step(step)
 
 

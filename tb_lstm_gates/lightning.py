@@ -2,7 +2,7 @@
 
 import lightning.pytorch as pl
 
-from tb_lstm_gates import stats, summary
+from tb_lstm_gates import guard, stats
 from tb_lstm_gates import torch as gates_torch
 
 
@@ -36,9 +36,9 @@ class LSTMGatesCallback(pl.Callback):
     def __init__(self, log_dir=None, every_n_epochs=1, every_n_train_steps=None, probe=None, penalty=None,
                  layers=None, histogram_freq=1, histogram_bins=stats.DEFAULT_BINS):
         errors = []
-        if not (summary.is_int(every_n_epochs) and every_n_epochs > 0):
+        if not (guard.is_int(every_n_epochs) and every_n_epochs > 0):
             errors.append("every_n_epochs must be a positive int, got %r" % (every_n_epochs,))
-        if every_n_train_steps is not None and not (summary.is_int(every_n_train_steps) and every_n_train_steps > 0):
+        if every_n_train_steps is not None and not (guard.is_int(every_n_train_steps) and every_n_train_steps > 0):
             errors.append("every_n_train_steps must be None or a positive int, got %r" % (every_n_train_steps,))
         if errors:
             raise ValueError("LSTMGatesCallback: " + "; ".join(errors))

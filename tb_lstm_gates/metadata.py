@@ -12,92 +12,44 @@ import numpy as np
 
 from tensorboard.compat.proto import summary_pb2
 
+# Gate, part and statistic names live in `names`, which imports nothing, so the
+# numeric core needs no TensorBoard; they are re-exported here for writers and readers.
+from tb_lstm_gates.names import (  # noqa: F401
+    ACT_MEAN,
+    ACTIVATION,
+    ACTIVATION_MAP,
+    ACTIVATION_STATS,
+    GRAD_NORM,
+    GRU_GATES,
+    HISTOGRAM,
+    LOSS,
+    LSTM_GATES,
+    MODEL_CELL,
+    MODEL_LAYER,
+    PARTS,
+    PENALTY,
+    PROBE_STATS,
+    RETENTION,
+    RETENTION_CAP,
+    SATURATED,
+    SATURATED_HIGH,
+    SATURATED_LOW,
+    SCALAR_STATS,
+    SIGMOID_SATURATION,
+    SPECTRAL_NORM,
+    TANH_GATES,
+    TANH_SATURATION,
+    TENSOR_STATS,
+    TOTAL,
+    UNIT_SATURATION,
+)
+
 PLUGIN_NAME = "lstm_gates"
 
 # Version of the JSON stored in `plugin_data.content`. Readers accept every
 # version up to this one: version 1 wrote one summary per block and
 # statistic, version 2 packs them (see `create_summary_metadata`).
 PROTOCOL_VERSION = 2
-
-LSTM_GATES = ("input", "forget", "cell", "output")
-GRU_GATES = ("update", "reset", "candidate")
-PARTS = (
-    "input",
-    "recurrent",
-    "bias",
-    "input_bias",
-    "recurrent_bias",
-    "peephole",
-    "projection",
-    "activation",
-)
-# Largest singular value of a gate's recurrent block (the matrix acting on
-# h_{t-1}; `stats.spectral_norm`), written on part `recurrent` only, and not
-# for ConvLSTM cells, whose recurrent kernel is a convolution.
-SPECTRAL_NORM = "spectral_norm"
-# Statistics of one block, float32 values.
-SCALAR_STATS = (
-    "l2",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "mean_abs",
-    "max_abs",
-    "nonfinite",
-    "update_ratio",
-    SPECTRAL_NORM,
-)
-PENALTY = "penalty"
-HISTOGRAM = "histogram"
-
-# Gate activations on the callback's probe batch (see
-# `tb_lstm_gates.activations`), written with part = ACTIVATION and the gate's
-# canonical name. Every statistic leaves out masked time steps.
-ACTIVATION = "activation"
-# - ACT_MEAN: mean activation over probe sequences, time steps and units;
-# - SATURATED_LOW / SATURATED_HIGH: fraction of activations below 0.1 /
-#   above 0.9 for sigmoid gates, below -0.9 / above 0.9 for tanh gates (the
-#   LSTM cell candidate, the GRU candidate); SATURATED is their sum;
-# - RETENTION: mean of min(1 / (1 - a), RETENTION_CAP) over sequences, time
-#   steps and units, for the gate that keeps the state (LSTM forget, GRU
-#   update): how many steps the state lasts, capped because a = 1 is forever.
-ACT_MEAN = "act_mean"
-SATURATED = "saturated"
-SATURATED_LOW = "saturated_low"
-SATURATED_HIGH = "saturated_high"
-RETENTION = "retention"
-ACTIVATION_STATS = (ACT_MEAN, SATURATED, SATURATED_LOW, SATURATED_HIGH, RETENTION)
-RETENTION_CAP = 1000.0
-# Norm of the gradient of the model's loss on the probe w.r.t. one block,
-# written on the weight's own part (`input`, `recurrent`, `bias`, ...).
-GRAD_NORM = "grad_norm"
-# Statistics of the probe, in the order the tab lists them.
-PROBE_STATS = ACTIVATION_STATS + (GRAD_NORM,)
-# The activations of one gate on the probe's first sequence: a [time, units]
-# array (float16 in version 2, float32 in version 1), NaN at masked time
-# steps, rows in the input's time order (also for backward layers).
-# Part = ACTIVATION.
-ACTIVATION_MAP = "activation_map"
-# Per unit of one gate, the fractions of the probe's valid time steps (over
-# every sequence) left- and right-saturated (the bounds of SATURATED_LOW and
-# SATURATED_HIGH): a [units, 2] array (float16 in version 2, float32 in
-# version 1), the points of Karpathy, Johnson and Fei-Fei's (2015)
-# saturation plot. Part = ACTIVATION.
-UNIT_SATURATION = "unit_saturation"
-# Statistics whose value is an array rather than a number.
-TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP, UNIT_SATURATION)
-# The training loss, logged beside the penalties so the tab can show each
-# penalty's share of the loss.
-LOSS = "loss"
-
-# Regularization totals use pseudo names:
-# - a layer's total penalty: its own `layer` and `cell`, part = gate = TOTAL;
-# - the model's regularization loss (stat PENALTY) and training loss (stat
-#   LOSS): layer = MODEL_LAYER, cell = MODEL_CELL, part = gate = TOTAL.
-TOTAL = "total"
-MODEL_LAYER = "model"
-MODEL_CELL = "model"
 
 TAG_PREFIX = PLUGIN_NAME
 
@@ -259,12 +211,6 @@ STAT_INFO = {
         "linear",
     ),
 }
-
-# The saturation bounds of SATURATED_LOW and SATURATED_HIGH (see above), and
-# the gates whose activation is tanh (range -1..1) rather than sigmoid.
-SIGMOID_SATURATION = (0.1, 0.9)
-TANH_SATURATION = (-0.9, 0.9)
-TANH_GATES = ("cell", "candidate")
 
 
 def contract():

@@ -30,18 +30,28 @@ layers with `time_major=True`, and layers the model does not call on the
 probe.
 """
 
-import inspect
 import warnings
 
 import keras
 import numpy as np
 
 from tb_lstm_gates import activations, layouts, metadata, stats
+from tb_lstm_gates.probe_calls import (
+    calls_to_numpy,
+    merge_calls,
+    record_calls,
+    to_numpy,
+)
+from tb_lstm_gates.probe_run import (
+    GRADIENT_BACKENDS,
+    gradient_function,
+    preserved,
+    tf_function,
+    uses_tensorflow,
+)
 
 # The probe runs at every logged step: keep it a handful of sequences.
 MAX_SEQUENCES = 256
-# Keras backends whose gradients `_gradient_function` takes.
-GRADIENT_BACKENDS = ("tensorflow", "torch", "jax")
 
 
 def check_probe(probe, gradients):
@@ -68,10 +78,10 @@ def check_probe(probe, gradients):
                 "probe_gradients=True needs Keras on %s; Keras runs on %s"
                 % (", ".join(GRADIENT_BACKENDS), keras.backend.backend())
             )
-    x = _arrays("probe", x)
+    x = _checked_arrays("probe", x)
     sizes = {a.shape[0] for a in keras.tree.flatten(x)}
     if y is not None:
-        y = _arrays("probe targets", y)
+        y = _checked_arrays("probe targets", y)
         sizes |= {a.shape[0] for a in keras.tree.flatten(y)}
     if len(sizes) != 1:
         raise ValueError("probe arrays hold different numbers of sequences: %s" % sorted(sizes))
@@ -84,15 +94,15 @@ def check_probe(probe, gradients):
     return x, y
 
 
-def _arrays(what, value):
+def _checked_arrays(what, value):
     if isinstance(value, dict):
-        return {k: _array(what, v) for k, v in value.items()}
+        return {k: _checked_array(what, v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and value and all(hasattr(v, "shape") for v in value):
-        return [_array(what, v) for v in value]
-    return _array(what, value)
+        return [_checked_array(what, v) for v in value]
+    return _checked_array(what, value)
 
 
-def _array(what, value):
+def _checked_array(what, value):
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as e:
@@ -144,17 +154,17 @@ class ProbeLogger:
 
     def _capture(self):
         """`{id(layer): [(sequence, mask, states)]}`: every call of each probed layer on the probe, as numpy."""
-        if self._compiled_capture is None and _uses_tensorflow(self._model):
+        if self._compiled_capture is None and uses_tensorflow(self._model):
             try:
-                self._compiled_capture = _compiled(self._run_recording)
+                self._compiled_capture = tf_function(self._run_recording)
                 calls = self._compiled_capture(self._x)
             except Exception:  # e.g. a layer called inside a loop Keras traces: run eagerly instead
                 self._compiled_capture = False
             else:
-                return _to_numpy(calls)
+                return calls_to_numpy(calls)
         if self._compiled_capture:
-            return _to_numpy(self._compiled_capture(self._x))
-        return _to_numpy(self._run_recording(self._x))
+            return calls_to_numpy(self._compiled_capture(self._x))
+        return calls_to_numpy(self._run_recording(self._x))
 
     def _run_recording(self, x):
         """Runs the model on `x` in inference mode; returns what each probed layer's calls received, as tensors.
@@ -166,7 +176,7 @@ class ProbeLogger:
         undo = []
         try:
             for rnn, _ in self._layers:
-                undo.append(_record_calls(rnn, calls[id(rnn)]))
+                undo.append(record_calls(rnn, calls[id(rnn)]))
             self._model(x, training=False)
         finally:
             for restore in reversed(undo):
@@ -182,7 +192,7 @@ class ProbeLogger:
             if not calls[id(rnn)]:
                 missing.extend(cell.layer for cell in cells)
                 continue
-            sequence, mask, states = _merge(calls[id(rnn)])
+            sequence, mask, states = merge_calls(calls[id(rnn)])
             # `find_cells` lists stacked cells in their order, and Keras
             # orders their initial states the same way.
             for cell in cells:
@@ -232,12 +242,12 @@ class ProbeLogger:
             return
         key = tuple(id(v) for v in variables)
         if self._gradient_key != key:
-            self._gradient_fn, self._gradient_key = _gradient_function(self._model, variables), key
+            self._gradient_fn, self._gradient_key = gradient_function(self._model, variables), key
         with preserved(self._model):
             grads = iter(list(self._gradient_fn(self._x, self._y)))
         for cell, named in pieces:
             arrays = {
-                name: np.zeros(v.shape, np.float32) if g is None else _numpy(g)
+                name: np.zeros(v.shape, np.float32) if g is None else to_numpy(g)
                 for (name, v), g in zip(named, grads)
             }
             weights = {k: p for k, p in cell.layout.weights.items() if k in arrays}
@@ -263,216 +273,6 @@ def _unprobed(cell):
         if function not in activations.FUNCTIONS:
             return "its %s %r is not one of %s" % (name, function, ", ".join(sorted(activations.FUNCTIONS)))
     return None
-
-
-def _record_calls(layer, sink):
-    """Wraps `layer.call` to append `(sequence, mask, states)` of each call to `sink`; returns the undo."""
-    original = layer.call
-    signature = inspect.signature(original)
-    own = layer.__dict__.get("call")
-
-    def call(*args, **kwargs):
-        sink.append(_call_inputs(signature, args, kwargs))
-        return original(*args, **kwargs)
-
-    # `object.__setattr__`: the layer's own `__setattr__` would track the
-    # function; an instance attribute shadows the class's method for this
-    # layer only, wherever Keras looks it up (`__call__`, TimeDistributed).
-    object.__setattr__(layer, "call", call)
-
-    def undo():
-        if own is None:
-            object.__delattr__(layer, "call")
-        else:
-            object.__setattr__(layer, "call", own)
-
-    return undo
-
-
-def _call_inputs(signature, args, kwargs):
-    """`(sequence, mask, states)` of one call of a recurrent layer, as given (None when absent)."""
-    arguments = signature.bind(*args, **kwargs).arguments
-    sequence = arguments[next(iter(signature.parameters))]
-    states, mask = arguments.get("initial_state"), arguments.get("mask")
-    if isinstance(sequence, (list, tuple)):
-        # tf_keras hands a functional model's `initial_state` in with the inputs.
-        sequence, rest = sequence[0], list(sequence[1:])
-        states = states if states is not None or not rest else rest
-    if isinstance(mask, (list, tuple)):
-        mask = mask[0]
-    return sequence, mask, None if states is None else _flatten(states) or None
-
-
-def _to_numpy(calls):
-    return {
-        key: [
-            (_numpy(sequence), None if mask is None else _numpy(mask).astype(bool),
-             None if states is None else [_numpy(s) for s in states])
-            for sequence, mask, states in recorded
-        ]
-        for key, recorded in calls.items()
-    }
-
-
-def _uses_tensorflow(model):
-    """Whether `model` runs on TensorFlow (Keras 3's TensorFlow backend, or tf_keras)."""
-    return keras.backend.backend() == "tensorflow" or type(model).__module__.startswith("tf_keras")
-
-
-def _compiled(fn):
-    import tensorflow as tf
-
-    return tf.function(fn)
-
-
-def _flatten(structure):
-    if isinstance(structure, (list, tuple)):
-        return [leaf for item in structure for leaf in _flatten(item)]
-    return [structure]
-
-
-def _merge(calls):
-    """One `(sequence, mask, states)` from a layer's calls: those shaped as the first, along the batch axis.
-
-    A layer inside `TimeDistributed` is called once per step of the outer axis
-    (Keras 3) or once on the outer axis folded into the batch (tf_keras); a
-    shared layer is called once per use.
-    """
-    first = calls[0]
-    same = [
-        c for c in calls
-        if c[0].shape[1:] == first[0].shape[1:] and (c[1] is None) == (first[1] is None)
-        and (c[2] is None) == (first[2] is None)
-    ]
-    sequence = np.concatenate([c[0] for c in same])
-    mask = None if first[1] is None else np.concatenate([c[1] for c in same])
-    states = None if first[2] is None else [np.concatenate(parts) for parts in zip(*(c[2] for c in same))]
-    return sequence, mask, states
-
-
-def _numpy(value):
-    if hasattr(value, "detach"):  # a torch tensor that may require grad
-        value = value.detach().cpu()
-    if hasattr(value, "numpy"):  # variables and eager tensors of every backend Keras runs on
-        return np.asarray(value.numpy())
-    return np.asarray(keras.ops.convert_to_numpy(value))
-
-
-def _layers(model):
-    """Every layer of `model`, itself included, through nested models and wrappers, each once."""
-    found, seen = [], set()
-
-    def visit(layer):
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        found.append(layer)
-        for name in ("forward_layer", "backward_layer", "layer"):
-            child = getattr(layer, name, None)
-            if child is not None and hasattr(child, "weights"):
-                visit(child)
-        for child in getattr(layer, "layers", None) or ():
-            visit(child)
-
-    visit(model)
-    return found
-
-
-class preserved:
-    """Runs a block on `model` so that training cannot tell it ran.
-
-    Stateful recurrent layers turn stateless for the block (zero initial
-    state, any batch size, no carried state written); afterwards, their
-    carried states, the model's non-trainable variables (random seeds,
-    moving statistics) and its metrics' variables get back their values.
-    Frozen layers' weights are not copied: nothing writes them, and a frozen
-    pretrained embedding can be large.
-    """
-
-    def __init__(self, model):
-        self._model = model
-
-    def __enter__(self):
-        model = self._model
-        layers = _layers(model)
-        self._stateful = [
-            layer for layer in layers if getattr(layer, "stateful", False) and hasattr(layer, "states")
-        ]
-        frozen = {id(v) for layer in layers if not layer.trainable for v in layer.weights}
-        variables = [v for v in model.non_trainable_variables if id(v) not in frozen]
-        for metric in getattr(model, "metrics", None) or ():
-            variables.extend(getattr(metric, "variables", ()))
-        for layer in self._stateful:
-            variables.extend(v for v in _flatten(layer.states) if hasattr(v, "assign"))
-        unique = {id(v): v for v in variables}
-        self._saved = [(v, np.array(_numpy(v))) for v in unique.values()]
-        self._specs = []
-        for layer in self._stateful:
-            # tf_keras pins a stateful layer's input batch size in its input spec.
-            self._specs.append((layer, layer.input_spec))
-            layer.stateful = False
-            layer.input_spec = None
-        return self
-
-    def __exit__(self, *exc):
-        for layer, spec in self._specs:
-            layer.stateful = True
-            layer.input_spec = spec
-        for variable, value in self._saved:
-            if not np.array_equal(_numpy(variable), value, equal_nan=True):
-                variable.assign(value)
-        return False
-
-
-def _gradient_function(model, variables):
-    """`f(x, y)`: gradients of the model's loss on `(x, y)` w.r.t. `variables`, in order.
-
-    One function per Keras backend (GRADIENT_BACKENDS): a `tf.function` with a
-    `GradientTape` (Keras 3 on TensorFlow, or tf_keras), `torch.autograd.grad`
-    (which leaves the parameters' `.grad` alone), or `jax.grad` of a
-    stateless call. None of them changes a variable.
-    """
-    # tf_keras's `compute_loss` has no `training` argument.
-    kwargs = {"training": False} if "training" in inspect.signature(model.compute_loss).parameters else {}
-
-    def loss_of(x, y):
-        y_pred = model(x, training=False)
-        return model.compute_loss(x=x, y=y, y_pred=y_pred, **kwargs)
-
-    backend = keras.backend.backend()
-    if _uses_tensorflow(model):
-        import tensorflow as tf
-
-        @tf.function
-        def tf_gradients(x, y):
-            with tf.GradientTape() as tape:
-                loss = loss_of(x, y)
-            return tape.gradient(loss, variables)
-
-        return tf_gradients
-    if backend == "torch":
-        import torch
-
-        def torch_gradients(x, y):
-            values = [v.value for v in variables]
-            with torch.enable_grad():
-                loss = loss_of(x, y)
-            return torch.autograd.grad(loss, values, allow_unused=True)
-
-        return torch_gradients
-    if backend == "jax":
-        import jax
-
-        def jax_gradients(x, y):
-            def loss_at(values):
-                # The scope makes the variables read `values`, which jax traces.
-                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-                    return loss_of(x, y)
-
-            return jax.grad(loss_at)([v.value for v in variables])
-
-        return jax_gradients
-    raise ValueError("probe_gradients=True needs Keras on %s, not %s" % (", ".join(GRADIENT_BACKENDS), backend))
 
 
 def _trace(cell, x, mask, go_backwards, initial_state=None):

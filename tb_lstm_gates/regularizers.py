@@ -1,15 +1,16 @@
-"""Gate-wise regularization of LSTM, GRU and ConvLSTM weights, and its penalties for logging.
+"""Gate-wise regularization of LSTM, GRU and ConvLSTM weights.
 
 - `GateRegularizer`: a Keras regularizer with one L1, L2 and soft-orthogonal
   coefficient per gate, for `kernel_regularizer`, `recurrent_regularizer` and
   `bias_regularizer` of LSTM, GRU and ConvLSTM layers and cells.
 - `attach_gate_regularizers`: puts gate regularizers on the weights of an
   already built model or layer.
-- `tf1_gate_penalty` (defined in `tb_lstm_gates.tf1`, importable from here):
+- `tf1_gate_penalty` (defined in `tb_lstm_gates.tf1_penalty`, importable from here):
   the same penalty on a TF1 cell's concatenated kernel, as a tensor for the
   loss.
-- `cell_penalties` and `write_penalties`: the penalty of every gate,
-  recomputed in numpy from `layouts`, for `LSTMGatesCallback`.
+
+`tb_lstm_gates.penalties` recomputes every gate's penalty in numpy for the
+log.
 
 Coefficients are given per gate (`{"forget": 1e-3}`: every part of the gate)
 or per block (`{"recurrent/forget": 1e-3}`: W_hf alone), in canonical names.
@@ -25,27 +26,20 @@ shape `ks + (filters, 4 * filters)`, `M` stacks the gate's kernel taps into
 orthonormal over all taps, the soft orthogonality usual for convolution
 kernels, and equals the dense case when the kernel size is 1.
 
-The penalty formula is written once (`_per_gate`) and evaluated with
+The penalty formula is written once (`gate_penalty.per_gate_penalty`) and evaluated with
 `keras.ops` in the loss, with TensorFlow for TF1 graphs and with numpy for the
 log, where the blocks come from `layouts.gate_view`, so what is logged is not
 read back from the framework's loss.
 """
 
-import numbers
 import types
 from collections.abc import Mapping
 
 import keras
 import numpy as np
 
-from tb_lstm_gates import discover, layouts, metadata
-
-CELL_GATES = {
-    "lstm": layouts.KERAS_LSTM_ORDER,
-    "conv_lstm": layouts.KERAS_LSTM_ORDER,
-    "gru": layouts.KERAS_GRU_ORDER,
-}
-TERMS = ("l1", "l2", "orthogonal")
+from tb_lstm_gates import discover, gate_penalty, layouts
+from tb_lstm_gates.gate_penalty import CELL_GATES
 
 # Weight name -> (its regularizer attribute on Keras cells, attach argument).
 _KERAS_WEIGHTS = {
@@ -53,136 +47,6 @@ _KERAS_WEIGHTS = {
     "recurrent_kernel": ("recurrent_regularizer", "recurrent"),
     "bias": ("bias_regularizer", "bias"),
 }
-
-
-def _key_text(gates, parts):
-    """The valid coefficient keys, for error messages."""
-    keys = list(gates) + ["%s/%s" % (p, g) for p in parts for g in gates]
-    return ", ".join(keys)
-
-
-def _parse_coefficients(owner, cell, terms, parts=None, no_parts_hint=""):
-    """Checks coefficients; a ValueError names every problem and the valid keys.
-
-    Args:
-      owner: who takes them, for error messages.
-      cell: the cell kind, a key of `CELL_GATES`.
-      terms: `{term: float or mapping}` as the user gave them. A mapping's
-        keys are gates (`"forget"`: every part of the gate) or blocks
-        (`"recurrent/forget"`: that part only, overriding the gate's key).
-      parts: the parts a block key may name, or None when block keys are
-        not accepted (then `no_parts_hint` says why).
-
-    Returns:
-      `(gates, coefficients, config)`: `coefficients[term]` is a pair
-      `({gate: float}, {(part, gate): float})` (see `_vectors`), `config`
-      the values to store in a config, as floats.
-    """
-    if cell not in CELL_GATES:
-        raise ValueError(
-            "%s: cell must be one of %s, got %r" % (owner, ", ".join(repr(c) for c in CELL_GATES), cell)
-        )
-    gates = CELL_GATES[cell]
-    errors, coefficients, config = [], {}, {}
-    for term, value in terms.items():
-        per_gate, per_block, bad = {}, {}, []
-        if isinstance(value, Mapping):
-            unknown, blocked = [], []
-            for key, v in value.items():
-                part, _, gate = str(key).rpartition("/")
-                if gate not in gates or (part and parts is not None and part not in parts):
-                    unknown.append(key)
-                elif part and parts is None:
-                    blocked.append(key)
-                elif not _is_coefficient(v):
-                    bad.append((key, v))
-                elif part:
-                    per_block[part, gate] = float(v)
-                else:
-                    per_gate[gate] = float(v)
-            if unknown:
-                errors.append(
-                    "%s names unknown key %s; the valid keys of a %s cell here are %s"
-                    % (term, ", ".join(repr(k) for k in unknown), cell, _key_text(gates, parts or ()))
-                )
-            if blocked:
-                blocks = ", ".join(repr(k) for k in blocked)
-                errors.append("%s names block %s: %s" % (term, blocks, no_parts_hint))
-        elif _is_coefficient(value):
-            per_gate = dict.fromkeys(gates, float(value))
-        else:
-            bad.append(("every gate", value))
-        if bad:
-            errors.append(
-                "%s must be a float >= 0 or a mapping from gate (or part/gate block) to such "
-                "floats, got %s" % (term, ", ".join("%r for %s" % (v, k) for k, v in bad))
-            )
-            continue
-        coefficients[term] = (per_gate, per_block)
-        if isinstance(value, Mapping):
-            config[term] = {str(k): float(v) for k, v in value.items()}
-        else:
-            config[term] = float(value)
-    if errors:
-        raise ValueError("%s: %s" % (owner, "; ".join(errors)))
-    return gates, coefficients, config
-
-
-def _is_coefficient(value):
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and np.isfinite(value)
-        and value >= 0
-    )
-
-
-def _vectors(coefficients, gates, part=None, terms=TERMS):
-    """`{term: list of floats in the order of gates, or None when all zero}` for one part.
-
-    A block key (`"recurrent/forget"`) wins over its gate's key (`"forget"`)
-    on that part; `part=None` takes the gate keys only.
-    """
-    vectors = {}
-    for term in terms:
-        per_gate, per_block = coefficients[term]
-        vector = [per_block.get((part, g), per_gate.get(g, 0.0)) for g in gates]
-        vectors[term] = vector if any(vector) else None
-    return vectors
-
-
-def _per_gate(blocks, coefficients, xp):
-    """The penalty of each gate, shape `(n_gates,)`.
-
-    Args:
-      blocks: tensor of shape `(rows, n_gates, units)`: `blocks[:, g, :]` is
-        gate `g`'s block `M`.
-      coefficients: `{term: list of n_gates floats, or None when all zero}`.
-      xp: namespace with `const`, `zeros`, `sum`, `abs`, `square`, `einsum`, `eye`.
-    """
-    terms = []
-    if coefficients.get("l1"):
-        terms.append(xp.const(coefficients["l1"]) * xp.sum(xp.abs(blocks), (0, 2)))
-    if coefficients.get("l2"):
-        terms.append(xp.const(coefficients["l2"]) * xp.sum(xp.square(blocks), (0, 2)))
-    if coefficients.get("orthogonal"):
-        gram = xp.einsum("rgu,rgv->guv", blocks, blocks) - xp.eye(blocks.shape[-1])
-        terms.append(xp.const(coefficients["orthogonal"]) * xp.sum(xp.square(gram), (1, 2)))
-    if not terms:
-        return xp.zeros(blocks.shape[1])
-    return sum(terms[1:], terms[0])
-
-
-def _numpy_ops():
-    return types.SimpleNamespace(
-        const=lambda v: np.asarray(v, dtype=np.float64),
-        zeros=lambda n: np.zeros(n),
-        sum=lambda x, axis: np.sum(x, axis=axis),
-        abs=np.abs,
-        square=np.square,
-        einsum=np.einsum,
-        eye=lambda n: np.eye(n),
-    )
 
 
 def _keras_ops(dtype):
@@ -195,18 +59,6 @@ def _keras_ops(dtype):
         square=ops.square,
         einsum=ops.einsum,
         eye=lambda n: ops.eye(n, dtype=dtype),
-    )
-
-
-def _tf_ops(tf, dtype):
-    return types.SimpleNamespace(
-        const=lambda v: tf.constant(v, dtype=dtype),
-        zeros=lambda n: tf.zeros((n,), dtype=dtype),
-        sum=lambda x, axis: tf.reduce_sum(x, axis=list(axis)),
-        abs=tf.abs,
-        square=tf.square,
-        einsum=tf.einsum,
-        eye=lambda n: tf.eye(n, dtype=dtype),
     )
 
 
@@ -286,7 +138,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
             "one set of coefficients to a whole layer with attach_gate_regularizers(model, ...)"
             % (", ".join(_KERAS_WEIGHTS), cell, CELL_GATES.get(cell, ("",) * 2)[1])
         )
-        self.gates, self._coefficients, self._config = _parse_coefficients(
+        self.gates, self._coefficients, self._config = gate_penalty.parse_coefficients(
             owner,
             cell,
             {"l1": l1, "l2": l2, "orthogonal": orthogonal},
@@ -298,7 +150,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
 
     def coefficients(self, part=None, gates=None):
         """`{term: list of floats in the order of gates, or None when all zero}` on `part`."""
-        return _vectors(self._coefficients, self.gates if gates is None else gates, part)
+        return gate_penalty.coefficient_vectors(self._coefficients, self.gates if gates is None else gates, part)
 
     def penalized_gates(self, part=None, gates=None):
         """The gates (of `gates`, default all) with a nonzero coefficient on `part`, in order."""
@@ -310,7 +162,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
         """The `layouts.Piece`s of a weight of `shape`: the whole weight unless `weight` is set."""
         if self.weight is None:
             return (layouts.Piece("weight", self.gates),)
-        return _keras_layout(self.cell, len(shape)).weights[self.weight]
+        return _layout_of_kind(self.cell, len(shape)).weights[self.weight]
 
     def _check_orthogonal(self, part, rows_shape, units, weight_shape):
         """Raises unless blocks with leading shape `rows_shape` fit the orthogonal term of `part`."""
@@ -375,7 +227,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
                     self.weight,
                     shape,
                     ", ".join(repr(k) for k in missing),
-                    _key_text(self.gates, sorted(held)),
+                    gate_penalty.key_text(self.gates, sorted(held)),
                     " (GRU's bias has input_bias and recurrent_bias rows with reset_after=True, "
                     "one bias part otherwise)" if gru_bias else "",
                 )
@@ -388,7 +240,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
         for piece in self._pieces(tuple(x.shape)):
             selected = x if piece.rows is None else x[piece.rows]
             blocks = keras.ops.reshape(selected, (-1, len(self.gates), units))
-            term = keras.ops.sum(_per_gate(blocks, self.coefficients(piece.part), xp))
+            term = keras.ops.sum(gate_penalty.per_gate_penalty(blocks, self.coefficients(piece.part), xp))
             total = term if total is None else total + term
         return total
 
@@ -415,7 +267,8 @@ class GateRegularizer(keras.regularizers.Regularizer):
         units = view.shape[-1]
         self._check_orthogonal(piece.part, view.shape[:-2], units, array.shape)
         blocks = view.reshape((-1,) + view.shape[-2:])
-        values = _per_gate(blocks, self.coefficients(piece.part, piece.gates), _numpy_ops())
+        coefficients = self.coefficients(piece.part, piece.gates)
+        values = gate_penalty.per_gate_penalty(blocks, coefficients, gate_penalty.numpy_ops())
         return dict(zip(piece.gates, values.tolist()))
 
     def get_config(self):
@@ -428,7 +281,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
         return "GateRegularizer(%r%s)" % (self.cell, ", " + terms if terms else "")
 
 
-def _keras_layout(cell, ndim_bias):
+def _layout_of_kind(cell, ndim_bias):
     """The Keras layout of `cell`; for GRU, `ndim_bias` tells `reset_after` (2-D bias) apart."""
     if cell == "gru":
         return layouts.keras_gru(reset_after=ndim_bias == 2)
@@ -439,7 +292,7 @@ def _weight_parts(cell, weight):
     """The parts a Keras weight can hold: both bias layouts for GRU."""
     if cell == "gru" and weight == "bias":
         return ("bias", "input_bias", "recurrent_bias")
-    return tuple(piece.part for piece in _keras_layout(cell, 1).weights[weight])
+    return tuple(piece.part for piece in _layout_of_kind(cell, 1).weights[weight])
 
 
 def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, layers=None, overwrite=False):
@@ -524,115 +377,11 @@ def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, laye
     return attached
 
 
-def cell_penalties(cell, arrays):
-    """The gate penalties of one discovered cell, recomputed in numpy.
-
-    Args:
-      cell: a `discover.Cell` of a Keras 3 model.
-      arrays: its current weights, as `cell.arrays()` returns them.
-
-    Returns:
-      list of `(part, {gate: penalty})`, one per layout piece of every weight
-      that carries a `GateRegularizer`, with the gates that have a nonzero
-      coefficient on that part (a block no key names has no penalty to
-      show); empty when none does.
-
-    Raises:
-      ValueError: a regularizer made for another kind of cell, whose gates
-        Keras splits wrongly without noticing when the widths happen to divide.
-    """
-    penalties = []
-    for name, variable in cell.variables.items():
-        regularizer = getattr(variable, "regularizer", None)
-        if not isinstance(regularizer, GateRegularizer):
-            continue
-        if set(regularizer.gates) != set(CELL_GATES[cell.layout.cell]):
-            raise ValueError(
-                "the %s of %s (a %s cell) has %r: use GateRegularizer(cell=%r)"
-                % (name, cell.layer, cell.layout.cell, regularizer, cell.layout.cell)
-            )
-        if regularizer.weight not in (None, name):
-            raise ValueError(
-                "the %s of %s has %r, made for its %s: put it on the weight it names"
-                % (name, cell.layer, regularizer, regularizer.weight)
-            )
-        for piece in cell.layout.weights[name]:
-            active = regularizer.penalized_gates(piece.part, piece.gates)
-            if active:
-                values = regularizer.gate_penalties(arrays[name], piece, name)
-                penalties.append((piece.part, {g: values[g] for g in active}))
-    return penalties
-
-
-def weight_regularization_loss(model):
-    """The weight regularizers' share of `model.losses`, as a float.
-
-    Sums every regularizer on a trainable weight (gate regularizers and any
-    other), as Keras does at each step. Activity regularization and
-    `add_loss` terms depend on a batch and are left out.
-    """
-    total = 0.0
-    for variable in model.trainable_weights:
-        regularizer = getattr(variable, "regularizer", None)
-        if regularizer is not None:
-            total += float(keras.ops.convert_to_numpy(regularizer(variable)))
-    return total
-
-
-def write_penalties(writer, model, cells_penalties, loss=None):
-    """Adds the regularization series to a `GateSummaryWriter`'s current step.
-
-    When any cell carries a `GateRegularizer`: the penalty of each (part,
-    gate) and each cell's total (see `write_cell_penalties`), the model's
-    weight regularization loss and, when given, the training `loss` (on the
-    `model` pseudo layer). Nothing otherwise.
-
-    Args:
-      writer: a `summary.GateSummaryWriter`.
-      model: the Keras model.
-      cells_penalties: `(cell, cell_penalties(cell, arrays))` pairs.
-      loss: the training loss, or None.
-    """
-    if not write_cell_penalties(writer, cells_penalties):
-        return
-    model_series = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
-    writer.write_scalar(*model_series, metadata.PENALTY, weight_regularization_loss(model))
-    if loss is not None:
-        writer.write_scalar(*model_series, metadata.LOSS, loss)
-
-
-def write_cell_penalties(writer, cells_penalties):
-    """Writes the penalty of each (part, gate) and each cell's total (part = gate = `total`).
-
-    Args:
-      writer: a `summary.GateSummaryWriter`.
-      cells_penalties: `(cell, [(part, {gate: penalty})])` pairs; `cell`
-        has `layer` and `layout.cell`, as a `discover.Cell`.
-
-    Returns:
-      whether anything was written.
-    """
-    logged = False
-    for cell, penalties in cells_penalties:
-        if not penalties:
-            continue
-        logged = True
-        total = 0.0
-        for part, per_gate in penalties:
-            for gate, value in per_gate.items():
-                writer.write_scalar(cell.layer, cell.layout.cell, part, gate, metadata.PENALTY, value)
-                total += value
-        writer.write_scalar(
-            cell.layer, cell.layout.cell, metadata.TOTAL, metadata.TOTAL, metadata.PENALTY, total
-        )
-    return logged
-
-
 def __getattr__(name):
-    # `tf1_gate_penalty` lives in `tb_lstm_gates.tf1` beside `gate_blocks`;
-    # this keeps the old import path working without importing TensorFlow here.
+    # `tf1_gate_penalty` lives in `tb_lstm_gates.tf1_penalty` beside `gate_blocks`;
+    # this keeps the documented import path working without importing TensorFlow here.
     if name == "tf1_gate_penalty":
-        from tb_lstm_gates import tf1
+        from tb_lstm_gates import tf1_penalty
 
-        return tf1.tf1_gate_penalty
+        return tf1_penalty.tf1_gate_penalty
     raise AttributeError("module %r has no attribute %r" % (__name__, name))

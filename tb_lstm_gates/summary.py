@@ -15,13 +15,12 @@ import os
 import socket
 import struct
 import time
-import warnings
 
 import google_crc32c
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
-from tb_lstm_gates import callers, metadata, stats
+from tb_lstm_gates import metadata, stats
 
 def array_tensor(values, dtype):
     """A `TensorProto` of `values` as `dtype` (float32, float16, uint8, uint16 or uint32), any shape."""
@@ -382,58 +381,3 @@ class CellLogger:
             if hist is not None:
                 self._writer.write_gate_histograms(layer, layout.cell, part, gates, hist)
         self._previous[layer] = arrays
-
-
-def is_int(value):
-    """True for Python and numpy ints, False for bools."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def check_logging_args(log_dir, histogram_freq, histogram_bins):
-    """Messages naming each bad argument every gate logger takes; empty if all are good."""
-    errors = []
-    if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
-        errors.append("log_dir must be a non-empty path, got %r" % (log_dir,))
-    if not (is_int(histogram_freq) and histogram_freq >= 0):
-        errors.append("histogram_freq must be an int >= 0 (0 turns histograms off), got %r" % (histogram_freq,))
-    if not (is_int(histogram_bins) and histogram_bins > 0):
-        errors.append("histogram_bins must be a positive int, got %r" % (histogram_bins,))
-    return errors
-
-
-class FailureGuard:
-    """Keeps a logging failure from stopping training.
-
-    The first exception raised by work run through the guard is reported as
-    one `RuntimeWarning` naming the logger and its directory, and `failed`
-    turns True so the caller stops logging; with `strict=True` the exception
-    is raised instead.
-
-    Args:
-      owner: the logger's name for the message, e.g. `LSTMGatesCallback`.
-      log_dir: where it logs.
-      strict: raise instead of warning.
-    """
-
-    def __init__(self, owner, log_dir, strict):
-        self.owner = owner
-        self.log_dir = log_dir
-        self.strict = strict
-        self.failed = False
-
-    def run(self, fn, *args):
-        """Calls `fn(*args)`; returns whether it succeeded."""
-        try:
-            fn(*args)
-            return True
-        except Exception as e:
-            if self.strict:
-                raise
-            self.failed = True
-            warnings.warn(
-                "%s stopped logging to %s: %s: %s. Training goes on; pass "
-                "strict=True to stop it instead." % (self.owner, self.log_dir, type(e).__name__, e),
-                RuntimeWarning,
-                stacklevel=callers.user_stacklevel(),
-            )
-            return False

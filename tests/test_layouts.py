@@ -1,5 +1,8 @@
 """Gate layouts, proven by recomputing one step of Keras's own cells."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -169,3 +172,35 @@ def test_rows_outside_the_weight_get_a_clear_error():
 def test_missing_weight_is_named():
     with pytest.raises(ValueError, match="no weight 'bias'"):
         list(layouts.keras_lstm().blocks({"kernel": np.zeros((2, 8)), "recurrent_kernel": np.zeros((2, 8))}))
+
+
+NUMPY_ONLY_SCRIPT = """
+import importlib.abc
+import sys
+
+import numpy as np
+
+
+class Blocker(importlib.abc.MetaPathFinder):
+    # The numeric core must not need any framework: importing one fails.
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorboard", "tensorflow", "keras", "torch", "jax"):
+            raise ImportError("blocked: " + name)
+        return None
+
+
+sys.meta_path.insert(0, Blocker())
+from tb_lstm_gates import activations, layouts, stats
+
+layout = layouts.keras_lstm()
+kernel = np.arange(24, dtype=np.float32).reshape(2, 12)
+view = layouts.gate_view(kernel, layout.weights["kernel"][0], "kernel")
+assert stats.gate_stats(view)["max"].tolist() == [14, 17, 20, 23]
+assert activations.FUNCTIONS["tanh"] is np.tanh
+print("ok")
+"""
+
+
+def test_numeric_core_imports_with_numpy_alone():
+    result = subprocess.run([sys.executable, "-c", NUMPY_ONLY_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]

@@ -12,7 +12,7 @@ import keras
 from tensorboard.context import RequestContext
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, metadata, regularizers
+from tb_lstm_gates import discover, keras_penalties, metadata
 from tb_lstm_gates.regularizers import GateRegularizer, attach_gate_regularizers
 from test_plugin_routes import _plugin, _python_provider
 
@@ -342,7 +342,7 @@ def test_regularizer_of_another_cell_whose_width_divides_is_caught_when_logged()
     (cell,) = discover.find_cells(model)
     message = r"kernel of .* \(a lstm cell\) has GateRegularizer\('gru'.*use GateRegularizer\(cell='lstm'\)"
     with pytest.raises(ValueError, match=message):
-        regularizers.cell_penalties(cell, cell.arrays())
+        keras_penalties.cell_penalties(cell, cell.arrays())
 
 
 def test_orthogonal_on_a_non_square_block_raises():
@@ -459,7 +459,7 @@ def test_block_the_weight_lacks_or_the_wrong_weight_raise():
     same = keras.layers.LSTM(5, kernel_regularizer=recurrent_only)
     (cell,) = discover.find_cells(keras.Sequential([keras.Input((6, 5)), same]))
     with pytest.raises(ValueError, match=r"the kernel of .* made for its recurrent_kernel"):
-        regularizers.cell_penalties(cell, cell.arrays())
+        keras_penalties.cell_penalties(cell, cell.arrays())
 
 
 def test_block_keys_on_a_conv_lstm_recurrent_kernel_take_every_tap_of_the_gate():

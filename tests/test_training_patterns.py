@@ -555,7 +555,7 @@ def test_probe_that_cannot_be_compiled_runs_eagerly_to_the_same_traces(monkeypat
             raise TypeError("a tensor made inside a loop cannot leave it")
         return run
 
-    monkeypatch.setattr(probe, "_compiled", cannot_compile)
+    monkeypatch.setattr(probe, "tf_function", cannot_compile)
     eager = traces_by_layer(model, x)
     assert sorted(eager) == sorted(compiled) == ["gru/gru_cell", "lstm/lstm_cell"]
     for layer in eager:
