@@ -48,7 +48,8 @@ class LSTMGatesCallback(pl.Callback):
         self.every_n_epochs = every_n_epochs
         self.every_n_train_steps = every_n_train_steps
         self._options = dict(histogram_freq=histogram_freq, histogram_bins=histogram_bins, layers=layers,
-                             probe=probe, penalty=penalty)
+                             probe=probe, penalty=penalty,
+                             step_unit="epoch" if every_n_train_steps is None else "global step")
         self._logger = None
         self._losses = []
 

@@ -35,7 +35,7 @@ import warnings
 import keras
 import numpy as np
 
-from tb_lstm_gates import activations, layouts, metadata, stats
+from tb_lstm_gates import activations, layouts, metadata, stats, summary
 from tb_lstm_gates.probe_calls import (
     calls_to_numpy,
     merge_calls,
@@ -214,16 +214,7 @@ class ProbeLogger:
     def log(self, writer, maps):
         """Adds the probe's statistics (and activation maps if `maps`) to the writer's current step."""
         for cell, trace in self.traces():
-            writer.write_gate_stats(
-                cell.layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace)
-            )
-            gate, horizon = activations.retention(trace)
-            writer.write_scalar(cell.layer, trace.cell, metadata.ACTIVATION, gate, metadata.RETENTION, horizon)
-            saturation = activations.unit_saturation(trace)
-            writer.write_unit_saturation(cell.layer, trace.cell, trace.gates, saturation)
-            if maps:
-                maps_of_gates = activations.activation_map(trace)
-                writer.write_activation_maps(cell.layer, trace.cell, trace.gates, maps_of_gates)
+            summary.write_probe_trace(writer, cell.layer, trace, maps)
         if self._gradient_cells:
             self._log_gradients(writer)
 

@@ -20,7 +20,7 @@ import google_crc32c
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
-from tb_lstm_gates import metadata, stats
+from tb_lstm_gates import activations, metadata, stats
 
 def array_tensor(values, dtype):
     """A `TensorProto` of `values` as `dtype` (float32, float16, uint8, uint16 or uint32), any shape."""
@@ -381,3 +381,17 @@ class CellLogger:
             if hist is not None:
                 self._writer.write_gate_histograms(layer, layout.cell, part, gates, hist)
         self._previous[layer] = arrays
+
+
+def write_probe_trace(writer, layer, trace, maps):
+    """Adds what one layer's gates did on the probe (an `activations.Trace`) to the writer's current step.
+
+    Per gate: the activation statistics, the state gate's retention, each
+    unit's saturated fractions and, with `maps`, the activation map.
+    """
+    writer.write_gate_stats(layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace))
+    gate, horizon = activations.retention(trace)
+    writer.write_scalar(layer, trace.cell, metadata.ACTIVATION, gate, metadata.RETENTION, horizon)
+    writer.write_unit_saturation(layer, trace.cell, trace.gates, activations.unit_saturation(trace))
+    if maps:
+        writer.write_activation_maps(layer, trace.cell, trace.gates, activations.activation_map(trace))

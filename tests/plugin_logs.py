@@ -284,3 +284,16 @@ def step_units(logdir):
     multiplexer.Reload()
     contents = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME).values()
     return {metadata.parse_plugin_content(c).step_unit for tags in contents for c in tags.values()}
+
+
+def step_units(run_dir):
+    """The `step_unit`s recorded in the summary metadata of every event file in `run_dir`."""
+    from tb_lstm_gates import metadata, summary
+
+    return {
+        metadata.parse_plugin_content(value.metadata.plugin_data.content).step_unit
+        for name in os.listdir(run_dir)
+        for event in summary.read_events(os.path.join(run_dir, name))
+        for value in event.summary.value
+        if value.HasField("metadata")
+    }

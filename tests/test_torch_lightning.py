@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from plugin_logs import step_units
 from torch import nn
 
 from tb_lstm_gates import metadata, reader
@@ -71,6 +72,7 @@ def test_every_n_train_steps_logs_global_steps(tmp_path):
                                                     histogram_freq=0))
     assert trainer.global_step == 8
     assert sorted({r.step for r in reader.load(tmp_path / "gates")}) == [0, 3, 6]
+    assert step_units(tmp_path / "gates") == {"global step"}
 
 
 def test_bad_arguments_are_named():

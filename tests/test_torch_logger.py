@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from plugin_logs import step_units
+
 from tb_lstm_gates import activations, metadata, reader
 from tb_lstm_gates import torch as tg
 
@@ -202,6 +204,21 @@ def test_probe_of_a_cell_loop_reproduces_torch_and_is_logged(tmp_path):
         assert act_mean == pytest.approx(expected_means, rel=1e-6)
         maps = [r for r in records if r.layer == layer and r.stat == metadata.ACTIVATION_MAP]
         assert len(maps) == len(trace.gates) and maps[0].value.shape == (4, trace.activations.shape[-1])
+        saturation = {r.gate: r.value for r in records if r.layer == layer and r.stat == metadata.UNIT_SATURATION}
+        expected_fractions = dict(zip(trace.gates, activations.unit_saturation(trace)))
+        assert saturation.keys() == expected_fractions.keys()
+        for gate, fractions in expected_fractions.items():
+            # float16 in the log: 0 and 1 exact, other fractions to 1 part in 2,000.
+            np.testing.assert_allclose(saturation[gate], fractions, atol=5e-4)
+
+
+def test_the_step_unit_given_reaches_the_log(tmp_path):
+    torch.manual_seed(0)
+    with tg.GateLogger(tmp_path, step_unit="batch") as logger:
+        logger.log(Model(), 0)
+    assert step_units(tmp_path) == {"batch"}
+    with pytest.raises(ValueError, match="step_unit must be one of"):
+        tg.GateLogger(tmp_path, step_unit="epochs")
 
 
 def test_probe_restores_modes_and_rng():

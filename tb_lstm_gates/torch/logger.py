@@ -4,7 +4,7 @@
 import torch
 from torch import nn
 
-from tb_lstm_gates import activations, guard, metadata, penalties, stats, summary
+from tb_lstm_gates import guard, metadata, penalties, stats, summary
 from tb_lstm_gates.torch.cells import find_cells
 from tb_lstm_gates.torch.penalty import GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
@@ -50,6 +50,8 @@ class GateLogger:
       probe: None, a tensor of model inputs, or a tuple of arguments.
       penalty: None or the `GatePenalty` added to the loss.
       strict: raise logging failures instead of warning once and going on.
+      step_unit: what `step` counts, for the tab's x axes: "epoch", "batch",
+        "global step" or "step".
 
     Example:
 
@@ -63,8 +65,12 @@ class GateLogger:
     """
 
     def __init__(self, log_dir, histogram_freq=1, histogram_bins=stats.DEFAULT_BINS, layers=None, probe=None,
-                 penalty=None, strict=False):
+                 penalty=None, strict=False, step_unit="step"):
         errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
+        try:
+            metadata.check_step_unit(step_unit)
+        except ValueError as e:
+            errors.append(str(e))
         if layers is not None and (isinstance(layers, str) or not layers
                                    or not all(isinstance(n, str) for n in layers)):
             errors.append("layers must be None or a non-empty list of module paths, got %r" % (layers,))
@@ -81,6 +87,7 @@ class GateLogger:
         self.layers = None if layers is None else list(layers)
         self.probe = probe
         self.penalty = penalty
+        self.step_unit = step_unit
         self._writer = None
         self._logger = None
         self._logged = 0
@@ -97,11 +104,11 @@ class GateLogger:
 
     def _write_step(self, module, cells, step, histograms, loss):
         if self._writer is None:
-            self._writer = summary.GateSummaryWriter(self.log_dir)
+            self._writer = summary.GateSummaryWriter(self.log_dir, step_unit=self.step_unit)
             self._logger = summary.CellLogger(self._writer, self.histogram_bins)
         if self.probe is not None:
             for cell, trace in probe_traces(module, cells, self.probe):
-                _write_trace(self._writer, cell.layer, trace, histograms)
+                summary.write_probe_trace(self._writer, cell.layer, trace, histograms)
         penalized = set()
         if self.penalty is not None:
             # Cells the penalty leaves at zero get no series: a tab of zeros says nothing.
@@ -129,10 +136,3 @@ class GateLogger:
     def __exit__(self, *exc):
         self.close()
 
-
-def _write_trace(writer, layer, trace, maps):
-    writer.write_gate_stats(layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace))
-    gate, horizon = activations.retention(trace)
-    writer.write_scalar(layer, trace.cell, metadata.ACTIVATION, gate, metadata.RETENTION, horizon)
-    if maps:
-        writer.write_activation_maps(layer, trace.cell, trace.gates, activations.activation_map(trace))
