@@ -52,6 +52,7 @@ class BuildPyWithFrontend(build_py):
         build_frontend()
         super().run()
 
+
 setuptools.setup(
     name="tb-lstm-gates",
     version="0.1.0",
@@ -84,6 +85,7 @@ setuptools.setup(
             "pytest-timeout",
             "hypothesis",
             "playwright",
+            "ruff",
         ],
     },
     entry_points={

@@ -78,7 +78,6 @@ def writer_time(cells, logdir, repeats):
     return cost
 
 
-
 def epoch_end_time(model, repeats, **kwargs):
     """Median `on_epoch_end` time of an `LSTMGatesCallback(**kwargs)` on `model`."""
     import tb_lstm_gates
@@ -167,19 +166,25 @@ def main(argv=None):
     rows.append(("of ours: the event writer alone", "%.2f ms" % (t_writer * 1e3)))
     rows.append(("ours / keras TensorBoard (target <= 0.10)", "%.3f" % (t_ours / t_keras)))
     rows.append(("ours / floor (target <= 5)", "%.2f" % (t_ours / t_floor)))
-    rows.append(("peak extra memory / recurrent weights (target <= 1)", "%.2f" % ((peak - base) / recurrent_bytes)))
+    rows.append(
+        ("peak extra memory / recurrent weights (target <= 1)", "%.2f" % ((peak - base) / recurrent_bytes))
+    )
     rows.append(("demo: one training epoch", "%.0f ms" % (share[0] * 1e3)))
     rows.append(("demo: ours on_epoch_end", "%.1f ms" % (share[1] * 1e3)))
     rows.append(("demo: ours / epoch (target <= 1%)", "%.2f%%" % (100 * share[1] / share[0])))
     probe_cost = share[2] - share[1]
-    rows.append((
-        "demo: probe of %d sequences (activations + maps), per logged step" % PROBE_SEQUENCES,
-        "%.1f ms (%.2f%% of an epoch)" % (probe_cost * 1e3, 100 * probe_cost / share[0]),
-    ))
-    rows.append((
-        "demo: probe gradients, extra per logged step",
-        "%.1f ms" % ((share[3] - share[2]) * 1e3),
-    ))
+    rows.append(
+        (
+            "demo: probe of %d sequences (activations + maps), per logged step" % PROBE_SEQUENCES,
+            "%.1f ms (%.2f%% of an epoch)" % (probe_cost * 1e3, 100 * probe_cost / share[0]),
+        )
+    )
+    rows.append(
+        (
+            "demo: probe gradients, extra per logged step",
+            "%.1f ms" % ((share[3] - share[2]) * 1e3),
+        )
+    )
     print_table(rows)
     return 0
 

@@ -112,10 +112,25 @@ class TensorBoard:
     def __init__(self, launcher, checkout, logdir, load_fast):
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, launcher, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0",
-             "--load_fast", load_fast, "--reload_interval", "5"],
+            [
+                sys.executable,
+                launcher,
+                "--logdir",
+                logdir,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--load_fast",
+                load_fast,
+                "--reload_interval",
+                "5",
+            ],
             env=dict(os.environ, PYTHONPATH=checkout),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for line in self.process.stderr:
             match = SERVING.search(line)
@@ -218,8 +233,20 @@ def main(argv=None):
     try:
         t = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-c", WRITER, logdir, str(args.runs), str(args.steps), str(args.layers), str(args.units)],
-            env=dict(os.environ, PYTHONPATH=checkout), check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-c",
+                WRITER,
+                logdir,
+                str(args.runs),
+                str(args.steps),
+                str(args.layers),
+                str(args.units),
+            ],
+            env=dict(os.environ, PYTHONPATH=checkout),
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.split()
         write_seconds = time.perf_counter() - t
         layers = out[-2:]
@@ -230,8 +257,11 @@ def main(argv=None):
         runs = ["run_%03d" % r for r in range(args.runs)]
         rows = [
             ("checkout", checkout),
-            ("log directory", "%d runs x %d steps x %d LSTM(%d) layers, histograms on (written in %.0f s)"
-             % (args.runs, args.steps, args.layers, args.units, write_seconds)),
+            (
+                "log directory",
+                "%d runs x %d steps x %d LSTM(%d) layers, histograms on (written in %.0f s)"
+                % (args.runs, args.steps, args.layers, args.units, write_seconds),
+            ),
             ("disk", "%.1f MB" % (disk / 1e6)),
             ("disk per layer-step", "%.2f KB" % (disk / layer_steps / 1e3)),
         ]

@@ -31,12 +31,12 @@ import urllib.parse
 import urllib.request
 
 import numpy as np
+from common import median_time, print_table
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from common import median_time, print_table
 from tb_lstm_gates import layouts, summary
 
 UNITS = 32
@@ -66,7 +66,9 @@ def write_logs(root, runs, steps):
         for step in range(steps):
             plain = []
             for layer in LAYERS:
-                arrays = {k: v + rng.normal(0, 0.01, v.shape).astype("float32") for k, v in weights[layer].items()}
+                arrays = {
+                    k: v + rng.normal(0, 0.01, v.shape).astype("float32") for k, v in weights[layer].items()
+                }
                 weights[layer] = arrays
                 logger.log_cell(layer, layout, arrays)
             # The first layer's l2 points again, as plain scalars for the Scalars dashboard.
@@ -74,7 +76,8 @@ def write_logs(root, runs, steps):
                 for g, gate in enumerate(gates):
                     tag = "%s/%s/%s/l2" % (LAYERS[0], part, gate)
                     value = summary_pb2.Summary.Value(
-                        tag=tag, tensor=tensor_util.make_tensor_proto(np.float32(np.linalg.norm(view[..., g, :])))
+                        tag=tag,
+                        tensor=tensor_util.make_tensor_proto(np.float32(np.linalg.norm(view[..., g, :]))),
                     )
                     if tag not in tagged:
                         tagged.add(tag)
@@ -82,7 +85,9 @@ def write_logs(root, runs, steps):
                     plain.append(value)
             points += len(plain)
             writer.end_step(step)
-            scalars.add_event(event_pb2.Event(step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=plain)))
+            scalars.add_event(
+                event_pb2.Event(step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=plain))
+            )
         writer.close()
         scalars.close()
     return points
@@ -93,9 +98,22 @@ class TensorBoard:
 
     def __init__(self, logdir, load_fast):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1",
-             "--port", "0", "--load_fast", load_fast],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                "--logdir",
+                logdir,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--load_fast",
+                load_fast,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for line in self.process.stderr:
             match = STARTED.search(line)
@@ -169,7 +187,6 @@ CHARTS_DRAWN = """([expected, palette]) => {
 }"""
 
 
-
 def first_render_seconds(url, n_charts):
     """`(render, data)`: seconds from the tab's iframe starting to load until
     every chart is drawn, and until the last data response arrived."""
@@ -191,11 +208,14 @@ def first_render_seconds(url, n_charts):
             time.sleep(0.005)
         frame.wait_for_function(CHARTS_DRAWN, arg=[n_charts, PALETTE], timeout=120000, polling="raf")
         elapsed = frame.evaluate("performance.now()") / 1000
-        data = frame.evaluate(
-            "Math.max(...performance.getEntriesByType('resource')"
-            ".filter((e) => e.name.includes('/data/plugin/lstm_gates/') && !e.name.includes('/static/'))"
-            ".map((e) => e.responseEnd))"
-        ) / 1000
+        data = (
+            frame.evaluate(
+                "Math.max(...performance.getEntriesByType('resource')"
+                ".filter((e) => e.name.includes('/data/plugin/lstm_gates/') && !e.name.includes('/static/'))"
+                ".map((e) => e.responseEnd))"
+            )
+            / 1000
+        )
         browser.close()
         return elapsed, data
 
@@ -218,8 +238,11 @@ def main(argv=None):
             listed = board.wait_loaded(args.runs, points)
             runs = [r["run"] for r in listed]
             layer = sorted(layer["layer"] for layer in listed[0]["layers"])[0]
-            tags = ["%s/%s/%s/l2" % (layer, part, gate) for part in ("input", "recurrent", "bias")
-                    for gate in layouts.KERAS_LSTM_ORDER]
+            tags = [
+                "%s/%s/%s/l2" % (layer, part, gate)
+                for part in ("input", "recurrent", "bias")
+                for gate in layouts.KERAS_LSTM_ORDER
+            ]
             t_tab = median_time(board.tab_requests, args.repeats)
             t_scalars = median_time(lambda: board.scalars_requests(runs, tags), args.repeats)
             renders = [first_render_seconds(board.url, len(tags)) for _ in range(max(1, args.repeats // 2))]
@@ -229,15 +252,23 @@ def main(argv=None):
         shutil.rmtree(root, ignore_errors=True)
 
     rows = [
-        ("log directory", "%d runs x %d steps x %d LSTM layers (written in %.0f s)"
-         % (args.runs, args.steps, len(LAYERS), write_seconds)),
-        ("loader", "RustBoard (--load_fast=true)" if args.load_fast == "true" else "Python (--load_fast=false)"),
+        (
+            "log directory",
+            "%d runs x %d steps x %d LSTM layers (written in %.0f s)"
+            % (args.runs, args.steps, len(LAYERS), write_seconds),
+        ),
+        (
+            "loader",
+            "RustBoard (--load_fast=true)" if args.load_fast == "true" else "Python (--load_fast=false)",
+        ),
         ("points the tab shows on open", "%d (%d series)" % (points, len(tags) * args.runs)),
         ("tab: requests on open (runs + series)", "%.0f ms" % (t_tab * 1e3)),
         ("scalars plugin: same points (%d x scalars_multirun)" % len(tags), "%.0f ms" % (t_scalars * 1e3)),
         ("tab / scalars plugin (target <= 1)", "%.2f" % (t_tab / t_scalars)),
-        ("first full render in headless Chromium (target < 1.5 s)", "%.2f s (median of %d)"
-         % (statistics.median(r for r, _ in renders), len(renders))),
+        (
+            "first full render in headless Chromium (target < 1.5 s)",
+            "%.2f s (median of %d)" % (statistics.median(r for r, _ in renders), len(renders)),
+        ),
         ("  of which until the last data response", "%.2f s" % statistics.median(d for _, d in renders)),
     ]
     print_table(rows)

@@ -22,9 +22,9 @@ import sys
 import webbrowser
 
 import torch
+from run import HERE, text_dataset
 from torch import nn
 
-from run import HERE, text_dataset
 from tb_lstm_gates.torch import GateLogger, GatePenalty
 
 PENALTIES = {
@@ -60,7 +60,7 @@ def train(logdir, run, epochs):
         for epoch in range(epochs):
             order = torch.randperm(len(x))
             for start in range(0, len(x), 128):
-                batch = order[start:start + 128]
+                batch = order[start : start + 128]
                 optimizer.zero_grad()
                 loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
                 total = loss if penalty is None else loss + penalty(model)

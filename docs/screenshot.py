@@ -86,7 +86,8 @@ def main():
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
-                executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+                executable_path=chromium,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
             )
             shoot(browser, url, os.path.join(DOCS, "screenshot.png"), 1000, "weights")
             shoot(browser, url, os.path.join(DOCS, "screenshot-activations.png"), 1450, "activations")

@@ -72,8 +72,16 @@ class Trace:
     positions: int = 1
 
 
-def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
-         initial_state=None):
+def lstm(
+    layout,
+    arrays,
+    x,
+    mask=None,
+    go_backwards=False,
+    activation="tanh",
+    recurrent_activation="sigmoid",
+    initial_state=None,
+):
     """Runs an LSTM over `x` from the blocks of its weights.
 
     Args:
@@ -125,8 +133,17 @@ def lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", re
     return Trace("lstm", gates, functions, acts, valid, outputs)
 
 
-def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", recurrent_activation="sigmoid",
-        reset_after=True, initial_state=None):
+def gru(
+    layout,
+    arrays,
+    x,
+    mask=None,
+    go_backwards=False,
+    activation="tanh",
+    recurrent_activation="sigmoid",
+    reset_after=True,
+    initial_state=None,
+):
     """Runs a Keras GRU over `x` from the blocks of its weights.
 
     Args:
@@ -170,8 +187,19 @@ def gru(layout, arrays, x, mask=None, go_backwards=False, activation="tanh", rec
     return Trace("gru", gates, functions, acts, valid, outputs)
 
 
-def conv_lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh",
-              recurrent_activation="sigmoid", initial_state=None, strides=1, padding="valid", dilation_rate=1):
+def conv_lstm(
+    layout,
+    arrays,
+    x,
+    mask=None,
+    go_backwards=False,
+    activation="tanh",
+    recurrent_activation="sigmoid",
+    initial_state=None,
+    strides=1,
+    padding="valid",
+    dilation_rate=1,
+):
     """Runs a Keras ConvLSTM (channels_last) over `x` from the blocks of its weights.
 
     Args:
@@ -196,11 +224,19 @@ def conv_lstm(layout, arrays, x, mask=None, go_backwards=False, activation="tanh
         raise ValueError("expected inputs of shape (batch, time, *spatial, channels), got %s" % (x.shape,))
     strides, dilation = (_tuple(v, rank) for v in (strides, dilation_rate))
     x, valid, steps = _prepare(x.reshape(x.shape[:2] + (-1,)), mask, go_backwards, x.shape)
-    kernel, recurrent = parts["input"], parts["recurrent"]  # ks + (in, 4, filters), ks + (filters, 4, filters)
+    kernel, recurrent = (
+        parts["input"],
+        parts["recurrent"],
+    )  # ks + (in, 4, filters), ks + (filters, 4, filters)
     filters = recurrent.shape[-1]
     batch, time = x.shape[:2]
-    xz = _conv(x.reshape((batch * time,) + x.shape[2:]), kernel.reshape(kernel.shape[:-2] + (-1,)),
-               strides, padding, dilation)
+    xz = _conv(
+        x.reshape((batch * time,) + x.shape[2:]),
+        kernel.reshape(kernel.shape[:-2] + (-1,)),
+        strides,
+        padding,
+        dilation,
+    )
     out = xz.shape[1:-1]
     xz = xz.reshape((batch, time) + out + (4, filters))
     if "bias" in parts:
@@ -239,7 +275,7 @@ def _conv(x, kernel, strides, padding, dilation):
     if padding == "same":
         # TensorFlow's "same": ceil(size / stride) outputs, the odd pad after.
         pads = []
-        for size, r, s in zip(x.shape[1:1 + rank], reach, strides):
+        for size, r, s in zip(x.shape[1 : 1 + rank], reach, strides):
             total = max((-(-size // s) - 1) * s + r - size, 0)
             pads.append((total // 2, total - total // 2))
         x = np.pad(x, [(0, 0)] + pads + [(0, 0)])
@@ -247,11 +283,14 @@ def _conv(x, kernel, strides, padding, dilation):
         raise ValueError('padding must be "valid" or "same", got %r' % (padding,))
     windows = np.lib.stride_tricks.sliding_window_view(x, reach, axis=tuple(range(1, 1 + rank)))
     windows = windows[
-        (slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
+        (slice(None),)
+        + tuple(slice(None, None, s) for s in strides)
+        + (slice(None),)
         + tuple(slice(None, None, d) for d in dilation)
     ]  # (n, *out, c, *k)
-    return np.tensordot(windows, kernel, axes=([1 + rank] + list(range(2 + rank, 2 + 2 * rank)),
-                                               [rank] + list(range(rank))))
+    return np.tensordot(
+        windows, kernel, axes=([1 + rank] + list(range(2 + rank, 2 + 2 * rank)), [rank] + list(range(rank)))
+    )
 
 
 def gate_statistics(trace):

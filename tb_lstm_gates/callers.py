@@ -12,7 +12,14 @@ import sys
 
 # Packages whose frames lie between the user's call and a warning of ours.
 _LIBRARIES = (
-    "tb_lstm_gates", "keras", "tf_keras", "tensorflow", "torch", "lightning", "pytorch_lightning", "jax",
+    "tb_lstm_gates",
+    "keras",
+    "tf_keras",
+    "tensorflow",
+    "torch",
+    "lightning",
+    "pytorch_lightning",
+    "jax",
 )
 
 

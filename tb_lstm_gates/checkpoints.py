@@ -283,7 +283,12 @@ def _difference_from_log(ckpt, values, logged):
                     rtol = 1e-5 if stat in _CLOSE_STATS else 0.0
                     if not np.isclose(mine, theirs, rtol=rtol, atol=0.0, equal_nan=True):
                         return "%s of %s %s/%s is %.6g in the run and %.6g in the checkpoint" % (
-                            stat, cell.layer, part, gate, theirs, mine,
+                            stat,
+                            cell.layer,
+                            part,
+                            gate,
+                            theirs,
+                            mine,
                         )
     if not shared:
         return "the run holds other layers there (%s)" % ", ".join(sorted({k[0] for k in logged}) or ["none"])
@@ -298,16 +303,19 @@ def _step_unit(checkpoints):
     is a save counter or a step, and a given step anything: `step`.
     """
     units = {
-        "global step" if c.step_source == STEP_GLOBAL
-        else "epoch" if c.step_source == STEP_NAME and c.path.endswith(CHECKPOINT_SUFFIXES)
+        "global step"
+        if c.step_source == STEP_GLOBAL
+        else "epoch"
+        if c.step_source == STEP_NAME and c.path.endswith(CHECKPOINT_SUFFIXES)
         else "step"
         for c in checkpoints
     }
     return units.pop() if len(units) == 1 else "step"
 
 
-def import_checkpoints(checkpoints, run_dir, histograms=True, histogram_bins=stats.DEFAULT_BINS,
-                       progress=None):
+def import_checkpoints(
+    checkpoints, run_dir, histograms=True, histogram_bins=stats.DEFAULT_BINS, progress=None
+):
     """Logs each checkpoint at its step in `run_dir`; the same checkpoint again is skipped.
 
     Checks every checkpoint whose step the run already holds first, so on a

@@ -127,7 +127,9 @@ def main(argv=None):
     except Exception as e:
         from tb_lstm_gates.checkpoints import CheckpointError, one_line
 
-        message = one_line(e) if isinstance(e, CheckpointError) else "%s: %s" % (type(e).__name__, one_line(e))
+        message = (
+            one_line(e) if isinstance(e, CheckpointError) else "%s: %s" % (type(e).__name__, one_line(e))
+        )
         print("%s: error: %s" % (PROG, message), file=sys.stderr)
         return 1
 
@@ -146,7 +148,10 @@ def _import(args):
         found, run_dir, histograms=not args.no_histograms, progress=progress
     )
     message = "imported %d checkpoint%s into run %r of %s" % (
-        len(written), "" if len(written) == 1 else "s", run, args.logdir,
+        len(written),
+        "" if len(written) == 1 else "s",
+        run,
+        args.logdir,
     )
     if written:
         message += " (steps %s)" % _steps_text(written)
@@ -170,7 +175,11 @@ class _ProgressBar:
     def __call__(self, done, total, path):
         filled = self._width * done // max(total, 1)
         line = "\r[%s%s] %d/%d %s" % (
-            "#" * filled, "." * (self._width - filled), done, total, os.path.basename(path)
+            "#" * filled,
+            "." * (self._width - filled),
+            done,
+            total,
+            os.path.basename(path),
         )
         self._stream.write(line[:120].ljust(120) if done < total else "\r" + " " * 120 + "\r")
         self._stream.flush()
@@ -206,11 +215,16 @@ def _add_report_parser(commands):
         "--format", choices=findings.FORMATS, default="text", help="output format (default: text)"
     )
     rep.add_argument(
-        "--fail-on", choices=findings.SEVERITIES,
+        "--fail-on",
+        choices=findings.SEVERITIES,
         help="exit with status 1 if a finding at or above this severity exists",
     )
     rep.add_argument(
-        "--set", action="append", default=[], metavar="RULE.THRESHOLD=VALUE", dest="settings",
+        "--set",
+        action="append",
+        default=[],
+        metavar="RULE.THRESHOLD=VALUE",
+        dest="settings",
         help="override a rule's threshold, e.g. update_ratio_high.max=0.5 (repeatable)",
     )
 

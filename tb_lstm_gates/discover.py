@@ -167,9 +167,7 @@ def find_cells(model, layers=None):
             skipped.append("%s (%s)" % ("/".join(names), type(cell).__name__))
             return
         variables = {
-            name: getattr(cell, name)
-            for name in _CELL_WEIGHTS
-            if getattr(cell, name, None) is not None
+            name: getattr(cell, name) for name in _CELL_WEIGHTS if getattr(cell, name, None) is not None
         }
         if "kernel" not in variables:
             raise NotBuiltError(
@@ -177,9 +175,7 @@ def find_cells(model, layers=None):
                 "the model (call it on data or give it an `Input`) before "
                 "training with LSTMGatesCallback" % "/".join(names)
             )
-        layout = layouts.Layout(
-            layout.cell, {k: v for k, v in layout.weights.items() if k in variables}
-        )
+        layout = layouts.Layout(layout.cell, {k: v for k, v in layout.weights.items() if k in variables})
         found.append(Cell("/".join(below_model), layout, variables, names, cell, path))
 
     visit_layer(model, ())

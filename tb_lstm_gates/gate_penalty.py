@@ -99,10 +99,7 @@ def parse_coefficients(owner, cell, terms, parts=None, no_parts_hint=""):
 
 def is_coefficient(value):
     return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and np.isfinite(value)
-        and value >= 0
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value) and value >= 0
     )
 
 

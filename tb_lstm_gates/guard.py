@@ -25,7 +25,9 @@ def check_logging_args(log_dir, histogram_freq, histogram_bins):
     if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
         errors.append("log_dir must be a non-empty path, got %r" % (log_dir,))
     if not (is_int(histogram_freq) and histogram_freq >= 0):
-        errors.append("histogram_freq must be an int >= 0 (0 turns histograms off), got %r" % (histogram_freq,))
+        errors.append(
+            "histogram_freq must be an int >= 0 (0 turns histograms off), got %r" % (histogram_freq,)
+        )
     if not (is_int(histogram_bins) and histogram_bins > 0):
         errors.append("histogram_bins must be a positive int, got %r" % (histogram_bins,))
     return errors

@@ -366,7 +366,9 @@ def logged_steps(run_dir):
     steps = set()
     for name in files.listdir(run_dir):
         if "tfevents" in name and name.endswith(".lstm_gates"):
-            steps.update(e.step for e in summary.read_events(os.path.join(run_dir, name)) if e.HasField("summary"))
+            steps.update(
+                e.step for e in summary.read_events(os.path.join(run_dir, name)) if e.HasField("summary")
+            )
     return steps
 
 

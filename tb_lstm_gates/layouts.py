@@ -127,8 +127,7 @@ def gate_view(array, piece, name="weight"):
                 )
         elif not -n <= piece.rows < n:
             raise ValueError(
-                "%s of shape %s has no row %d for its %s part"
-                % (name, array.shape, piece.rows, piece.part)
+                "%s of shape %s has no row %d for its %s part" % (name, array.shape, piece.rows, piece.part)
             )
         selected = array[piece.rows]
     n_gates = len(piece.gates)

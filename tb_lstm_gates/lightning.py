@@ -33,13 +33,26 @@ class LSTMGatesCallback(pl.Callback):
     ```
     """
 
-    def __init__(self, log_dir=None, every_n_epochs=1, every_n_train_steps=None, probe=None, penalty=None,
-                 layers=None, histogram_freq=1, histogram_bins=stats.DEFAULT_BINS):
+    def __init__(
+        self,
+        log_dir=None,
+        every_n_epochs=1,
+        every_n_train_steps=None,
+        probe=None,
+        penalty=None,
+        layers=None,
+        histogram_freq=1,
+        histogram_bins=stats.DEFAULT_BINS,
+    ):
         errors = []
         if not (guard.is_int(every_n_epochs) and every_n_epochs > 0):
             errors.append("every_n_epochs must be a positive int, got %r" % (every_n_epochs,))
-        if every_n_train_steps is not None and not (guard.is_int(every_n_train_steps) and every_n_train_steps > 0):
-            errors.append("every_n_train_steps must be None or a positive int, got %r" % (every_n_train_steps,))
+        if every_n_train_steps is not None and not (
+            guard.is_int(every_n_train_steps) and every_n_train_steps > 0
+        ):
+            errors.append(
+                "every_n_train_steps must be None or a positive int, got %r" % (every_n_train_steps,)
+            )
         if errors:
             raise ValueError("LSTMGatesCallback: " + "; ".join(errors))
         # GateLogger checks the rest now, with a stand-in directory when the trainer's is not known yet.
@@ -47,9 +60,14 @@ class LSTMGatesCallback(pl.Callback):
         self.log_dir = None if log_dir is None else str(log_dir)
         self.every_n_epochs = every_n_epochs
         self.every_n_train_steps = every_n_train_steps
-        self._options = dict(histogram_freq=histogram_freq, histogram_bins=histogram_bins, layers=layers,
-                             probe=probe, penalty=penalty,
-                             step_unit="epoch" if every_n_train_steps is None else "global step")
+        self._options = dict(
+            histogram_freq=histogram_freq,
+            histogram_bins=histogram_bins,
+            layers=layers,
+            probe=probe,
+            penalty=penalty,
+            step_unit="epoch" if every_n_train_steps is None else "global step",
+        )
         self._logger = None
         self._losses = []
 

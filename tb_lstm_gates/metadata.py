@@ -9,7 +9,6 @@ import hashlib
 import json
 
 import numpy as np
-
 from tensorboard.compat.proto import summary_pb2
 
 # Gate, part and statistic names live in `names`, which imports nothing, so the
@@ -281,8 +280,14 @@ def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, mi
       step_unit: what the steps count, one of STEP_UNITS; written only when
         it is not DEFAULT_STEP_UNIT, so older readers see the content they know.
     """
-    content = {"version": PROTOCOL_VERSION, "layer": layer, "kind": kind, "cell": cell,
-               "parts": list(parts), "gates": list(gates)}
+    content = {
+        "version": PROTOCOL_VERSION,
+        "layer": layer,
+        "kind": kind,
+        "cell": cell,
+        "parts": list(parts),
+        "gates": list(gates),
+    }
     if kind == STATS_KIND:
         content["stats"] = list(stats)
         if missing:
@@ -359,8 +364,11 @@ def parse_plugin_content(content):
         )
     elif kind == HISTOGRAMS_KIND:
         shape = (len(parts), len(gates))
-        blocks = (Block(layer, cell, part, gate, HISTOGRAM, (p, g)) for p, part in enumerate(parts)
-                  for g, gate in enumerate(gates))
+        blocks = (
+            Block(layer, cell, part, gate, HISTOGRAM, (p, g))
+            for p, part in enumerate(parts)
+            for g, gate in enumerate(gates)
+        )
     else:
         shape = (len(gates),)
         blocks = (Block(layer, cell, ACTIVATION, gate, _GATE_KINDS[kind], g) for g, gate in enumerate(gates))

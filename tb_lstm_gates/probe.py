@@ -253,7 +253,10 @@ def _unprobed(cell):
     rnn = cell.path[-1]
     if cell.layout.cell not in ("lstm", "gru", "conv_lstm"):
         return "%s layers are not probed" % type(rnn).__name__
-    if cell.layout.cell == "conv_lstm" and getattr(cell.obj, "data_format", "channels_last") != "channels_last":
+    if (
+        cell.layout.cell == "conv_lstm"
+        and getattr(cell.obj, "data_format", "channels_last") != "channels_last"
+    ):
         return "only channels_last ConvLSTM layers are probed"
     if getattr(rnn, "cell", None) is None:
         return "only layers with a Keras cell are probed"
@@ -274,11 +277,19 @@ def _trace(cell, x, mask, go_backwards, initial_state=None):
         initial_state=initial_state,
     )
     if cell.layout.cell == "gru":
-        return activations.gru(cell.layout, cell.arrays(), x, mask, go_backwards, reset_after=obj.reset_after,
-                               **kwargs)
+        return activations.gru(
+            cell.layout, cell.arrays(), x, mask, go_backwards, reset_after=obj.reset_after, **kwargs
+        )
     if cell.layout.cell == "conv_lstm":
         return activations.conv_lstm(
-            cell.layout, cell.arrays(), x, mask, go_backwards, strides=obj.strides,
-            padding=obj.padding.lower(), dilation_rate=obj.dilation_rate, **kwargs
+            cell.layout,
+            cell.arrays(),
+            x,
+            mask,
+            go_backwards,
+            strides=obj.strides,
+            padding=obj.padding.lower(),
+            dilation_rate=obj.dilation_rate,
+            **kwargs,
         )
     return activations.lstm(cell.layout, cell.arrays(), x, mask, go_backwards, **kwargs)

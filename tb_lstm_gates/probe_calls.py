@@ -52,8 +52,11 @@ def _call_inputs(signature, args, kwargs):
 def calls_to_numpy(calls):
     return {
         key: [
-            (to_numpy(sequence), None if mask is None else to_numpy(mask).astype(bool),
-             None if states is None else [to_numpy(s) for s in states])
+            (
+                to_numpy(sequence),
+                None if mask is None else to_numpy(mask).astype(bool),
+                None if states is None else [to_numpy(s) for s in states],
+            )
             for sequence, mask, states in recorded
         ]
         for key, recorded in calls.items()
@@ -75,8 +78,10 @@ def merge_calls(calls):
     """
     first = calls[0]
     same = [
-        c for c in calls
-        if c[0].shape[1:] == first[0].shape[1:] and (c[1] is None) == (first[1] is None)
+        c
+        for c in calls
+        if c[0].shape[1:] == first[0].shape[1:]
+        and (c[1] is None) == (first[1] is None)
         and (c[2] is None) == (first[2] is None)
     ]
     sequence = np.concatenate([c[0] for c in same])

@@ -141,4 +141,6 @@ def gradient_function(model, variables):
             return jax.grad(loss_at)([v.value for v in variables])
 
         return jax_gradients
-    raise ValueError("probe_gradients=True needs Keras on %s, not %s" % (", ".join(GRADIENT_BACKENDS), backend))
+    raise ValueError(
+        "probe_gradients=True needs Keras on %s, not %s" % (", ".join(GRADIENT_BACKENDS), backend)
+    )

@@ -8,7 +8,6 @@ import collections
 import warnings
 
 import numpy as np
-
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.util import tensor_util
 

@@ -150,7 +150,9 @@ class GateRegularizer(keras.regularizers.Regularizer):
 
     def coefficients(self, part=None, gates=None):
         """`{term: list of floats in the order of gates, or None when all zero}` on `part`."""
-        return gate_penalty.coefficient_vectors(self._coefficients, self.gates if gates is None else gates, part)
+        return gate_penalty.coefficient_vectors(
+            self._coefficients, self.gates if gates is None else gates, part
+        )
 
     def penalized_gates(self, part=None, gates=None):
         """The gates (of `gates`, default all) with a nonzero coefficient on `part`, in order."""
@@ -229,7 +231,9 @@ class GateRegularizer(keras.regularizers.Regularizer):
                     ", ".join(repr(k) for k in missing),
                     gate_penalty.key_text(self.gates, sorted(held)),
                     " (GRU's bias has input_bias and recurrent_bias rows with reset_after=True, "
-                    "one bias part otherwise)" if gru_bias else "",
+                    "one bias part otherwise)"
+                    if gru_bias
+                    else "",
                 )
             )
 

@@ -199,7 +199,6 @@ def _masked_summary(view, previous, bins):
     return result, histograms
 
 
-
 # Power iteration on a block of vectors (subspace iteration): the largest
 # singular value of the block's image converges at the rate
 # (s_{k+1} / s_1)^2 rather than (s_2 / s_1)^2, so trained and random

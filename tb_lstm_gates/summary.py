@@ -22,6 +22,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_
 
 from tb_lstm_gates import activations, metadata, stats
 
+
 def array_tensor(values, dtype):
     """A `TensorProto` of `values` as `dtype` (float32, float16, uint8, uint16 or uint32), any shape."""
     values = np.ascontiguousarray(values, dtype=dtype)
@@ -159,7 +160,11 @@ def _open_records(path):
 def event_file_name(filename_suffix=""):
     """A new event file name in TensorBoard's pattern, unique in this process."""
     return "events.out.tfevents.%010d.%s.%d.%d%s" % (
-        time.time(), socket.gethostname(), os.getpid(), next(_file_ids), filename_suffix
+        time.time(),
+        socket.gethostname(),
+        os.getpid(),
+        next(_file_ids),
+        filename_suffix,
     )
 
 
@@ -288,17 +293,27 @@ class GateSummaryWriter:
                             else:
                                 missing.append((p, s))
                     values += self._values(
-                        step, layer, metadata.STATS_KIND, cell, tuple(parts), tuple(stat_names), gates,
-                        array_tensor(grid, np.float32), tuple(missing),
+                        step,
+                        layer,
+                        metadata.STATS_KIND,
+                        cell,
+                        tuple(parts),
+                        tuple(stat_names),
+                        gates,
+                        array_tensor(grid, np.float32),
+                        tuple(missing),
                     )
             by_shape = {}
             for part, (gates, ends, counts) in histograms.items():
                 by_shape.setdefault((gates, counts.shape[1]), {})[part] = (ends, counts)
             for (gates, _), parts in by_shape.items():
                 tensor = histogram_tensor(
-                    np.stack([ends for ends, _ in parts.values()]), np.stack([counts for _, counts in parts.values()])
+                    np.stack([ends for ends, _ in parts.values()]),
+                    np.stack([counts for _, counts in parts.values()]),
                 )
-                values += self._values(step, layer, metadata.HISTOGRAMS_KIND, cell, tuple(parts), (), gates, tensor)
+                values += self._values(
+                    step, layer, metadata.HISTOGRAMS_KIND, cell, tuple(parts), (), gates, tensor
+                )
             per_gate = ((metadata.ACTIVATION_MAPS_KIND, maps), (metadata.UNIT_SATURATIONS_KIND, saturations))
             for kind, packed in per_gate:
                 for gates, array in packed:
@@ -389,7 +404,9 @@ def write_probe_trace(writer, layer, trace, maps):
     Per gate: the activation statistics, the state gate's retention, each
     unit's saturated fractions and, with `maps`, the activation map.
     """
-    writer.write_gate_stats(layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace))
+    writer.write_gate_stats(
+        layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace)
+    )
     gate, horizon = activations.retention(trace)
     writer.write_scalar(layer, trace.cell, metadata.ACTIVATION, gate, metadata.RETENTION, horizon)
     writer.write_unit_saturation(layer, trace.cell, trace.gates, activations.unit_saturation(trace))

@@ -50,7 +50,9 @@ def graph_cells(graph=None, layouts=None, input_depth=None):
     graph = graph or tf.compat.v1.get_default_graph()
     with graph.as_default():
         variables = {strip_output_index(v.name): v for v in tf.compat.v1.global_variables()}
-    cells = discover.find_cells_by_name({n: v.shape.as_list() for n, v in variables.items()}, layouts, input_depth)
+    cells = discover.find_cells_by_name(
+        {n: v.shape.as_list() for n, v in variables.items()}, layouts, input_depth
+    )
     if not cells:
         raise ValueError(
             "the graph has no recurrent cell whose gates tb-lstm-gates can split "
@@ -81,9 +83,7 @@ class _SessionLogger:
         self._logger = summary.CellLogger(writer, histogram_bins)
 
     def fetches(self):
-        fetches = {
-            (i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()
-        }
+        fetches = {(i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()}
         fetches.update((("penalty", j), p[3]) for j, p in enumerate(self.penalties))
         return fetches
 
@@ -114,8 +114,7 @@ def _check_timing(every_n_steps, every_n_secs):
     errors = []
     if every_n_steps is not None and every_n_secs is not None:
         errors.append(
-            "give only one of every_n_steps and every_n_secs, got %r and %r"
-            % (every_n_steps, every_n_secs)
+            "give only one of every_n_steps and every_n_secs, got %r and %r" % (every_n_steps, every_n_secs)
         )
     if every_n_steps is not None and not (guard.is_int(every_n_steps) and every_n_steps > 0):
         errors.append("every_n_steps must be a positive int, got %r" % (every_n_steps,))
@@ -264,8 +263,15 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
             self._logged += 1
 
 
-def log_session(session, writer, step=None, histograms=True, histogram_bins=stats.DEFAULT_BINS,
-                layouts=None, input_depth=None):
+def log_session(
+    session,
+    writer,
+    step=None,
+    histograms=True,
+    histogram_bins=stats.DEFAULT_BINS,
+    layouts=None,
+    input_depth=None,
+):
     """Logs the gates of every recurrent cell of `session.graph` once, for hand-written loops.
 
     Reads every weight, every `tf1_gate_penalty` on the cells' kernels (as

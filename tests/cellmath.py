@@ -54,13 +54,21 @@ def conv(x, kernel, padding):
     # windows: (batch, *out, in, *ks) -> contract in and ks with the kernel.
     n = len(ks)
     letters = "abcdefgh"[:n]
-    subs = "z%sy%s,%syo->z%so" % ("".join(c.upper() for c in letters), letters, letters, "".join(c.upper() for c in letters))
+    subs = "z%sy%s,%syo->z%so" % (
+        "".join(c.upper() for c in letters),
+        letters,
+        letters,
+        "".join(c.upper() for c in letters),
+    )
     return np.einsum(subs, windows, kernel)
 
 
 def conv_lstm_step(x, h, c, w, u, b, padding):
     """One ConvLSTM step; w, u: {gate: (*ks, in, filters)} blocks."""
-    z = {g: conv(x, w[g], padding) + conv(h, u[g], "same") + b[g] for g in ("input", "forget", "cell", "output")}
+    z = {
+        g: conv(x, w[g], padding) + conv(h, u[g], "same") + b[g]
+        for g in ("input", "forget", "cell", "output")
+    }
     i, f, o = sigmoid(z["input"]), sigmoid(z["forget"]), sigmoid(z["output"])
     c_new = f * c + i * np.tanh(z["cell"])
     return o * np.tanh(c_new), c_new

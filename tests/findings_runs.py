@@ -91,7 +91,10 @@ def train_nan(root):
             lstm.cell.recurrent_kernel.assign(kernel)
 
     return _fit(
-        root, "nan", model, keras.optimizers.Adam(3e-3),
+        root,
+        "nan",
+        model,
+        keras.optimizers.Adam(3e-3),
         callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=poison)],
     )
 

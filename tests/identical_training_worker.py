@@ -38,14 +38,16 @@ rng = np.random.default_rng(0)
 x = rng.normal(size=(48, T, F)).astype("float32")
 y = rng.normal(size=(48, 1)).astype("float32")
 
-model = keras.Sequential([
-    keras.Input(batch_shape=(BATCH, T, F)),
-    keras.layers.BatchNormalization(),
-    keras.layers.LSTM(6, stateful=True, return_sequences=True, dropout=0.2, recurrent_dropout=0.2),
-    keras.layers.LSTM(4, stateful=True, dropout=0.1, recurrent_dropout=0.3),
-    keras.layers.Dropout(0.2),
-    keras.layers.Dense(1),
-])
+model = keras.Sequential(
+    [
+        keras.Input(batch_shape=(BATCH, T, F)),
+        keras.layers.BatchNormalization(),
+        keras.layers.LSTM(6, stateful=True, return_sequences=True, dropout=0.2, recurrent_dropout=0.2),
+        keras.layers.LSTM(4, stateful=True, dropout=0.1, recurrent_dropout=0.3),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(1),
+    ]
+)
 model.compile(keras.optimizers.Adam(1e-2), "mse", metrics=["mae"])
 
 
@@ -56,8 +58,14 @@ class Meddling(keras.callbacks.Callback):
 
 callbacks = {
     "plain": [],
-    "callback": [tb_lstm_gates.LSTMGatesCallback(
-        os.path.join(os.path.dirname(OUT), "logs"), update_freq=2, probe=(x[:5], y[:5]), probe_gradients=True)],
+    "callback": [
+        tb_lstm_gates.LSTMGatesCallback(
+            os.path.join(os.path.dirname(OUT), "logs"),
+            update_freq=2,
+            probe=(x[:5], y[:5]),
+            probe_gradients=True,
+        )
+    ],
     "meddling": [Meddling()],
 }[MODE]
 history = model.fit(x, y, batch_size=BATCH, epochs=3, shuffle=True, verbose=0, callbacks=callbacks)

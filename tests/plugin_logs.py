@@ -52,8 +52,12 @@ def write_penalized_run(run_dir, steps=5, writer_class=summary.GateSummaryWriter
     writer = writer_class(run_dir)
     for step in range(steps):
         for part, gate in (("recurrent", "forget"), ("input", "input"), ("total", "total")):
-            writer.write_scalar(PENALIZED_LAYER, "lstm", part, gate, "penalty", penalty_value(part, gate, step))
-        writer.write_scalar(metadata.MODEL_LAYER, metadata.MODEL_CELL, "total", "total", "penalty", 10.0 + step)
+            writer.write_scalar(
+                PENALIZED_LAYER, "lstm", part, gate, "penalty", penalty_value(part, gate, step)
+            )
+        writer.write_scalar(
+            metadata.MODEL_LAYER, metadata.MODEL_CELL, "total", "total", "penalty", 10.0 + step
+        )
         writer.write_scalar(metadata.MODEL_LAYER, metadata.MODEL_CELL, "total", "total", "loss", 100.0 - step)
         l2 = {2: float("nan"), 3: float("inf")}.get(step, float(step))
         writer.write_scalar(PENALIZED_LAYER, "lstm", "recurrent", "forget", "l2", l2)
@@ -94,13 +98,19 @@ def write_probe_run(run_dir, writer_class=summary.GateSummaryWriter):
         }
         writer.write_gate_stats(PROBE_LAYER, "lstm", metadata.ACTIVATION, gates, stats)
         writer.write_scalar(
-            PROBE_LAYER, "lstm", metadata.ACTIVATION, "forget", metadata.RETENTION,
+            PROBE_LAYER,
+            "lstm",
+            metadata.ACTIVATION,
+            "forget",
+            metadata.RETENTION,
             probe_value("forget", metadata.RETENTION, step),
         )
         writer.write_gate_stats(
             PROBE_LAYER, "lstm", "recurrent", gates, {metadata.GRAD_NORM: np.full(4, 1.0 / (step + 1))}
         )
-        writer.write_unit_saturation(PROBE_LAYER, "lstm", gates, [probe_unit_saturation(g, step) for g in gates])
+        writer.write_unit_saturation(
+            PROBE_LAYER, "lstm", gates, [probe_unit_saturation(g, step) for g in gates]
+        )
         if step in PROBE_MAP_STEPS:
             writer.write_activation_maps(PROBE_LAYER, "lstm", gates, [probe_map(g, step) for g in gates])
         writer.end_step(step)
@@ -111,9 +121,15 @@ def v1_value(layer, cell, part, gate, stat, value):
     """A `Summary.Value` as version 1 of the data contract wrote it: one per block and statistic."""
     content = {"version": 1, "layer": layer, "cell": cell, "part": part, "gate": gate, "stat": stat}
     if stat == metadata.HISTOGRAM:
-        tensor, data_class = tensor_util.make_tensor_proto(np.asarray(value, np.float64)), summary_pb2.DATA_CLASS_TENSOR
+        tensor, data_class = (
+            tensor_util.make_tensor_proto(np.asarray(value, np.float64)),
+            summary_pb2.DATA_CLASS_TENSOR,
+        )
     elif stat in (metadata.ACTIVATION_MAP, metadata.UNIT_SATURATION):
-        tensor, data_class = tensor_util.make_tensor_proto(np.asarray(value, np.float32)), summary_pb2.DATA_CLASS_TENSOR
+        tensor, data_class = (
+            tensor_util.make_tensor_proto(np.asarray(value, np.float32)),
+            summary_pb2.DATA_CLASS_TENSOR,
+        )
     else:
         tensor, data_class = tensor_util.make_tensor_proto(np.float32(value)), summary_pb2.DATA_CLASS_SCALAR
     return summary_pb2.Summary.Value(
@@ -149,14 +165,20 @@ class V1Writer:
 
     def write_activation_maps(self, layer, cell, gates, maps):
         for gate, values in zip(gates, maps):
-            self._values.append(v1_value(layer, cell, metadata.ACTIVATION, gate, metadata.ACTIVATION_MAP, values))
+            self._values.append(
+                v1_value(layer, cell, metadata.ACTIVATION, gate, metadata.ACTIVATION_MAP, values)
+            )
 
     def write_unit_saturation(self, layer, cell, gates, fractions):
         for gate, values in zip(gates, fractions):
-            self._values.append(v1_value(layer, cell, metadata.ACTIVATION, gate, metadata.UNIT_SATURATION, values))
+            self._values.append(
+                v1_value(layer, cell, metadata.ACTIVATION, gate, metadata.UNIT_SATURATION, values)
+            )
 
     def end_step(self, step):
-        event = event_pb2.Event(step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=self._values))
+        event = event_pb2.Event(
+            step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=self._values)
+        )
         self._values = []
         self._writer.add_event(event)
 
@@ -178,7 +200,9 @@ def write_cell_run(run_dir, writer_class=summary.GateSummaryWriter, steps=4, fir
         layer: {
             "kernel": rng.normal(size=(n_in, gates * units)).astype(np.float32),
             "recurrent_kernel": rng.normal(size=(units, gates * units)).astype(np.float32),
-            "bias": rng.normal(size=(2, gates * units) if gates == 3 else (gates * units,)).astype(np.float32),
+            "bias": rng.normal(size=(2, gates * units) if gates == 3 else (gates * units,)).astype(
+                np.float32
+            ),
         }
         for layer, _, (n_in, units), gates in cells
     }
@@ -261,7 +285,8 @@ def train_keras_run(logdir, epochs=3):
         for kind, layer in (("lstm", lstm), ("gru", gru)):
             cell = layer.cell
             weights[kind][step] = tuple(
-                np.array(keras.ops.convert_to_numpy(w)) for w in (cell.kernel, cell.recurrent_kernel, cell.bias)
+                np.array(keras.ops.convert_to_numpy(w))
+                for w in (cell.kernel, cell.recurrent_kernel, cell.bias)
             )
 
     recorder = keras.callbacks.LambdaCallback(
@@ -271,7 +296,11 @@ def train_keras_run(logdir, epochs=3):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(16, 5, 2)), rng.normal(size=(16, 1))
     model.fit(
-        x, y, epochs=epochs, batch_size=8, verbose=0,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=8,
+        verbose=0,
         callbacks=[tb_lstm_gates.LSTMGatesCallback(os.fspath(logdir)), recorder],
     )
     return weights
@@ -284,16 +313,3 @@ def step_units(logdir):
     multiplexer.Reload()
     contents = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME).values()
     return {metadata.parse_plugin_content(c).step_unit for tags in contents for c in tags.values()}
-
-
-def step_units(run_dir):
-    """The `step_unit`s recorded in the summary metadata of every event file in `run_dir`."""
-    from tb_lstm_gates import metadata, summary
-
-    return {
-        metadata.parse_plugin_content(value.metadata.plugin_data.content).step_unit
-        for name in os.listdir(run_dir)
-        for event in summary.read_events(os.path.join(run_dir, name))
-        for value in event.summary.value
-        if value.HasField("metadata")
-    }

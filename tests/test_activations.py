@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 import pytest
-
 from cellmath import sigmoid
+
 from tb_lstm_gates import activations, discover, metadata
 
 RNG = np.random.default_rng(5)

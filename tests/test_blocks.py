@@ -11,16 +11,14 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import keras
+from cellmath import gru_step, lstm_step
 
 import tb_lstm_gates
 from tb_lstm_gates.regularizers import GateRegularizer
-
-from cellmath import gru_step, lstm_step
 
 LSTM_ORDER = ["input", "forget", "cell", "output"]
 GRU_ORDER = ["update", "reset", "candidate"]
@@ -103,8 +101,10 @@ def test_gru_reset_after_step_recomputed_from_the_blocks_equals_keras():
 
 @pytest.mark.parametrize(
     "make, order, gate",
-    [(lambda: keras.layers.LSTM(5, name="rnn"), LSTM_ORDER, "forget"),
-     (lambda: keras.layers.GRU(5, name="rnn"), GRU_ORDER, "reset")],
+    [
+        (lambda: keras.layers.LSTM(5, name="rnn"), LSTM_ORDER, "forget"),
+        (lambda: keras.layers.GRU(5, name="rnn"), GRU_ORDER, "reset"),
+    ],
     ids=["lstm", "gru"],
 )
 def test_penalty_on_one_recurrent_block_has_gradient_only_there(make, order, gate):
@@ -152,8 +152,11 @@ def test_loss_written_by_hand_in_compute_loss_trains_with_fit():
 
 def test_bidirectional_and_other_layers_raise_clear_errors():
     model = keras.Sequential(
-        [keras.Input((6, 3)), keras.layers.Bidirectional(keras.layers.LSTM(4), name="bi"),
-         keras.layers.Dense(2, name="dense")]
+        [
+            keras.Input((6, 3)),
+            keras.layers.Bidirectional(keras.layers.LSTM(4), name="bi"),
+            keras.layers.Dense(2, name="dense"),
+        ]
     )
     with pytest.raises(ValueError, match=r"Bidirectional.*gate_blocks\(layer.forward_layer\)"):
         tb_lstm_gates.gate_blocks(model.get_layer("bi"))

@@ -27,7 +27,9 @@ def train(mode, tmp_path):
     result = subprocess.run(
         [sys.executable, WORKER, mode, str(out)],
         env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-5000:]
     with np.load(out) as saved:

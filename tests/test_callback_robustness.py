@@ -12,9 +12,9 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import worker_process
 
 import tb_lstm_gates
-import worker_process
 from tb_lstm_gates import discover, layouts
 
 RNG = np.random.default_rng(5)
@@ -28,12 +28,14 @@ def fresh_keras_names():
 
 def lstm_model(units=8, dtype=None):
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([
-        keras.Input((6, 4), dtype=dtype),
-        keras.layers.LSTM(units, return_sequences=True, dtype=dtype),
-        keras.layers.GRU(units, dtype=dtype),
-        keras.layers.Dense(1, dtype=dtype),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 4), dtype=dtype),
+            keras.layers.LSTM(units, return_sequences=True, dtype=dtype),
+            keras.layers.GRU(units, dtype=dtype),
+            keras.layers.Dense(1, dtype=dtype),
+        ]
+    )
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     return model
 
@@ -51,8 +53,11 @@ def tiny_disk(path, size="24k"):
     second (10 KB more: it starts the packings with update_ratio), let
     alone six epochs."""
     path.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", os.fspath(path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", os.fspath(path)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root): " + result.stderr.strip())
     try:
@@ -66,7 +71,9 @@ def test_full_disk_is_reported_once_training_goes_on_and_whole_steps_stay_readab
         model = lstm_model(units=16)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            history = model.fit(*data(), epochs=6, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(disk)])
+            history = model.fit(
+                *data(), epochs=6, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(disk)]
+            )
         ours = [str(w.message) for w in caught if STOPPED in str(w.message)]
         assert len(ours) == 1, ours
         assert "strict=True" in ours[0]
@@ -79,8 +86,10 @@ def test_full_disk_is_reported_once_training_goes_on_and_whole_steps_stay_readab
 def test_full_disk_in_strict_mode_stops_training(tmp_path):
     with tiny_disk(tmp_path / "disk") as disk:
         model = lstm_model(units=16)
-        with pytest.raises(Exception):
-            model.fit(*data(), epochs=6, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(disk, strict=True)])
+        with pytest.raises(Exception):  # noqa: B017 - whatever the file system raises, strict lets it through
+            model.fit(
+                *data(), epochs=6, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(disk, strict=True)]
+            )
 
 
 class PoisonAfterEpoch(keras.callbacks.Callback):
@@ -102,13 +111,20 @@ def test_weights_turning_nan_during_training_are_counted_without_a_warning(tmp_p
     model = lstm_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        history = model.fit(*data(), epochs=3, verbose=0, callbacks=[
-            PoisonAfterEpoch(0), tb_lstm_gates.LSTMGatesCallback(tmp_path, strict=True)])
+        history = model.fit(
+            *data(),
+            epochs=3,
+            verbose=0,
+            callbacks=[PoisonAfterEpoch(0), tb_lstm_gates.LSTMGatesCallback(tmp_path, strict=True)],
+        )
     assert not [w for w in caught if STOPPED in str(w.message)]
     assert len(history.history["loss"]) == 3
     records = tb_lstm_gates.load(tmp_path)
-    nonfinite = {r.step: r.value for r in records
-                 if (r.layer, r.part, r.gate, r.stat) == ("lstm/lstm_cell", "input", "input", "nonfinite")}
+    nonfinite = {
+        r.step: r.value
+        for r in records
+        if (r.layer, r.part, r.gate, r.stat) == ("lstm/lstm_cell", "input", "input", "nonfinite")
+    }
     assert nonfinite[0] == 0
     # Step 1 holds the poisoned entries; NaN then spreads through training.
     assert nonfinite[1] == 3
@@ -136,7 +152,9 @@ def test_float64_layers_are_logged_with_their_values(tmp_path):
     model.fit(*data(), epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
     records = tb_lstm_gates.load(tmp_path)
     _assert_l2_is_numpy_norm(records, model)
-    hist = [r for r in records if r.stat == "histogram" and r.layer == "lstm/lstm_cell" and r.part == "recurrent"]
+    hist = [
+        r for r in records if r.stat == "histogram" and r.layer == "lstm/lstm_cell" and r.part == "recurrent"
+    ]
     assert all(r.value[:, 2].sum() == 8 * 8 for r in hist)
 
 

@@ -7,9 +7,9 @@ import sys
 
 import keras
 import numpy as np
+import plugin_logs
 import pytest
 
-import plugin_logs
 import tb_lstm_gates
 from tb_lstm_gates import checkpoints, cli, discover
 
@@ -44,7 +44,9 @@ def hand_l2(model):
     """{(layer, part, gate): l2}, sliced by hand in Keras order (i, f, c, o; z, r, h)."""
     out = {}
     for cell in discover.find_cells(model):
-        kernel, recurrent, bias = (np.asarray(cell.variables[n].numpy()) for n in ("kernel", "recurrent_kernel", "bias"))
+        kernel, recurrent, bias = (
+            np.asarray(cell.variables[n].numpy()) for n in ("kernel", "recurrent_kernel", "bias")
+        )
         gates = KERAS_LSTM if cell.layout.cell == "lstm" else KERAS_GRU
         u = recurrent.shape[0]
         for k, gate in enumerate(gates):
@@ -100,7 +102,9 @@ def test_import_of_stacked_cells_and_gru_without_reset_after(tmp_path):
         [
             keras.Input((5, 7)),
             keras.layers.RNN(
-                keras.layers.StackedRNNCells([keras.layers.LSTMCell(3), keras.layers.GRUCell(2, reset_after=False)]),
+                keras.layers.StackedRNNCells(
+                    [keras.layers.LSTMCell(3), keras.layers.GRUCell(2, reset_after=False)]
+                ),
                 name="rnn",
             ),
         ],
@@ -124,8 +128,11 @@ def test_directory_import_gives_one_step_per_checkpoint_in_order_and_reimport_ad
     expected = {}
     for epoch in (1, 2, 10):  # 10 sorts before 2 as text
         train(model)
-        model.save_weights(str(ckpt_dir / ("weights.%02d.weights.h5" % epoch)) if epoch < 10
-                           else str(ckpt_dir / "weights.10.weights.h5"))
+        model.save_weights(
+            str(ckpt_dir / ("weights.%02d.weights.h5" % epoch))
+            if epoch < 10
+            else str(ckpt_dir / "weights.10.weights.h5")
+        )
         expected[epoch] = hand_l2(model)
     logdir = tmp_path / "logs"
     assert cli.main(["import", str(ckpt_dir), "--logdir", str(logdir)]) == 0
@@ -133,7 +140,9 @@ def test_directory_import_gives_one_step_per_checkpoint_in_order_and_reimport_ad
     assert {r.run for r in records} == {"ckpts"}
     logged = l2_by_step(records)
     assert list(logged) == [1, 2, 10]
-    assert plugin_logs.step_units(logdir) == {"epoch"}, "ModelCheckpoint names hold the epoch: the tab says so"
+    assert plugin_logs.step_units(logdir) == {"epoch"}, (
+        "ModelCheckpoint names hold the epoch: the tab says so"
+    )
     for epoch in expected:
         assert_l2_equal(logged[epoch], expected[epoch])
     # update_ratio runs from each checkpoint to the next, in step order.
@@ -215,8 +224,16 @@ def empty_directory(tmp_path):
         (tf_checkpoint_without_rnn, "holds no recurrent cell"),
         (empty_directory, "no checkpoint in directory"),
     ],
-    ids=["missing-prefix", "missing-keras", "garbage-keras", "garbage-tf", "event-file", "dense-h5",
-         "tf-no-rnn", "empty-dir"],
+    ids=[
+        "missing-prefix",
+        "missing-keras",
+        "garbage-keras",
+        "garbage-tf",
+        "event-file",
+        "dense-h5",
+        "tf-no-rnn",
+        "empty-dir",
+    ],
 )
 def test_cli_errors_are_one_line_non_zero_and_leave_the_logdir_untouched(
     tmp_path, logdir_with_a_run, capsys, make_path, message
@@ -296,8 +313,7 @@ def test_progress_bar_on_a_terminal_and_quiet_otherwise(tmp_path):
 
 def test_plugin_runs_route_lists_the_imported_run(tmp_path):
     from tensorboard.backend import application
-    from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
-    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import data_ingester, data_provider, plugin_event_multiplexer
     from tensorboard.plugins import base_plugin
     from werkzeug import test as werkzeug_test
 
@@ -456,8 +472,10 @@ def test_other_weights_on_a_step_the_run_holds_are_an_error_naming_the_step(tmp_
 
     assert cli.main(["import", str(tmp_path / "b"), "--logdir", str(logdir), "--run", "r"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("tb-lstm-gates: error: step 1 of %s already holds other weights than %s: "
-                          % (logdir / "r", tmp_path / "b" / "epoch_01.weights.h5"))
+    assert err.startswith(
+        "tb-lstm-gates: error: step 1 of %s already holds other weights than %s: "
+        % (logdir / "r", tmp_path / "b" / "epoch_01.weights.h5")
+    )
     assert "in the run and" in err and "--run" in err and err.count("\n") == 1
     # Not even the new step 2 is written.
     assert snapshot(logdir) == before
@@ -473,8 +491,9 @@ def test_checkpoints_of_a_run_the_callback_logged_live_are_the_same_steps(tmp_pa
     model = make_model()
     logdir = tmp_path / "logs"
     callback = tb_lstm_gates.LSTMGatesCallback(str(logdir))
-    saver = keras.callbacks.ModelCheckpoint(str(tmp_path / "ckpt" / "epoch_{epoch:02d}.weights.h5"),
-                                            save_weights_only=True)
+    saver = keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "ckpt" / "epoch_{epoch:02d}.weights.h5"), save_weights_only=True
+    )
     fit_and_remember(model, 2, [callback, saver])
     before = snapshot(logdir)
     run = os.path.relpath(callback.run_dir, logdir)
@@ -492,8 +511,11 @@ def test_a_keras_tensorboard_log_is_refused_with_the_checkpoint_recipe(tmp_path)
     assert result.returncode == 1
     message = "tb-lstm-gates: error: %s holds TensorBoard event files, not checkpoints: " % (tmp_path / "tb")
     assert result.stderr.startswith(message), result.stderr
-    for needed in ("fuse the gates of each weight and cannot be split", checkpoints.RECIPE,
-                   "tb-lstm-gates import ckpt --logdir"):
+    for needed in (
+        "fuse the gates of each weight and cannot be split",
+        checkpoints.RECIPE,
+        "tb-lstm-gates import ckpt --logdir",
+    ):
         assert needed in result.stderr
     assert result.stderr.count("\n") == 1
     (event_file,) = os.listdir(tmp_path / "tb" / "train")

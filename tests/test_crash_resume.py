@@ -4,12 +4,12 @@ import os
 import signal
 
 import pytest
+import worker_process
 from tensorboard.backend import application
+from test_plugin_routes import ROUTE, _plugin, _python_provider
 from werkzeug import test as werkzeug_test
 
 import tb_lstm_gates
-import worker_process
-from test_plugin_routes import ROUTE, _plugin, _python_provider
 
 KILLED_AFTER = 3
 EPOCHS = 5
@@ -30,7 +30,9 @@ def _kill_after_epoch(logdir, out, epoch):
     assert worker.returncode == -signal.SIGKILL
 
 
-@pytest.mark.parametrize("checkpoint_lost", [False, True], ids=["resume_from_last_epoch", "resume_from_older"])
+@pytest.mark.parametrize(
+    "checkpoint_lost", [False, True], ids=["resume_from_last_epoch", "resume_from_older"]
+)
 def test_killed_run_reads_to_its_last_step_and_resume_continues_it(tmp_path, checkpoint_lost):
     logdir, out = tmp_path / "logs", tmp_path / "out"
     _kill_after_epoch(logdir, out, KILLED_AFTER)

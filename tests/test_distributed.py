@@ -10,9 +10,9 @@ import os
 import socket
 
 import numpy as np
+import worker_process
 
 import tb_lstm_gates
-import worker_process
 
 EPOCHS = 3
 
@@ -48,7 +48,10 @@ def test_multi_worker_mirrored_strategy_only_worker_0_writes_each_step_once(tmp_
     cluster = {"worker": ["127.0.0.1:%d" % port for port in _free_ports(2)]}
     workers = [
         worker_process.start(
-            "mwms", logdir, tmp_path / ("out%d" % index), EPOCHS,
+            "mwms",
+            logdir,
+            tmp_path / ("out%d" % index),
+            EPOCHS,
             env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})},
         )
         for index in range(2)
@@ -71,6 +74,7 @@ def test_multi_worker_mirrored_strategy_only_worker_0_writes_each_step_once(tmp_
     # Synchronous training: both workers end with the same weights.
     for step in range(EPOCHS + 1):
         np.testing.assert_array_equal(
-            np.load(tmp_path / "out0" / ("step_%d.npy" % step)), np.load(tmp_path / "out1" / ("step_%d.npy" % step))
+            np.load(tmp_path / "out0" / ("step_%d.npy" % step)),
+            np.load(tmp_path / "out1" / ("step_%d.npy" % step)),
         )
     _assert_logged_values_are_the_saved_weights(logdir, tmp_path / "out0")

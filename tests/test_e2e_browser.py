@@ -18,13 +18,15 @@ import threading
 import urllib.request
 
 import numpy as np
+import plugin_logs
 import pytest
 
-import plugin_logs
 from tb_lstm_gates.plugin import plugin as plugin_module
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.path.join(ROOT, "test-artifacts")
@@ -66,7 +68,14 @@ def train_tiny_model(run_dir, learning_rate, probe=False):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(32, 6, 3)), rng.normal(size=(32, 1))
     options = dict(probe=(x[:4], y[:4]), probe_gradients=True) if probe else {}
-    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(run_dir, **options)])
+    model.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=8,
+        verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(run_dir, **options)],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -83,11 +92,26 @@ def logdir(tmp_path_factory):
 def tensorboard(logdir, *flags):
     """A real `tensorboard` process on a free port; yields its base URL."""
     bundle = os.path.join(plugin_module.STATIC_DIR, "index.js")
-    assert os.path.exists(bundle), "no frontend bundle: run `pip install -e .` (or `npm run build` in frontend/)"
+    assert os.path.exists(bundle), (
+        "no frontend bundle: run `pip install -e .` (or `npm run build` in frontend/)"
+    )
     names = [e.name for e in importlib.metadata.entry_points(group="tensorboard_plugins")]
-    assert "lstm_gates" in names, "the tensorboard_plugins entry point is not registered: run `pip install -e .`"
+    assert "lstm_gates" in names, (
+        "the tensorboard_plugins entry point is not registered: run `pip install -e .`"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", os.fspath(logdir), "--host", "127.0.0.1", "--port", "0", *flags],
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            os.fspath(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            *flags,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -108,7 +132,9 @@ def tensorboard(logdir, *flags):
                 # The server imports tb_lstm_gates through its entry point: make sure it is
                 # this checkout's (PYTHONPATH first), serving the bundle checked above.
                 with urllib.request.urlopen(url + "data/plugin/lstm_gates/static/index.js") as served:
-                    assert served.read() == open(bundle, "rb").read(), "TensorBoard serves another checkout's tab"
+                    assert served.read() == open(bundle, "rb").read(), (
+                        "TensorBoard serves another checkout's tab"
+                    )
                 yield url
                 return
             assert process.poll() is None, "TensorBoard exited:\n" + "".join(log)
@@ -155,10 +181,15 @@ class Page:
         self.errors = []
         self.dialogs = []
         self.requests = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append("%s (%s)" % (m.text, m.location.get("url"))))
+        self.page.on(
+            "console",
+            lambda m: m.type == "error" and self.errors.append("%s (%s)" % (m.text, m.location.get("url"))),
+        )
         self.page.on("pageerror", lambda e: self.errors.append("pageerror: %s" % e))
         self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("response", lambda r: r.status >= 400 and self.errors.append("%s %s" % (r.status, r.url)))
+        self.page.on(
+            "response", lambda r: r.status >= 400 and self.errors.append("%s %s" % (r.status, r.url))
+        )
 
         def on_dialog(dialog):
             self.dialogs.append(dialog.message)
@@ -286,7 +317,9 @@ def test_switching_statistic_layer_and_runs_changes_the_charts(page, tensorboard
     wait_redrawn(frame, before)
     assert texts(frame, ".run-list .run-name") == ["beta/train"]
     stats = canvas_stats(frame)
-    assert all(block["counts"]["beta/train"] > 20 and block["counts"][XSS_RUN + "/train"] == 0 for block in stats)
+    assert all(
+        block["counts"]["beta/train"] > 20 and block["counts"][XSS_RUN + "/train"] == 0 for block in stats
+    )
 
 
 def axis_labels(frame, selector):
@@ -325,7 +358,9 @@ def test_tick_labels_are_distinct_and_round(page, tensorboard_url):
     bottom = max(t["y"] for t in offset)
     assert_round_ticks([t["text"] for t in sorted(offset, key=lambda t: t["x"]) if t["y"] == bottom])
     choose(frame, ".hist-mode", "heatmap")
-    frame.wait_for_function("() => window.canvasTexts(document.querySelector('.hist-canvas')).some((t) => t.text.startsWith('density'))")
+    frame.wait_for_function(
+        "() => window.canvasTexts(document.querySelector('.hist-canvas')).some((t) => t.text.startsWith('density'))"
+    )
     assert_round_ticks(axis_labels(frame, ".hist-canvas")[0][::-1])
 
 
@@ -340,7 +375,10 @@ def test_log_scale_labels_its_ticks_and_keeps_all_zero_charts_readable(page, ten
     frame.locator(".view-switch button[data-view=activations]").click()
     zeros = ".activations .chart[data-stat=saturated_low] canvas"
     frame.locator(zeros).first.wait_for()
-    assert frame.locator(".activations .chart[data-stat=saturated_low] .chart-note").first.text_content() == "no positive values: linear scale"
+    assert (
+        frame.locator(".activations .chart[data-stat=saturated_low] .chart-note").first.text_content()
+        == "no positive values: linear scale"
+    )
     for labels in axis_labels(frame, zeros):
         assert float(labels[0]) == 1 and float(labels[-1]) == 0, labels
 
@@ -380,9 +418,12 @@ def test_download_csv_and_json_hold_what_is_shown(page, tensorboard_url):
     lines = open(download.value.path(), encoding="utf-8").read().splitlines()
     assert lines[0] == "section,run,layer,part,gate,stat,step,wall_time,value,smoothed"
     # 3 runs x 12 blocks x 4 steps (0 = before training, then 3 epochs).
-    gate_rows = [l for l in lines[1:] if l.startswith("gates,")]
+    gate_rows = [line for line in lines[1:] if line.startswith("gates,")]
     assert len(gate_rows) == 3 * 12 * 4
-    assert any(l.startswith("gates,%s/train,%s,recurrent,forget,l2,3," % (XSS_RUN, LSTM_LAYER)) for l in gate_rows)
+    assert any(
+        line.startswith("gates,%s/train,%s,recurrent,forget,l2,3," % (XSS_RUN, LSTM_LAYER))
+        for line in gate_rows
+    )
     with page.page.expect_download() as download:
         frame.locator("button", has_text="JSON").click()
     shown = json.load(open(download.value.path(), encoding="utf-8"))
@@ -468,7 +509,12 @@ def test_every_control_has_a_label(page, tensorboard_url):
     frame.locator(".gates .chart[data-part=recurrent][data-gate=forget] .u-over").click()
     frame.locator(".histogram .hist-canvas").wait_for(state="visible")
     assert frame.evaluate(UNNAMED_CONTROLS) == []
-    assert [label_of(frame, s) for s in (".hist-run", ".hist-part", ".hist-gate", ".hist-mode")] == ["Run", "Part", "Gate", "Mode"]
+    assert [label_of(frame, s) for s in (".hist-run", ".hist-part", ".hist-gate", ".hist-mode")] == [
+        "Run",
+        "Part",
+        "Gate",
+        "Mode",
+    ]
     assert label_of(frame, ".slider input[type=range]") == "Smoothing"
     assert [label_of(frame, s) for s in (".layer-select", ".stat-select")] == ["Layer", "Statistic"]
 
@@ -502,7 +548,12 @@ def test_activations_view_draws_probe_statistics_per_gate(page, tensorboard_url)
     # act_mean, saturated_low, saturated_high: every gate; retention: the forget gate only.
     frame.wait_for_function("() => document.querySelectorAll('.activations .chart canvas').length === 13")
     assert texts(frame, ".activations .col-head") == ["input", "forget", "cell", "output"]
-    assert texts(frame, ".activations .row-head") == ["act_mean", "saturated_low", "saturated_high", "retention"]
+    assert texts(frame, ".activations .row-head") == [
+        "act_mean",
+        "saturated_low",
+        "saturated_high",
+        "retention",
+    ]
     assert frame.locator(".activations .chart[data-stat=retention][data-gate=forget] canvas").count() > 0
     assert frame.locator(".gates").is_hidden() and frame.locator(".stat-select").count() == 0
     for block in canvas_stats(frame, ACT_GRID):
@@ -566,10 +617,14 @@ def test_activations_view_explains_the_probe_and_weights_view_shows_grad_norm(pa
     frame.wait_for_function("() => document.querySelectorAll('.gates .col-head').length === 4")
     assert frame.locator(".stat-select option").all_inner_texts()[-1] == "gradient norm (probe)"
     choose(frame, ".stat-select", "grad_norm")
-    frame.wait_for_function("() => document.querySelector('.gates .subtitle').textContent.endsWith('gradient norm (probe)')")
+    frame.wait_for_function(
+        "() => document.querySelector('.gates .subtitle').textContent.endsWith('gradient norm (probe)')"
+    )
     frame.wait_for_function("() => document.querySelectorAll('.gates .chart canvas').length === 12")
     stats = canvas_stats(frame)
-    assert all(block["counts"][PROBE_RUN + "/train"] > 20 and block["counts"]["beta/train"] == 0 for block in stats)
+    assert all(
+        block["counts"][PROBE_RUN + "/train"] > 20 and block["counts"]["beta/train"] == 0 for block in stats
+    )
 
     page.page.route("**/data/plugin/lstm_gates/runs", without_probe)
     page.page.reload()
@@ -687,12 +742,20 @@ def test_a_batch_level_run_reads_as_batches_and_the_statistic_is_explained(tmp_p
     import tb_lstm_gates
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(4, name="encoder"), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((6, 3)), keras.layers.LSTM(4, name="encoder"), keras.layers.Dense(1)]
+    )
     model.compile("adam", "mse")
     rng = np.random.default_rng(0)
     callback = tb_lstm_gates.LSTMGatesCallback(os.fspath(tmp_path / "batches"), update_freq=2)
-    model.fit(rng.normal(size=(32, 6, 3)), rng.normal(size=(32, 1)), epochs=1, batch_size=4, verbose=0,
-              callbacks=[callback])
+    model.fit(
+        rng.normal(size=(32, 6, 3)),
+        rng.normal(size=(32, 1)),
+        epochs=1,
+        batch_size=4,
+        verbose=0,
+        callbacks=[callback],
+    )
     with tensorboard(tmp_path) as url:
         p = Page(browser)
         try:

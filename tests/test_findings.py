@@ -7,18 +7,18 @@ import subprocess
 import sys
 import time
 
+import findings_runs
 import numpy as np
 import pytest
 from tensorboard.backend import application
-from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.backend.event_processing import data_provider as multiplexer_data_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.context import RequestContext
 from tensorboard.data import server_ingester
 from tensorboard.plugins import base_plugin
 from tensorboard.util import grpc_util
 from werkzeug import test as werkzeug_test
 
-import findings_runs
 import tb_lstm_gates
 from tb_lstm_gates import cli, findings, layouts, metadata, summary
 from tb_lstm_gates.plugin.loader import LSTMGatesLoader
@@ -95,7 +95,11 @@ def test_forget_bias_minus_ten_shuts_the_forget_gate_and_vanishes_its_gradients(
     run = trained[1]["gates"]
     (shut,) = of(found, run, "forget_shut")
     assert (shut["layer"], shut["part"], shut["gate"], shut["stat"], shut["step"]) == (
-        "shut/lstm_cell", "activation", "forget", "retention", 0,
+        "shut/lstm_cell",
+        "activation",
+        "forget",
+        "retention",
+        0,
     )
     assert shut["value"] == pytest.approx(1.0, abs=1e-3)
     vanishing = {(f["layer"], f["part"], f["gate"]) for f in of(found, run, "grad_vanishing")}
@@ -271,7 +275,7 @@ def test_every_rule_is_documented_with_its_thresholds_and_source():
         assert rule.severity in findings.SEVERITIES
         assert rule.source and rule.fix and rule.what
         assert "`%s`" % rule.name in readme
-        for name, (default, meaning) in rule.thresholds.items():
+        for name, (_default, meaning) in rule.thresholds.items():
             assert meaning
             assert "`%s.%s`" % (rule.name, name) in readme
 
@@ -287,7 +291,16 @@ def test_report_json_lists_the_findings_and_fails_on_error(trained, capsys):
     assert status == 1
     assert len(body["findings"]) == 12
     assert set(body["findings"][0]) == {
-        "run", "layer", "part", "gate", "rule", "severity", "step", "value", "stat", "message"
+        "run",
+        "layer",
+        "part",
+        "gate",
+        "rule",
+        "severity",
+        "step",
+        "value",
+        "stat",
+        "message",
     }
 
 
@@ -421,8 +434,11 @@ def test_route_lists_the_rules_with_the_thresholds_in_force(client, trained):
     assert list(rules) == [r.name for r in findings.RULES]
     assert rules["spectral_norm_high"]["thresholds"] == {"factor": 50.0, "window": 3}
     assert rules["nonfinite"] == {
-        "rule": "nonfinite", "severity": "error", "stat": "nonfinite",
-        "what": findings.RULES_BY_NAME["nonfinite"].what, "thresholds": {"max_count": 0},
+        "rule": "nonfinite",
+        "severity": "error",
+        "stat": "nonfinite",
+        "what": findings.RULES_BY_NAME["nonfinite"].what,
+        "thresholds": {"max_count": 0},
     }
 
 

@@ -68,11 +68,16 @@ def test_keras_core_suite_passes_on_backend(backend):
     env = dict(os.environ, KERAS_BACKEND=backend)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE_DIR],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     sys.stdout.write(result.stdout[-5000:])
-    assert result.returncode == 0, "Keras on %s failed:\n%s%s" % (backend, result.stdout[-20000:],
-                                                                 result.stderr[-5000:])
+    assert result.returncode == 0, "Keras on %s failed:\n%s%s" % (
+        backend,
+        result.stdout[-20000:],
+        result.stderr[-5000:],
+    )
 
 
 @pytest.mark.skipif(IN_BACKEND_PROCESS, reason="already a backend process")
@@ -80,8 +85,12 @@ def test_keras_core_suite_passes_on_backend(backend):
 def test_backend_logs_what_tensorflow_logs_without_importing_it(backend, tmp_path):
     script = tmp_path / "fit_model.py"
     script.write_text(SCRIPT)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / backend), backend],
-                            env=dict(os.environ, KERAS_BACKEND=backend), capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / backend), backend],
+        env=dict(os.environ, KERAS_BACKEND=backend),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-5000:]
 
     assert keras.backend.backend() == "tensorflow"
@@ -91,14 +100,18 @@ def test_backend_logs_what_tensorflow_logs_without_importing_it(backend, tmp_pat
     namespace["fit"](str(tmp_path / "tensorflow"))
 
     def step0(run):
-        return {(r.layer, r.part, r.gate, r.stat): r.value for r in tb_lstm_gates.load(tmp_path / run / "train")
-                if r.step == 0 and r.stat not in metadata.TENSOR_STATS}
+        return {
+            (r.layer, r.part, r.gate, r.stat): r.value
+            for r in tb_lstm_gates.load(tmp_path / run / "train")
+            if r.step == 0 and r.stat not in metadata.TENSOR_STATS
+        }
 
     theirs, ours = step0(backend), step0("tensorflow")
     assert theirs.keys() == ours.keys()
     stats = {key[3] for key in ours}
     assert {"l2", "act_mean", "retention", metadata.GRAD_NORM, metadata.PENALTY, "update_ratio"} - stats == {
-        "update_ratio"}  # no previous step at step 0
+        "update_ratio"
+    }  # no previous step at step 0
     for key, value in ours.items():
         assert theirs[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     grad_norms = [v for k, v in ours.items() if k[3] == metadata.GRAD_NORM]
@@ -118,7 +131,11 @@ def test_probe_gradients_on_a_backend_without_gradients_is_refused_by_name():
             print(e)
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, KERAS_BACKEND="numpy"),
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=dict(os.environ, KERAS_BACKEND="numpy"),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "probe_gradients=True needs Keras on tensorflow, torch, jax; Keras runs on numpy" in result.stdout

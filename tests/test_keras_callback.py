@@ -65,8 +65,13 @@ def by_key(records, stat):
 def test_mixed_model_l2_of_every_block_equals_numpy_norm_at_every_epoch(tmp_path):
     model = mixed_model()
     recorder = WeightRecorder()
-    model.fit(*data(), epochs=2, batch_size=8, verbose=0,
-              callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path), recorder])
+    model.fit(
+        *data(),
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path), recorder],
+    )
     records = tb_lstm_gates.load(tmp_path)
     assert {r.run for r in records} == {"train"}
     l2 = by_key(records, "l2")
@@ -81,7 +86,9 @@ def test_mixed_model_l2_of_every_block_equals_numpy_norm_at_every_epoch(tmp_path
                 for piece in pieces:
                     for gate, block in layouts.split(arrays[name], piece, name).items():
                         expected = np.linalg.norm(block.astype(np.float64))
-                        np.testing.assert_allclose(l2[(cell.layer, piece.part, gate, step)], expected, rtol=1e-5)
+                        np.testing.assert_allclose(
+                            l2[(cell.layer, piece.part, gate, step)], expected, rtol=1e-5
+                        )
                         checked += 1
     # 2 LSTMs x 12 + GRU(reset_after) 12 + LSTM 12 + GRU 9 + ConvLSTM 12 blocks, 3 steps
     assert checked == 3 * (24 + 12 + 12 + 9 + 12)
@@ -104,25 +111,32 @@ def test_layer_paths_name_the_layers_below_the_model(tmp_path):
 def test_layer_paths_survive_save_and_load_model(tmp_path):
     # Keras 3 variable paths change on load (`sequential/...` is dropped),
     # so a run resumed from a saved model would log to new layer names.
-    model = keras.Sequential([
-        keras.Input((6, 4)),
-        keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True)),
-        keras.layers.RNN(keras.layers.StackedRNNCells([keras.layers.LSTMCell(2), keras.layers.GRUCell(2)])),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 4)),
+            keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True)),
+            keras.layers.RNN(
+                keras.layers.StackedRNNCells([keras.layers.LSTMCell(2), keras.layers.GRUCell(2)])
+            ),
+        ]
+    )
     model.save(tmp_path / "model.keras")
     restored = keras.models.load_model(tmp_path / "model.keras")
     layers = [c.layer for c in discover.find_cells(model)]
     assert layers == [
-        "bidirectional/forward_lstm/lstm_cell", "bidirectional/backward_lstm/lstm_cell",
-        "rnn/stacked_rnn_cells/lstm_cell", "rnn/stacked_rnn_cells/gru_cell",
+        "bidirectional/forward_lstm/lstm_cell",
+        "bidirectional/backward_lstm/lstm_cell",
+        "rnn/stacked_rnn_cells/lstm_cell",
+        "rnn/stacked_rnn_cells/gru_cell",
     ]
     assert [c.layer for c in discover.find_cells(restored)] == layers
 
 
 def test_histograms_hold_every_weight_of_the_block(tmp_path):
     model = mixed_model()
-    model.fit(*data(8), epochs=1, verbose=0,
-              callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, histogram_bins=7)])
+    model.fit(
+        *data(8), epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, histogram_bins=7)]
+    )
     hists = [r for r in tb_lstm_gates.load(tmp_path) if r.stat == "histogram"]
     first = [r for r in hists if r.layer == "gru/gru_cell" and r.part == "recurrent" and r.gate == "reset"]
     assert [r.step for r in first] == [0, 1]
@@ -135,7 +149,9 @@ def test_resume_with_initial_epoch_continues_steps_without_repeats(tmp_path):
     model = mixed_model()
     x, y = data(16)
     model.fit(x, y, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
-    model.fit(x, y, epochs=4, initial_epoch=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
+    model.fit(
+        x, y, epochs=4, initial_epoch=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)]
+    )
     records = [r for r in tb_lstm_gates.load(tmp_path) if r.stat == "l2"]
     per_block = {}
     for r in records:
@@ -147,8 +163,14 @@ def test_resume_with_initial_epoch_continues_steps_without_repeats(tmp_path):
 def test_batch_logging_uses_the_global_batch_count_across_epochs(tmp_path):
     model = mixed_model()
     x, y = data(40)  # 5 batches of 8 per epoch
-    model.fit(x, y, epochs=2, batch_size=8, verbose=0,
-              callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, update_freq=2, histogram_freq=0)])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, update_freq=2, histogram_freq=0)],
+    )
     records = tb_lstm_gates.load(tmp_path)
     assert sorted({r.step for r in records}) == [0, 2, 4, 6, 8, 10]
     assert not any(r.stat == "histogram" for r in records)
@@ -156,18 +178,28 @@ def test_batch_logging_uses_the_global_batch_count_across_epochs(tmp_path):
 
 def test_shares_the_train_run_of_keras_tensorboard_callback(tmp_path):
     model = mixed_model()
-    model.fit(*data(8), epochs=1, verbose=0, callbacks=[
-        keras.callbacks.TensorBoard(str(tmp_path)), tb_lstm_gates.LSTMGatesCallback(tmp_path)])
+    model.fit(
+        *data(8),
+        epochs=1,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(str(tmp_path)), tb_lstm_gates.LSTMGatesCallback(tmp_path)],
+    )
     assert sorted(os.listdir(tmp_path)) == ["train"]
     assert {r.run for r in tb_lstm_gates.load(tmp_path)} == {"train"}
 
 
 def test_layers_filter_keeps_named_layers_only(tmp_path):
     model = mixed_model()
-    model.fit(*data(8), epochs=1, verbose=0,
-              callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, layers=["bidirectional"])])
+    model.fit(
+        *data(8),
+        epochs=1,
+        verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, layers=["bidirectional"])],
+    )
     assert {r.layer for r in tb_lstm_gates.load(tmp_path)} == {
-        "bidirectional/forward_lstm/lstm_cell", "bidirectional/backward_lstm/lstm_cell"}
+        "bidirectional/forward_lstm/lstm_cell",
+        "bidirectional/backward_lstm/lstm_cell",
+    }
 
 
 def test_nested_model_and_time_distributed_cells_are_found():
@@ -181,8 +213,12 @@ def test_nested_model_and_time_distributed_cells_are_found():
 
 
 def test_non_worker_zero_does_not_write(tmp_path, monkeypatch):
-    monkeypatch.setenv("TF_CONFIG", json.dumps(
-        {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}))
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps(
+            {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}
+        ),
+    )
     model = mixed_model()
     model.fit(*data(8), epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
     assert not os.path.exists(tmp_path / "train")
@@ -214,16 +250,24 @@ def test_model_without_recurrent_layer_in_strict_mode_raises_listing_supported_l
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile("adam", "mse")
     with pytest.raises(ValueError, match="no recurrent layer.*supported: LSTM, GRU, ConvLSTM1D"):
-        model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0,
-                  callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, strict=True)])
+        model.fit(
+            np.zeros((4, 3)),
+            np.zeros((4, 1)),
+            verbose=0,
+            callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, strict=True)],
+        )
     assert not os.path.exists(tmp_path / "train")
 
 
 def test_unknown_layer_name_lists_the_recurrent_layers(tmp_path):
     model = mixed_model()
     with pytest.raises(ValueError, match="no recurrent layer named nope; the model's recurrent layers are"):
-        model.fit(*data(8), epochs=1, verbose=0,
-                  callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, layers=["nope"])])
+        model.fit(
+            *data(8),
+            epochs=1,
+            verbose=0,
+            callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, layers=["nope"])],
+        )
 
 
 class MinimalRNNCell(keras.layers.Layer):
@@ -247,8 +291,13 @@ def test_custom_cell_is_skipped_with_one_warning_naming_it(tmp_path):
     model.compile("adam", "mse")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(np.zeros((4, 4, 3)), np.zeros((4, 2)), epochs=2, verbose=0,
-                  callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
+        model.fit(
+            np.zeros((4, 4, 3)),
+            np.zeros((4, 2)),
+            epochs=2,
+            verbose=0,
+            callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)],
+        )
     ours = [w for w in caught if "cannot split" in str(w.message)]
     assert len(ours) == 1 and "MinimalRNNCell" in str(ours[0].message)
     assert {r.layer for r in tb_lstm_gates.load(tmp_path)} == {"lstm/lstm_cell"}
@@ -260,8 +309,9 @@ def test_unwritable_log_dir_warns_once_and_training_goes_on(tmp_path):
     model = mixed_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        history = model.fit(*data(8), epochs=3, verbose=0,
-                            callbacks=[tb_lstm_gates.LSTMGatesCallback(blocker / "logs")])
+        history = model.fit(
+            *data(8), epochs=3, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(blocker / "logs")]
+        )
     ours = [w for w in caught if "LSTMGatesCallback stopped logging" in str(w.message)]
     assert len(ours) == 1 and "strict=True" in str(ours[0].message)
     assert len(history.history["loss"]) == 3
@@ -272,9 +322,13 @@ def test_strict_mode_raises_logging_failures(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     model = mixed_model()
-    with pytest.raises(Exception):
-        model.fit(*data(8), epochs=1, verbose=0,
-                  callbacks=[tb_lstm_gates.LSTMGatesCallback(blocker / "logs", strict=True)])
+    with pytest.raises(Exception):  # noqa: B017 - whatever the file system raises, strict lets it through
+        model.fit(
+            *data(8),
+            epochs=1,
+            verbose=0,
+            callbacks=[tb_lstm_gates.LSTMGatesCallback(blocker / "logs", strict=True)],
+        )
 
 
 def test_nan_weights_are_counted_not_fatal(tmp_path):
@@ -299,10 +353,26 @@ def test_load_round_trips_the_written_values(tmp_path):
     model.fit(*data(8), epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
     records = tb_lstm_gates.load(tmp_path)
     cell = discover.find_cells(model, ["gru"])[0]
-    block = layouts.split(cell.variables["recurrent_kernel"].numpy(), cell.layout.weights["recurrent_kernel"][0])["candidate"]
-    got = {r.stat: r.value for r in records if (r.layer, r.part, r.gate, r.step) == ("gru/gru_cell", "recurrent", "candidate", 1)}
+    block = layouts.split(
+        cell.variables["recurrent_kernel"].numpy(), cell.layout.weights["recurrent_kernel"][0]
+    )["candidate"]
+    got = {
+        r.stat: r.value
+        for r in records
+        if (r.layer, r.part, r.gate, r.step) == ("gru/gru_cell", "recurrent", "candidate", 1)
+    }
     assert set(got) == {
-        "l2", "mean", "std", "min", "max", "mean_abs", "max_abs", "nonfinite", "update_ratio", "spectral_norm", "histogram"
+        "l2",
+        "mean",
+        "std",
+        "min",
+        "max",
+        "mean_abs",
+        "max_abs",
+        "nonfinite",
+        "update_ratio",
+        "spectral_norm",
+        "histogram",
     }
     np.testing.assert_allclose(got["spectral_norm"], np.linalg.norm(block, 2), rtol=1e-3)
     np.testing.assert_allclose(got["max"], block.max(), rtol=1e-6)

@@ -6,8 +6,8 @@ import sys
 import keras
 import numpy as np
 import pytest
-
 from cellmath import conv_lstm_step, gru_step, lstm_step
+
 from tb_lstm_gates import layouts
 
 RNG = np.random.default_rng(0)
@@ -52,8 +52,10 @@ def test_wrong_gate_order_is_caught_by_the_step():
     _, (h_keras, _) = cell(x, [h, c])
     wrong = layouts.Layout(
         "lstm",
-        {name: (layouts.Piece(part, layouts.TF1_LSTM_ORDER),) for name, part in
-         [("kernel", "input"), ("recurrent_kernel", "recurrent"), ("bias", "bias")]},
+        {
+            name: (layouts.Piece(part, layouts.TF1_LSTM_ORDER),)
+            for name, part in [("kernel", "input"), ("recurrent_kernel", "recurrent"), ("bias", "bias")]
+        },
     )
     blocks = split_all(wrong, weights_of(cell))
     h_np, _ = lstm_step(x, h, c, blocks["input"], blocks["recurrent"], blocks["bias"])
@@ -70,7 +72,9 @@ def test_keras_gru_step_equals_numpy_step_from_blocks(reset_after):
     out, _ = cell(x, [h])
     blocks = split_all(layouts.keras_gru(reset_after), weights_of(cell))
     if reset_after:
-        h_np = gru_step(x, h, blocks["input"], blocks["recurrent"], blocks["input_bias"], blocks["recurrent_bias"], True)
+        h_np = gru_step(
+            x, h, blocks["input"], blocks["recurrent"], blocks["input_bias"], blocks["recurrent_bias"], True
+        )
     else:
         h_np = gru_step(x, h, blocks["input"], blocks["recurrent"], blocks["bias"], None, False)
     np.testing.assert_allclose(np.asarray(out), h_np, rtol=1e-5, atol=1e-6)
@@ -95,7 +99,9 @@ def test_keras_conv_lstm_step_equals_numpy_step_from_blocks(layer_class, spatial
     blocks = split_all(layouts.keras_conv_lstm(), weights_of(cell))
     out_shape = np.asarray(h_keras).shape
     zeros = np.zeros(out_shape, "float32")
-    h_np, c_np = conv_lstm_step(x[:, 0], zeros, zeros, blocks["input"], blocks["recurrent"], blocks["bias"], padding)
+    h_np, c_np = conv_lstm_step(
+        x[:, 0], zeros, zeros, blocks["input"], blocks["recurrent"], blocks["bias"], padding
+    )
     np.testing.assert_allclose(np.asarray(h_keras), h_np, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.asarray(c_keras), c_np, rtol=1e-4, atol=1e-5)
 
@@ -202,5 +208,7 @@ print("ok")
 
 
 def test_numeric_core_imports_with_numpy_alone():
-    result = subprocess.run([sys.executable, "-c", NUMPY_ONLY_SCRIPT], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", NUMPY_ONLY_SCRIPT], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]

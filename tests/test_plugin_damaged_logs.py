@@ -10,12 +10,12 @@ import os
 import numpy as np
 import pytest
 from tensorboard.backend import application
+from test_plugin_fuzz import check, rust_provider_of
+from test_plugin_routes import ROUTE, _listing, _plugin, _python_provider
 from werkzeug import test as werkzeug_test
 
 import tb_lstm_gates
 from tb_lstm_gates import summary
-from test_plugin_fuzz import check, rust_provider_of
-from test_plugin_routes import ROUTE, _listing, _plugin, _python_provider
 
 LAYER = "lstm/lstm_cell"
 STEPS = 4
@@ -93,19 +93,29 @@ def test_the_tab_serves_the_readable_runs(client, damaged_logdir):
         body = check(client.get(ROUTE + "series", query_string={"layer": LAYER, "stat": "l2", "run": run}))
         (series,) = body["series"]
         assert (series["steps"], series["values"]) == (expected, [float(s) for s in expected]), run
-        body = check(client.get(ROUTE + "histograms", query_string={
-            "run": run, "layer": LAYER, "part": "recurrent", "gate": "forget"}))
+        body = check(
+            client.get(
+                ROUTE + "histograms",
+                query_string={"run": run, "layer": LAYER, "part": "recurrent", "gate": "forget"},
+            )
+        )
         assert [h["step"] for h in body["histograms"]] == expected
     if "bad_crc" in runs:
         # The Python loader stops at the bad record. RustBoard does not check
         # data CRCs and reads on: the flipped byte reaches it in step 1's
         # packed statistics, which cannot be decoded, so that time series is
         # left out whole; the histograms' series is served.
-        body = check(client.get(ROUTE + "series", query_string={"layer": LAYER, "stat": "l2", "run": "bad_crc"}))
+        body = check(
+            client.get(ROUTE + "series", query_string={"layer": LAYER, "stat": "l2", "run": "bad_crc"})
+        )
         (series,) = body["series"]
         assert series["steps"] in ([0], [])
-        body = check(client.get(ROUTE + "histograms", query_string={
-            "run": "bad_crc", "layer": LAYER, "part": "recurrent", "gate": "forget"}))
+        body = check(
+            client.get(
+                ROUTE + "histograms",
+                query_string={"run": "bad_crc", "layer": LAYER, "part": "recurrent", "gate": "forget"},
+            )
+        )
         assert [h["step"] for h in body["histograms"]] in ([0], [0, 1, 2, 3])
     check(client.get(ROUTE + "series", query_string={"layer": LAYER, "stat": "l2"}))
     check(client.get(ROUTE + "regularization"))

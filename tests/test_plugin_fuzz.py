@@ -10,15 +10,16 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tensorboard.backend import application
 from tensorboard.data import server_ingester
 from tensorboard.util import grpc_util
+from test_plugin_routes import ROUTE, _listing, _plugin, _python_provider, _sampling_flags
 from werkzeug import test as werkzeug_test
 
 from tb_lstm_gates import metadata, summary
 from tb_lstm_gates.plugin import plugin as plugin_module
-from test_plugin_routes import ROUTE, _listing, _plugin, _python_provider, _sampling_flags
 
 # Valid directory names a user (or an attacker sharing a log directory) can create.
 HOSTILE_RUNS = [
@@ -106,8 +107,12 @@ def test_hostile_run_and_layer_names_round_trip(client):
         assert layer == HOSTILE_LAYERS[index % len(HOSTILE_LAYERS)]
         body = check(client.get(ROUTE + "series", query_string={"layer": layer, "stat": "l2", "run": run}))
         assert [s["values"] for s in body["series"]] == [[float(s + index) for s in range(STEPS)]] * 4
-        body = check(client.get(ROUTE + "histograms", query_string={
-            "run": run, "layer": layer, "part": "recurrent", "gate": "forget"}))
+        body = check(
+            client.get(
+                ROUTE + "histograms",
+                query_string={"run": run, "layer": layer, "part": "recurrent", "gate": "forget"},
+            )
+        )
         assert [h["step"] for h in body["histograms"]] == list(range(STEPS))
         body = check(client.get(ROUTE + "regularization", query_string={"run": run}))
         assert [s["layer"] for s in body["series"]] == [layer]
@@ -121,7 +126,9 @@ names = st.one_of(
 )
 maybe = lambda strategy: st.one_of(st.none(), strategy)  # noqa: E731
 multi = st.one_of(st.none(), names, st.lists(names, max_size=3))
-samples = st.one_of(st.none(), names, st.integers(-5, 20000).map(str), st.lists(st.integers(0, 30).map(str), max_size=3))
+samples = st.one_of(
+    st.none(), names, st.integers(-5, 20000).map(str), st.lists(st.integers(0, 30).map(str), max_size=3)
+)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -138,7 +145,9 @@ def test_fuzz_runs(client, junk, value):
 @FUZZ
 @given(layer=multi, stat=multi, run=multi, samples=samples)
 def test_fuzz_series(client, layer, stat, run, samples):
-    body = check(client.get(ROUTE + "series", query_string=query(layer=layer, stat=stat, run=run, samples=samples)))
+    body = check(
+        client.get(ROUTE + "series", query_string=query(layer=layer, stat=stat, run=run, samples=samples))
+    )
     if body is not None:
         for series in body["series"]:
             assert series["steps"] == sorted(set(series["steps"]))
@@ -147,8 +156,12 @@ def test_fuzz_series(client, layer, stat, run, samples):
 @FUZZ
 @given(run=multi, layer=multi, part=multi, gate=multi, samples=samples)
 def test_fuzz_histograms(client, run, layer, part, gate, samples):
-    check(client.get(ROUTE + "histograms", query_string=query(run=run, layer=layer, part=part, gate=gate,
-                                                               samples=samples)))
+    check(
+        client.get(
+            ROUTE + "histograms",
+            query_string=query(run=run, layer=layer, part=part, gate=gate, samples=samples),
+        )
+    )
 
 
 @FUZZ

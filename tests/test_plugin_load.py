@@ -14,7 +14,6 @@ import urllib.request
 
 import numpy as np
 import pytest
-
 import worker_process
 from test_plugin_tensorboard import TensorBoardProcess, launcher  # noqa: F401 (fixture)
 
@@ -66,7 +65,11 @@ class Client(threading.Thread):
     def run(self):
         routes = [
             ("series", {"layer": LAYER, "stat": "l2", "run": "train"}, _check_series),
-            ("histograms", {"layer": LAYER, "run": "train", "part": "recurrent", "gate": "forget"}, _check_histograms),
+            (
+                "histograms",
+                {"layer": LAYER, "run": "train", "part": "recurrent", "gate": "forget"},
+                _check_histograms,
+            ),
             ("runs", {}, lambda body: ([] if body["runs"] else ["no runs"], 0)),
             ("regularization", {}, lambda body: ([], 0)),
         ]
@@ -75,7 +78,12 @@ class Client(threading.Thread):
                 self.errors.append("deadline passed after %d requests" % k)
                 return
             path, params, check = routes[(self.index + k) % len(routes)]
-            url = self.base + "data/plugin/lstm_gates/" + path + ("?" + urllib.parse.urlencode(params) if params else "")
+            url = (
+                self.base
+                + "data/plugin/lstm_gates/"
+                + path
+                + ("?" + urllib.parse.urlencode(params) if params else "")
+            )
             start = time.perf_counter()
             try:
                 body = _get(url)
@@ -106,10 +114,14 @@ def _wait_for_steps(tensorboard, n, timeout=180):
 @pytest.mark.parametrize("load_fast", ["true", "false"])
 def test_fifty_concurrent_clients_while_training_appends(tmp_path, launcher, load_fast):  # noqa: F811
     logdir = tmp_path / "logs"
-    trainer = worker_process.start("append", logdir, tmp_path / "out", EPOCHS, stderr=open(tmp_path / "stderr", "w"))
+    trainer = worker_process.start(
+        "append", logdir, tmp_path / "out", EPOCHS, stderr=open(tmp_path / "stderr", "w")
+    )
     tensorboard = None
     try:
-        tensorboard = TensorBoardProcess(launcher, os.fspath(logdir), "--load_fast", load_fast, "--reload_interval", "1")
+        tensorboard = TensorBoardProcess(
+            launcher, os.fspath(logdir), "--load_fast", load_fast, "--reload_interval", "1"
+        )
         _wait_for_steps(tensorboard, 2)
         clients = [Client(tensorboard.url, i, time.time() + DEADLINE) for i in range(CLIENTS)]
         started = time.perf_counter()
@@ -130,9 +142,19 @@ def test_fifty_concurrent_clients_while_training_appends(tmp_path, launcher, loa
     print(
         "\nload_fast=%s: %d clients, %d requests in %.1f s (%.0f/s), %d errors, latency p50 %.0f ms, "
         "p95 %.0f ms, max %.0f ms; steps served grew from %d to %d while training appended"
-        % (load_fast, CLIENTS, len(latencies), elapsed, len(latencies) / elapsed, len(errors),
-           1000 * np.percentile(latencies, 50), 1000 * np.percentile(latencies, 95), 1000 * latencies.max(),
-           min(steps), max(steps))
+        % (
+            load_fast,
+            CLIENTS,
+            len(latencies),
+            elapsed,
+            len(latencies) / elapsed,
+            len(errors),
+            1000 * np.percentile(latencies, 50),
+            1000 * np.percentile(latencies, 95),
+            1000 * latencies.max(),
+            min(steps),
+            max(steps),
+        )
     )
     assert not any(c.is_alive() for c in clients)
     assert errors == [], errors[:20]

@@ -18,10 +18,7 @@ HEAVY = ("tensorflow", "keras", "tf_keras")
 
 @pytest.mark.parametrize("module", ["tb_lstm_gates.plugin.loader", "tb_lstm_gates.plugin.plugin"])
 def test_importing_the_plugin_imports_neither_tensorflow_nor_keras(module):
-    code = (
-        "import sys, %s\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in %r))" % (module, HEAVY)
-    )
+    code = "import sys, %s\nprint(sorted(m for m in sys.modules if m.split('.')[0] in %r))" % (module, HEAVY)
     env = dict(os.environ, PYTHONPATH=REPO)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -6,8 +6,10 @@ import time
 import uuid
 
 import numpy as np
+import plugin_logs
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
 from tensorboard.backend.event_processing import data_provider as multiplexer_data_provider
@@ -17,7 +19,6 @@ from tensorboard.plugins import base_plugin
 from tensorboard.util import grpc_util
 from werkzeug import test as werkzeug_test
 
-import plugin_logs
 from tb_lstm_gates import metadata
 from tb_lstm_gates.plugin import plugin as plugin_module
 from tb_lstm_gates.plugin import unpack
@@ -139,7 +140,13 @@ def _layer_name(client, cell):
 def test_runs_lists_every_run_with_data_and_the_layers_it_holds(client):
     runs = get_json(client, "runs")["runs"]
     assert [r["run"] for r in runs] == sorted(
-        ["train", plugin_logs.PENALIZED_RUN, plugin_logs.LONG_RUN, plugin_logs.MALFORMED_RUN, plugin_logs.PROBE_RUN]
+        [
+            "train",
+            plugin_logs.PENALIZED_RUN,
+            plugin_logs.LONG_RUN,
+            plugin_logs.MALFORMED_RUN,
+            plugin_logs.PROBE_RUN,
+        ]
     )
     train = _layers(client, "train")
     assert train["regularization"] is False
@@ -195,7 +202,12 @@ def _lstm_blocks(kernel, recurrent_kernel, bias):
 
 def _gru_blocks(kernel, recurrent_kernel, bias):
     units = recurrent_kernel.shape[0]
-    pieces = (("input", kernel), ("recurrent", recurrent_kernel), ("input_bias", bias[0]), ("recurrent_bias", bias[1]))
+    pieces = (
+        ("input", kernel),
+        ("recurrent", recurrent_kernel),
+        ("input_bias", bias[0]),
+        ("recurrent_bias", bias[1]),
+    )
     for part, weight in pieces:
         for k, gate in enumerate(GRU_GATES):
             yield part, gate, weight[..., k * units : (k + 1) * units]
@@ -221,7 +233,9 @@ def test_series_l2_is_the_norm_of_each_block_of_the_trained_weights(client, weig
 
 
 def test_series_sends_nonfinite_values_as_null(client):
-    body = get_json(client, "series", layer=plugin_logs.PENALIZED_LAYER, stat="l2", run=plugin_logs.PENALIZED_RUN)
+    body = get_json(
+        client, "series", layer=plugin_logs.PENALIZED_LAYER, stat="l2", run=plugin_logs.PENALIZED_RUN
+    )
     (series,) = body["series"]
     assert series["steps"] == [0, 1, 2, 3, 4]
     assert series["values"] == [0.0, 1.0, None, None, 4.0]
@@ -266,11 +280,17 @@ def test_series_serves_each_activation_statistic_of_every_gate(client, stat):
 
 
 def test_series_serves_retention_of_the_forget_gate_and_gradient_norms_per_block(client):
-    body = get_json(client, "series", layer=plugin_logs.PROBE_LAYER, stat="retention", run=plugin_logs.PROBE_RUN)
+    body = get_json(
+        client, "series", layer=plugin_logs.PROBE_LAYER, stat="retention", run=plugin_logs.PROBE_RUN
+    )
     (series,) = body["series"]
     assert (series["part"], series["gate"]) == ("activation", "forget")
-    np.testing.assert_allclose(series["values"], [plugin_logs.probe_value("forget", "retention", s) for s in range(3)])
-    body = get_json(client, "series", layer=plugin_logs.PROBE_LAYER, stat="grad_norm", run=plugin_logs.PROBE_RUN)
+    np.testing.assert_allclose(
+        series["values"], [plugin_logs.probe_value("forget", "retention", s) for s in range(3)]
+    )
+    body = get_json(
+        client, "series", layer=plugin_logs.PROBE_LAYER, stat="grad_norm", run=plugin_logs.PROBE_RUN
+    )
     assert [(s["part"], s["gate"]) for s in body["series"]] == [("recurrent", g) for g in LSTM_GATES]
     np.testing.assert_allclose(body["series"][0]["values"], [1.0, 0.5, 1.0 / 3], rtol=1e-6)
 
@@ -283,8 +303,14 @@ def _map_rows(gate, step):
 
 
 def test_activation_map_defaults_to_the_last_step_and_lists_the_steps_with_maps(client):
-    body = get_json(client, "activation_map", run=plugin_logs.PROBE_RUN, layer=plugin_logs.PROBE_LAYER, gate="forget")
-    assert (body["run"], body["layer"], body["gate"]) == (plugin_logs.PROBE_RUN, plugin_logs.PROBE_LAYER, "forget")
+    body = get_json(
+        client, "activation_map", run=plugin_logs.PROBE_RUN, layer=plugin_logs.PROBE_LAYER, gate="forget"
+    )
+    assert (body["run"], body["layer"], body["gate"]) == (
+        plugin_logs.PROBE_RUN,
+        plugin_logs.PROBE_LAYER,
+        "forget",
+    )
     assert body["steps"] == list(plugin_logs.PROBE_MAP_STEPS)
     assert body["step"] == 2
     assert (body["time_steps"], body["units"]) == (4, 3)
@@ -384,13 +410,26 @@ def test_regularization_of_all_runs_holds_only_runs_with_penalties(client):
         ("series", {"layer": plugin_logs.LONG_LAYER, "stat": "l2", "samples": "10001"}),
         ("series", {"layer": plugin_logs.LONG_LAYER, "stat": "l2", "samples": ["5", "6"]}),
         ("histograms", {"run": "long", "layer": plugin_logs.LONG_LAYER, "part": "recurrent"}),
-        ("histograms", {"run": ["long", "train"], "layer": plugin_logs.LONG_LAYER, "part": "recurrent",
-                        "gate": "forget"}),
+        (
+            "histograms",
+            {
+                "run": ["long", "train"],
+                "layer": plugin_logs.LONG_LAYER,
+                "part": "recurrent",
+                "gate": "forget",
+            },
+        ),
         ("regularization", {"samples": ""}),
         ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER}),
         ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "forget", "step": "x"}),
-        ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "forget", "step": "-1"}),
-        ("activation_map", {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "forget", "step": ["0", "2"]}),
+        (
+            "activation_map",
+            {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "forget", "step": "-1"},
+        ),
+        (
+            "activation_map",
+            {"run": "probe", "layer": plugin_logs.PROBE_LAYER, "gate": "forget", "step": ["0", "2"]},
+        ),
     ],
 )
 def test_malformed_parameters_answer_400(client, path, params):
@@ -407,7 +446,10 @@ def test_malformed_parameters_answer_400(client, path, params):
         ("series", {"layer": plugin_logs.LONG_LAYER, "stat": "histogram"}),
         ("series", {"layer": plugin_logs.LONG_LAYER, "stat": "l2", "run": "nope"}),
         ("series", {"layer": "../../etc/passwd", "stat": "l2"}),
-        ("histograms", {"run": "nope", "layer": plugin_logs.LONG_LAYER, "part": "recurrent", "gate": "forget"}),
+        (
+            "histograms",
+            {"run": "nope", "layer": plugin_logs.LONG_LAYER, "part": "recurrent", "gate": "forget"},
+        ),
         ("histograms", {"run": "long", "layer": "nope", "part": "recurrent", "gate": "forget"}),
         ("histograms", {"run": "long", "layer": plugin_logs.LONG_LAYER, "part": "input", "gate": "forget"}),
         ("histograms", {"run": "long", "layer": plugin_logs.LONG_LAYER, "part": "recurrent", "gate": "nope"}),
@@ -437,8 +479,13 @@ def test_series_impl_takes_plain_values(plugin):
 
 def test_histograms_impl_takes_plain_values(plugin):
     body = plugin.histograms_impl(
-        RequestContext(), "", run=plugin_logs.LONG_RUN, layer=plugin_logs.LONG_LAYER,
-        part="recurrent", gate="forget", samples=2,
+        RequestContext(),
+        "",
+        run=plugin_logs.LONG_RUN,
+        layer=plugin_logs.LONG_LAYER,
+        part="recurrent",
+        gate="forget",
+        samples=2,
     )
     assert [h["step"] for h in body["histograms"]] == [0, 999]
 
@@ -492,16 +539,18 @@ def test_series_of_a_run_end_at_the_step_all_of_them_have():
     def table(steps):
         return unpack.scalar_table(np.array([(step, 0.0, 1.0) for step in steps]).reshape(-1, 3))
 
-    read = [(series("a", "x"), table([0, 1, 2])), (series("a", "y"), table([0, 1])), (series("b", "x"), table([0, 1, 2]))]
+    read = [
+        (series("a", "x"), table([0, 1, 2])),
+        (series("a", "y"), table([0, 1])),
+        (series("b", "x"), table([0, 1, 2])),
+    ]
     kept = unpack.loaded_steps(read)
     assert [list(t[:, 0]) for _, t in kept] == [[0, 1], [0, 1], [0, 1, 2]]
 
 
 def test_scalar_table_orders_by_step_and_keeps_the_last_written_point_of_a_step():
     rows = np.array([(2, 5.0, 20.0), (0, 1.0, 0.0), (1, 2.0, 10.0), (1, 9.0, 11.0)])
-    np.testing.assert_array_equal(
-        unpack.scalar_table(rows), [[0, 1.0, 0.0], [1, 9.0, 11.0], [2, 5.0, 20.0]]
-    )
+    np.testing.assert_array_equal(unpack.scalar_table(rows), [[0, 1.0, 0.0], [1, 9.0, 11.0], [2, 5.0, 20.0]])
 
 
 @given(n=st.integers(0, 3000), samples=st.integers(2, plugin_module.MAX_SAMPLES))

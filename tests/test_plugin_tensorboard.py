@@ -12,9 +12,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import pytest
-
 import plugin_logs
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -93,7 +92,9 @@ def launcher(tmp_path_factory):
 
 @pytest.mark.parametrize("load_fast", ["true", "false"])
 def test_tensorboard_with_default_flags_serves_all_1000_steps(launcher, logdir, load_fast):
-    tensorboard = TensorBoardProcess(launcher, os.fspath(logdir), "--load_fast", load_fast, "--reload_interval", "1")
+    tensorboard = TensorBoardProcess(
+        launcher, os.fspath(logdir), "--load_fast", load_fast, "--reload_interval", "1"
+    )
     try:
         series_params = dict(run=plugin_logs.LONG_RUN, layer=plugin_logs.LONG_LAYER, stat="l2")
         histogram_params = dict(
@@ -109,7 +110,9 @@ def test_tensorboard_with_default_flags_serves_all_1000_steps(launcher, logdir, 
             except urllib.error.HTTPError as e:
                 if e.code != 404:  # 404 until the first load
                     raise
-            assert time.time() < deadline, "TensorBoard did not serve all steps:\n" + "".join(tensorboard.stderr)
+            assert time.time() < deadline, "TensorBoard did not serve all steps:\n" + "".join(
+                tensorboard.stderr
+            )
             time.sleep(0.5)
         steps = list(range(plugin_logs.LONG_STEPS))
         assert series["steps"] == steps
@@ -146,7 +149,9 @@ def _serve_until_last_step(tensorboard, path, params, steps_of, last):
         except urllib.error.HTTPError as e:
             if e.code != 404:
                 raise
-        assert time.time() < deadline, "TensorBoard did not serve the last step:\n" + "".join(tensorboard.stderr)
+        assert time.time() < deadline, "TensorBoard did not serve the last step:\n" + "".join(
+            tensorboard.stderr
+        )
         time.sleep(0.5)
 
 
@@ -158,23 +163,34 @@ def test_a_series_longer_than_the_cap_is_thinned_evenly_with_its_first_and_last_
     every-point series and of the every-10th-step one, all 13 points of the every-100th-step
     one; the tab serves those and the last step."""
     tensorboard = TensorBoardProcess(
-        launcher, os.fspath(capped_logdir), "--load_fast", load_fast, "--reload_interval", "1",
-        "--samples_per_plugin", "lstm_gates=%d" % CAP,
+        launcher,
+        os.fspath(capped_logdir),
+        "--load_fast",
+        load_fast,
+        "--reload_interval",
+        "1",
+        "--samples_per_plugin",
+        "lstm_gates=%d" % CAP,
     )
     last = CAPPED_FIRST_STEP + CAPPED_STEPS - 1
     expected = [CAPPED_FIRST_STEP] + list(range(100, last, 100)) + [last]
     try:
         body = _serve_until_last_step(
-            tensorboard, "series", dict(layer=plugin_logs.LONG_LAYER, stat="l2", samples=10000),
-            lambda body: body["series"][0]["steps"], last,
+            tensorboard,
+            "series",
+            dict(layer=plugin_logs.LONG_LAYER, stat="l2", samples=10000),
+            lambda body: body["series"][0]["steps"],
+            last,
         )
         (series,) = body["series"]
         assert series["steps"] == expected
         assert series["values"] == [plugin_logs.long_value(s) for s in expected]
         body = _serve_until_last_step(
-            tensorboard, "histograms",
+            tensorboard,
+            "histograms",
             dict(run=plugin_logs.LONG_RUN, layer=plugin_logs.LONG_LAYER, part="recurrent", gate="forget"),
-            lambda body: [h["step"] for h in body["histograms"]], last,
+            lambda body: [h["step"] for h in body["histograms"]],
+            last,
         )
         assert [h["step"] for h in body["histograms"]] == expected
         assert [h["buckets"][0][2] for h in body["histograms"]] == expected

@@ -10,15 +10,15 @@ every route, under both loaders, must not tell them apart.
 import os
 
 import numpy as np
+import plugin_logs
 import pytest
 from tensorboard.backend import application
-from werkzeug import test as werkzeug_test
-
-import plugin_logs
-import tb_lstm_gates
-from tb_lstm_gates import layouts, metadata, summary
 from test_plugin_fuzz import rust_provider_of
 from test_plugin_routes import _listing, _plugin, _python_provider, get_json
+from werkzeug import test as werkzeug_test
+
+import tb_lstm_gates
+from tb_lstm_gates import layouts, metadata, summary
 
 WRITERS = {"v1": plugin_logs.V1Writer, "v2": None}
 SCENARIOS = {
@@ -81,7 +81,9 @@ def _key(record, run):
 def _assert_same_values(a, b, where):
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         # Histogram edges are float32 in version 2, activation maps and unit saturations float16.
-        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-3, err_msg=where)
+        np.testing.assert_allclose(
+            np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-3, err_msg=where
+        )
     else:
         assert a == b or (np.isnan(a) and np.isnan(b)), where
 
@@ -107,9 +109,15 @@ def test_load_reads_version_1_and_version_2_runs_the_same(logdir):
 
 def test_load_joins_a_run_resumed_across_the_upgrade(logdir):
     records = [r for r in tb_lstm_gates.load(logdir) if r.run == "mixed"]
-    l2 = [r for r in records if (r.layer, r.part, r.gate, r.stat) == ("gru/gru_cell", "input_bias", "reset", "l2")]
+    l2 = [
+        r
+        for r in records
+        if (r.layer, r.part, r.gate, r.stat) == ("gru/gru_cell", "input_bias", "reset", "l2")
+    ]
     assert [r.step for r in l2] == list(range(8))
-    histograms = [r for r in records if r.stat == "histogram" and r.part == "recurrent" and r.gate == "forget"]
+    histograms = [
+        r for r in records if r.stat == "histogram" and r.part == "recurrent" and r.gate == "forget"
+    ]
     assert sorted({r.step for r in histograms}) == [0, 2, 4, 6]
     for r in histograms:
         assert r.value.shape == (5, 3) and r.value[:, 2].sum() == 9  # a (3, 3) block
@@ -299,7 +307,12 @@ def test_version_2_serves_spectral_norm_and_unit_saturation(client):
     assert metadata.SPECTRAL_NORM in layer["stats"] and layer["unit_saturation"] is False
     for step in range(plugin_logs.PROBE_STEPS):
         body = get_json(
-            client, "unit_saturation", layer=plugin_logs.PROBE_LAYER, gate="cell", run="v2/probe", step=str(step)
+            client,
+            "unit_saturation",
+            layer=plugin_logs.PROBE_LAYER,
+            gate="cell",
+            run="v2/probe",
+            step=str(step),
         )
         (run,) = body["runs"]
         assert run["step"] == step

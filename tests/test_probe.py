@@ -75,7 +75,9 @@ def test_probe_recurrences_reproduce_every_layers_keras_output():
     # Keras warns that the nested Sequential drops the mask, yet hands it to its GRU.
     inner = traces["inner/inner_gru/gru_cell"]
     np.testing.assert_array_equal(inner.valid, VALID)
-    np.testing.assert_allclose(outputs_of(model, tensors["inner"]), inner.outputs[:, -1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        outputs_of(model, tensors["inner"]), inner.outputs[:, -1], rtol=1e-4, atol=1e-5
+    )
 
 
 def test_logged_statistics_and_maps_are_those_of_the_traces(tmp_path):
@@ -93,7 +95,9 @@ def test_logged_statistics_and_maps_are_those_of_the_traces(tmp_path):
         for stat, values in activations.gate_statistics(trace).items():
             for gate, value in zip(trace.gates, values):
                 assert logged[cell.layer, gate, stat] == pytest.approx(value, rel=1e-5, abs=1e-6)
-        assert logged[cell.layer, "forget", "retention"] == pytest.approx(activations.retention(trace)[1], rel=1e-5)
+        assert logged[cell.layer, "forget", "retention"] == pytest.approx(
+            activations.retention(trace)[1], rel=1e-5
+        )
         assert not any(key[:2] == (cell.layer, "input") and key[2] == "retention" for key in logged)
         maps = activations.activation_map(trace)
         for g, gate in enumerate(trace.gates):
@@ -114,7 +118,11 @@ def test_gradient_norms_are_the_norms_of_each_gates_slice_of_the_loss_gradient(t
     x, y = RNG.normal(size=(4, 5, 2)).astype("float32"), RNG.normal(size=(4, 1)).astype("float32")
     callback = tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x, y), probe_gradients=True)
     model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
-    logged = {(r.part, r.gate): r.value for r in tb_lstm_gates.load(tmp_path) if r.stat == "grad_norm" and r.step == 2}
+    logged = {
+        (r.part, r.gate): r.value
+        for r in tb_lstm_gates.load(tmp_path)
+        if r.stat == "grad_norm" and r.step == 2
+    }
     with tf.GradientTape() as tape:
         loss = keras.losses.MeanSquaredError()(y, model(x))
     weights = (lstm.cell.kernel, lstm.cell.recurrent_kernel, lstm.cell.bias)
@@ -132,7 +140,9 @@ def copy_first_token_run(logdir):
     rng = np.random.default_rng(1)
     x = rng.choice([-1.0, 1.0], size=(512, 24, 1)).astype("float32")
     y = (x[:, 0, 0] > 0).astype("float32")[:, None]
-    model = keras.Sequential([keras.Input((24, 1)), keras.layers.LSTM(8), keras.layers.Dense(1, activation="sigmoid")])
+    model = keras.Sequential(
+        [keras.Input((24, 1)), keras.layers.LSTM(8), keras.layers.Dense(1, activation="sigmoid")]
+    )
     model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy", metrics=["accuracy"])
     callback = tb_lstm_gates.LSTMGatesCallback(logdir, probe=x[:16], histogram_freq=0)
     history = model.fit(x, y, epochs=15, batch_size=64, verbose=0, callbacks=[callback])

@@ -5,16 +5,15 @@ Expected penalties are recomputed here from blocks cut by hand with explicit
 column slices and gate orders, not through `layouts`.
 """
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 from tensorboard.context import RequestContext
+from test_plugin_routes import _plugin, _python_provider
 
 import tb_lstm_gates
 from tb_lstm_gates import discover, keras_penalties, metadata
 from tb_lstm_gates.regularizers import GateRegularizer, attach_gate_regularizers
-from test_plugin_routes import _plugin, _python_provider
 
 LSTM_ORDER = ["input", "forget", "cell", "output"]
 GRU_ORDER = ["update", "reset", "candidate"]
@@ -41,7 +40,10 @@ CELLS = {
     "gru_reset_after": (lambda **kw: keras.layers.GRU(5, reset_after=True, **kw), (6, 3), "gru", GRU_ORDER),
     "gru_reset_before": (lambda **kw: keras.layers.GRU(5, reset_after=False, **kw), (6, 3), "gru", GRU_ORDER),
     "conv_lstm1d": (
-        lambda **kw: keras.layers.ConvLSTM1D(3, 3, padding="same", **kw), (4, 7, 2), "conv_lstm", LSTM_ORDER,
+        lambda **kw: keras.layers.ConvLSTM1D(3, 3, padding="same", **kw),
+        (4, 7, 2),
+        "conv_lstm",
+        LSTM_ORDER,
     ),
     "conv_lstm2d": (
         lambda **kw: keras.layers.ConvLSTM2D(3, (2, 3), padding="same", **kw),
@@ -185,8 +187,12 @@ def test_attached_regularizers_enter_the_fit_loss_and_the_config():
     def make():
         keras.utils.set_random_seed(0)
         model = keras.Sequential(
-            [keras.Input((6, 3)), keras.layers.GRU(5, name="gru", return_sequences=True),
-             keras.layers.LSTM(4, name="lstm"), keras.layers.Dense(1)],
+            [
+                keras.Input((6, 3)),
+                keras.layers.GRU(5, name="gru", return_sequences=True),
+                keras.layers.LSTM(4, name="lstm"),
+                keras.layers.Dense(1),
+            ],
             name="twin",
         )
         randomize(model, scale=0.3)
@@ -204,7 +210,11 @@ def test_attached_regularizers_enter_the_fit_loss_and_the_config():
     assert one_batch_loss(attached, x, y) - one_batch_loss(plain, x, y) == pytest.approx(expected, rel=1e-4)
     config = attached.get_layer("lstm").get_config()
     assert config["kernel_regularizer"]["config"] == {
-        "cell": "lstm", "l1": 0.0, "l2": {"forget": 0.1}, "orthogonal": 0.0, "weight": "kernel"
+        "cell": "lstm",
+        "l1": 0.0,
+        "l2": {"forget": 0.1},
+        "orthogonal": 0.0,
+        "weight": "kernel",
     }
     assert config["bias_regularizer"] is None
     assert attached.get_layer("gru").get_config()["kernel_regularizer"] is None
@@ -279,8 +289,14 @@ def test_model_total_includes_other_regularizers_and_batch_logging_logs_batch_lo
         name="batches",
     )
     model.compile("adam", "mse")
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0,
-              callbacks=[tb_lstm_gates.LSTMGatesCallback(str(tmp_path), update_freq=2)])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(str(tmp_path), update_freq=2)],
+    )
     records = tb_lstm_gates.load(str(tmp_path))
     model_penalty = {
         r.step: r.value for r in records if r.layer == metadata.MODEL_LAYER and r.stat == metadata.PENALTY
@@ -298,8 +314,13 @@ def test_no_gate_regularizer_means_no_regularization_series(tmp_path):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(5), keras.layers.Dense(1)])
     model.compile("adam", "mse")
-    model.fit(np.zeros((8, 6, 3)), np.zeros((8, 1)), epochs=1, verbose=0,
-              callbacks=[tb_lstm_gates.LSTMGatesCallback(str(tmp_path))])
+    model.fit(
+        np.zeros((8, 6, 3)),
+        np.zeros((8, 1)),
+        epochs=1,
+        verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(str(tmp_path))],
+    )
     stats = {r.stat for r in tb_lstm_gates.load(str(tmp_path))}
     assert "l2" in stats and not stats & {metadata.PENALTY, metadata.LOSS}
 
@@ -332,7 +353,7 @@ def test_regularizer_of_another_cell_raises_when_keras_applies_it():
     layer = keras.layers.GRU(5, kernel_regularizer=GateRegularizer("lstm", l2=1.0))
     model = keras.Sequential([keras.Input((6, 3)), layer])
     with pytest.raises(ValueError, match=r"shape \(3, 15\).*does not split into the 4 gates of a lstm cell"):
-        model.losses
+        _ = model.losses
 
 
 def test_regularizer_of_another_cell_whose_width_divides_is_caught_when_logged():
@@ -349,15 +370,19 @@ def test_orthogonal_on_a_non_square_block_raises():
     layer = keras.layers.LSTM(5, kernel_regularizer=GateRegularizer("lstm", orthogonal=1.0))
     model = keras.Sequential([keras.Input((6, 3)), layer])
     with pytest.raises(ValueError, match=r"needs square gate blocks.*\(3, 5\).*recurrent_regularizer"):
-        model.losses
+        _ = model.losses
     with pytest.raises(ValueError, match="needs square gate blocks"):
         GateRegularizer("lstm", orthogonal=1.0).gate_penalties(np.zeros(20))
 
 
 def test_attach_rejects_bad_requests_and_attaches_nothing():
     model = keras.Sequential(
-        [keras.Input((6, 3)), keras.layers.LSTM(5, name="lstm", use_bias=False,
-                                                 recurrent_regularizer=keras.regularizers.L2(0.1))]
+        [
+            keras.Input((6, 3)),
+            keras.layers.LSTM(
+                5, name="lstm", use_bias=False, recurrent_regularizer=keras.regularizers.L2(0.1)
+            ),
+        ]
     )
     cell = model.get_layer("lstm").cell
     with pytest.raises(ValueError, match=r"unknown key 'forgot'"):
@@ -384,9 +409,11 @@ def test_block_keys_on_gru_bias_rows_enter_the_loss_the_log_and_the_keras_file(t
     l2 = {"recurrent_bias/reset": 0.5, "reset": 0.1, "update": 0.2}
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input((6, 3)),
-         keras.layers.GRU(4, name="gru", bias_regularizer=GateRegularizer("gru", weight="bias", l2=l2)),
-         keras.layers.Dense(1)],
+        [
+            keras.Input((6, 3)),
+            keras.layers.GRU(4, name="gru", bias_regularizer=GateRegularizer("gru", weight="bias", l2=l2)),
+            keras.layers.Dense(1),
+        ],
         name="blocks",
     )
     randomize(model, scale=0.3)
@@ -411,7 +438,9 @@ def test_block_keys_on_gru_bias_rows_enter_the_loss_the_log_and_the_keras_file(t
     provider = _python_provider(str(tmp_path / "logs"))
     contents = provider.list_tensors(RequestContext(), experiment_id="", plugin_name=metadata.PLUGIN_NAME)
     kinds = {
-        metadata.parse_plugin_content(t.plugin_content).kind for tags in contents.values() for t in tags.values()
+        metadata.parse_plugin_content(t.plugin_content).kind
+        for tags in contents.values()
+        for t in tags.values()
     }
     assert metadata.STATS_KIND in kinds and None not in kinds
     served = {
@@ -454,7 +483,7 @@ def test_block_the_weight_lacks_or_the_wrong_weight_raise():
     recurrent_only = GateRegularizer("lstm", weight="recurrent_kernel", l2=1.0)
     wrong = keras.layers.LSTM(5, kernel_regularizer=recurrent_only)
     with pytest.raises(ValueError, match=r"'recurrent_kernel'\) got a weight of shape \(3, 20\).*\(5, 20\)"):
-        keras.Sequential([keras.Input((6, 3)), wrong]).losses
+        _ = keras.Sequential([keras.Input((6, 3)), wrong]).losses
     # ... and, when the shapes agree, when its penalties are logged.
     same = keras.layers.LSTM(5, kernel_regularizer=recurrent_only)
     (cell,) = discover.find_cells(keras.Sequential([keras.Input((6, 5)), same]))
@@ -468,4 +497,6 @@ def test_block_keys_on_a_conv_lstm_recurrent_kernel_take_every_tap_of_the_gate()
     attach_gate_regularizers(model, recurrent=dict(l1={"recurrent/cell": 0.2}))
     recurrent = model.layers[0].cell.recurrent_kernel.numpy().astype(np.float64)
     assert recurrent.shape == (2, 3, 3, 12)
-    assert penalty_in_loss(model, input_shape) == pytest.approx(0.2 * np.abs(recurrent[..., 6:9]).sum(), rel=1e-5)
+    assert penalty_in_loss(model, input_shape) == pytest.approx(
+        0.2 * np.abs(recurrent[..., 6:9]).sum(), rel=1e-5
+    )

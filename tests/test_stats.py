@@ -20,8 +20,14 @@ def test_every_stat_equals_numpy_on_each_block(shape):
     for g, block in enumerate(blocks_of(view)):
         b = block.astype(np.float64)
         expected = {
-            "l2": np.linalg.norm(b), "mean": b.mean(), "std": b.std(), "min": b.min(),
-            "max": b.max(), "mean_abs": np.abs(b).mean(), "max_abs": np.abs(b).max(), "nonfinite": 0,
+            "l2": np.linalg.norm(b),
+            "mean": b.mean(),
+            "std": b.std(),
+            "min": b.min(),
+            "max": b.max(),
+            "mean_abs": np.abs(b).mean(),
+            "max_abs": np.abs(b).max(),
+            "nonfinite": 0,
         }
         for stat, value in expected.items():
             np.testing.assert_allclose(got[stat][g], value, rtol=1e-6, atol=1e-9, err_msg=stat)
@@ -114,7 +120,9 @@ def test_spectral_norm_is_nan_only_for_blocks_holding_nonfinite_values():
     view = layouts.gate_view(w, layouts.keras_gru(False).weights["recurrent_kernel"][0])
     got = stats.spectral_norm(view)
     assert np.isnan(got[1])
-    np.testing.assert_allclose(got[[0, 2]], [np.linalg.norm(w[:, :6], 2), np.linalg.norm(w[:, 12:], 2)], rtol=1e-3)
+    np.testing.assert_allclose(
+        got[[0, 2]], [np.linalg.norm(w[:, :6], 2), np.linalg.norm(w[:, 12:], 2)], rtol=1e-3
+    )
 
 
 def test_spectral_norm_of_non_square_blocks_flattens_leading_axes_into_rows():

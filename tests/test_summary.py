@@ -22,7 +22,9 @@ def test_histogram_counts_take_the_smallest_unsigned_type_and_read_back_exactly(
     writer.end_step(4)
     writer.close()
     (event,) = _events(writer)
-    values = [v for v in event.summary.value if not v.tag.endswith(tuple("every_%d" % s for s in metadata.STRIDES))]
+    values = [
+        v for v in event.summary.value if not v.tag.endswith(tuple("every_%d" % s for s in metadata.STRIDES))
+    ]
     (value,) = values
     array = np.frombuffer(value.tensor.tensor_content, dtype=dtype)
     assert array.size == 2 * (8 // np.dtype(dtype).itemsize + 2)
@@ -54,7 +56,9 @@ def test_one_event_per_step_packs_a_layers_statistics_into_one_tensor(tmp_path):
     writer = summary.GateSummaryWriter(tmp_path)
     gates = ("input", "forget")
     for part in ("input", "recurrent"):
-        writer.write_gate_stats(LAYER, "lstm", part, gates, {"l2": np.array([1.0, 2.0]), "max": np.array([3.0, 4.0])})
+        writer.write_gate_stats(
+            LAYER, "lstm", part, gates, {"l2": np.array([1.0, 2.0]), "max": np.array([3.0, 4.0])}
+        )
     writer.end_step(7)
     writer.close()
     (event,) = _events(writer)
@@ -75,7 +79,11 @@ def test_a_statistic_of_one_part_shares_the_tensor_and_only_that_part_reads_it(t
     writer = summary.GateSummaryWriter(tmp_path)
     logger = summary.CellLogger(writer, bins=3)
     rng = np.random.default_rng(0)
-    arrays = {"kernel": rng.normal(size=(2, 12)), "recurrent_kernel": rng.normal(size=(3, 12)), "bias": np.ones(12)}
+    arrays = {
+        "kernel": rng.normal(size=(2, 12)),
+        "recurrent_kernel": rng.normal(size=(3, 12)),
+        "bias": np.ones(12),
+    }
     logger.log_cell(LAYER, layouts.keras_lstm(), {k: v.astype(np.float32) for k, v in arrays.items()})
     writer.end_step(0)
     writer.close()

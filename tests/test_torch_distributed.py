@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-
 import torch_ddp_worker
+
 from tb_lstm_gates import reader
 
 
@@ -29,6 +29,8 @@ def test_only_rank_0_writes_and_values_are_the_replicas_weights(tmp_path):
     records = reader.load(log_dir)
     assert sorted({r.step for r in records}) == [0, 1, 2, 3]
     w_ih = weights[0]["weight_ih_l0"].numpy()
-    l2 = {r.gate: r.value for r in records if (r.layer, r.part, r.stat, r.step) == ("lstm/l0", "input", "l2", 3)}
+    l2 = {
+        r.gate: r.value for r in records if (r.layer, r.part, r.stat, r.step) == ("lstm/l0", "input", "l2", 3)
+    }
     for g, gate in enumerate(("input", "forget", "cell", "output")):
-        assert l2[gate] == pytest.approx(np.linalg.norm(w_ih[4 * g:4 * (g + 1)]), rel=1e-6)
+        assert l2[gate] == pytest.approx(np.linalg.norm(w_ih[4 * g : 4 * (g + 1)]), rel=1e-6)

@@ -4,15 +4,18 @@ import collections
 
 import pytest
 import torch
+from test_torch_logger import Model
 
 from tb_lstm_gates import cli, reader
 from tb_lstm_gates import torch as tg
-from test_torch_logger import Model
 
 
 def values(run_dir, step):
-    return {(r.layer, r.cell, r.part, r.gate, r.stat): r.value for r in reader.load(run_dir)
-            if r.step == step and r.stat not in ("histogram", "update_ratio")}
+    return {
+        (r.layer, r.cell, r.part, r.gate, r.stat): r.value
+        for r in reader.load(run_dir)
+        if r.step == step and r.stat not in ("histogram", "update_ratio")
+    }
 
 
 @pytest.fixture
@@ -33,7 +36,10 @@ def test_state_dict_import_lands_on_the_live_loggers_names_and_values(tmp_path, 
     elif form == "checkpoint_dict":
         state = {"model": state, "optimizer": {"lr": 0.1}, "epoch": 3}
     torch.save(state, tmp_path / "model-5.pt")
-    assert cli.main(["import", str(tmp_path / "model-5.pt"), "--logdir", str(tmp_path), "--run", "imported"]) == 0
+    assert (
+        cli.main(["import", str(tmp_path / "model-5.pt"), "--logdir", str(tmp_path), "--run", "imported"])
+        == 0
+    )
     imported = values(tmp_path / "imported", 5)
     assert imported.keys() == expected.keys()
     for key, value in expected.items():
@@ -42,7 +48,6 @@ def test_state_dict_import_lands_on_the_live_loggers_names_and_values(tmp_path, 
 
 def test_lightning_checkpoint_is_imported_at_its_global_step(tmp_path):
     import lightning.pytorch as pl
-
     from test_torch_lightning import Regressor
 
     module = Regressor()
@@ -54,7 +59,9 @@ def test_lightning_checkpoint_is_imported_at_its_global_step(tmp_path):
     records = reader.load(tmp_path / "ckpt")
     assert {r.step for r in records} == {2}
     weight = module.rnn.weight_ih_l0.detach().numpy()
-    l2 = [r.value for r in records if (r.layer, r.part, r.gate, r.stat) == ("rnn/l0", "input", "forget", "l2")]
+    l2 = [
+        r.value for r in records if (r.layer, r.part, r.gate, r.stat) == ("rnn/l0", "input", "forget", "l2")
+    ]
     assert l2 == [pytest.approx(float((weight[5:10] ** 2).sum() ** 0.5), rel=1e-6)]
 
 

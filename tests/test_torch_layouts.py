@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from cellmath import gru_step, lstm_step
 from torch import nn
 
-from cellmath import gru_step, lstm_step
 from tb_lstm_gates import layouts
 from tb_lstm_gates import torch as tg
 
@@ -35,18 +35,26 @@ def numpy_step(cell, x, h, c):
         project = blocks["projection"][layouts.WHOLE] if "projection" in blocks else None
         bias = {g: blocks["input_bias"][g] + blocks["recurrent_bias"][g] for g in blocks["input_bias"]}
         return lstm_step(x, h, c, blocks["input"], blocks["recurrent"], bias, project=project)
-    return gru_step(x, h, blocks["input"], blocks["recurrent"], blocks["input_bias"], blocks["recurrent_bias"],
-                    True), None
+    return gru_step(
+        x, h, blocks["input"], blocks["recurrent"], blocks["input_bias"], blocks["recurrent_bias"], True
+    ), None
 
 
 @pytest.mark.parametrize(
     "kind, num_layers, bidirectional, proj_size",
-    [("lstm", 1, False, 0), ("lstm", 2, True, 0), ("lstm", 2, True, 3), ("gru", 1, False, 0), ("gru", 2, True, 0)],
+    [
+        ("lstm", 1, False, 0),
+        ("lstm", 2, True, 0),
+        ("lstm", 2, True, 3),
+        ("gru", 1, False, 0),
+        ("gru", 2, True, 0),
+    ],
 )
 def test_every_layer_and_direction_steps_like_torch(kind, num_layers, bidirectional, proj_size):
     extra = {"proj_size": proj_size} if proj_size else {}
-    module = (nn.LSTM if kind == "lstm" else nn.GRU)(4, 5, num_layers=num_layers, bidirectional=bidirectional,
-                                                     batch_first=True, **extra)
+    module = (nn.LSTM if kind == "lstm" else nn.GRU)(
+        4, 5, num_layers=num_layers, bidirectional=bidirectional, batch_first=True, **extra
+    )
     randomize(module)
     directions = 2 if bidirectional else 1
     state_size = proj_size or 5
@@ -87,8 +95,9 @@ def test_cells_step_like_torch():
     h_np, c_np = numpy_step(lstm_cell, x.numpy(), h.numpy(), c.numpy())
     np.testing.assert_allclose(h_np, h_lstm.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(c_np, c_lstm.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(numpy_step(gru_cell, x.numpy(), h.numpy(), None)[0], h_gru.numpy(),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        numpy_step(gru_cell, x.numpy(), h.numpy(), None)[0], h_gru.numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_keras_gru_order_on_torch_weights_is_caught_by_the_step():
@@ -98,10 +107,13 @@ def test_keras_gru_order_on_torch_weights_is_caught_by_the_step():
     with torch.no_grad():
         h_gru = gru(x, h).numpy()
     (cell,) = tg.find_cells(gru)
-    wrong = layouts.Layout("gru", {
-        name: tuple(layouts.Piece(p.part, layouts.KERAS_GRU_ORDER) for p in pieces)
-        for name, pieces in cell.layout.weights.items()
-    })
+    wrong = layouts.Layout(
+        "gru",
+        {
+            name: tuple(layouts.Piece(p.part, layouts.KERAS_GRU_ORDER) for p in pieces)
+            for name, pieces in cell.layout.weights.items()
+        },
+    )
     wrong_cell = tg.TorchCell(cell.layer, wrong, gru, cell.params)
     assert not np.allclose(numpy_step(wrong_cell, x.numpy(), h.numpy(), None)[0], h_gru, atol=1e-3)
 
@@ -119,10 +131,12 @@ def test_gate_blocks_are_differentiable_views_of_each_block():
     assert forget.shape == (2, 4)
     assert forget.data_ptr() == w_hh[4:8].data_ptr()  # a view, no copy
     np.testing.assert_array_equal(forget.detach().numpy(), w_hh[4:8].T.detach().numpy())
-    np.testing.assert_array_equal(blocks["input", "cell"].detach().numpy(),
-                                  lstm.weight_ih_l1_reverse[8:12].T.detach().numpy())
-    np.testing.assert_array_equal(blocks["recurrent_bias", "output"].detach().numpy(),
-                                  lstm.bias_hh_l1_reverse[12:16].detach().numpy())
+    np.testing.assert_array_equal(
+        blocks["input", "cell"].detach().numpy(), lstm.weight_ih_l1_reverse[8:12].T.detach().numpy()
+    )
+    np.testing.assert_array_equal(
+        blocks["recurrent_bias", "output"].detach().numpy(), lstm.bias_hh_l1_reverse[12:16].detach().numpy()
+    )
     assert blocks["projection", layouts.WHOLE].shape == (4, 2)
     forget.square().sum().backward()
     grad = w_hh.grad.numpy()
@@ -135,8 +149,9 @@ def test_gru_gate_blocks_follow_r_z_n():
     gru = nn.GRU(3, 4)
     blocks = tg.gate_blocks(gru)
     for g, gate in enumerate(("reset", "update", "candidate")):
-        np.testing.assert_array_equal(blocks["input", gate].detach().numpy(),
-                                      gru.weight_ih_l0[4 * g:4 * (g + 1)].T.detach().numpy())
+        np.testing.assert_array_equal(
+            blocks["input", gate].detach().numpy(), gru.weight_ih_l0[4 * g : 4 * (g + 1)].T.detach().numpy()
+        )
 
 
 def test_gate_blocks_names_the_layers_a_module_has():

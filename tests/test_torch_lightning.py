@@ -40,9 +40,17 @@ def fit(tmp_path, callback, epochs=2):
     x, y = torch.randn(32, 4, 3), torch.randn(32, 1)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
     module = Regressor()
-    trainer = pl.Trainer(max_epochs=epochs, logger=TensorBoardLogger(tmp_path, name="runs"), callbacks=[callback],
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         accelerator="cpu", devices=1, log_every_n_steps=1)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        logger=TensorBoardLogger(tmp_path, name="runs"),
+        callbacks=[callback],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        log_every_n_steps=1,
+    )
     trainer.fit(module, loader)
     return trainer, module, x
 
@@ -54,9 +62,13 @@ def test_epochs_are_logged_into_the_loggers_run_next_to_lightnings_scalars(tmp_p
     records = reader.load(run)
     assert sorted({r.step for r in records}) == [0, 1, 2]
     weight = module.rnn.weight_hh_l0.detach().numpy()
-    l2 = {(r.gate, r.step): r.value for r in records if (r.layer, r.part, r.stat) == ("rnn/l0", "recurrent", "l2")}
+    l2 = {
+        (r.gate, r.step): r.value
+        for r in records
+        if (r.layer, r.part, r.stat) == ("rnn/l0", "recurrent", "l2")
+    }
     for g, gate in enumerate(("input", "forget", "cell", "output")):
-        assert l2[gate, 2] == pytest.approx(np.linalg.norm(weight[5 * g:5 * (g + 1)]), rel=1e-6)
+        assert l2[gate, 2] == pytest.approx(np.linalg.norm(weight[5 * g : 5 * (g + 1)]), rel=1e-6)
     losses = {r.step: r.value for r in records if r.stat == metadata.LOSS}
     assert sorted(losses) == [1, 2] and all(v > 0 for v in losses.values())
     assert any(r.stat == "act_mean" for r in records)
@@ -68,8 +80,9 @@ def test_epochs_are_logged_into_the_loggers_run_next_to_lightnings_scalars(tmp_p
 
 
 def test_every_n_train_steps_logs_global_steps(tmp_path):
-    trainer, _, _ = fit(tmp_path, LSTMGatesCallback(log_dir=tmp_path / "gates", every_n_train_steps=3,
-                                                    histogram_freq=0))
+    trainer, _, _ = fit(
+        tmp_path, LSTMGatesCallback(log_dir=tmp_path / "gates", every_n_train_steps=3, histogram_freq=0)
+    )
     assert trainer.global_step == 8
     assert sorted({r.step for r in reader.load(tmp_path / "gates")}) == [0, 3, 6]
     assert step_units(tmp_path / "gates") == {"global step"}

@@ -8,9 +8,8 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from plugin_logs import step_units
+from torch import nn
 
 from tb_lstm_gates import activations, metadata, reader
 from tb_lstm_gates import torch as tg
@@ -22,8 +21,9 @@ class Model(nn.Module):
     def __init__(self, dropout=0.0):
         super().__init__()
         self.encoder = nn.Module()
-        self.encoder.rnn = nn.LSTM(3, 6, num_layers=2, bidirectional=True, proj_size=4, batch_first=True,
-                                   dropout=dropout)
+        self.encoder.rnn = nn.LSTM(
+            3, 6, num_layers=2, bidirectional=True, proj_size=4, batch_first=True, dropout=dropout
+        )
         self.gru = nn.GRU(8, 5)
         self.cell = nn.GRUCell(5, 5)
         self.head = nn.Linear(5, 1)
@@ -38,7 +38,9 @@ class Model(nn.Module):
 
 
 def block_l2(records, layer, part, gate):
-    values = {r.step: r.value for r in records if (r.layer, r.part, r.gate, r.stat) == (layer, part, gate, "l2")}
+    values = {
+        r.step: r.value for r in records if (r.layer, r.part, r.gate, r.stat) == (layer, part, gate, "l2")
+    }
     assert values, (layer, part, gate)
     return values
 
@@ -50,26 +52,38 @@ def test_logged_l2_equals_numpy_of_torch_weights_for_every_layout(tmp_path):
         logger.log(model, 0)
     records = reader.load(tmp_path)
     layers = sorted({r.layer for r in records})
-    assert layers == ["cell", "encoder/rnn/l0", "encoder/rnn/l0_reverse", "encoder/rnn/l1",
-                      "encoder/rnn/l1_reverse", "gru/l0"]
+    assert layers == [
+        "cell",
+        "encoder/rnn/l0",
+        "encoder/rnn/l0_reverse",
+        "encoder/rnn/l1",
+        "encoder/rnn/l1_reverse",
+        "gru/l0",
+    ]
     rnn = model.encoder.rnn
     for k in range(2):
         for suffix in ("", "_reverse"):
             layer = "encoder/rnn/l%d%s" % (k, suffix)
-            for part, name in [("input", "weight_ih"), ("recurrent", "weight_hh"), ("input_bias", "bias_ih"),
-                               ("recurrent_bias", "bias_hh")]:
+            for part, name in [
+                ("input", "weight_ih"),
+                ("recurrent", "weight_hh"),
+                ("input_bias", "bias_ih"),
+                ("recurrent_bias", "bias_hh"),
+            ]:
                 weight = getattr(rnn, "%s_l%d%s" % (name, k, suffix)).detach().numpy()
                 for g, gate in enumerate(("input", "forget", "cell", "output")):
-                    expected = np.linalg.norm(weight[6 * g:6 * (g + 1)])
+                    expected = np.linalg.norm(weight[6 * g : 6 * (g + 1)])
                     assert block_l2(records, layer, part, gate)[0] == pytest.approx(expected, rel=1e-6)
             projection = getattr(rnn, "weight_hr_l%d%s" % (k, suffix)).detach().numpy()
-            assert block_l2(records, layer, "projection", "all")[0] == pytest.approx(np.linalg.norm(projection),
-                                                                                     rel=1e-6)
+            assert block_l2(records, layer, "projection", "all")[0] == pytest.approx(
+                np.linalg.norm(projection), rel=1e-6
+            )
     for layer, module, suffix in [("gru/l0", model.gru, "_l0"), ("cell", model.cell, "")]:
         weight = getattr(module, "weight_hh" + suffix).detach().numpy()
         for g, gate in enumerate(("reset", "update", "candidate")):
             assert block_l2(records, layer, "recurrent", gate)[0] == pytest.approx(
-                np.linalg.norm(weight[5 * g:5 * (g + 1)]), rel=1e-6)
+                np.linalg.norm(weight[5 * g : 5 * (g + 1)]), rel=1e-6
+            )
     assert {r.cell for r in records if r.layer == "gru/l0"} == {"gru"}
 
 
@@ -90,10 +104,16 @@ def test_wrappers_log_the_same_names_and_values(tmp_path):
 def test_layers_select_modules_by_path_and_unknown_names_are_named():
     model = Model()
     assert [c.layer for c in tg.find_cells(model, ["encoder.rnn"])] == [
-        "encoder/rnn/l0", "encoder/rnn/l0_reverse", "encoder/rnn/l1", "encoder/rnn/l1_reverse"]
+        "encoder/rnn/l0",
+        "encoder/rnn/l0_reverse",
+        "encoder/rnn/l1",
+        "encoder/rnn/l1_reverse",
+    ]
     assert [c.layer for c in tg.find_cells(model, ["encoder", "cell"])][-1] == "cell"
-    with pytest.raises(ValueError, match="'decoder' match no recurrent module; the recurrent modules are "
-                                         "'encoder/rnn', 'gru', 'cell'"):
+    with pytest.raises(
+        ValueError,
+        match="'decoder' match no recurrent module; the recurrent modules are 'encoder/rnn', 'gru', 'cell'",
+    ):
         tg.find_cells(model, ["decoder"])
     with pytest.raises(ValueError, match="Linear holds no nn.LSTM"):
         tg.find_cells(nn.Linear(2, 2))
@@ -141,7 +161,12 @@ def test_training_with_the_logger_and_probe_is_bit_identical(tmp_path):
     assert ratios and all(v > 0 for v in ratios)
     # The GRUs have no forget gate: the penalty leaves them out of the regularization series.
     assert {r.layer for r in records if r.stat == metadata.PENALTY} == {
-        "model", "encoder/rnn/l0", "encoder/rnn/l0_reverse", "encoder/rnn/l1", "encoder/rnn/l1_reverse"}
+        "model",
+        "encoder/rnn/l0",
+        "encoder/rnn/l0_reverse",
+        "encoder/rnn/l1",
+        "encoder/rnn/l1_reverse",
+    }
 
 
 def probe_outputs(model, cells, x):
@@ -156,7 +181,9 @@ def test_probe_recurrence_reproduces_torch_outputs(packed):
     x = torch.randn(3, 5, 3)
     h0, c0 = torch.randn(4, 3, 4), torch.randn(4, 3, 6)
     lengths = torch.tensor([5, 2, 4])
-    inputs = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False) if packed else x
+    inputs = (
+        nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False) if packed else x
+    )
 
     class Wrapper(nn.Module):
         def __init__(self):
@@ -204,7 +231,9 @@ def test_probe_of_a_cell_loop_reproduces_torch_and_is_logged(tmp_path):
         assert act_mean == pytest.approx(expected_means, rel=1e-6)
         maps = [r for r in records if r.layer == layer and r.stat == metadata.ACTIVATION_MAP]
         assert len(maps) == len(trace.gates) and maps[0].value.shape == (4, trace.activations.shape[-1])
-        saturation = {r.gate: r.value for r in records if r.layer == layer and r.stat == metadata.UNIT_SATURATION}
+        saturation = {
+            r.gate: r.value for r in records if r.layer == layer and r.stat == metadata.UNIT_SATURATION
+        }
         expected_fractions = dict(zip(trace.gates, activations.unit_saturation(trace)))
         assert saturation.keys() == expected_fractions.keys()
         for gate, fractions in expected_fractions.items():
@@ -235,15 +264,21 @@ def test_probe_restores_modes_and_rng():
 def test_penalty_equals_the_formula_and_the_logged_penalties(tmp_path):
     torch.manual_seed(0)
     model = Model()
-    penalty = tg.GatePenalty(l1={"recurrent/forget": 0.5}, l2={"forget": 0.1, "input/forget": 2.0},
-                             orthogonal={"update": 0.3}, layers=["encoder", "gru"])
+    penalty = tg.GatePenalty(
+        l1={"recurrent/forget": 0.5},
+        l2={"forget": 0.1, "input/forget": 2.0},
+        orthogonal={"update": 0.3},
+        layers=["encoder", "gru"],
+    )
     value = penalty(model)
     rnn, gru = model.encoder.rnn, model.gru
     expected = 0.0
     for k in range(2):
         for suffix in ("", "_reverse"):
-            def forget(name):
+
+            def forget(name, k=k, suffix=suffix):
                 return getattr(rnn, "%s_l%d%s" % (name, k, suffix))[6:12].detach().double()
+
             expected += 0.5 * forget("weight_hh").abs().sum() + 2.0 * forget("weight_ih").square().sum()
             expected += 0.1 * sum(forget(n).square().sum() for n in ("weight_hh", "bias_ih", "bias_hh"))
     u = gru.weight_hh_l0[5:10].detach().double()
@@ -259,9 +294,12 @@ def test_penalty_equals_the_formula_and_the_logged_penalties(tmp_path):
     penalties = {(r.layer, r.part, r.gate): r.value for r in records if r.stat == metadata.PENALTY}
     assert penalties["model", "total", "total"] == pytest.approx(expected.item(), rel=1e-5)
     assert penalties["gru/l0", "recurrent", "update"] == pytest.approx(
-        0.3 * (u @ u.T - torch.eye(5, dtype=torch.float64)).square().sum().item(), rel=1e-6)
+        0.3 * (u @ u.T - torch.eye(5, dtype=torch.float64)).square().sum().item(), rel=1e-6
+    )
     assert penalties["encoder/rnn/l0", "recurrent", "input"] == 0.0
-    layer_total = sum(v for (layer, part, _), v in penalties.items() if layer == "encoder/rnn/l1" and part != "total")
+    layer_total = sum(
+        v for (layer, part, _), v in penalties.items() if layer == "encoder/rnn/l1" and part != "total"
+    )
     assert penalties["encoder/rnn/l1", "total", "total"] == pytest.approx(layer_total)
     assert not any(layer == "cell" for layer, _, _ in penalties)
     losses = [r.value for r in records if r.stat == metadata.LOSS]
@@ -275,7 +313,9 @@ def test_penalty_keys_are_checked():
         tg.GatePenalty(l1=-1.0)
     with pytest.raises(ValueError, match="'update', which the penalized modules do not have"):
         tg.GatePenalty(l2={"update": 1.0})(nn.LSTM(2, 3))
-    with pytest.raises(ValueError, match="orthogonal needs square blocks.*recurrent/input block has shape \\(2, 3\\)"):
+    with pytest.raises(
+        ValueError, match="orthogonal needs square blocks.*recurrent/input block has shape \\(2, 3\\)"
+    ):
         tg.GatePenalty(orthogonal=1.0)(nn.LSTM(2, 3, proj_size=2))
 
 
@@ -292,7 +332,12 @@ def test_a_logging_process_never_imports_tensorflow(tmp_path):
         assert "keras" not in sys.modules, "keras was imported"
         """
     )
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
-                            env=dict(os.environ), timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert {r.stat for r in reader.load(tmp_path)} >= {"l2", "histogram", "act_mean", "penalty", "loss"}

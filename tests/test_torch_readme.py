@@ -26,8 +26,13 @@ def test_the_section_has_a_training_loop_and_a_lightning_example():
 
 @pytest.mark.parametrize("index, run", [(0, "logs/torch_run"), (1, "lightning_logs/version_0")])
 def test_example_runs_as_written_and_logs(tmp_path, index, run):
-    result = subprocess.run([sys.executable, "-c", pytorch_examples()[index]], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", pytorch_examples()[index]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     records = reader.load(tmp_path / run)
     assert {r.step for r in records} == {0, 1, 2, 3}

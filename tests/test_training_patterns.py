@@ -81,13 +81,15 @@ def caught_warnings(fn):
 def addition_rnn_model():
     """keras-io addition_rnn, small: LSTM encoder, RepeatVector, LSTM decoder, Dense softmax per step."""
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((7, 12)),
-        keras.layers.LSTM(16),
-        keras.layers.RepeatVector(4),
-        keras.layers.LSTM(16, return_sequences=True),
-        keras.layers.Dense(12, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((7, 12)),
+            keras.layers.LSTM(16),
+            keras.layers.RepeatVector(4),
+            keras.layers.LSTM(16, return_sequences=True),
+            keras.layers.Dense(12, activation="softmax"),
+        ]
+    )
     model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -114,7 +116,8 @@ def test_addition_rnn_loop_of_fit_with_one_callback_keeps_counting_steps(tmp_pat
     assert len(os.listdir(tmp_path / "train")) == 1
     assert {r.step for r in records if r.stat == "update_ratio"} == {1, 2, 3, 4}
     assert {(r.layer, r.step) for r in records if r.stat == "retention"} == {
-        (layer, step) for layer in ("lstm/lstm_cell", "lstm_1/lstm_cell") for step in range(5)}
+        (layer, step) for layer in ("lstm/lstm_cell", "lstm_1/lstm_cell") for step in range(5)
+    }
 
 
 def test_log_dir_removed_between_two_fits_of_one_callback_gets_a_new_event_file(tmp_path):
@@ -135,8 +138,11 @@ def test_loop_of_fit_with_a_new_callback_each_time_continues_after_the_logged_st
     model = lstm_model()
     x, y = data()
     for _ in range(3):
-        _, messages = caught_warnings(lambda: model.fit(
-            x, y, epochs=2, batch_size=8, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)]))
+        _, messages = caught_warnings(
+            lambda: model.fit(
+                x, y, epochs=2, batch_size=8, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)]
+            )
+        )
         assert not [m for m in messages if "LSTMGatesCallback" in m], messages
     records = tb_lstm_gates.load(tmp_path)
     assert steps_of(records) == list(range(7))
@@ -159,8 +165,9 @@ def test_rerun_of_a_fresh_model_on_a_used_log_dir_warns_once_naming_the_dir_and_
     lstm_model().fit(x, y, epochs=3, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
     keras.backend.clear_session()
     rerun = lstm_model(seed=1)
-    _, messages = caught_warnings(lambda: rerun.fit(
-        x, y, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)]))
+    _, messages = caught_warnings(
+        lambda: rerun.fit(x, y, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
+    )
     ours = [m for m in messages if "LSTMGatesCallback" in m]
     assert len(ours) == 1, ours
     assert os.path.join(str(tmp_path), "train") in ours[0] and "steps 0 to 3" in ours[0]
@@ -176,10 +183,15 @@ def test_resume_from_an_older_checkpoint_warns_about_the_step_it_writes_again(tm
     model = lstm_model()
     model.fit(x, y, epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
     model.save(tmp_path / "epoch1.keras")
-    model.fit(x, y, epochs=2, initial_epoch=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
+    model.fit(
+        x, y, epochs=2, initial_epoch=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)]
+    )
     restored = keras.models.load_model(tmp_path / "epoch1.keras")
-    _, messages = caught_warnings(lambda: restored.fit(
-        x, y, epochs=3, initial_epoch=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)]))
+    _, messages = caught_warnings(
+        lambda: restored.fit(
+            x, y, epochs=3, initial_epoch=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)]
+        )
+    )
     ours = [m for m in messages if "LSTMGatesCallback" in m]
     assert len(ours) == 1 and "writes step 2 again" in ours[0], ours
     records = tb_lstm_gates.load(tmp_path)
@@ -192,16 +204,20 @@ def test_resume_from_an_older_checkpoint_warns_about_the_step_it_writes_again(tm
 
 def test_shared_train_helper_on_an_lstm_then_a_cnn_warns_once_and_trains_on(tmp_path):
     def train_model(model, x, y, run):
-        return model.fit(x, y, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path / run)])
+        return model.fit(
+            x, y, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path / run)]
+        )
 
     lstm = lstm_model()
     train_model(lstm, *data(), "lstm")
     keras.utils.set_random_seed(0)
-    cnn = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
-                            keras.layers.Dense(1)])
+    cnn = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(), keras.layers.Dense(1)]
+    )
     cnn.compile("adam", "mse")
-    history, messages = caught_warnings(lambda: train_model(
-        cnn, RNG.normal(size=(8, 8, 8, 1)), RNG.normal(size=(8, 1)), "cnn"))
+    history, messages = caught_warnings(
+        lambda: train_model(cnn, RNG.normal(size=(8, 8, 8, 1)), RNG.normal(size=(8, 1)), "cnn")
+    )
     ours = [m for m in messages if "LSTMGatesCallback" in m]
     assert len(ours) == 1 and "no recurrent layer" in ours[0] and "strict=True" in ours[0]
     assert len(history.history["loss"]) == 2
@@ -213,22 +229,34 @@ def test_shared_train_helper_on_an_lstm_then_a_cnn_warns_once_and_trains_on(tmp_
 
 
 def _python(code, **env):
-    result = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=REPO, **env),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONPATH=REPO, **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("imports", [
-    "import tb_lstm_gates; import keras",
-    "import keras; import tb_lstm_gates",
-    "import tb_lstm_gates; import tensorflow; import keras",
-])
+@pytest.mark.parametrize(
+    "imports",
+    [
+        "import tb_lstm_gates; import keras",
+        "import keras; import tb_lstm_gates",
+        "import tb_lstm_gates; import tensorflow; import keras",
+    ],
+)
 def test_load_model_after_a_plain_import_restores_gate_regularizers(tmp_path, imports):
-    model = keras.Sequential([
-        keras.Input((3, 2)),
-        keras.layers.LSTM(4, recurrent_regularizer=tb_lstm_gates.GateRegularizer("lstm", l2={"forget": 0.5})),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3, 2)),
+            keras.layers.LSTM(
+                4, recurrent_regularizer=tb_lstm_gates.GateRegularizer("lstm", l2={"forget": 0.5})
+            ),
+        ]
+    )
     model.save(tmp_path / "model.keras")
     code = (
         "%s\nimport numpy as np\n"
@@ -271,16 +299,21 @@ def test_subclassed_model_with_two_layers_named_alike_logs_both_under_unique_sta
     model = TwoSameNamedLSTMs()
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     x, y = data()
-    _, messages = caught_warnings(lambda: model.fit(
-        x, y, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=x[:4])]))
+    _, messages = caught_warnings(
+        lambda: model.fit(
+            x, y, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=x[:4])]
+        )
+    )
     assert not [m for m in messages if "shape" in m], messages
     records = tb_lstm_gates.load(tmp_path)
     assert {r.layer for r in records} == {"rnn/lstm_cell", "rnn_2/lstm_cell"}
     logged = block_l2(records)
     assert logged["rnn/lstm_cell", "recurrent", "forget", 2] == pytest.approx(
-        np.linalg.norm(model.a.cell.recurrent_kernel.numpy()[:, 8:16]), rel=1e-6)
+        np.linalg.norm(model.a.cell.recurrent_kernel.numpy()[:, 8:16]), rel=1e-6
+    )
     assert logged["rnn_2/lstm_cell", "recurrent", "forget", 2] == pytest.approx(
-        np.linalg.norm(model.b.cell.recurrent_kernel.numpy()[:, 16:32]), rel=1e-6)
+        np.linalg.norm(model.b.cell.recurrent_kernel.numpy()[:, 16:32]), rel=1e-6
+    )
     assert {r.layer for r in records if r.part == "activation"} == {"rnn/lstm_cell", "rnn_2/lstm_cell"}
     model.save(tmp_path / "model.keras")
     restored = keras.models.load_model(tmp_path / "model.keras")
@@ -312,12 +345,14 @@ def test_unique_names_skip_names_other_layers_already_have():
 
 def stateful_model(batch=4):
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([
-        keras.Input(batch_shape=(batch, 5, 3)),
-        keras.layers.LSTM(6, stateful=True, return_sequences=True),
-        keras.layers.LSTM(4, stateful=True),
-        keras.layers.Dense(1),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(batch_shape=(batch, 5, 3)),
+            keras.layers.LSTM(6, stateful=True, return_sequences=True),
+            keras.layers.LSTM(4, stateful=True),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(keras.optimizers.Adam(1e-2), "mse", metrics=["mae"])
     return model
 
@@ -344,8 +379,11 @@ def test_stateful_stacked_lstms_keep_their_carried_states_and_a_probe_of_another
         np.testing.assert_array_equal(before, v.numpy())
     records = tb_lstm_gates.load(tmp_path)
     activation = {(r.layer, r.gate) for r in records if r.stat == "act_mean"}
-    assert activation == {(layer, gate) for layer in ("lstm/lstm_cell", "lstm_1/lstm_cell")
-                          for gate in ("input", "forget", "cell", "output")}
+    assert activation == {
+        (layer, gate)
+        for layer in ("lstm/lstm_cell", "lstm_1/lstm_cell")
+        for gate in ("input", "forget", "cell", "output")
+    }
     assert len([r for r in records if r.stat == "grad_norm"]) == 24
     # The probe ran from a zero state: its first layer's outputs are Keras's on a fresh copy.
     traces = probe.ProbeLogger(model, discover.find_cells(model), x[:3]).traces()
@@ -359,7 +397,8 @@ def test_frozen_layer_gets_no_grad_norm_but_its_trainable_neighbour_does(tmp_pat
     keras.utils.set_random_seed(0)
     frozen = keras.layers.LSTM(4, return_sequences=True, name="frozen", trainable=False)
     model = keras.Sequential(
-        [keras.Input((5, 3)), frozen, keras.layers.GRU(3, name="tuned"), keras.layers.Dense(1)])
+        [keras.Input((5, 3)), frozen, keras.layers.GRU(3, name="tuned"), keras.layers.Dense(1)]
+    )
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     x, y = data()
     callback = tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x[:4], y[:4]), probe_gradients=True)
@@ -394,8 +433,19 @@ def test_lstm_seq2seq_decoder_with_initial_state_is_probed_from_the_encoders_sta
     model.compile(keras.optimizers.Adam(1e-2), "categorical_crossentropy")
     xe, xd = RNG.normal(size=(16, 6, 5)).astype("float32"), RNG.normal(size=(16, 4, 7)).astype("float32")
     y = keras.utils.to_categorical(RNG.integers(0, 7, size=(16, 4)), 7)
-    _, messages = caught_warnings(lambda: model.fit([xe, xd], y, epochs=1, verbose=0, callbacks=[
-        tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=([xe[:4], xd[:4]], y[:4]), probe_gradients=True)]))
+    _, messages = caught_warnings(
+        lambda: model.fit(
+            [xe, xd],
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[
+                tb_lstm_gates.LSTMGatesCallback(
+                    tmp_path, probe=([xe[:4], xd[:4]], y[:4]), probe_gradients=True
+                )
+            ],
+        )
+    )
     assert not [m for m in messages if "probe" in m], messages
     traces = traces_by_layer(model, [xe[:4], xd[:4]])
     expected = keras.Model(model.inputs, dec_seq)([xe[:4], xd[:4]])
@@ -410,29 +460,36 @@ def test_bidirectional_imdb_model_logs_activations_of_every_direction_over_the_u
     keras.utils.set_random_seed(4)
     tokens = RNG.integers(1, 50, size=(32, 12))
     tokens[:, 9:] = 0  # padding
-    model = keras.Sequential([
-        keras.Input((12,), dtype="int32"),
-        keras.layers.Embedding(50, 8, mask_zero=True),
-        keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True)),
-        keras.layers.Bidirectional(keras.layers.LSTM(5)),
-        keras.layers.Dense(1, activation="sigmoid"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((12,), dtype="int32"),
+            keras.layers.Embedding(50, 8, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True)),
+            keras.layers.Bidirectional(keras.layers.LSTM(5)),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile("adam", "binary_crossentropy")
     y = RNG.integers(0, 2, size=(32, 1)).astype("float32")
     callback = tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=tokens[:4])
     model.fit(tokens, y, epochs=1, verbose=0, callbacks=[callback])
     records = tb_lstm_gates.load(tmp_path)
     layers = {r.layer for r in records if r.stat == "activation_map"}
-    assert layers == {"bidirectional/forward_lstm/lstm_cell", "bidirectional/backward_lstm/lstm_cell",
-                      "bidirectional_1/forward_lstm_1/lstm_cell", "bidirectional_1/backward_lstm_1/lstm_cell"}
+    assert layers == {
+        "bidirectional/forward_lstm/lstm_cell",
+        "bidirectional/backward_lstm/lstm_cell",
+        "bidirectional_1/forward_lstm_1/lstm_cell",
+        "bidirectional_1/backward_lstm_1/lstm_cell",
+    }
     maps = [r.value for r in records if r.stat == "activation_map" and r.step == 1]
     assert all(np.isnan(m[9:]).all() and not np.isnan(m[:9]).any() for m in maps)
     traces = traces_by_layer(model, tokens[:4])
     bi = keras.Model(model.inputs, model.layers[1].output)(tokens[:4])
     forward = traces["bidirectional/forward_lstm/lstm_cell"].outputs
     backward = traces["bidirectional/backward_lstm/lstm_cell"].outputs[:, ::-1]
-    np.testing.assert_allclose(np.concatenate([forward, backward], -1)[:, :9], np.asarray(bi)[:, :9],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.concatenate([forward, backward], -1)[:, :9], np.asarray(bi)[:, :9], rtol=1e-4, atol=1e-5
+    )
 
 
 @keras.saving.register_keras_serializable(package="test_training_patterns")
@@ -466,11 +523,13 @@ def test_subclassed_model_is_probed_on_what_its_lstm_really_receives(tmp_path):
 
 def test_time_distributed_lstm_is_probed_on_every_inner_sequence():
     keras.utils.set_random_seed(6)
-    model = keras.Sequential([
-        keras.Input((3, 5, 2)),
-        keras.layers.TimeDistributed(keras.layers.LSTM(4)),
-        keras.layers.GRU(3),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3, 5, 2)),
+            keras.layers.TimeDistributed(keras.layers.LSTM(4)),
+            keras.layers.GRU(3),
+        ]
+    )
     x = RNG.normal(size=(2, 3, 5, 2)).astype("float32")
     traces = traces_by_layer(model, x)
     inner = traces["time_distributed/lstm/lstm_cell"]
@@ -487,7 +546,8 @@ def test_conv_lstm_layers_are_probed_as_keras_computes_them(tmp_path):
     inp = keras.Input((4, 7, 6, 2))
     conv2d = keras.layers.ConvLSTM2D(3, 3, strides=2, padding="same", return_sequences=True)(inp)
     conv1d = keras.layers.ConvLSTM1D(2, 2, dilation_rate=2, go_backwards=True)(
-        keras.layers.Reshape((4, 7, 6 * 2))(inp))
+        keras.layers.Reshape((4, 7, 6 * 2))(inp)
+    )
     out = keras.layers.Concatenate()([keras.layers.Flatten()(conv2d), keras.layers.Flatten()(conv1d)])
     model = keras.Model(inp, keras.layers.Dense(1)(out))
     model.compile(keras.optimizers.Adam(1e-2), "mse")
@@ -497,15 +557,26 @@ def test_conv_lstm_layers_are_probed_as_keras_computes_them(tmp_path):
     x = RNG.normal(size=(6, 4, 7, 6, 2)).astype("float32")
     y = RNG.normal(size=(6, 1)).astype("float32")
     traces = traces_by_layer(model, x[:3])
-    np.testing.assert_allclose(traces["conv_lstm2d/conv_lstm_cell"].outputs,
-                               keras.Model(inp, conv2d)(x[:3]), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(traces["conv_lstm1d/conv_lstm_cell"].outputs[:, -1],
-                               keras.Model(inp, conv1d)(x[:3]), rtol=1e-4, atol=1e-5)
-    model.fit(x, y, epochs=1, verbose=0,
-              callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x[:3], y[:3]), probe_gradients=True)])
+    np.testing.assert_allclose(
+        traces["conv_lstm2d/conv_lstm_cell"].outputs, keras.Model(inp, conv2d)(x[:3]), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        traces["conv_lstm1d/conv_lstm_cell"].outputs[:, -1],
+        keras.Model(inp, conv1d)(x[:3]),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x[:3], y[:3]), probe_gradients=True)],
+    )
     records = tb_lstm_gates.load(tmp_path)
-    maps = {r.layer: r.value for r in records
-            if r.stat == "activation_map" and r.gate == "forget" and r.step == 1}
+    maps = {
+        r.layer: r.value for r in records if r.stat == "activation_map" and r.gate == "forget" and r.step == 1
+    }
     # One row per time step, one column per filter (its mean over the output positions).
     assert maps["conv_lstm2d/conv_lstm_cell"].shape == (4, 3)
     assert maps["conv_lstm1d/conv_lstm_cell"].shape == (4, 2)
@@ -529,13 +600,16 @@ def test_a_layer_the_model_does_not_call_on_the_probe_is_named_once():
         logger.traces()
 
 
-def test_unbuilt_subclassed_model_without_a_probe_logs_from_its_first_epoch_and_says_step_0_is_missing(tmp_path):
+def test_unbuilt_subclassed_model_without_a_probe_logs_from_its_first_epoch_and_says_step_0_is_missing(
+    tmp_path,
+):
     keras.utils.set_random_seed(9)
     model = Tagger()
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     x, y = data(16)[0], RNG.normal(size=(16, 5, 1)).astype("float32")
-    _, messages = caught_warnings(lambda: model.fit(
-        x, y, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)]))
+    _, messages = caught_warnings(
+        lambda: model.fit(x, y, epochs=2, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path)])
+    )
     ours = [m for m in messages if "LSTMGatesCallback" in m]
     assert len(ours) == 1 and "step 0 (the weights before training) is not logged" in ours[0], ours
     records = tb_lstm_gates.load(tmp_path)
@@ -546,13 +620,15 @@ def test_unbuilt_subclassed_model_without_a_probe_logs_from_its_first_epoch_and_
 def test_probe_that_cannot_be_compiled_runs_eagerly_to_the_same_traces(monkeypatch):
     keras.utils.set_random_seed(10)
     model = keras.Sequential(
-        [keras.Input((5, 3)), keras.layers.LSTM(4, return_sequences=True), keras.layers.GRU(2)])
+        [keras.Input((5, 3)), keras.layers.LSTM(4, return_sequences=True), keras.layers.GRU(2)]
+    )
     x = RNG.normal(size=(3, 5, 3)).astype("float32")
     compiled = traces_by_layer(model, x)
 
     def cannot_compile(fn):
         def run(x):
             raise TypeError("a tensor made inside a loop cannot leave it")
+
         return run
 
     monkeypatch.setattr(probe, "tf_function", cannot_compile)

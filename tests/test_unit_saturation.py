@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 from tensorboard.backend import application
-from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.backend.event_processing import data_provider as multiplexer_data_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 
@@ -93,7 +93,9 @@ def test_route_serves_each_runs_points_at_the_step_asked_or_the_last(client):
     (run,) = body["runs"]
     assert (run["run"], run["steps"], run["step"]) == ("train", list(range(EPOCHS + 1)), EPOCHS)
     assert run["units"] == [[0, 1]] * 3 + [[1, 0]] * 2
-    early = client.get(ROUTE, query_string={"layer": layer["layer"], "gate": "forget", "step": "0"}).get_json()
+    early = client.get(
+        ROUTE, query_string={"layer": layer["layer"], "gate": "forget", "step": "0"}
+    ).get_json()
     assert early["runs"][0]["step"] == 0
 
 

@@ -25,7 +25,9 @@ def run(rank, world_size, port, log_dir, out_dir):
                 out.square().mean().backward()
                 optimizer.step()
                 logger.log(model, step)
-        torch.save({k: v.detach() for k, v in model.module.state_dict().items()},
-                   os.path.join(out_dir, "rank%d.pt" % rank))
+        torch.save(
+            {k: v.detach() for k, v in model.module.state_dict().items()},
+            os.path.join(out_dir, "rank%d.pt" % rank),
+        )
     finally:
         dist.destroy_process_group()

@@ -84,7 +84,9 @@ class SaveKernel(keras.callbacks.Callback):
 
     def _save(self, step):
         lstm = self.model.layers[0]
-        np.save(os.path.join(OUT, "step_%d.npy" % step), keras.ops.convert_to_numpy(lstm.cell.recurrent_kernel))
+        np.save(
+            os.path.join(OUT, "step_%d.npy" % step), keras.ops.convert_to_numpy(lstm.cell.recurrent_kernel)
+        )
 
 
 class CheckpointThenWaitToBeKilled(keras.callbacks.Callback):

@@ -70,7 +70,10 @@ def _nonfinite(rule, index, limits):
         if i is not None:
             findings.append(
                 _finding(
-                    rule, s, s.steps[i], s.values[i],
+                    rule,
+                    s,
+                    s.steps[i],
+                    s.values[i],
                     "Block %s of %s holds %d NaN or Inf value(s) from step %d on: training diverged "
                     "or a bad value was written into the weights."
                     % (_block(s), s.layer, s.values[i], s.steps[i]),
@@ -97,7 +100,10 @@ def _update_ratio_high(rule, index, limits):
             if i is not None:
                 findings.append(
                     _finding(
-                        rule, s, s.steps[i], s.values[i],
+                        rule,
+                        s,
+                        s.steps[i],
+                        s.values[i],
                         "Block %s of %s changed by %.3g times its norm in the logged step ending at step %d "
                         "(the layer's median block by %.3g): the learning rate is likely far too high."
                         % (_block(s), s.layer, s.values[i], s.steps[i], layer_median[i]),
@@ -126,7 +132,10 @@ def _update_ratio_stalled(rule, index, limits):
             continue
         findings.append(
             _finding(
-                rule, s, s.steps[start], s.values[start],
+                rule,
+                s,
+                s.steps[start],
+                s.values[start],
                 "Block %s of %s moved before step %d and has barely moved since (update ratio %.2g, "
                 "last %.2g): its learning has stalled."
                 % (_block(s), s.layer, s.steps[start], s.values[start], s.values[-1]),
@@ -150,7 +159,10 @@ def _l2_exploding(rule, index, limits):
         if i is not None:
             findings.append(
                 _finding(
-                    rule, s, s.steps[i], growth[i],
+                    rule,
+                    s,
+                    s.steps[i],
+                    growth[i],
                     "The l2 norm of block %s of %s grew from %.3g at step %d to %.3g at step %d (%.3gx)."
                     % (_block(s), s.layer, first, s.steps[0], s.values[i], s.steps[i], growth[i]),
                 )
@@ -180,7 +192,10 @@ def _saturated(rule, index, limits):
                 side = " (mostly %s)" % ("low" if low.values[-1] > s.values[-1] / 2 else "high")
             findings.append(
                 _finding(
-                    rule, s, s.steps[start], s.values[start],
+                    rule,
+                    s,
+                    s.steps[start],
+                    s.values[start],
                     "The %s gate of %s is saturated on %.0f%% of the probe%s from step %d on: it acts as a "
                     "constant and passes almost no gradient."
                     % (s.gate, s.layer, 100 * s.values[start], side, s.steps[start]),
@@ -204,12 +219,17 @@ def _forget_shut(rule, index, limits):
         limit = limits["retention"] if is_retention else limits["act_mean"]
         start = _trailing(measure.values <= limit, limits["window"])
         if start is not None:
-            what = "retention %.3g steps" % measure.values[start] if is_retention else (
-                "mean activation %.3g" % measure.values[start]
+            what = (
+                "retention %.3g steps" % measure.values[start]
+                if is_retention
+                else ("mean activation %.3g" % measure.values[start])
             )
             findings.append(
                 _finding(
-                    rule, measure, measure.steps[start], measure.values[start],
+                    rule,
+                    measure,
+                    measure.steps[start],
+                    measure.values[start],
                     "The %s gate of %s is shut (%s) from step %d on: the state is erased at every step, "
                     "so the layer cannot remember." % (s.gate, s.layer, what, measure.steps[start]),
                     stat=measure.stat,
@@ -225,7 +245,10 @@ def _forget_open(rule, index, limits):
         if start is not None:
             findings.append(
                 _finding(
-                    rule, s, s.steps[start], s.values[start],
+                    rule,
+                    s,
+                    s.steps[start],
+                    s.values[start],
                     "The %s gate of %s is stuck open (retention %.4g steps, the cap is %g) from step %d on: "
                     "the state is never reset and the gate no longer learns."
                     % (s.gate, s.layer, s.values[start], metadata.RETENTION_CAP, s.steps[start]),
@@ -254,7 +277,10 @@ def _grad_vanishing(rule, index, limits):
             if start is not None:
                 findings.append(
                     _finding(
-                        rule, s, steps[start], ratio[start],
+                        rule,
+                        s,
+                        steps[start],
+                        ratio[start],
                         "The gradient of block %s of %s is %.2g times the median of the other gates' from "
                         "step %d on: the gate has stopped learning."
                         % (_block(s), s.layer, ratio[start], steps[start]),
@@ -279,7 +305,10 @@ def _regularization_dominates(rule, index, limits):
         if start is not None:
             findings.append(
                 _finding(
-                    rule, penalty, steps[start], share[start],
+                    rule,
+                    penalty,
+                    steps[start],
+                    share[start],
                     "The regularization penalty is %.0f%% of the training loss from step %d on."
                     % (100 * share[start], steps[start]),
                 )
@@ -296,7 +325,10 @@ def _spectral_norm_high(rule, index, limits):
         if start is not None:
             findings.append(
                 _finding(
-                    rule, s, s.steps[start], s.values[start],
+                    rule,
+                    s,
+                    s.steps[start],
+                    s.values[start],
                     "The recurrent block of the %s gate of %s has a largest singular value of %.3g from "
                     "step %d on, over %g times the %g above which gradients through h_{t-1} can explode."
                     % (s.gate, s.layer, s.values[start], s.steps[start], limits["factor"], bound),

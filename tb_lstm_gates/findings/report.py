@@ -43,8 +43,17 @@ def to_markdown(findings):
     for f in findings:
         lines.append(
             "| %s | %s | %s | %s/%s | %s | %d | %.4g | %s |"
-            % (f["severity"], _md(f["run"]), _md(f["layer"]), f["part"], f["gate"], f["rule"], f["step"],
-               f["value"], _md(f["message"]))
+            % (
+                f["severity"],
+                _md(f["run"]),
+                _md(f["layer"]),
+                f["part"],
+                f["gate"],
+                f["rule"],
+                f["step"],
+                f["value"],
+                _md(f["message"]),
+            )
         )
     return "\n".join(lines)
 

@@ -68,9 +68,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
     def is_active(self):
         if self._data_provider is None:
             return False
-        return metadata.PLUGIN_NAME in self._data_provider.list_plugins(
-            RequestContext(), experiment_id=""
-        )
+        return metadata.PLUGIN_NAME in self._data_provider.list_plugins(RequestContext(), experiment_id="")
 
     def frontend_metadata(self):
         return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name="LSTM Gates")
@@ -152,7 +150,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_static(self, request):
-        name = request.path[len(_STATIC_ROUTE):] if request.path.startswith(_STATIC_ROUTE) else ""
+        name = request.path[len(_STATIC_ROUTE) :] if request.path.startswith(_STATIC_ROUTE) else ""
         content, content_type = self.static_impl(name)
         return http_util.Respond(request, content, content_type)
 
@@ -248,9 +246,11 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         read = self._store.scalar_tables(ctx, experiment, selected)
         # Per run: the layers by name, then the model's penalty and loss.
         read.sort(
-            key=lambda pair: (pair[0].run, pair[0].block.layer == metadata.MODEL_LAYER, pair[0].block.layer)
-            + unpack.block_order(pair[0])
-            + (pair[0].block.stat,)
+            key=lambda pair: (
+                (pair[0].run, pair[0].block.layer == metadata.MODEL_LAYER, pair[0].block.layer)
+                + unpack.block_order(pair[0])
+                + (pair[0].block.stat,)
+            )
         )
         series = [
             dict(

@@ -87,8 +87,11 @@ def _cells_of(path, module):
         for reverse in (False, True) if module.bidirectional else (False,):
             suffix = "_l%d%s" % (k, "_reverse" if reverse else "")
             params = {n: getattr(module, n + suffix) for n in layout.weights}
-            cells.append(TorchCell("%s/l%d%s" % (base, k, "_reverse" if reverse else ""), layout, module, params,
-                                   k, reverse))
+            cells.append(
+                TorchCell(
+                    "%s/l%d%s" % (base, k, "_reverse" if reverse else ""), layout, module, params, k, reverse
+                )
+            )
     return cells
 
 
@@ -169,8 +172,12 @@ def gate_blocks(module, layer=0, reverse=False):
     if not match:
         raise ValueError(
             "%s has no layer=%r, reverse=%r; it has %s"
-            % (type(module).__name__, layer, reverse, ", ".join("layer=%d, reverse=%s" % (c.index, c.reverse)
-                                                              for c in cells))
+            % (
+                type(module).__name__,
+                layer,
+                reverse,
+                ", ".join("layer=%d, reverse=%s" % (c.index, c.reverse) for c in cells),
+            )
         )
     return blocks_of_cell(match[0])
 

@@ -1,6 +1,5 @@
 """`GateLogger`: writes the per-gate statistics, histograms, probe activations and penalties of a PyTorch model."""
 
-
 import torch
 from torch import nn
 
@@ -64,21 +63,33 @@ class GateLogger:
     ```
     """
 
-    def __init__(self, log_dir, histogram_freq=1, histogram_bins=stats.DEFAULT_BINS, layers=None, probe=None,
-                 penalty=None, strict=False, step_unit="step"):
+    def __init__(
+        self,
+        log_dir,
+        histogram_freq=1,
+        histogram_bins=stats.DEFAULT_BINS,
+        layers=None,
+        probe=None,
+        penalty=None,
+        strict=False,
+        step_unit="step",
+    ):
         errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
         try:
             metadata.check_step_unit(step_unit)
         except ValueError as e:
             errors.append(str(e))
-        if layers is not None and (isinstance(layers, str) or not layers
-                                   or not all(isinstance(n, str) for n in layers)):
+        if layers is not None and (
+            isinstance(layers, str) or not layers or not all(isinstance(n, str) for n in layers)
+        ):
             errors.append("layers must be None or a non-empty list of module paths, got %r" % (layers,))
         if penalty is not None and not isinstance(penalty, GatePenalty):
             errors.append("penalty must be None or a GatePenalty, got %r" % (penalty,))
         if probe is not None and not isinstance(probe, (torch.Tensor, tuple, nn.utils.rnn.PackedSequence)):
-            errors.append("probe must be None, a tensor of model inputs or a tuple of arguments for "
-                          "model(*probe), got %r" % type(probe).__name__)
+            errors.append(
+                "probe must be None, a tensor of model inputs or a tuple of arguments for "
+                "model(*probe), got %r" % type(probe).__name__
+            )
         if errors:
             raise ValueError("GateLogger: " + "; ".join(errors))
         self.log_dir = str(log_dir)
@@ -135,4 +146,3 @@ class GateLogger:
 
     def __exit__(self, *exc):
         self.close()
-

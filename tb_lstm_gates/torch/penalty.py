@@ -52,10 +52,12 @@ class GatePenalty:
 
     def __init__(self, l1=0.0, l2=0.0, orthogonal=0.0, layers=None):
         self._terms = _parse_terms("GatePenalty", {"l1": l1, "l2": l2, "orthogonal": orthogonal})
-        if layers is not None and (isinstance(layers, str) or not layers
-                                   or not all(isinstance(n, str) for n in layers)):
-            raise ValueError("GatePenalty: layers must be None or a non-empty list of module paths, got %r"
-                             % (layers,))
+        if layers is not None and (
+            isinstance(layers, str) or not layers or not all(isinstance(n, str) for n in layers)
+        ):
+            raise ValueError(
+                "GatePenalty: layers must be None or a non-empty list of module paths, got %r" % (layers,)
+            )
         self.layers = None if layers is None else list(layers)
 
     def cells(self, model):
@@ -68,7 +70,8 @@ class GatePenalty:
         """Whether any coefficient of this penalty is non-zero on a block of `cell`."""
         return any(
             self.coefficients(part, gate, view.shape[:-2] + view.shape[-1:])
-            for part, gates, view in cell.layout.blocks(_shapes(cell)) if part in PENALTY_PARTS
+            for part, gates, view in cell.layout.blocks(_shapes(cell))
+            if part in PENALTY_PARTS
             for gate in gates
         )
 
@@ -114,15 +117,23 @@ class GatePenalty:
             per_gate = {}
             for g, gate in enumerate(gates):
                 block = np.asarray(view[..., g, :], np.float64)
-                per_gate[gate] = float(sum(
-                    c * _term(term, block) for term, c in self.coefficients(part, gate, block.shape).items()
-                ))
+                per_gate[gate] = float(
+                    sum(
+                        c * _term(term, block)
+                        for term, c in self.coefficients(part, gate, block.shape).items()
+                    )
+                )
             penalties.append((part, per_gate))
         return penalties
 
     def _check_keys(self, cells):
-        blocks = {"%s/%s" % (part, gate) for c in cells for part, gates, _ in c.layout.blocks(_shapes(c))
-                  for gate in gates if part in PENALTY_PARTS}
+        blocks = {
+            "%s/%s" % (part, gate)
+            for c in cells
+            for part, gates, _ in c.layout.blocks(_shapes(c))
+            for gate in gates
+            if part in PENALTY_PARTS
+        }
         gates = {key.split("/")[1] for key in blocks}
         for term, (_, per_key) in self._terms.items():
             unknown = sorted(k for k in per_key if k not in blocks and k not in gates)
@@ -169,13 +180,20 @@ def _parse_terms(owner, terms):
                 errors.append(
                     "%s names unknown key %s; a key is a gate (%s) or a part/gate block with parts %s "
                     "(e.g. %s={'recurrent/forget': 1e-3})"
-                    % (term, ", ".join(repr(k) for k in unknown), ", ".join(sorted(all_gates)),
-                       ", ".join(PENALTY_PARTS), term)
+                    % (
+                        term,
+                        ", ".join(repr(k) for k in unknown),
+                        ", ".join(sorted(all_gates)),
+                        ", ".join(PENALTY_PARTS),
+                        term,
+                    )
                 )
             items, default = dict(value), 0.0
         else:
             items, default = {}, value
-        bad = [(k, v) for k, v in list(items.items()) + [(None, default)] if not gate_penalty.is_coefficient(v)]
+        bad = [
+            (k, v) for k, v in list(items.items()) + [(None, default)] if not gate_penalty.is_coefficient(v)
+        ]
         if bad:
             errors.append(
                 "%s must be a float >= 0 or a mapping from gate or part/gate to such floats, got %s"

@@ -103,8 +103,9 @@ def _trace_rnn(module, cells, args, kwargs):
         outputs = []
         for cell in [c for c in cells if c.index == k]:
             slot = k * directions + int(cell.reverse)
-            state = None if hx is None else (
-                tuple(h[slot] for h in hx) if isinstance(hx, tuple) else hx[slot])
+            state = (
+                None if hx is None else (tuple(h[slot] for h in hx) if isinstance(hx, tuple) else hx[slot])
+            )
             trace = _run(cell, cell.arrays(), x, mask, cell.reverse, state)
             traced.append((cell, trace))
             outputs.append(trace.outputs[:, ::-1] if cell.reverse else trace.outputs)

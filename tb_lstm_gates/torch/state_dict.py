@@ -13,8 +13,10 @@ from tb_lstm_gates import layouts
 from tb_lstm_gates.torch.cells import numpy_copy
 
 # A recurrent weight in a state_dict: `<module path>.<weight>[_l<k>[_reverse]]`.
-_STATE_KEY = re.compile(r"^(?:(?P<path>.*)\.)?(?P<weight>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
-                        r"(?P<suffix>_l(?P<index>\d+)(?P<reverse>_reverse)?)?$")
+_STATE_KEY = re.compile(
+    r"^(?:(?P<path>.*)\.)?(?P<weight>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
+    r"(?P<suffix>_l(?P<index>\d+)(?P<reverse>_reverse)?)?$"
+)
 # Prefixes that DistributedDataParallel / DataParallel and torch.compile put before a module's names.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
@@ -78,7 +80,9 @@ def load_state_dict(path):
         ) from None
 
     def is_state_dict(value):
-        return isinstance(value, Mapping) and value and all(isinstance(v, torch.Tensor) for v in value.values())
+        return (
+            isinstance(value, Mapping) and value and all(isinstance(v, torch.Tensor) for v in value.values())
+        )
 
     step = None
     if not is_state_dict(loaded) and isinstance(loaded, Mapping):

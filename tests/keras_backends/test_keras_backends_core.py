@@ -38,8 +38,9 @@ class WeightRecorder(keras.callbacks.Callback):
         self.snapshots = {}
 
     def _take(self, step):
-        self.snapshots[step] = {discover.variable_path(v): np.array(keras.ops.convert_to_numpy(v))
-                                for v in self.model.weights}
+        self.snapshots[step] = {
+            discover.variable_path(v): np.array(keras.ops.convert_to_numpy(v)) for v in self.model.weights
+        }
 
     def on_train_begin(self, logs=None):
         self._take(0)
@@ -57,8 +58,14 @@ def test_backend_is_the_one_asked_for():
 def test_l2_of_every_block_equals_the_weights_at_every_epoch(tmp_path):
     model, x, y = model_and_data()
     recorder = WeightRecorder()
-    model.fit(x, y, epochs=2, batch_size=8, verbose=0,
-              callbacks=[recorder, tb_lstm_gates.LSTMGatesCallback(tmp_path)])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[recorder, tb_lstm_gates.LSTMGatesCallback(tmp_path)],
+    )
     records = tb_lstm_gates.load(tmp_path)
     l2 = {(r.layer, r.part, r.gate, r.step): r.value for r in records if r.stat == "l2"}
     checked = 0
@@ -68,26 +75,41 @@ def test_l2_of_every_block_equals_the_weights_at_every_epoch(tmp_path):
             for part, gates, view in cell.layout.blocks(arrays):
                 for g, gate in enumerate(gates):
                     assert l2[cell.layer, part, gate, step] == pytest.approx(
-                        np.linalg.norm(view[..., g, :]), rel=1e-5)
+                        np.linalg.norm(view[..., g, :]), rel=1e-5
+                    )
                     checked += 1
-    assert checked == 3 * (2 * 3 * 4 + 3 * 4)  # steps x (two LSTMs' 3 parts x 4 gates + GRU's 4 parts x 3 gates)
-    penalties = {(r.layer, r.gate, r.step): r.value for r in records if r.stat == metadata.PENALTY
-                 and r.part == "recurrent"}
+    assert checked == 3 * (
+        2 * 3 * 4 + 3 * 4
+    )  # steps x (two LSTMs' 3 parts x 4 gates + GRU's 4 parts x 3 gates)
+    penalties = {
+        (r.layer, r.gate, r.step): r.value
+        for r in records
+        if r.stat == metadata.PENALTY and r.part == "recurrent"
+    }
     u = recorder.snapshots[2]["gru/gru_cell/recurrent_kernel"][:, :3]
-    assert penalties["gru/gru_cell", "update", 2] == pytest.approx(0.1 * np.sum(u ** 2), rel=1e-5)
+    assert penalties["gru/gru_cell", "update", 2] == pytest.approx(0.1 * np.sum(u**2), rel=1e-5)
 
 
 def test_batch_logging_counts_global_batches(tmp_path):
     model, x, y = model_and_data(n=40)
     recorder = WeightRecorder()
-    model.fit(x, y, epochs=2, batch_size=8, verbose=0,
-              callbacks=[recorder, tb_lstm_gates.LSTMGatesCallback(tmp_path, update_freq=2, histogram_freq=0)])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[recorder, tb_lstm_gates.LSTMGatesCallback(tmp_path, update_freq=2, histogram_freq=0)],
+    )
     records = tb_lstm_gates.load(tmp_path)
     assert sorted({r.step for r in records}) == [0, 2, 4, 6, 8, 10]
     # The last logged batch is the end of training: the weights then are the final ones.
     kernel = recorder.snapshots[2]["gru/gru_cell/kernel"]
-    logged = [r.value for r in records if (r.layer, r.part, r.gate, r.stat, r.step)
-              == ("gru/gru_cell", "input", "reset", "l2", 10)]
+    logged = [
+        r.value
+        for r in records
+        if (r.layer, r.part, r.gate, r.stat, r.step) == ("gru/gru_cell", "input", "reset", "l2", 10)
+    ]
     assert logged == [pytest.approx(np.linalg.norm(kernel[:, 3:6]), rel=1e-5)]
 
 
@@ -132,18 +154,26 @@ def test_gradient_norms_are_the_gate_slices_of_the_backends_gradient(tmp_path):
     cells = discover.find_cells(model)
     variables = [v for c in cells for v in c.variables.values()]
     expected = backend_gradients(model, variables, x[:6], y[:6])
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[
-        tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x[:6], y[:6]), probe_gradients=True)])
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x[:6], y[:6]), probe_gradients=True)],
+    )
     records = tb_lstm_gates.load(tmp_path)
-    grad_norm = {(r.layer, r.part, r.gate): r.value for r in records if r.stat == metadata.GRAD_NORM and r.step == 0}
+    grad_norm = {
+        (r.layer, r.part, r.gate): r.value for r in records if r.stat == metadata.GRAD_NORM and r.step == 0
+    }
     grads = iter(expected)
     checked = 0
     for cell in cells:
         arrays = {name: next(grads) for name in cell.variables}
         for part, gates, view in cell.layout.blocks(arrays):
             for g, gate in enumerate(gates):
-                assert grad_norm[cell.layer, part, gate] == pytest.approx(np.linalg.norm(view[..., g, :]),
-                                                                          rel=1e-4, abs=1e-7)
+                assert grad_norm[cell.layer, part, gate] == pytest.approx(
+                    np.linalg.norm(view[..., g, :]), rel=1e-4, abs=1e-7
+                )
                 checked += 1
     assert checked == len(grad_norm) == 2 * 3 * 4 + 4 * 3
 
@@ -156,8 +186,10 @@ def test_layouts_split_the_backends_weights_as_on_tensorflow():
     out = keras.ops.convert_to_numpy(layer(x))
     from tb_lstm_gates import activations
 
-    arrays = {"kernel": keras.ops.convert_to_numpy(layer.cell.kernel),
-              "recurrent_kernel": keras.ops.convert_to_numpy(layer.cell.recurrent_kernel),
-              "bias": keras.ops.convert_to_numpy(layer.cell.bias)}
+    arrays = {
+        "kernel": keras.ops.convert_to_numpy(layer.cell.kernel),
+        "recurrent_kernel": keras.ops.convert_to_numpy(layer.cell.recurrent_kernel),
+        "bias": keras.ops.convert_to_numpy(layer.cell.bias),
+    }
     trace = activations.gru(layouts.keras_gru(True), arrays, x)
     np.testing.assert_allclose(trace.outputs, out, rtol=1e-5, atol=1e-5)

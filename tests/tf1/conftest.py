@@ -1,7 +1,6 @@
 """Fixtures of the TF1 tests (run in their own process, see tests/conftest.py)."""
 
 import pytest
-
 from tf1_model import train_with_hook_and_checkpoints
 
 

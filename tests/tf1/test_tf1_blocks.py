@@ -62,8 +62,9 @@ def seed_run(tmp_path_factory):
             tb_lstm_gates.tf1.LSTMGatesHook(log_dir, every_n_steps=3),
             v1.train.CheckpointSaverHook(ckpt_dir, save_steps=100),
         ]
-        with v1.train.MonitoredTrainingSession(hooks=hooks, save_summaries_steps=None,
-                                               save_checkpoint_steps=None) as sess:
+        with v1.train.MonitoredTrainingSession(
+            hooks=hooks, save_summaries_steps=None, save_checkpoint_steps=None
+        ) as sess:
             for _ in range(6):
                 sess.run(train, feed)
             values = sess.run({"blocks": blocks, "penalty": penalty, "gradient": gradient, "kernel": kernel})
@@ -144,7 +145,8 @@ def test_gru_kernels_biases_and_lstm_peepholes_in_a_session():
         )
         peep = "peep/lstm_cell/"
         lstm = tf1.gate_blocks(
-            variables[peep + "kernel"], 3,
+            variables[peep + "kernel"],
+            3,
             peepholes=[variables[peep + "w_%s_diag" % g] for g in "ifo"],
         )
         with v1.Session() as sess:
@@ -248,7 +250,10 @@ def test_log_session_adds_up_penalties_of_both_gru_kernels_and_of_repeated_calls
     assert logged[layer, "input", "candidate"] == pytest.approx(0.25 * np.square(cand[:3]).sum(), rel=1e-5)
     assert (layer, "recurrent", "update") not in logged
     assert {k for k in logged if k[0] == layer} == {
-        (layer, "recurrent", "reset"), (layer, "input", "candidate"), (layer, "total", "total")
+        (layer, "recurrent", "reset"),
+        (layer, "input", "candidate"),
+        (layer, "total", "total"),
     }
-    assert logged[layer, "total", "total"] == pytest.approx(logged[layer, "recurrent", "reset"]
-                                                            + logged[layer, "input", "candidate"], rel=1e-6)
+    assert logged[layer, "total", "total"] == pytest.approx(
+        logged[layer, "recurrent", "reset"] + logged[layer, "input", "candidate"], rel=1e-6
+    )

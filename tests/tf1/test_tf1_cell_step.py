@@ -63,9 +63,7 @@ def lstm_state(units, h):
 
 
 def gates_pre(b, x, h, names, bias="bias"):
-    return {
-        g: x @ b["input", g] + h @ b["recurrent", g] + b[bias, g] for g in names
-    }
+    return {g: x @ b["input", g] + h @ b["recurrent", g] + b[bias, g] for g in names}
 
 
 @pytest.mark.parametrize("peepholes", [False, True])
@@ -122,5 +120,7 @@ def test_gru_cell_step_recomputed_from_blocks():
     b = blocks_of(found, arrays)
     z = gates_pre(b, x, h, ("reset", "update"))
     r, u = sigmoid(z["reset"]), sigmoid(z["update"])
-    candidate = np.tanh(x @ b["input", "candidate"] + (r * h) @ b["recurrent", "candidate"] + b["bias", "candidate"])
+    candidate = np.tanh(
+        x @ b["input", "candidate"] + (r * h) @ b["recurrent", "candidate"] + b["bias", "candidate"]
+    )
     np.testing.assert_allclose(new_h, u * h + (1 - u) * candidate, rtol=1e-5, atol=1e-5)

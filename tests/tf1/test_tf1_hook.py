@@ -4,11 +4,10 @@ import warnings
 
 import pytest
 import tensorflow as tf
+from tf1_model import CELLS, TRAIN_STEPS, build_model, expected_l2, feed, l2_by_step
 
 import tb_lstm_gates
 from tb_lstm_gates import discover, metadata, summary, tf1
-
-from tf1_model import CELLS, TRAIN_STEPS, build_model, expected_l2, feed, l2_by_step
 
 v1 = tf.compat.v1
 

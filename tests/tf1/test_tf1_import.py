@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from tf1_model import CELLS, expected_l2, l2_by_step
 
 import tb_lstm_gates
 from tb_lstm_gates import checkpoints, cli
-
-from tf1_model import CELLS, expected_l2, l2_by_step
 
 
 def test_import_of_a_tf1_checkpoint_directory_matches_hand_slices_and_the_hook(trained, tmp_path):

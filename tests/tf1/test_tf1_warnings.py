@@ -4,10 +4,9 @@ import inspect
 import warnings
 
 import tensorflow as tf
+from tf1_model import build_model, feed
 
 from tb_lstm_gates import tf1
-
-from tf1_model import build_model, feed
 
 v1 = tf.compat.v1
 

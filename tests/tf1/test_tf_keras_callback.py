@@ -45,12 +45,14 @@ def assert_last_step_is_the_weights(records, model, step):
 
 def test_tf_keras_fit_logs_every_gate_with_probe_and_gradients(tmp_path):
     tf_keras.utils.set_random_seed(0)
-    model = tf_keras.Sequential([
-        tf_keras.Input((6, 3)),
-        tf_keras.layers.Bidirectional(tf_keras.layers.LSTM(4, return_sequences=True)),
-        tf_keras.layers.GRU(3),
-        tf_keras.layers.Dense(1),
-    ])
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input((6, 3)),
+            tf_keras.layers.Bidirectional(tf_keras.layers.LSTM(4, return_sequences=True)),
+            tf_keras.layers.GRU(3),
+            tf_keras.layers.Dense(1),
+        ]
+    )
     model.compile(tf_keras.optimizers.Adam(1e-2), "mse")
     x, y = data()
     callback = tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=(x[:4], y[:4]), probe_gradients=True)
@@ -65,8 +67,12 @@ def test_tf_keras_fit_logs_every_gate_with_probe_and_gradients(tmp_path):
     assert {r.layer for r in records if r.stat == "act_mean" and r.step == 2} == layers
     assert {r.layer for r in records if r.stat == "grad_norm" and r.step == 2} == layers
     traces = {c.layer: t for c, t in probe.ProbeLogger(model, discover.find_cells(model), x[:4]).traces()}
-    np.testing.assert_allclose(traces["gru/gru_cell"].outputs[:, -1],
-                               tf_keras.Model(model.inputs, model.layers[1].output)(x[:4]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        traces["gru/gru_cell"].outputs[:, -1],
+        tf_keras.Model(model.inputs, model.layers[1].output)(x[:4]),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_tf_keras_batch_logging_in_a_loop_of_fit_counts_global_batches(tmp_path):
@@ -84,12 +90,14 @@ def test_tf_keras_batch_logging_in_a_loop_of_fit_counts_global_batches(tmp_path)
 
 def test_tf_keras_stateful_lstms_keep_their_states_under_a_probe_of_another_batch_size(tmp_path):
     tf_keras.utils.set_random_seed(2)
-    model = tf_keras.Sequential([
-        tf_keras.Input(batch_shape=(4, 6, 3)),
-        tf_keras.layers.LSTM(5, stateful=True, return_sequences=True),
-        tf_keras.layers.LSTM(3, stateful=True),
-        tf_keras.layers.Dense(1),
-    ])
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input(batch_shape=(4, 6, 3)),
+            tf_keras.layers.LSTM(5, stateful=True, return_sequences=True),
+            tf_keras.layers.LSTM(3, stateful=True),
+            tf_keras.layers.Dense(1),
+        ]
+    )
     model.compile(tf_keras.optimizers.Adam(1e-2), "mse", metrics=["mae"])
     x, y = data(8)
     model.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)

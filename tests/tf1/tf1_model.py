@@ -32,7 +32,9 @@ def build_model():
     seq = tf.concat([fw, bw], -1)
     stacked, _ = v1.nn.dynamic_rnn(
         rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(UNITS), rnn_cell.BasicLSTMCell(UNITS)]),
-        seq, dtype=tf.float32, scope="stack",
+        seq,
+        dtype=tf.float32,
+        scope="stack",
     )
     peep, _ = v1.nn.dynamic_rnn(
         rnn_cell.LSTMCell(UNITS, use_peepholes=True, num_proj=3), seq, dtype=tf.float32, scope="peep"
@@ -115,11 +117,10 @@ def train_with_hook_and_checkpoints(root):
     with tf.Graph().as_default():
         x, train = build_model()
         hook = LSTMGatesHook(log_dir, every_n_steps=2)
-        saver = v1.train.CheckpointSaverHook(
-            ckpt_dir, save_steps=2, saver=v1.train.Saver(max_to_keep=None)
-        )
-        with v1.train.MonitoredTrainingSession(hooks=[hook, saver], save_summaries_steps=None,
-                                               save_checkpoint_steps=None) as sess:
+        saver = v1.train.CheckpointSaverHook(ckpt_dir, save_steps=2, saver=v1.train.Saver(max_to_keep=None))
+        with v1.train.MonitoredTrainingSession(
+            hooks=[hook, saver], save_summaries_steps=None, save_checkpoint_steps=None
+        ) as sess:
             for _ in range(TRAIN_STEPS):
                 sess.run(train, feed(x))
     prefixes = sorted(
