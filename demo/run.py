@@ -109,10 +109,15 @@ def main(argv=None):
         train(args.logdir, run, args.epochs)
     if args.no_tensorboard:
         return 0
-    url = "http://localhost:%d/#lstm_gates" % args.port
+    return serve(args.logdir, args.port)
+
+
+def serve(logdir, port):
+    """Runs TensorBoard on `logdir` and opens the LSTM Gates tab, until Ctrl-C."""
+    url = "http://localhost:%d/#lstm_gates" % port
     print("\nLSTM Gates tab: %s  (Ctrl-C to stop)\n" % url, flush=True)
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", args.logdir, "--port", str(args.port)]
+        [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port", str(port)]
     )
     try:
         webbrowser.open(url)

@@ -17,12 +17,10 @@ run, and open in the same LSTM Gates tab at http://localhost:6006/#lstm_gates.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import webbrowser
 
 import torch
-from run import HERE, text_dataset
+from run import HERE, serve, text_dataset
 from torch import nn
 
 from tb_lstm_gates.torch import GateLogger, GatePenalty
@@ -85,17 +83,7 @@ def main(argv=None):
         train(args.logdir, run, args.epochs)
     if args.no_tensorboard:
         return 0
-    url = "http://localhost:%d/#lstm_gates" % args.port
-    print("\nLSTM Gates tab: %s  (Ctrl-C to stop)\n" % url, flush=True)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", args.logdir, "--port", str(args.port)]
-    )
-    try:
-        webbrowser.open(url)
-        return server.wait()
-    except KeyboardInterrupt:
-        server.terminate()
-        return 0
+    return serve(args.logdir, args.port)
 
 
 if __name__ == "__main__":
