@@ -13,6 +13,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from subprocess_suite import Suite, node_ids
 
 import tb_lstm_gates
 from tb_lstm_gates import metadata
@@ -62,22 +63,34 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def _env(backend):
+    return dict(os.environ, KERAS_BACKEND=backend)
+
+
+@pytest.fixture(scope="module")
+def suites(tmp_path_factory):
+    """Each backend's run of the core suite, started on first use."""
+    runs = {}
+
+    def suite(backend):
+        if backend not in runs:
+            xml_path = str(tmp_path_factory.mktemp(backend) / "junit.xml")
+            runs[backend] = Suite(SUITE_DIR, _env(backend), xml_path)
+        return runs[backend]
+
+    return suite
+
+
 @pytest.mark.skipif(IN_BACKEND_PROCESS, reason="already a backend process")
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_keras_core_suite_passes_on_backend(backend):
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE_DIR],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    sys.stdout.write(result.stdout[-5000:])
-    assert result.returncode == 0, "Keras on %s failed:\n%s%s" % (
-        backend,
-        result.stdout[-20000:],
-        result.stderr[-5000:],
-    )
+@pytest.mark.parametrize(
+    "backend, test_id",
+    [] if IN_BACKEND_PROCESS else [(b, t) for b in BACKENDS for t in node_ids(SUITE_DIR, _env(b))],
+)
+def test_keras_core_suite_on_backend(suites, backend, test_id):
+    status, details = suites(backend).outcome(test_id)
+    if status == "skipped":
+        pytest.skip(details.strip().splitlines()[0] if details.strip() else "skipped on %s" % backend)
+    assert status == "passed", "%s %s on Keras %s:\n%s" % (test_id, status, backend, details)
 
 
 @pytest.mark.skipif(IN_BACKEND_PROCESS, reason="already a backend process")

@@ -1,22 +1,24 @@
-"""Runs the TF1 graph-mode tests in their own process (see conftest.py)."""
+"""Runs the TF1 graph-mode tests in their own process (see conftest.py), one item per test."""
 
 import os
-import subprocess
-import sys
 
 import pytest
+from subprocess_suite import Suite, node_ids
 
 TF1_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tf1")
+IN_TF1_PROCESS = os.environ.get("TF_USE_LEGACY_KERAS") == "1"
+ENV = dict(os.environ, TF_USE_LEGACY_KERAS="1")
 
 
-@pytest.mark.skipif(os.environ.get("TF_USE_LEGACY_KERAS") == "1", reason="already the TF1 process")
-def test_tf1_suite_passes_in_a_legacy_keras_process():
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TF1_DIR],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    sys.stdout.write(result.stdout[-5000:])
-    assert result.returncode == 0, "TF1 tests failed:\n" + result.stdout[-20000:] + result.stderr[-5000:]
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    return Suite(TF1_DIR, ENV, str(tmp_path_factory.mktemp("tf1") / "junit.xml"))
+
+
+@pytest.mark.skipif(IN_TF1_PROCESS, reason="already the TF1 process")
+@pytest.mark.parametrize("test_id", [] if IN_TF1_PROCESS else node_ids(TF1_DIR, ENV))
+def test_tf1(suite, test_id):
+    status, details = suite.outcome(test_id)
+    if status == "skipped":
+        pytest.skip(details.strip().splitlines()[0] if details.strip() else "skipped in the TF1 process")
+    assert status == "passed", "%s %s in the TF1 process:\n%s" % (test_id, status, details)
