@@ -26,6 +26,8 @@ import webbrowser
 
 import numpy as np
 
+from tb_lstm_gates.cli import import_tensorflow_quietly
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEQ_LEN = 40
 
@@ -103,6 +105,9 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=6006)
     parser.add_argument("--no-tensorboard", action="store_true", help="train only")
     args = parser.parse_args(argv)
+    # TensorFlow's C++ start-up lines (oneDNN, a missing CUDA driver) would open the demo's output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import_tensorflow_quietly()
     shutil.rmtree(args.logdir, ignore_errors=True)
     for run in RUNS:
         print("\n== run %s ==" % run, flush=True)
