@@ -5,7 +5,7 @@ import warnings
 
 import keras
 
-from tb_lstm_gates import discover, distribute, guard, keras_penalties, probe_run, stats, summary
+from tb_lstm_gates import callers, discover, distribute, guard, keras_penalties, probe_run, stats, summary
 from tb_lstm_gates import probe as probe_lib
 
 TRAIN_RUN = "train"
@@ -215,7 +215,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
                 "LSTMGatesCallback logs nothing for this model: %s. Training goes on; pass strict=True "
                 "to stop it instead." % e,
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=callers.user_stacklevel(),
             )
             return
         if not distribute.is_chief():
@@ -233,7 +233,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             "trained yet: its steps start again at 0 and replace them. To keep both runs, give this one "
             "a new directory, e.g. log_dir=%r."
             % (self.run_dir, _step_range(self._existing), self.log_dir + "_2"),
-            stacklevel=3,
+            stacklevel=callers.user_stacklevel(),
         )
 
     def _open(self):
@@ -281,7 +281,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
                 "LSTMGatesCallback: the model was built by its first training step, so step %d (the weights "
                 "before training) is not logged. Build it first (call it on a batch) or pass probe=, "
                 "which builds it." % self._base,
-                stacklevel=3,
+                stacklevel=callers.user_stacklevel(),
             )
 
     def on_train_batch_end(self, batch, logs=None):
@@ -337,7 +337,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
                 "the value written last. A run resumed from a checkpoint older than its last logged "
                 "step does this; to keep both, log to a new directory."
                 % (step, self.run_dir, _step_range(self._existing)),
-                stacklevel=3,
+                stacklevel=callers.user_stacklevel(),
             )
         histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
         if self._guard.run(self._write_step, step, histograms, logs):

@@ -35,7 +35,7 @@ import warnings
 import keras
 import numpy as np
 
-from tb_lstm_gates import activations, layouts, metadata, stats, summary
+from tb_lstm_gates import activations, callers, layouts, metadata, stats, summary
 from tb_lstm_gates.probe_calls import (
     calls_to_numpy,
     merge_calls,
@@ -149,7 +149,8 @@ class ProbeLogger:
             by_layer[id(rnn)][1].append(cell)
         if skipped:
             warnings.warn(
-                "tb-lstm-gates computes no probe activations for %s" % "; ".join(skipped), stacklevel=3
+                "tb-lstm-gates computes no probe activations for %s" % "; ".join(skipped),
+                stacklevel=callers.user_stacklevel(),
             )
 
     def _capture(self):
@@ -207,7 +208,7 @@ class ProbeLogger:
             warnings.warn(
                 "tb-lstm-gates computes no probe activations for %s: the model does not call %s "
                 "when it runs on the probe" % (", ".join(missing), "it" if len(missing) == 1 else "them"),
-                stacklevel=4,
+                stacklevel=callers.user_stacklevel(),
             )
         return traced
 

@@ -46,3 +46,26 @@ def test_the_skipped_layer_warning_names_the_fit_line(tmp_path):
     (warning,) = caught
     assert "skips it" in str(warning.message) and "simple" in str(warning.message)
     assert (warning.filename, warning.lineno) == (__file__, line)
+
+
+def test_the_callbacks_own_warnings_name_the_fit_line(tmp_path):
+    def lstm():
+        model = keras.Sequential([keras.Input((3, 2)), keras.layers.LSTM(2), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        return model
+
+    fit_line_and_warnings(lstm(), tb_lstm_gates.LSTMGatesCallback(str(tmp_path / "logs")))
+    # A rerun of the script: a fresh model on a log directory that holds steps.
+    line, caught = fit_line_and_warnings(lstm(), tb_lstm_gates.LSTMGatesCallback(str(tmp_path / "logs")))
+    (warning,) = caught
+    assert "already holds steps" in str(warning.message)
+    assert (warning.filename, warning.lineno) == (__file__, line)
+
+    cnn = keras.Sequential(
+        [keras.Input((3, 2)), keras.layers.Conv1D(2, 2), keras.layers.Flatten(), keras.layers.Dense(1)]
+    )
+    cnn.compile("sgd", "mse")
+    line, caught = fit_line_and_warnings(cnn, tb_lstm_gates.LSTMGatesCallback(str(tmp_path / "cnn")))
+    (warning,) = caught
+    assert "logs nothing for this model" in str(warning.message)
+    assert (warning.filename, warning.lineno) == (__file__, line)

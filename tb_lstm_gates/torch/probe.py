@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tb_lstm_gates import activations
+from tb_lstm_gates import activations, callers
 from tb_lstm_gates.torch.cells import numpy_copy, unwrap
 
 
@@ -60,7 +60,10 @@ def probe_traces(module, cells, probe):
         else:
             traced.extend(_trace_rnn(m, mine, *calls[key][0]))
     if skipped:
-        warnings.warn("tb-lstm-gates computes no probe activations for %s" % "; ".join(skipped), stacklevel=3)
+        warnings.warn(
+            "tb-lstm-gates computes no probe activations for %s" % "; ".join(skipped),
+            stacklevel=callers.user_stacklevel(),
+        )
     order = {c.layer: i for i, c in enumerate(cells)}
     return sorted(traced, key=lambda pair: order[pair[0].layer])
 
