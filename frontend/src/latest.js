@@ -38,3 +38,25 @@ export class LatestRequest {
     return true;
   }
 }
+
+/**
+ * How the grid views load: with no `request` (nothing to ask for) the view
+ * empties; else the latest answer, passed through `shape`, becomes
+ * `view.data` and is rendered when new, and errors go to `view.app.showError`.
+ * `view` has `app`, `latest` (a LatestRequest), `data` and `render()`.
+ */
+export async function loadLatest(view, request, shape = (data) => data) {
+  if (!request) {
+    view.latest.clear();
+    view.data = null;
+    view.render();
+    return;
+  }
+  const result = await view.latest.fetch(request);
+  if (!result) return;
+  view.app.showError(result.error);
+  const data = result.data && shape(result.data);
+  if (!view.latest.isNew(data)) return;
+  view.data = data || null;
+  view.render();
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LatestRequest } from "../src/latest.js";
+import { LatestRequest, loadLatest } from "../src/latest.js";
 
 /** A promise and the functions that settle it, so a test decides the order answers arrive in. */
 function deferred() {
@@ -39,4 +39,36 @@ test("an answer equal to the last one is not new until clear", () => {
   assert.ok(latest.isNew({ a: [1, 3] }));
   latest.clear();
   assert.ok(latest.isNew({ a: [1, 3] }));
+});
+
+/** A stand-in for a view: what loadLatest reads and calls. */
+function fakeView() {
+  const view = { latest: new LatestRequest(), data: "old", renders: 0, errors: [] };
+  view.app = { showError: (error) => view.errors.push(error ?? null) };
+  view.render = () => view.renders++;
+  return view;
+}
+
+test("loadLatest empties the view when there is nothing to ask for", async () => {
+  const view = fakeView();
+  await loadLatest(view, false);
+  assert.equal(view.data, null);
+  assert.equal(view.renders, 1);
+});
+
+test("loadLatest shapes a new answer, renders it once, and drops a stale one", async () => {
+  const view = fakeView();
+  const slow = deferred();
+  const first = loadLatest(view, () => slow.promise, (d) => d.toUpperCase());
+  await loadLatest(view, () => Promise.resolve("new"), (d) => d.toUpperCase());
+  slow.resolve("stale");
+  await first;
+  assert.equal(view.data, "NEW");
+  assert.equal(view.renders, 1);
+  await loadLatest(view, () => Promise.resolve("new"), (d) => d.toUpperCase());
+  assert.equal(view.renders, 1, "the same answer again is not drawn again");
+  const failure = new Error("500");
+  await loadLatest(view, () => Promise.reject(failure));
+  assert.equal(view.data, null);
+  assert.deepEqual(view.errors.at(-1), failure);
 });

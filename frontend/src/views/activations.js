@@ -3,7 +3,7 @@
 import { getJSON, runParams } from "../api.js";
 import { ChartGroup } from "../charts/lines.js";
 import { el } from "../dom.js";
-import { LatestRequest } from "../latest.js";
+import { LatestRequest, loadLatest } from "../latest.js";
 import { contract, statDescription } from "../contract.js";
 import { cellSeries, drawGrid } from "./grid.js";
 
@@ -53,20 +53,8 @@ export class ActivationsView {
     if (state.view !== "activations") return;
     const layer = model.currentLayer(state);
     const requests = layer ? activationRequests(model, layer, model.probedRuns(layer, state)) : [];
-    if (requests.length === 0) {
-      this.latest.clear();
-      this.data = null;
-      this.render();
-      return;
-    }
     const load = () => Promise.all(requests.map(([stat, runs]) => getJSON("series", [["layer", layer.layer], ["stat", stat], ...runParams(runs)])));
-    const result = await this.latest.fetch(load);
-    if (!result) return;
-    this.app.showError(result.error);
-    const data = result.data && activationSeries(layer.layer, result.data);
-    if (!this.latest.isNew(data)) return;
-    this.data = data || null;
-    this.render();
+    await loadLatest(this, requests.length > 0 && load, (answers) => activationSeries(layer.layer, answers));
   }
 
   render() {

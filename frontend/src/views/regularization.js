@@ -4,7 +4,7 @@
 import { getJSON, runParams } from "../api.js";
 import { ChartGroup } from "../charts/lines.js";
 import { el } from "../dom.js";
-import { LatestRequest } from "../latest.js";
+import { LatestRequest, loadLatest } from "../latest.js";
 import { contract } from "../contract.js";
 
 /** A penalty chart's title. */
@@ -56,18 +56,7 @@ export class RegularizationView {
     const { model, state } = this.app;
     if (state.view === "activations") return;
     const runs = model.regularizedRuns(model.visibleRuns(state));
-    if (runs.length === 0) {
-      this.latest.clear();
-      this.data = null;
-      this.render();
-      return;
-    }
-    const result = await this.latest.fetch(() => getJSON("regularization", runParams(runs)));
-    if (!result) return;
-    this.app.showError(result.error);
-    if (!this.latest.isNew(result.data)) return;
-    this.data = result.data || null;
-    this.render();
+    await loadLatest(this, runs.length > 0 && (() => getJSON("regularization", runParams(runs))));
   }
 
   render() {

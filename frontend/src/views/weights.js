@@ -4,7 +4,7 @@ import { getJSON, runParams } from "../api.js";
 import { ChartGroup } from "../charts/lines.js";
 import { el } from "../dom.js";
 import { statDescription, statName } from "../contract.js";
-import { LatestRequest } from "../latest.js";
+import { LatestRequest, loadLatest } from "../latest.js";
 import { cellSeries, drawGrid } from "./grid.js";
 
 /** The series of the `series` route's answer, each with its layer and statistic (the downloads name them). */
@@ -44,18 +44,8 @@ export class WeightsView {
     const layer = model.currentLayer(state);
     const stat = layer && model.currentStat(layer, state);
     const runs = stat ? model.runsWithStat(layer, stat, model.visibleRuns(state)) : [];
-    if (runs.length === 0) {
-      this.latest.clear();
-      this.data = null;
-      this.render();
-      return;
-    }
-    const result = await this.latest.fetch(() => getJSON("series", [["layer", layer.layer], ["stat", stat], ...runParams(runs)]));
-    if (!result) return;
-    this.app.showError(result.error);
-    if (!this.latest.isNew(result.data)) return;
-    this.data = result.data || null;
-    this.render();
+    const request = runs.length > 0 && (() => getJSON("series", [["layer", layer.layer], ["stat", stat], ...runParams(runs)]));
+    await loadLatest(this, request);
   }
 
   render() {
