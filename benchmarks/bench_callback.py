@@ -57,7 +57,8 @@ PROBE_SEQUENCES = 32
 def writer_time(cells, logdir, repeats):
     """Median time of writing one step of `cells`' statistics and histograms, computed beforehand:
     the event writer's share of `on_epoch_end`."""
-    from tb_lstm_gates import stats, summary
+    from tb_lstm_gates.core import stats
+    from tb_lstm_gates.logs import summary
 
     pieces = [
         (cell, part, gates, *stats.gate_summary(view, view))
@@ -127,7 +128,7 @@ def main(argv=None):
     import keras
 
     import tb_lstm_gates
-    from tb_lstm_gates import discover
+    from tb_lstm_gates.keras import discover
 
     model = big_model()
     n_weights = sum(int(np.prod(v.shape)) for v in model.weights)

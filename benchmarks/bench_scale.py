@@ -46,7 +46,8 @@ SERVING = re.compile(r"TensorBoard \S+ at (http://127\.0\.0\.1:\d+/)")
 WRITER = """
 import os, sys
 import numpy as np
-from tb_lstm_gates import layouts, summary
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.logs import summary
 
 root, runs, steps, layers, units = sys.argv[1], *map(int, sys.argv[2:6])
 rng = np.random.default_rng(0)

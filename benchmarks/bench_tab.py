@@ -37,7 +37,8 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tb_lstm_gates import layouts, summary
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.logs import summary
 
 UNITS = 32
 LAYERS = ("model/lstm/lstm_cell", "model/lstm_1/lstm_cell")

@@ -18,11 +18,11 @@ import warnings
 __version__ = "0.1.0"
 
 _LAZY = {
-    "GateRegularizer": ("tb_lstm_gates.regularizers", "GateRegularizer"),
-    "attach_gate_regularizers": ("tb_lstm_gates.regularizers", "attach_gate_regularizers"),
-    "gate_blocks": ("tb_lstm_gates.blocks", "gate_blocks"),
-    "LSTMGatesCallback": ("tb_lstm_gates.keras_callback", "LSTMGatesCallback"),
-    "load": ("tb_lstm_gates.reader", "load"),
+    "GateRegularizer": ("tb_lstm_gates.keras.regularizers", "GateRegularizer"),
+    "attach_gate_regularizers": ("tb_lstm_gates.keras.regularizers", "attach_gate_regularizers"),
+    "gate_blocks": ("tb_lstm_gates.keras.blocks", "gate_blocks"),
+    "LSTMGatesCallback": ("tb_lstm_gates.keras.callback", "LSTMGatesCallback"),
+    "load": ("tb_lstm_gates.logs.reader", "load"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -40,11 +40,11 @@ def __getattr__(name):
 def _register_with_keras():
     """Imports `regularizers`, whose `GateRegularizer` registers itself with Keras."""
     try:
-        importlib.import_module("tb_lstm_gates.regularizers")
+        importlib.import_module("tb_lstm_gates.keras.regularizers")
     except Exception as e:  # a broken Keras must not break whoever imported it
         warnings.warn(
             "tb-lstm-gates could not register GateRegularizer with Keras (%s: %s); import "
-            "tb_lstm_gates.regularizers before keras.models.load_model" % (type(e).__name__, e),
+            "tb_lstm_gates.keras.regularizers before keras.models.load_model" % (type(e).__name__, e),
             stacklevel=2,
         )
 

@@ -233,7 +233,8 @@ def _report(args):
     # The reader reads through TensorFlow when it is installed; its C++
     # start-up chatter would bury the report.
     import_tensorflow_quietly()
-    from tb_lstm_gates import findings, reader
+    from tb_lstm_gates import findings
+    from tb_lstm_gates.logs import reader
 
     try:
         settings = findings.parse_settings(args.settings)

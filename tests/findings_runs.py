@@ -66,7 +66,7 @@ def train_healthy(root):
     """LSTM -> GRU, Adam at 3e-3, a light gate-wise L2 and a probe with gradients."""
     import keras
 
-    from tb_lstm_gates.regularizers import GateRegularizer
+    from tb_lstm_gates.keras.regularizers import GateRegularizer
 
     keras.utils.set_random_seed(1)
     model = _model(
@@ -138,7 +138,7 @@ def train_over_regularized(root):
     """An LSTM whose gate-wise L2 of 1.0 on every block outweighs the data loss."""
     import keras
 
-    from tb_lstm_gates.regularizers import GateRegularizer
+    from tb_lstm_gates.keras.regularizers import GateRegularizer
 
     keras.utils.set_random_seed(6)
     heavy = GateRegularizer("lstm", l2=1.0)

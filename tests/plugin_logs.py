@@ -10,7 +10,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tb_lstm_gates import layouts, metadata, summary
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.logs import metadata, summary
 
 LONG_RUN = "long"
 LONG_LAYER = "long/lstm_cell"

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from cellmath import sigmoid
 
-from tb_lstm_gates import activations, discover, metadata
+from tb_lstm_gates.core import activations
+from tb_lstm_gates.keras import discover
+from tb_lstm_gates.logs import metadata
 
 RNG = np.random.default_rng(5)
 # Right padding, left padding, a hole in the middle, no padding, all padding.

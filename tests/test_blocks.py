@@ -18,7 +18,7 @@ import tensorflow as tf
 from cellmath import gru_step, lstm_step
 
 import tb_lstm_gates
-from tb_lstm_gates.regularizers import GateRegularizer
+from tb_lstm_gates.keras.regularizers import GateRegularizer
 
 LSTM_ORDER = ["input", "forget", "cell", "output"]
 GRU_ORDER = ["update", "reset", "candidate"]
@@ -175,7 +175,7 @@ def test_bidirectional_and_other_layers_raise_clear_errors():
 TORCH_SCRIPT = r"""
 import numpy as np, keras
 import tb_lstm_gates
-from tb_lstm_gates.regularizers import GateRegularizer
+from tb_lstm_gates.keras.regularizers import GateRegularizer
 
 assert keras.backend.backend() == "torch"
 model = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(4, name="gru")])

@@ -15,7 +15,8 @@ import pytest
 import worker_process
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, layouts
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.keras import discover
 
 RNG = np.random.default_rng(5)
 STOPPED = "LSTMGatesCallback stopped logging"

@@ -11,7 +11,8 @@ import plugin_logs
 import pytest
 
 import tb_lstm_gates
-from tb_lstm_gates import checkpoints, cli, discover
+from tb_lstm_gates import checkpoints, cli
+from tb_lstm_gates.keras import discover
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -20,7 +20,9 @@ from tensorboard.util import grpc_util
 from werkzeug import test as werkzeug_test
 
 import tb_lstm_gates
-from tb_lstm_gates import cli, findings, layouts, metadata, summary
+from tb_lstm_gates import cli, findings
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.logs import metadata, summary
 from tb_lstm_gates.plugin.loader import LSTMGatesLoader
 
 WEIGHT_BLOCKS = {(part, gate) for part in ("input", "recurrent") for gate in metadata.LSTM_GATES}

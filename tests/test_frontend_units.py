@@ -5,7 +5,7 @@ import os
 import shutil
 import subprocess
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates.logs import metadata
 
 FRONTEND = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "frontend")
 

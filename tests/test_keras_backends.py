@@ -16,7 +16,7 @@ import pytest
 from subprocess_suite import Suite, node_ids
 
 import tb_lstm_gates
-from tb_lstm_gates import metadata
+from tb_lstm_gates.logs import metadata
 
 SUITE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_backends")
 BACKENDS = ["torch", "jax"]
@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
     import numpy as np
 
     import tb_lstm_gates
-    from tb_lstm_gates.regularizers import GateRegularizer
+    from tb_lstm_gates.keras.regularizers import GateRegularizer
 
 
     def fit(log_dir):

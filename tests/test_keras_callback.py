@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, layouts
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.keras import discover
 
 RNG = np.random.default_rng(2)
 

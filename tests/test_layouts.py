@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from cellmath import conv_lstm_step, gru_step, lstm_step
 
-from tb_lstm_gates import layouts
+from tb_lstm_gates.core import layouts
 
 RNG = np.random.default_rng(0)
 
@@ -196,7 +196,7 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, Blocker())
-from tb_lstm_gates import activations, layouts, stats
+from tb_lstm_gates.core import activations, layouts, stats
 
 layout = layouts.keras_lstm()
 kernel = np.arange(24, dtype=np.float32).reshape(2, 12)

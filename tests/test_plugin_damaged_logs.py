@@ -15,7 +15,7 @@ from test_plugin_routes import ROUTE, _listing, _plugin, _python_provider
 from werkzeug import test as werkzeug_test
 
 import tb_lstm_gates
-from tb_lstm_gates import summary
+from tb_lstm_gates.logs import summary
 
 LAYER = "lstm/lstm_cell"
 STEPS = 4

@@ -18,7 +18,7 @@ from tensorboard.util import grpc_util
 from test_plugin_routes import ROUTE, _listing, _plugin, _python_provider, _sampling_flags
 from werkzeug import test as werkzeug_test
 
-from tb_lstm_gates import metadata, summary
+from tb_lstm_gates.logs import metadata, summary
 from tb_lstm_gates.plugin import plugin as plugin_module
 
 # Valid directory names a user (or an attacker sharing a log directory) can create.

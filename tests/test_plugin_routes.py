@@ -19,7 +19,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.util import grpc_util
 from werkzeug import test as werkzeug_test
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates.logs import metadata
 from tb_lstm_gates.plugin import plugin as plugin_module
 from tb_lstm_gates.plugin import unpack
 from tb_lstm_gates.plugin.loader import LSTMGatesLoader

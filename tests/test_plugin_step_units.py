@@ -16,7 +16,8 @@ from test_plugin_routes import _plugin, _python_provider, get_json
 from werkzeug import test as werkzeug_test
 
 import tb_lstm_gates
-from tb_lstm_gates import layouts, metadata, summary
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.logs import metadata, summary
 from tb_lstm_gates.plugin import unpack
 
 LAYER = "lstm/lstm_cell"

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import tb_lstm_gates
-from tb_lstm_gates import activations, discover, metadata, probe
+from tb_lstm_gates.core import activations
+from tb_lstm_gates.keras import discover, probe
+from tb_lstm_gates.logs import metadata
 
 RNG = np.random.default_rng(7)
 T = 7

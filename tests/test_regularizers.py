@@ -12,8 +12,10 @@ from tensorboard.context import RequestContext
 from test_plugin_routes import _plugin, _python_provider
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, keras_penalties, metadata
-from tb_lstm_gates.regularizers import GateRegularizer, attach_gate_regularizers
+from tb_lstm_gates.keras import discover
+from tb_lstm_gates.keras import penalties as keras_penalties
+from tb_lstm_gates.keras.regularizers import GateRegularizer, attach_gate_regularizers
+from tb_lstm_gates.logs import metadata
 
 LSTM_ORDER = ["input", "forget", "cell", "output"]
 GRU_ORDER = ["update", "reset", "candidate"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tb_lstm_gates import layouts, stats
+from tb_lstm_gates.core import layouts, stats
 
 RNG = np.random.default_rng(1)
 

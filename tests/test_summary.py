@@ -5,7 +5,8 @@ import pytest
 from tensorboard.backend.event_processing import event_file_loader
 
 import tb_lstm_gates
-from tb_lstm_gates import layouts, metadata, stats, summary
+from tb_lstm_gates.core import layouts, stats
+from tb_lstm_gates.logs import metadata, summary
 
 LAYER = "lstm/lstm_cell"
 

@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 import torch_ddp_worker
 
-from tb_lstm_gates import reader
+from tb_lstm_gates.logs import reader
 
 
 def free_port():

@@ -6,8 +6,9 @@ import pytest
 import torch
 from test_torch_logger import Model
 
-from tb_lstm_gates import cli, reader
+from tb_lstm_gates import cli
 from tb_lstm_gates import torch as tg
+from tb_lstm_gates.logs import reader
 
 
 def values(run_dir, step):

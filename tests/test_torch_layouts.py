@@ -6,8 +6,8 @@ import torch
 from cellmath import gru_step, lstm_step
 from torch import nn
 
-from tb_lstm_gates import layouts
 from tb_lstm_gates import torch as tg
+from tb_lstm_gates.core import layouts
 
 torch.manual_seed(0)
 RNG = np.random.default_rng(0)

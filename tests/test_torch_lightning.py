@@ -8,9 +8,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from plugin_logs import step_units
 from torch import nn
 
-from tb_lstm_gates import metadata, reader
 from tb_lstm_gates import torch as tg
 from tb_lstm_gates.lightning import LSTMGatesCallback
+from tb_lstm_gates.logs import metadata, reader
 
 PENALTY = tg.GatePenalty(l2={"recurrent/forget": 1e-2})
 

@@ -11,8 +11,9 @@ import torch
 from plugin_logs import step_units
 from torch import nn
 
-from tb_lstm_gates import activations, metadata, reader
 from tb_lstm_gates import torch as tg
+from tb_lstm_gates.core import activations
+from tb_lstm_gates.logs import metadata, reader
 
 
 class Model(nn.Module):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tb_lstm_gates import reader
+from tb_lstm_gates.logs import reader
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 

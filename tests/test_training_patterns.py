@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, layouts, probe
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.keras import discover, probe
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(16)

@@ -12,7 +12,8 @@ from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 
 import tb_lstm_gates
-from tb_lstm_gates import activations, metadata
+from tb_lstm_gates.core import activations
+from tb_lstm_gates.logs import metadata
 from tb_lstm_gates.plugin.loader import LSTMGatesLoader
 
 ROUTE = "/data/plugin/lstm_gates/unit_saturation"

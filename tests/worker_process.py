@@ -7,7 +7,7 @@ import sys
 import numpy as np
 from tensorboard.backend.event_processing import event_file_loader
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates.logs import metadata
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_worker.py")
 REPO = os.path.dirname(os.path.dirname(WORKER))

@@ -4,7 +4,6 @@ import collections
 
 import numpy as np
 
-from tb_lstm_gates import metadata
 from tb_lstm_gates.findings.checks import CHECKS, Index
 from tb_lstm_gates.findings.rules import (
     RULES,
@@ -13,6 +12,7 @@ from tb_lstm_gates.findings.rules import (
     Series,
     default_settings,
 )
+from tb_lstm_gates.logs import metadata
 
 
 def series_from_records(records):

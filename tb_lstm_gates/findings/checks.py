@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 
-from tb_lstm_gates import activations, metadata
+from tb_lstm_gates.core import activations
+from tb_lstm_gates.logs import metadata
 
 WEIGHT_PARTS = ("input", "recurrent", "peephole", "projection")
 

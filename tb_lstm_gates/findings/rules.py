@@ -7,7 +7,7 @@ import collections
 import dataclasses
 import math
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates.logs import metadata
 
 SEVERITIES = ("info", "warning", "error")
 

@@ -6,7 +6,7 @@ loads the plugin): an import error here would stop TensorBoard.
 
 from tensorboard.plugins import base_plugin
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates.logs import metadata
 
 # Points TensorBoard keeps of each `lstm_gates` time series unless the user
 # passes `--samples_per_plugin lstm_gates=N` (0: every point). A version 2

@@ -20,7 +20,8 @@ from tensorboard.context import RequestContext
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_lstm_gates import findings, metadata
+from tb_lstm_gates import findings
+from tb_lstm_gates.logs import metadata
 from tb_lstm_gates.plugin import loader, unpack
 
 DEFAULT_SAMPLES = 1000

@@ -1,7 +1,7 @@
 """What the LSTM Gates routes read: the listed time series, unpacked into block series.
 
 A version 1 time series holds one block; a version 2 one packs many (see
-`tb_lstm_gates.metadata`). `Store` lists and reads them through TensorBoard's
+`tb_lstm_gates.logs.metadata`). `Store` lists and reads them through TensorBoard's
 data provider, and the functions below parse their metadata, pick the blocks
 of a statistic, merge the points of a block held by several time series and
 shape points for JSON. The routes (`plugin.py`) only select and answer.
@@ -16,7 +16,8 @@ import numpy as np
 from tensorboard import errors
 from tensorboard.data import provider
 
-from tb_lstm_gates import findings, metadata
+from tb_lstm_gates import findings
+from tb_lstm_gates.logs import metadata
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ Modules: `cells` (finding and splitting the modules, `gate_blocks`),
 Imports torch, numpy and tensorboard only: never TensorFlow or Keras.
 """
 
-from tb_lstm_gates.gate_penalty import TERMS
+from tb_lstm_gates.core.gate_penalty import TERMS
 from tb_lstm_gates.torch.cells import TorchCell, find_cells, gate_blocks, unwrap
 from tb_lstm_gates.torch.logger import GateLogger
 from tb_lstm_gates.torch.penalty import PENALTY_PARTS, GatePenalty

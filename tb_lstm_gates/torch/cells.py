@@ -11,7 +11,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from tb_lstm_gates import layouts
+from tb_lstm_gates.core import layouts
 
 _LSTM_TYPES = (nn.LSTM, nn.LSTMCell)
 _RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)

@@ -3,7 +3,8 @@
 import torch
 from torch import nn
 
-from tb_lstm_gates import guard, metadata, penalties, stats, summary
+from tb_lstm_gates.core import stats
+from tb_lstm_gates.logs import guard, metadata, penalties, summary
 from tb_lstm_gates.torch.cells import find_cells
 from tb_lstm_gates.torch.penalty import GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces

@@ -5,7 +5,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from tb_lstm_gates import gate_penalty, layouts, metadata
+from tb_lstm_gates.core import gate_penalty, layouts
+from tb_lstm_gates.logs import metadata
 from tb_lstm_gates.torch.cells import blocks_of_cell, find_cells, unwrap
 
 # Parts a coefficient key may name, and the parts a key naming only a gate covers.
@@ -15,7 +16,7 @@ PENALTY_PARTS = ("input", "recurrent", "input_bias", "recurrent_bias")
 class GatePenalty:
     """L1, L2 and soft-orthogonal penalties with one coefficient per gate or per block.
 
-    The same terms as `tb_lstm_gates.regularizers.GateRegularizer`, on the
+    The same terms as `tb_lstm_gates.keras.regularizers.GateRegularizer`, on the
     blocks of `gate_blocks` (`M` of shape `(rows, units)`, biases one row):
 
         l1 * sum(|M|) + l2 * sum(M ** 2) + orthogonal * ||M^T M - I||_F^2

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tb_lstm_gates import activations, callers
+from tb_lstm_gates.core import activations, callers
 from tb_lstm_gates.torch.cells import numpy_copy, unwrap
 
 
@@ -17,7 +17,7 @@ def probe_traces(module, cells, probe):
     mode without gradients, capturing each recurrent module's input and
     initial state by forward pre-hooks; restores every submodule's mode and
     the RNG state. Then recomputes each cell's recurrence in numpy from the
-    split blocks (`tb_lstm_gates.activations`), layer after layer.
+    split blocks (`tb_lstm_gates.core.activations`), layer after layer.
     """
     root = unwrap(module)
     device = next((p.device for p in root.parameters()), None)

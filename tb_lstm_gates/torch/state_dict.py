@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import torch
 
-from tb_lstm_gates import layouts
+from tb_lstm_gates.core import layouts
 from tb_lstm_gates.torch.cells import numpy_copy
 
 # A recurrent weight in a state_dict: `<module path>.<weight>[_l<k>[_reverse]]`.

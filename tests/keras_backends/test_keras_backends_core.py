@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, layouts, metadata, probe
-from tb_lstm_gates.regularizers import GateRegularizer
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.keras import discover, probe
+from tb_lstm_gates.keras.regularizers import GateRegularizer
+from tb_lstm_gates.logs import metadata
 
 RNG = np.random.default_rng(5)
 
@@ -184,7 +186,7 @@ def test_layouts_split_the_backends_weights_as_on_tensorflow():
     layer = keras.layers.GRU(3, return_sequences=True)
     x = RNG.normal(size=(2, 4, 3)).astype("float32")
     out = keras.ops.convert_to_numpy(layer(x))
-    from tb_lstm_gates import activations
+    from tb_lstm_gates.core import activations
 
     arrays = {
         "kernel": keras.ops.convert_to_numpy(layer.cell.kernel),

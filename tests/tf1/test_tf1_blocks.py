@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 import tb_lstm_gates
-from tb_lstm_gates import regularizers, tf1
+from tb_lstm_gates import tf1
+from tb_lstm_gates.keras import regularizers
 
 v1 = tf.compat.v1
 rnn_cell = v1.nn.rnn_cell

@@ -7,7 +7,9 @@ import tensorflow as tf
 from tf1_model import CELLS, TRAIN_STEPS, build_model, expected_l2, feed, l2_by_step
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, metadata, summary, tf1
+from tb_lstm_gates import tf1
+from tb_lstm_gates.core import scopes
+from tb_lstm_gates.logs import metadata, summary
 
 v1 = tf.compat.v1
 
@@ -112,7 +114,7 @@ def test_log_session_in_a_plain_session_loop(tmp_path):
 
 
 def test_cell_in_an_unusual_scope_needs_a_layout_and_the_error_says_how():
-    from tb_lstm_gates import layouts
+    from tb_lstm_gates.core import layouts
 
     with tf.Graph().as_default() as graph:
         k = v1.get_variable("enc/my_cell/kernel", [9, 12])
@@ -125,16 +127,16 @@ def test_cell_in_an_unusual_scope_needs_a_layout_and_the_error_says_how():
 
 def test_input_depth_override_moves_the_split_and_bad_shapes_say_which_override():
     shapes = {"a/lstm_cell/kernel:0": (10, 12), "a/lstm_cell/bias:0": (12,)}
-    (cell,) = discover.find_cells_by_name(shapes)
+    (cell,) = scopes.find_cells_by_name(shapes)
     assert cell.layout.weights["kernel"][0].rows == slice(0, 7)
-    (cell,) = discover.find_cells_by_name(shapes, input_depth={"a/lstm_cell": 5})
+    (cell,) = scopes.find_cells_by_name(shapes, input_depth={"a/lstm_cell": 5})
     assert cell.layout.weights["kernel"][0].rows == slice(0, 5)
     with pytest.raises(ValueError, match=r"input_depth=\{'b/lstm_cell': N\}"):
-        discover.find_cells_by_name({"b/lstm_cell/kernel": (3, 12), "b/lstm_cell/bias": (12,)})
+        scopes.find_cells_by_name({"b/lstm_cell/kernel": (3, 12), "b/lstm_cell/bias": (12,)})
     with pytest.raises(ValueError, match="no cell variables under scope 'typo'"):
-        discover.find_cells_by_name(shapes, input_depth={"typo": 3})
+        scopes.find_cells_by_name(shapes, input_depth={"typo": 3})
     # Optimizer slots and moving averages are not weights of the cell.
     shapes["a/lstm_cell/kernel/Adam"] = (10, 12)
     shapes["a/lstm_cell/kernel/ExponentialMovingAverage"] = (10, 12)
-    (cell,) = discover.find_cells_by_name(shapes)
+    (cell,) = scopes.find_cells_by_name(shapes)
     assert cell.variables == {"kernel": "a/lstm_cell/kernel:0", "bias": "a/lstm_cell/bias:0"}

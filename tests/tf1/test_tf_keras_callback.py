@@ -10,7 +10,9 @@ import pytest
 import tf_keras
 
 import tb_lstm_gates
-from tb_lstm_gates import discover, layouts, probe, summary
+from tb_lstm_gates.core import layouts
+from tb_lstm_gates.keras import discover, probe
+from tb_lstm_gates.logs import summary
 
 RNG = np.random.default_rng(11)
 

@@ -3,7 +3,7 @@
 At each logged step the model runs once on the probe, in inference mode,
 with every probed recurrent layer's `call` wrapped to record what it
 receives: its sequence, its mask and its initial state. Then
-`tb_lstm_gates.activations` runs each cell's recurrence in numpy from the
+`tb_lstm_gates.core.activations` runs each cell's recurrence in numpy from the
 split blocks, from those inputs, so the statistics describe the gates as the
 split defines them, whatever the model's structure: Sequential, functional
 or subclassed models, nested models, `Bidirectional` (the backward layer
@@ -35,20 +35,21 @@ import warnings
 import keras
 import numpy as np
 
-from tb_lstm_gates import activations, callers, layouts, metadata, stats, summary
-from tb_lstm_gates.probe_calls import (
+from tb_lstm_gates.core import activations, callers, layouts, stats
+from tb_lstm_gates.keras.probe_calls import (
     calls_to_numpy,
     merge_calls,
     record_calls,
     to_numpy,
 )
-from tb_lstm_gates.probe_run import (
+from tb_lstm_gates.keras.probe_run import (
     GRADIENT_BACKENDS,
     gradient_function,
     preserved,
     tf_function,
     uses_tensorflow,
 )
+from tb_lstm_gates.logs import metadata, summary
 
 # The probe runs at every logged step: keep it a handful of sequences.
 MAX_SEQUENCES = 256
@@ -120,7 +121,7 @@ class ProbeLogger:
 
     Args:
       model: the Keras (or tf_keras) model being trained, built.
-      cells: the `discover.Cell`s to log.
+      cells: the `scopes.Cell`s to log.
       x, y: the probe's inputs and targets, as `check_probe` returns them.
       gradients: also write the norm of the loss's gradient for each block of
         a trainable weight.

@@ -7,14 +7,15 @@ split by `layouts`, so what is logged is not read back from Keras's loss;
 
 import keras
 
-from tb_lstm_gates import penalties, regularizers
+from tb_lstm_gates.keras import regularizers
+from tb_lstm_gates.logs import penalties
 
 
 def cell_penalties(cell, arrays):
     """The gate penalties of one discovered cell, recomputed in numpy.
 
     Args:
-      cell: a `discover.Cell` of a Keras 3 model.
+      cell: a `scopes.Cell` of a Keras 3 model.
       arrays: its current weights, as `cell.arrays()` returns them.
 
     Returns:

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from tb_lstm_gates import callers
+from tb_lstm_gates.core import callers
 
 
 def is_int(value):

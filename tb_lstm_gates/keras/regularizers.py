@@ -5,11 +5,11 @@
   `bias_regularizer` of LSTM, GRU and ConvLSTM layers and cells.
 - `attach_gate_regularizers`: puts gate regularizers on the weights of an
   already built model or layer.
-- `tf1_gate_penalty` (defined in `tb_lstm_gates.tf1_penalty`, importable from here):
+- `tf1_gate_penalty` (defined in `tb_lstm_gates.tf1.penalty`, importable from here):
   the same penalty on a TF1 cell's concatenated kernel, as a tensor for the
   loss.
 
-`tb_lstm_gates.penalties` recomputes every gate's penalty in numpy for the
+`tb_lstm_gates.logs.penalties` recomputes every gate's penalty in numpy for the
 log.
 
 Coefficients are given per gate (`{"forget": 1e-3}`: every part of the gate)
@@ -38,8 +38,9 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from tb_lstm_gates import discover, gate_penalty, layouts
-from tb_lstm_gates.gate_penalty import CELL_GATES
+from tb_lstm_gates.core import gate_penalty, layouts
+from tb_lstm_gates.core.gate_penalty import CELL_GATES
+from tb_lstm_gates.keras import discover
 
 # Weight name -> (its regularizer attribute on Keras cells, attach argument).
 _KERAS_WEIGHTS = {
@@ -89,7 +90,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
     layer, use `attach_gate_regularizers`.
 
     Models saved to `.keras` files load back with the same regularizers once
-    `tb_lstm_gates.regularizers` is imported.
+    `tb_lstm_gates.keras.regularizers` is imported.
 
     Args:
       cell: `"lstm"`, `"gru"` or `"conv_lstm"`: the layer the weight belongs to.
@@ -112,7 +113,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
 
     ```python
     import keras
-    from tb_lstm_gates.regularizers import GateRegularizer
+    from tb_lstm_gates.keras.regularizers import GateRegularizer
 
     lstm = keras.layers.LSTM(
         32,
@@ -379,13 +380,3 @@ def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, laye
         setattr(cell.obj, attribute, regularizer)
         attached[discover.variable_path(variable)] = regularizer
     return attached
-
-
-def __getattr__(name):
-    # `tf1_gate_penalty` lives in `tb_lstm_gates.tf1_penalty` beside `gate_blocks`;
-    # this keeps the documented import path working without importing TensorFlow here.
-    if name == "tf1_gate_penalty":
-        from tb_lstm_gates import tf1_penalty
-
-        return tf1_penalty.tf1_gate_penalty
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))

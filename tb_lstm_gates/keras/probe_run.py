@@ -10,7 +10,7 @@ import inspect
 import keras
 import numpy as np
 
-from tb_lstm_gates.probe_calls import flatten, to_numpy
+from tb_lstm_gates.keras.probe_calls import flatten, to_numpy
 
 # Keras backends whose gradients `gradient_function` takes.
 GRADIENT_BACKENDS = ("tensorflow", "torch", "jax")

@@ -10,7 +10,7 @@ import io
 import re
 import zipfile
 
-from tb_lstm_gates import discover
+from tb_lstm_gates.core import scopes
 
 # Keys of the step counters a checkpoint stores.
 GLOBAL_STEP = "global_step"
@@ -71,7 +71,7 @@ def read_torch_checkpoint(path):
     found = gates_torch.cells_from_state_dict({k: tuple(v.shape) for k, v in state.items()})
     if not found:
         raise CheckpointError("%s holds no nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell weights" % path)
-    cells = [discover.Cell(layer, layout, variables, (), None) for layer, layout, variables in found]
+    cells = [scopes.Cell(layer, layout, variables, (), None) for layer, layout, variables in found]
     counters = {} if saved_step is None else {GLOBAL_STEP: saved_step}
     return cells, lambda keys: gates_torch.state_arrays(state, keys), counters
 
@@ -112,7 +112,7 @@ def _keras_cell_datasets(h5):
     the layer's name in the group's `name` attribute; a cell's variables are
     kernel, recurrent_kernel and bias in that order. The names below the
     model make the path (`gru/gru_cell/kernel`), so the cell's `layer` is
-    the one `LSTMGatesCallback` logs (see `discover.Cell`).
+    the one `LSTMGatesCallback` logs (see `scopes.Cell`).
     """
     out = {}
 

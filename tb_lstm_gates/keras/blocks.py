@@ -10,7 +10,7 @@ backend and inside a JAX stateless scope.
 
 import keras
 
-from tb_lstm_gates import discover
+from tb_lstm_gates.keras import discover
 
 
 def gate_blocks(layer_or_cell):

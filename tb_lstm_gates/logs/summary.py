@@ -20,7 +20,8 @@ import google_crc32c
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
-from tb_lstm_gates import activations, metadata, stats
+from tb_lstm_gates.core import activations, stats
+from tb_lstm_gates.logs import metadata
 
 
 def array_tensor(values, dtype):

@@ -7,7 +7,7 @@ each (part, gate), each cell's total (part = gate = `total`), and on the
 Imports no framework.
 """
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates.logs import metadata
 
 _MODEL_SERIES = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
 
@@ -17,7 +17,7 @@ def write_cell_penalties(writer, cell, penalties):
 
     Args:
       writer: a `summary.GateSummaryWriter`.
-      cell: has `layer` and `layout.cell`, as a `discover.Cell`.
+      cell: has `layer` and `layout.cell`, as a `scopes.Cell`.
       penalties: `[(part, {gate: penalty})]`.
     """
     total = 0.0

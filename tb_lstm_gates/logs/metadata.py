@@ -13,7 +13,7 @@ from tensorboard.compat.proto import summary_pb2
 
 # Gate, part and statistic names live in `names`, which imports nothing, so the
 # numeric core needs no TensorBoard; they are re-exported here for writers and readers.
-from tb_lstm_gates.names import (  # noqa: F401
+from tb_lstm_gates.core.names import (  # noqa: F401
     ACT_MEAN,
     ACTIVATION,
     ACTIVATION_MAP,

@@ -11,7 +11,7 @@ import numpy as np
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.util import tensor_util
 
-from tb_lstm_gates import metadata
+from tb_lstm_gates.logs import metadata
 
 Record = collections.namedtuple(
     "Record", ["run", "layer", "cell", "part", "gate", "stat", "step", "wall_time", "value"]

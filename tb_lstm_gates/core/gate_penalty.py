@@ -1,7 +1,7 @@
 """The gate penalty shared by `GateRegularizer` and `tf1_gate_penalty`: its coefficients and its formula.
 
 Per gate and term, `l1 * sum(|M|) + l2 * sum(M ** 2) + orthogonal *
-||M^T M - I||_F^2` on the gate's block `M` (see `tb_lstm_gates.regularizers`).
+||M^T M - I||_F^2` on the gate's block `M` (see `tb_lstm_gates.keras.regularizers`).
 `per_gate_penalty` writes the formula once, over an array namespace: numpy
 for the log (`numpy_ops`), `keras.ops` in a Keras loss, TensorFlow in a TF1
 graph (`tf_ops`). `parse_coefficients` checks what the user gave and names
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from tb_lstm_gates import layouts
+from tb_lstm_gates.core import layouts
 
 CELL_GATES = {
     "lstm": layouts.KERAS_LSTM_ORDER,

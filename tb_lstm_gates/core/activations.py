@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from tb_lstm_gates import layouts, names
+from tb_lstm_gates.core import layouts, names
 
 
 def sigmoid(x):

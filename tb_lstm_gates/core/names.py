@@ -46,7 +46,7 @@ PENALTY = "penalty"
 HISTOGRAM = "histogram"
 
 # Gate activations on the callback's probe batch (see
-# `tb_lstm_gates.activations`), written with part = ACTIVATION and the gate's
+# `tb_lstm_gates.core.activations`), written with part = ACTIVATION and the gate's
 # canonical name. Every statistic leaves out masked time steps.
 ACTIVATION = "activation"
 # - ACT_MEAN: mean activation over probe sequences, time steps and units;

@@ -13,11 +13,9 @@ import weakref
 
 import tensorflow as tf
 
-from tb_lstm_gates import (
-    gate_penalty,
-)
-from tb_lstm_gates import layouts as gate_layouts
-from tb_lstm_gates.discover import strip_output_index
+from tb_lstm_gates.core import gate_penalty
+from tb_lstm_gates.core import layouts as gate_layouts
+from tb_lstm_gates.core.scopes import strip_output_index
 
 
 def gate_blocks(kernel, input_depth, cell="lstm", bias=None, peepholes=None):
@@ -126,8 +124,7 @@ def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogona
         + sum over gates g of orthogonal[g] * ||W_hg^T W_hg - I||_F^2
 
     Add the result to the loss, or to
-    `tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES`. Also importable as
-    `tb_lstm_gates.regularizers.tf1_gate_penalty`.
+    `tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES`.
 
     Args:
       kernel: as for `gate_blocks`. Call it once per kernel.

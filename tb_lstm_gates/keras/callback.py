@@ -5,8 +5,11 @@ import warnings
 
 import keras
 
-from tb_lstm_gates import callers, discover, distribute, guard, keras_penalties, probe_run, stats, summary
-from tb_lstm_gates import probe as probe_lib
+from tb_lstm_gates.core import callers, stats
+from tb_lstm_gates.keras import discover, probe_run
+from tb_lstm_gates.keras import penalties as keras_penalties
+from tb_lstm_gates.keras import probe as probe_lib
+from tb_lstm_gates.logs import distribute, guard, summary
 
 TRAIN_RUN = "train"
 
@@ -28,7 +31,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     `spectral_norm` (largest singular value), for the "LSTM Gates" tab of
     TensorBoard.
 
-    Layers that carry `GateRegularizer`s (see `tb_lstm_gates.regularizers`)
+    Layers that carry `GateRegularizer`s (see `tb_lstm_gates.keras.regularizers`)
     also get the penalty of each gate and their total, next to the model's
     weight regularization loss and its training loss.
 
@@ -57,7 +60,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     fractions left- and right-saturated, all over the probe's unmasked time
     steps; and, with the histograms, each gate's activations on
     the probe's first sequence over time steps and units. Their `part` is
-    `activation` (see `tb_lstm_gates.metadata`). With `probe=(x, y)` and
+    `activation` (see `tb_lstm_gates.logs.metadata`). With `probe=(x, y)` and
     `probe_gradients=True` (TensorFlow, torch or JAX backend), also the norm of the
     gradient of the model's loss on the probe for each block, as stat
     `grad_norm`: which gates still learn (for trainable weights only; a

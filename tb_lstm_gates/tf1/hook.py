@@ -13,7 +13,7 @@ named by the variable scopes they were built in:
     rnn/multi_rnn_cell/cell_1/gru_cell/gates/kernel   (in + u, 2u)
     rnn/multi_rnn_cell/cell_1/gru_cell/candidate/kernel (in + u, u)
 
-`discover.find_cells_by_name` finds them from names and shapes alone, so the same discovery
+`scopes.find_cells_by_name` finds them from names and shapes alone, so the same discovery
 serves a live graph (`LSTMGatesHook`, `log_session`) and a checkpoint's
 variable list (`tb_lstm_gates.checkpoints`). It also finds Keras cells
 (`kernel` + `recurrent_kernel` under one scope), as tf_keras layers in a TF1
@@ -21,7 +21,7 @@ graph, tf_keras checkpoints and Keras `.weights.h5` files name them.
 
 `gate_blocks` (a cell's gate blocks as slices of its variables) and
 `tf1_gate_penalty` (the gate-wise penalty of a kernel) live in
-`tb_lstm_gates.tf1_penalty` and are importable from here.
+`tb_lstm_gates.tf1.penalty`.
 """
 
 import os
@@ -30,35 +30,34 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tb_lstm_gates import discover, distribute, guard, penalties, stats, summary
-from tb_lstm_gates.discover import strip_output_index
-
-# gate_blocks and tf1_gate_penalty: documented as tb_lstm_gates.tf1's.
-from tb_lstm_gates.tf1_penalty import gate_blocks, penalty_fetches, tf1_gate_penalty  # noqa: F401
+from tb_lstm_gates.core import scopes, stats
+from tb_lstm_gates.core.scopes import strip_output_index
+from tb_lstm_gates.logs import distribute, guard, penalties, summary
+from tb_lstm_gates.tf1.penalty import penalty_fetches
 
 
 def graph_cells(graph=None, layouts=None, input_depth=None):
     """The recurrent cells among a graph's global variables.
 
     Returns:
-      list of `discover.Cell` whose `variables` are the graph's `tf.Variable`s.
+      list of `scopes.Cell` whose `variables` are the graph's `tf.Variable`s.
 
     Raises:
       ValueError: the graph has no cell tb-lstm-gates can split, or see
-        `discover.find_cells_by_name`.
+        `scopes.find_cells_by_name`.
     """
     graph = graph or tf.compat.v1.get_default_graph()
     with graph.as_default():
         variables = {strip_output_index(v.name): v for v in tf.compat.v1.global_variables()}
-    cells = discover.find_cells_by_name(
+    cells = scopes.find_cells_by_name(
         {n: v.shape.as_list() for n, v in variables.items()}, layouts, input_depth
     )
     if not cells:
         raise ValueError(
             "the graph has no recurrent cell whose gates tb-lstm-gates can split "
             "(supported: %s); for a cell in another scope, pass "
-            "layouts={'scope/of/cell': tb_lstm_gates.layouts.tf1_lstm(input_depth)}"
-            % discover.SUPPORTED_VARIABLE_SCOPES
+            "layouts={'scope/of/cell': tb_lstm_gates.core.layouts.tf1_lstm(input_depth)}"
+            % scopes.SUPPORTED_VARIABLE_SCOPES
         )
     for cell in cells:
         cell.variables = {w: variables[strip_output_index(n)] for w, n in cell.variables.items()}
@@ -127,7 +126,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
     """Logs per-gate statistics of a TF1 graph's recurrent cells during training.
 
     For `tf.compat.v1.train.MonitoredTrainingSession` (or any `MonitoredSession`).
-    Finds the cells when the graph is finalised (see `discover.find_cells_by_name`), logs their
+    Finds the cells when the graph is finalised (see `scopes.find_cells_by_name`), logs their
     weights right after the session is created (the weights before training)
     and then every `every_n_steps` global steps or `every_n_secs` seconds, at
     the graph's global step, and once more at the end. Each time, every
@@ -148,7 +147,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
       histogram_freq: write histograms every this many logged steps; 0 for none.
       histogram_bins: buckets per gate histogram.
       layouts: mapping from a cell's scope to its `layouts.Layout`, for cells
-        `discover.find_cells_by_name` cannot find or split on its own.
+        `scopes.find_cells_by_name` cannot find or split on its own.
       input_depth: mapping from a TF1 cell's scope to its input depth.
       strict: raise logging failures instead of warning and going on.
 
@@ -287,7 +286,7 @@ def log_session(
       step: the step to log at; None for the graph's global step.
       histograms: whether to write per-gate histograms.
       histogram_bins: buckets per gate histogram.
-      layouts, input_depth: as for `discover.find_cells_by_name`.
+      layouts, input_depth: as for `scopes.find_cells_by_name`.
 
     Returns:
       the step logged.
@@ -295,7 +294,7 @@ def log_session(
     Example:
 
     ```python
-    writer = tb_lstm_gates.summary.GateSummaryWriter("logs/tf1", step_unit="batch")
+    writer = tb_lstm_gates.logs.summary.GateSummaryWriter("logs/tf1", step_unit="batch")
     for i in range(1000):
         sess.run(train_op)
         if i % 100 == 0:

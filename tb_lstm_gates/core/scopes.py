@@ -1,42 +1,22 @@
-"""Finds recurrent cells and the layout of their weights.
+"""Recurrent cells found from variable names and shapes alone, and the `Cell` record.
 
-Two ways, both free of TensorFlow imports:
-- `find_cells` walks a Keras 3 (or, by the same duck typing, tf_keras)
-  model: `layer.cell` (LSTM, GRU, ConvLSTM*, RNN), `Bidirectional.forward_layer`
-  / `.backward_layer`, `StackedRNNCells.cells`, wrappers such as
-  `TimeDistributed` (`.layer`) and nested models (`.layers`).
-- `find_cells_by_name` reads variable names and shapes alone, for TF1 graphs,
-  whose cells are not objects one can walk after the graph is built, and for
-  checkpoints: `doc_word/fw/lstm_cell/kernel` (in + h, 4u),
-  `.../lstm_cell/w_i_diag`, `.../lstm_cell/projection/kernel`,
-  `rnn/multi_rnn_cell/cell_1/gru_cell/gates/kernel`, and Keras cells
-  (`kernel` + `recurrent_kernel` under one scope).
+`find_cells_by_name` serves TF1 graphs, whose cells are not objects one can
+walk after the graph is built, and checkpoint files of any framework:
+`doc_word/fw/lstm_cell/kernel` (in + h, 4u), `.../lstm_cell/w_i_diag`,
+`.../lstm_cell/projection/kernel`,
+`rnn/multi_rnn_cell/cell_1/gru_cell/gates/kernel`, and Keras cells
+(`kernel` + `recurrent_kernel` under one scope). Plain Python and numpy:
+readers of checkpoints use it without importing any framework.
 """
 
 import dataclasses
 import re
-import warnings
 
 import numpy as np
 
-from tb_lstm_gates import callers, layouts
+from tb_lstm_gates.core import layouts
 
-# What `find_cells` finds in a Keras model, for its error messages.
-SUPPORTED_MODEL_LAYERS = (
-    "LSTM, GRU, ConvLSTM1D/2D/3D, RNN or StackedRNNCells over LSTMCell/GRUCell, "
-    "Bidirectional or TimeDistributed wrappers of those, nested models holding "
-    "them, and tf_keras CuDNNLSTM/CuDNNGRU"
-)
-
-_CELL_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
-
-
-class NoRecurrentLayerError(ValueError):
-    """The model holds no recurrent layer whose gates tb-lstm-gates can split."""
-
-
-class NotBuiltError(ValueError):
-    """A recurrent layer has no weights yet: the model has not been built."""
+CELL_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
 
 @dataclasses.dataclass
@@ -81,156 +61,6 @@ def _variable_array(variable):
     return np.asarray(value)
 
 
-def _class_names(obj):
-    return {klass.__name__ for klass in type(obj).__mro__}
-
-
-def layout_of_cell(obj):
-    """The layout of a Keras cell (or CuDNN layer), or None if it is not one we can split."""
-    names = _class_names(obj)
-    if "ConvLSTMCell" in names:
-        return layouts.keras_conv_lstm()
-    if "LSTMCell" in names and "PeepholeLSTMCell" not in names:
-        return layouts.keras_lstm()
-    if "GRUCell" in names:
-        return layouts.keras_gru(reset_after=bool(getattr(obj, "reset_after", False)))
-    if "CuDNNLSTM" in names:
-        return layouts.cudnn_lstm(obj.units)
-    if "CuDNNGRU" in names:
-        return layouts.cudnn_gru(obj.units)
-    return None
-
-
-def variable_path(variable):
-    """A variable object's path (Keras 3 `path`, else `name`), without TensorFlow's `:0`."""
-    return strip_output_index(getattr(variable, "path", None) or variable.name)
-
-
-def find_cells(model, layers=None):
-    """Every recurrent cell of `model` that tb-lstm-gates can split.
-
-    Args:
-      model: a built Keras model (or a single layer).
-      layers: optional names of layers to keep; a cell is kept when any layer
-        on its path from the model's top level (e.g. a nested model, a
-        `Bidirectional` or the recurrent layer itself) has one of these names.
-
-    Returns:
-      list of `Cell`, in model order, each cell once.
-
-    Raises:
-      NoRecurrentLayerError: the model has no recurrent layer we can split.
-      NotBuiltError: the model is not built.
-      ValueError: a name in `layers` matches no recurrent layer.
-    """
-    found, skipped = [], []
-    seen = set()
-    top = 1 if getattr(model, "layers", None) is not None else 0
-    unique = {}  # id(layer or cell) -> its name, made unique among its siblings
-
-    def name_of(obj):
-        return unique.get(id(obj), obj.name)
-
-    def visit_layer(layer, path):
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        path = path + (layer,)
-        below = tuple(name_of(p) for p in path[top:])
-        if getattr(layer, "forward_layer", None) is not None:
-            visit_layer(layer.forward_layer, path)
-            visit_layer(layer.backward_layer, path)
-        elif getattr(layer, "cell", None) is not None:
-            visit_cell(layer.cell, path, below)
-        elif layout_of_cell(layer) is not None:
-            visit_cell(layer, path, below[:-1])
-        elif _is_layer(getattr(layer, "layer", None)):
-            visit_layer(layer.layer, path)
-        else:
-            sublayers = list(getattr(layer, "layers", None) or ())
-            unique.update(_unique_names(sublayers))
-            for sublayer in sublayers:
-                visit_layer(sublayer, path)
-
-    def visit_cell(cell, path, below_model):
-        # `below_model`: the names below the model (whose name Keras numbers
-        # per session) down to the cell's owner.
-        below_model = below_model + (name_of(cell),)
-        names = _names(path)
-        if getattr(cell, "cells", None) is not None:
-            unique.update(_unique_names(cell.cells))
-            for sub in cell.cells:
-                visit_cell(sub, path, below_model)
-            return
-        layout = layout_of_cell(cell)
-        if layout is None:
-            skipped.append("%s (%s)" % ("/".join(names), type(cell).__name__))
-            return
-        variables = {
-            name: getattr(cell, name) for name in _CELL_WEIGHTS if getattr(cell, name, None) is not None
-        }
-        if "kernel" not in variables:
-            raise NotBuiltError(
-                "layer %r is not built yet, so its gates cannot be found: build "
-                "the model (call it on data or give it an `Input`) before "
-                "training with LSTMGatesCallback" % "/".join(names)
-            )
-        layout = layouts.Layout(layout.cell, {k: v for k, v in layout.weights.items() if k in variables})
-        found.append(Cell("/".join(below_model), layout, variables, names, cell, path))
-
-    visit_layer(model, ())
-    if skipped:
-        warnings.warn(
-            "tb-lstm-gates cannot split the gates of %s and skips %s; it supports %s"
-            % (", ".join(skipped), "it" if len(skipped) == 1 else "them", SUPPORTED_MODEL_LAYERS),
-            stacklevel=callers.user_stacklevel(),
-        )
-    if not found:
-        raise NoRecurrentLayerError(
-            "model %r has no recurrent layer whose gates tb-lstm-gates can "
-            "split; supported: %s" % (getattr(model, "name", model), SUPPORTED_MODEL_LAYERS)
-        )
-    if layers is not None:
-        wanted = set(layers)
-        unknown = wanted.difference(*(c.names for c in found))
-        if unknown:
-            available = sorted({c.names[-1] for c in found})
-            raise ValueError(
-                "layers=%r: no recurrent layer named %s; the model's recurrent "
-                "layers are %s" % (list(layers), ", ".join(sorted(unknown)), ", ".join(available))
-            )
-        found = [c for c in found if wanted.intersection(c.names)]
-    return found
-
-
-def _names(layers):
-    return tuple(layer.name for layer in layers)
-
-
-def _unique_names(siblings):
-    """`{id(obj): name}` for the siblings whose name an earlier sibling already has.
-
-    Each gets the first `name_<k>` (k = 2, 3, ...) that no sibling has, so the
-    result depends only on the siblings' names and order.
-    """
-    taken = {obj.name for obj in siblings}
-    seen, renamed = set(), {}
-    for obj in siblings:
-        if obj.name not in seen:
-            seen.add(obj.name)
-            continue
-        k = 2
-        while "%s_%d" % (obj.name, k) in taken:
-            k += 1
-        renamed[id(obj)] = "%s_%d" % (obj.name, k)
-        taken.add(renamed[id(obj)])
-    return renamed
-
-
-def _is_layer(obj):
-    return obj is not None and hasattr(obj, "weights") and hasattr(obj, "name")
-
-
 _TF1_LSTM_SCOPE = re.compile(r"(^|/)(basic_)?lstm_cell(_\d+)?$")
 _TF1_GRU_SCOPE = re.compile(r"(^|/)gru_cell(_\d+)?$")
 _PEEPHOLES = ("w_i_diag", "w_f_diag", "w_o_diag")
@@ -239,7 +69,7 @@ _TF1_GRU_WEIGHTS = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate
 # Longest first, so `.../projection/kernel` is not read as a `kernel` of scope
 # `.../projection`.
 _WEIGHT_NAMES = sorted(
-    set(("kernel", "bias", _PROJECTION) + _PEEPHOLES + _TF1_GRU_WEIGHTS + _CELL_WEIGHTS),
+    set(("kernel", "bias", _PROJECTION) + _PEEPHOLES + _TF1_GRU_WEIGHTS + CELL_WEIGHTS),
     key=len,
     reverse=True,
 )
@@ -271,7 +101,7 @@ def find_cells_by_name(shapes, layouts=None, input_depth=None):
         its input, which fixes where the kernel's input rows end.
 
     Returns:
-      list of `discover.Cell`, sorted by `layer` (the cell's scope).
+      list of `Cell`, sorted by `layer` (the cell's scope).
       `Cell.variables` maps each weight name of the layout to the variable's
       name as given in `shapes`; `Cell.names` holds the scope's components;
       `Cell.obj` is None.
@@ -331,7 +161,7 @@ def _ambiguous(scope, problem, builder):
     return ValueError(
         "cannot split cell %r: %s. If it is a %s, pass input_depth={%r: N} "
         "(N = the depth of the cell's input) or layouts={%r: "
-        "tb_lstm_gates.layouts.%s(N)}" % (scope, problem, builder, scope, scope, builder)
+        "tb_lstm_gates.core.layouts.%s(N)}" % (scope, problem, builder, scope, scope, builder)
     )
 
 

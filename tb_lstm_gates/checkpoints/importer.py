@@ -14,7 +14,7 @@ Reads, without building any model:
   `weights_only=True`; cells are named as `tb_lstm_gates.torch.GateLogger`
   names them (`encoder/rnn/l0_reverse`).
 
-Cells are found from variable names and shapes by `discover.find_cells_by_name`.
+Cells are found from variable names and shapes by `scopes.find_cells_by_name`.
 
 The step of a checkpoint is, first of these that applies: the one given
 (`--step`); its `global_step` variable (TF1 training logs at that step); the
@@ -39,10 +39,12 @@ import re
 
 import numpy as np
 
-from tb_lstm_gates import checkpoint_formats, discover, reader, stats, summary
+from tb_lstm_gates.checkpoints import formats as checkpoint_formats
 
 # CheckpointError and one_line are this module's API (the CLI reports with them).
-from tb_lstm_gates.checkpoint_formats import CheckpointError, one_line  # noqa: F401
+from tb_lstm_gates.checkpoints.formats import CheckpointError
+from tb_lstm_gates.core import scopes, stats
+from tb_lstm_gates.logs import reader, summary
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
 CHECKPOINT_SUFFIXES = (".keras", ".weights.h5") + TORCH_SUFFIXES
@@ -81,7 +83,7 @@ class Checkpoint:
       step: the step it is logged at.
       step_source: where the step came from, one of `STEP_GIVEN`,
         `STEP_GLOBAL`, `STEP_NAME`, `STEP_ITERATIONS`.
-      cells: the `discover.Cell`s found in it; `Cell.variables` maps weight
+      cells: the `scopes.Cell`s found in it; `Cell.variables` maps weight
         names to keys of `read()`'s result.
       read: function returning `{key: numpy array}` of every cell weight.
     """
@@ -125,13 +127,13 @@ def open_checkpoint(path, step=None, layouts=None, input_depth=None):
     else:
         raise CheckpointError("no such file or directory: %s" % path)
     try:
-        cells = discover.find_cells_by_name(shapes, layouts, input_depth)
+        cells = scopes.find_cells_by_name(shapes, layouts, input_depth)
     except ValueError as e:
         raise CheckpointError("%s: %s" % (path, e)) from None
     if not cells:
         raise CheckpointError(
             "%s holds no recurrent cell tb-lstm-gates can split (supported: %s)"
-            % (path, discover.SUPPORTED_VARIABLE_SCOPES)
+            % (path, scopes.SUPPORTED_VARIABLE_SCOPES)
         )
     return _with_step(path, step, counters, cells, read)
 

@@ -31,7 +31,7 @@ import dataclasses
 
 import numpy as np
 
-from tb_lstm_gates.names import GRU_GATES, LSTM_GATES
+from tb_lstm_gates.core.names import GRU_GATES, LSTM_GATES
 
 # Order of the gates along the split axis, in canonical names.
 KERAS_LSTM_ORDER = LSTM_GATES  # i, f, c, o

@@ -1,0 +1,119 @@
+"""The package's layers import downwards only: core <- logs <- wings <- the rest.
+
+Read from the source (every import statement, lazy ones inside functions
+included), so a wrong import fails here even if no test happens to run it.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tb_lstm_gates"
+FRAMEWORKS = {"tensorflow", "keras", "tf_keras", "torch", "lightning", "pytorch_lightning", "jax"}
+
+# What each folder may import of the package (besides itself).
+ALLOWED = {
+    "core": set(),
+    "logs": {"core"},
+    "findings": {"core", "logs"},
+    "plugin": {"core", "logs", "findings"},
+    "keras": {"core", "logs"},
+    "tf1": {"core", "logs"},
+    "torch": {"core", "logs"},
+    # Reads each framework's files; a PyTorch file through the torch wing's state_dict reader.
+    "checkpoints": {"core", "logs", "torch"},
+}
+# Folders that must run in any process: a torch process, TensorBoard at start-up.
+FRAMEWORK_FREE = {"core", "logs", "findings", "plugin", "checkpoints"}
+# Lazy framework imports, inside the function that needs them: checkpoints'
+# reader of that framework's files, and the writer's remote file systems
+# (gs://, s3://), which only TensorFlow's gfile reaches.
+LAZY_FRAMEWORKS_ALLOWED = {("checkpoints", None), ("logs", "tensorflow")}
+
+
+def imports_of(source):
+    """(module, at_top_level) for every import in `source`, relative ones resolved against nothing."""
+    found = []
+    tree = ast.parse(source)
+    top_level = {id(node) for node in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, id(node) in top_level) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                found.append(("." * node.level + (node.module or ""), id(node) in top_level))
+            elif node.module == "tb_lstm_gates":
+                found += [("tb_lstm_gates." + alias.name, id(node) in top_level) for alias in node.names]
+            else:
+                found.append((node.module, id(node) in top_level))
+    return found
+
+
+def violations(folder, source):
+    """What `source`, a module of `folder`, imports against the layering rules."""
+    problems = []
+    for module, top_level in imports_of(source):
+        if module.startswith("."):
+            problems.append("relative import %s (imports are absolute)" % module)
+            continue
+        parts = module.split(".")
+        if parts[0] == "tb_lstm_gates" and len(parts) > 1:
+            target = parts[1]
+            if target != folder and target not in ALLOWED[folder]:
+                problems.append(
+                    "imports %s: %s may import only %s" % (module, folder, sorted(ALLOWED[folder]))
+                )
+        elif parts[0] in FRAMEWORKS and folder in FRAMEWORK_FREE:
+            lazy_ok = (folder, None) in LAZY_FRAMEWORKS_ALLOWED or (
+                folder,
+                parts[0],
+            ) in LAZY_FRAMEWORKS_ALLOWED
+            if top_level or not lazy_ok:
+                problems.append("imports the framework %s" % module)
+    return problems
+
+
+def package_modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if len(rel.parts) > 1 and rel.parts[0] in ALLOWED:
+            yield rel.parts[0], path
+
+
+@pytest.mark.parametrize(
+    "folder, path",
+    list(package_modules()),
+    ids=lambda v: str(v.relative_to(PACKAGE)) if hasattr(v, "parts") else v,
+)
+def test_module_imports_only_the_layers_below_it(folder, path):
+    assert violations(folder, path.read_text()) == [], path
+
+
+def test_every_folder_of_the_package_has_a_rule():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == set(ALLOWED)
+
+
+@pytest.mark.parametrize(
+    "folder, source",
+    [
+        ("core", "from tb_lstm_gates.keras import discover\n"),
+        ("core", "from tb_lstm_gates import logs\n"),
+        ("core", "def f():\n    import torch\n"),
+        ("logs", "from tb_lstm_gates.torch import cells\n"),
+        ("logs", "import tensorflow as tf\n"),
+        ("keras", "from tb_lstm_gates import torch as gates_torch\n"),
+        ("torch", "def f():\n    from tb_lstm_gates.tf1 import hook\n"),
+        ("plugin", "import keras\n"),
+        ("checkpoints", "import tensorflow as tf\n"),
+        ("logs", "def f():\n    import torch\n"),
+        ("keras", "from . import discover\n"),
+    ],
+)
+def test_the_rules_catch_an_import_against_the_layering(folder, source):
+    assert violations(folder, source)
+
+
+def test_a_checkpoint_reader_may_import_its_framework_when_called():
+    assert violations("checkpoints", "def read():\n    import tensorflow as tf\n") == []
