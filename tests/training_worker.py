@@ -45,7 +45,7 @@ import keras  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tb_lstm_gates  # noqa: E402
-from tb_lstm_gates import distribute  # noqa: E402
+from tb_lstm_gates.logs import distribute  # noqa: E402
 
 if MODE == "mixed_float16":
     keras.mixed_precision.set_global_policy("mixed_float16")
