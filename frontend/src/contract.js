@@ -1,4 +1,4 @@
-// The data contract's values (tb_lstm_gates.metadata.contract()), as the
+// The data contract's values (tb_lstm_gates.logs.metadata.contract()), as the
 // `runs` route sends them: statistic names, descriptions and scales, the
 // pseudo names, the tanh gates and saturation bounds. They live in
 // metadata.py only; the tab reads them here once the first answer came.

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { useContract } from "../src/contract.js";
 import { DEFAULTS } from "../src/state.js";
 
-// The contract the `runs` route sends (tb_lstm_gates.metadata.contract()), as
+// The contract the `runs` route sends (tb_lstm_gates.logs.metadata.contract()), as
 // the tab takes it; tests/test_frontend_units.py checks this copy is current.
 export const CONTRACT = JSON.parse(readFileSync(new URL("./contract.json", import.meta.url), "utf8"));
 useContract(CONTRACT);
