@@ -1,4 +1,4 @@
-"""Packaging for tb-lstm-gates.
+"""The one packaging step pyproject.toml cannot declare: building the tab.
 
 Building the package also builds the LSTM Gates tab: `frontend/` is bundled by
 npm into `tb_lstm_gates/plugin/static/` when the bundle is missing or older than
@@ -53,49 +53,5 @@ class BuildPyWithFrontend(build_py):
         super().run()
 
 
-setuptools.setup(
-    name="tb-lstm-gates",
-    version="0.1.0",
-    description="Per-gate views of LSTM and GRU weights in TensorBoard: a Keras callback, "
-    "a TF1 session hook, a PyTorch logger, a checkpoint importer, gate-wise regularizers and an "
-    "LSTM Gates tab.",
-    long_description=open("README.md", encoding="utf-8").read(),
-    long_description_content_type="text/markdown",
-    license="Apache-2.0",
-    python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["tb_lstm_gates", "tb_lstm_gates.*"]),
-    package_data={"tb_lstm_gates": ["plugin/static/*", "plugin/static/**/*", "plugin/http_api.md"]},
-    # google-crc32c: the compiled CRC32C that frames event files without TensorFlow.
-    install_requires=["tensorboard>=2.21", "numpy", "werkzeug", "google-crc32c>=1.5"],
-    extras_require={
-        "tensorflow": ["tensorflow>=2.16"],
-        "tf1": ["tensorflow>=2.16", "tf-keras"],
-        "torch": ["torch>=2.1"],
-        "lightning": ["torch>=2.1", "lightning>=2.2"],
-        "jax": ["jax"],
-        "test": [
-            "tensorflow>=2.16",
-            "tf-keras",
-            # Pinned so that CI takes the CPU wheel the machine keeps (a plain
-            # `torch` from the registry pulls several GB of CUDA wheels).
-            "torch==2.13.0",
-            "lightning>=2.2",
-            "jax",
-            "pytest",
-            "pytest-timeout",
-            "hypothesis",
-            "playwright",
-            "ruff",
-        ],
-    },
-    entry_points={
-        "console_scripts": ["tb-lstm-gates = tb_lstm_gates.cli:main"],
-        "tensorboard_plugins": ["lstm_gates = tb_lstm_gates.plugin.loader:LSTMGatesLoader"],
-    },
-    cmdclass={"build_py": BuildPyWithFrontend},
-    classifiers=[
-        "License :: OSI Approved :: Apache Software License",
-        "Programming Language :: Python :: 3",
-        "Topic :: Scientific/Engineering :: Artificial Intelligence",
-    ],
-)
+# Every other piece of metadata is in pyproject.toml.
+setuptools.setup(cmdclass={"build_py": BuildPyWithFrontend})

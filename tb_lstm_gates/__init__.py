@@ -15,7 +15,7 @@ import importlib.util
 import sys
 import warnings
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "GateRegularizer": ("tb_lstm_gates.keras.regularizers", "GateRegularizer"),

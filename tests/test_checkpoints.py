@@ -527,8 +527,8 @@ def test_a_keras_tensorboard_log_is_refused_with_the_checkpoint_recipe(tmp_path)
     assert not logdir.exists()
 
 
-def test_the_past_runs_recipe_as_printed_and_in_the_readme_gives_one_step_per_epoch(tmp_path, monkeypatch):
-    with open(os.path.join(ROOT, "README.md")) as f:
+def test_the_past_runs_recipe_as_printed_and_in_the_docs_gives_one_step_per_epoch(tmp_path, monkeypatch):
+    with open(os.path.join(ROOT, "docs", "checkpoints.md")) as f:
         assert checkpoints.RECIPE in f.read()
     monkeypatch.chdir(tmp_path)
     model = make_model()
