@@ -16,6 +16,10 @@ import numpy as np
 
 from tb_lstm_gates.core import layouts
 
+# A penalty coefficient: one float for every gate, or a float per gate
+# ("forget") or block ("recurrent/forget") key.
+Coefficients = float | Mapping[str, float]
+
 CELL_GATES = {
     "lstm": layouts.KERAS_LSTM_ORDER,
     "conv_lstm": layouts.KERAS_LSTM_ORDER,

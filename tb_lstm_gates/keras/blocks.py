@@ -8,12 +8,14 @@ with the backend's own indexing, so they are differentiable on every Keras
 backend and inside a JAX stateless scope.
 """
 
+from typing import Any
+
 import keras
 
 from tb_lstm_gates.keras import discover
 
 
-def gate_blocks(layer_or_cell):
+def gate_blocks(layer_or_cell: keras.layers.Layer) -> dict[tuple[str, str], Any]:
     """`{(part, gate): tensor}`: every gate block of one Keras LSTM, GRU or ConvLSTM cell.
 
     Keys use canonical names: parts `input` (kernel), `recurrent`

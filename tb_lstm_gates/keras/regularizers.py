@@ -33,13 +33,13 @@ read back from the framework's loss.
 """
 
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
 
 from tb_lstm_gates.core import gate_penalty, layouts
-from tb_lstm_gates.core.gate_penalty import CELL_GATES
+from tb_lstm_gates.core.gate_penalty import CELL_GATES, Coefficients
 from tb_lstm_gates.keras import discover
 
 # Weight name -> (its regularizer attribute on Keras cells, attach argument).
@@ -126,7 +126,14 @@ class GateRegularizer(keras.regularizers.Regularizer):
     ```
     """
 
-    def __init__(self, cell="lstm", l1=0.0, l2=0.0, orthogonal=0.0, weight=None):
+    def __init__(
+        self,
+        cell: str = "lstm",
+        l1: Coefficients = 0.0,
+        l2: Coefficients = 0.0,
+        orthogonal: Coefficients = 0.0,
+        weight: str | None = None,
+    ) -> None:
         owner = "GateRegularizer"
         if weight is not None and weight not in _KERAS_WEIGHTS:
             raise ValueError(
@@ -300,7 +307,14 @@ def _weight_parts(cell, weight):
     return tuple(piece.part for piece in _layout_of_kind(cell, 1).weights[weight])
 
 
-def attach_gate_regularizers(model, kernel=None, recurrent=None, bias=None, layers=None, overwrite=False):
+def attach_gate_regularizers(
+    model: keras.Model,
+    kernel: Mapping[str, Coefficients] | None = None,
+    recurrent: Mapping[str, Coefficients] | None = None,
+    bias: Mapping[str, Coefficients] | None = None,
+    layers: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> dict[str, GateRegularizer]:
     """Puts gate regularizers on the weights of the recurrent layers of a built model or layer.
 
     For users who build models elsewhere: the result is the same as passing

@@ -26,17 +26,23 @@ graph, tf_keras checkpoints and Keras `.weights.h5` files name them.
 
 import os
 import weakref
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
 
 from tb_lstm_gates.core import scopes, stats
+from tb_lstm_gates.core.layouts import Layout
 from tb_lstm_gates.core.scopes import strip_output_index
 from tb_lstm_gates.logs import distribute, guard, penalties, summary
 from tb_lstm_gates.tf1.penalty import penalty_fetches
 
 
-def graph_cells(graph=None, layouts=None, input_depth=None):
+def graph_cells(
+    graph: tf.Graph | None = None,
+    layouts: Mapping[str, Layout] | None = None,
+    input_depth: Mapping[str, int] | None = None,
+) -> list[scopes.Cell]:
     """The recurrent cells among a graph's global variables.
 
     Returns:
@@ -177,15 +183,15 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
 
     def __init__(
         self,
-        log_dir,
-        every_n_steps=None,
-        every_n_secs=None,
-        histogram_freq=1,
-        histogram_bins=stats.DEFAULT_BINS,
-        layouts=None,
-        input_depth=None,
-        strict=False,
-    ):
+        log_dir: str | os.PathLike,
+        every_n_steps: int | None = None,
+        every_n_secs: float | None = None,
+        histogram_freq: int = 1,
+        histogram_bins: int = stats.DEFAULT_BINS,
+        layouts: Mapping[str, Layout] | None = None,
+        input_depth: Mapping[str, int] | None = None,
+        strict: bool = False,
+    ) -> None:
         if every_n_steps is None and every_n_secs is None:
             every_n_steps = 100
         errors = _check_timing(every_n_steps, every_n_secs)
@@ -263,14 +269,14 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
 
 
 def log_session(
-    session,
-    writer,
-    step=None,
-    histograms=True,
-    histogram_bins=stats.DEFAULT_BINS,
-    layouts=None,
-    input_depth=None,
-):
+    session: tf.compat.v1.Session,
+    writer: summary.GateSummaryWriter | str | os.PathLike,
+    step: int | None = None,
+    histograms: bool = True,
+    histogram_bins: int = stats.DEFAULT_BINS,
+    layouts: Mapping[str, Layout] | None = None,
+    input_depth: Mapping[str, int] | None = None,
+) -> int:
     """Logs the gates of every recurrent cell of `session.graph` once, for hand-written loops.
 
     Reads every weight, every `tf1_gate_penalty` on the cells' kernels (as

@@ -10,15 +10,23 @@ what the loss holds.
 
 import numbers
 import weakref
+from collections.abc import Sequence
 
 import tensorflow as tf
 
 from tb_lstm_gates.core import gate_penalty
 from tb_lstm_gates.core import layouts as gate_layouts
+from tb_lstm_gates.core.gate_penalty import Coefficients
 from tb_lstm_gates.core.scopes import strip_output_index
 
 
-def gate_blocks(kernel, input_depth, cell="lstm", bias=None, peepholes=None):
+def gate_blocks(
+    kernel: tf.Tensor | tf.Variable,
+    input_depth: int,
+    cell: str = "lstm",
+    bias: tf.Tensor | tf.Variable | None = None,
+    peepholes: Sequence[tf.Tensor | tf.Variable] | None = None,
+) -> dict[tuple[str, str], tf.Tensor]:
     """The gate blocks of a TF1 cell's weights, as differentiable slices: `{(part, gate): tensor}`.
 
     A TF1 cell concatenates its input and recurrent rows in one kernel
@@ -109,7 +117,14 @@ def gate_blocks(kernel, input_depth, cell="lstm", bias=None, peepholes=None):
     return blocks
 
 
-def tf1_gate_penalty(kernel, input_depth, cell="lstm", l1=0.0, l2=0.0, orthogonal=0.0):
+def tf1_gate_penalty(
+    kernel: tf.Tensor | tf.Variable,
+    input_depth: int,
+    cell: str = "lstm",
+    l1: Coefficients = 0.0,
+    l2: Coefficients = 0.0,
+    orthogonal: Coefficients = 0.0,
+) -> tf.Tensor:
     """The gate-wise penalty of a TF1 cell's kernel, as a scalar tensor.
 
     TF1 cells concatenate the input and recurrent rows in one kernel: rows
