@@ -61,7 +61,7 @@ def build_model(vocab_size, **rnn_kwargs):
 
 def regularization(run):
     """The LSTM's regularizer arguments for each run."""
-    from tb_lstm_gates.keras.regularizers import GateRegularizer
+    from tb_lstm_gates import GateRegularizer
 
     forget_l2 = GateRegularizer("lstm", l2={"forget": 1e-2})
     return {
