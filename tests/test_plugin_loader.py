@@ -24,10 +24,11 @@ def test_importing_the_plugin_imports_neither_tensorflow_nor_keras(module):
     assert out.stdout.strip() == "[]"
 
 
-def test_setup_registers_the_loader_as_the_entry_point():
-    with open(os.path.join(REPO, "setup.py"), encoding="utf-8") as f:
-        (spec,) = re.findall(r'"(lstm_gates = [\w.]+:\w+)"', f.read())
-    module, attr = spec.split(" = ")[1].split(":")
+def test_pyproject_registers_the_loader_as_the_entry_point():
+    with open(os.path.join(REPO, "pyproject.toml"), encoding="utf-8") as f:
+        section = f.read().split("[project.entry-points.tensorboard_plugins]\n", 1)[1]
+    (spec,) = re.findall(r'^lstm_gates = "([\w.]+:\w+)"', section, re.M)
+    module, attr = spec.split(":")
     assert getattr(importlib.import_module(module), attr) is loader.LSTMGatesLoader
 
 

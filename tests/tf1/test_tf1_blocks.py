@@ -14,6 +14,7 @@ import tensorflow as tf
 import tb_lstm_gates
 from tb_lstm_gates import tf1
 from tb_lstm_gates.keras import regularizers
+from tb_lstm_gates.tf1 import penalty as tf1_penalty
 
 v1 = tf.compat.v1
 rnn_cell = v1.nn.rnn_cell
@@ -205,8 +206,10 @@ def test_bad_keys_and_weights_raise_naming_the_valid_keys():
         tf1.gate_blocks(kernel, DEPTH, cell="rnn")
 
 
-def test_tf1_gate_penalty_keeps_its_old_import_path():
-    assert regularizers.tf1_gate_penalty is tf1.tf1_gate_penalty
+def test_tf1_gate_penalty_lives_in_the_tf1_wing_and_not_in_the_keras_one():
+    # Wings never import each other: the Keras regularizers no longer hand out the TF1 penalty.
+    assert not hasattr(regularizers, "tf1_gate_penalty")
+    assert tf1.tf1_gate_penalty is tf1_penalty.tf1_gate_penalty
 
 
 def penalties_at(log_dir, step):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tb_lstm_gates.keras.regularizers import tf1_gate_penalty
+from tb_lstm_gates.tf1 import tf1_gate_penalty
 
 v1 = tf.compat.v1
 TF1_LSTM = ["input", "cell", "forget", "output"]  # i, j, f, o
