@@ -118,8 +118,10 @@ def main(argv=None):
     if args.command == REPORT:
         return _report(args)
     try:
-        # TensorFlow's C++ start-up chatter would bury the command's own messages.
-        import_tensorflow_quietly()
+        if not all(_is_file_without_tensorflow(path) for path in args.paths):
+            # Only TF checkpoints need TensorFlow (a torch process must not pay
+            # for it), and its C++ start-up chatter would bury our messages.
+            import_tensorflow_quietly()
         return _import(args)
     except KeyboardInterrupt:
         print("%s: interrupted" % PROG, file=sys.stderr)
@@ -132,6 +134,13 @@ def main(argv=None):
         )
         print("%s: error: %s" % (PROG, message), file=sys.stderr)
         return 1
+
+
+def _is_file_without_tensorflow(path):
+    """Whether `path` is a PyTorch or Keras file, which `import` reads without TensorFlow."""
+    from tb_lstm_gates.checkpoints.importer import CHECKPOINT_SUFFIXES
+
+    return path.endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(path)
 
 
 def _import(args):
@@ -230,9 +239,6 @@ def _add_report_parser(commands):
 
 
 def _report(args):
-    # The reader reads through TensorFlow when it is installed; its C++
-    # start-up chatter would bury the report.
-    import_tensorflow_quietly()
     from tb_lstm_gates import findings
     from tb_lstm_gates.logs import reader
 

@@ -381,14 +381,22 @@ def parse_plugin_content(content):
 
 
 def histogram_rows(packed):
-    """TensorBoard's float64 rows `[left, right, count]` of one packed histogram (see HISTOGRAMS_KIND)."""
-    packed = np.ascontiguousarray(packed)
+    """TensorBoard's float64 rows `[left, right, count]` of packed histograms (see HISTOGRAMS_KIND).
+
+    Args:
+      packed: `(..., ends + bins)`, one packed histogram per leading index.
+
+    Returns:
+      float64 `(..., bins, 3)`.
+    """
+    packed = np.asarray(packed)
     n = 8 // packed.dtype.itemsize
-    left, right = packed[:n].view(np.float32).astype(np.float64)
-    counts = packed[n:].astype(np.float64)
-    edges = left + (right - left) / len(counts) * np.arange(len(counts) + 1)
-    edges[-1] = right
-    return np.stack([edges[:-1], edges[1:], counts], axis=-1)
+    ends = np.ascontiguousarray(packed[..., :n]).view(np.float32).astype(np.float64)
+    left, right = ends[..., :1], ends[..., 1:]
+    counts = packed[..., n:].astype(np.float64)
+    edges = left + (right - left) / counts.shape[-1] * np.arange(counts.shape[-1] + 1)
+    edges[..., -1] = right[..., 0]
+    return np.stack([edges[..., :-1], edges[..., 1:], counts], axis=-1)
 
 
 def _missing(missing, shape):

@@ -1,17 +1,23 @@
 """`load()`: every value tb-lstm-gates logged, for notebooks and scripts.
 
-Built on TensorBoard's own event reading (`EventMultiplexer`), so it reads
-what the tab shows, from local or remote log directories.
+Reads event files with the package's own CRC-checked record reader
+(`summary.read_events`), never through TensorBoard's event multiplexer,
+which imports TensorFlow whenever it is installed: a PyTorch or JAX process
+must not pay seconds and gigabytes for it. It reads what TensorBoard shows:
+the runs are the directories holding event files, a file's damaged tail is
+left out and what is whole before it kept, and a tag's summary metadata is
+the first its run holds.
 """
 
 import collections
+import gc
+import os
 import warnings
 
 import numpy as np
-from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.util import tensor_util
 
-from tb_lstm_gates.logs import metadata
+from tb_lstm_gates.logs import metadata, summary
 
 Record = collections.namedtuple(
     "Record", ["run", "layer", "cell", "part", "gate", "stat", "step", "wall_time", "value"]
@@ -42,16 +48,22 @@ def load(logdir):
     Raises:
       FileNotFoundError: `logdir` does not exist.
     """
-    from tensorboard.compat import tf
+    # A million records are a million tuples, which make Python's cyclic
+    # collector rescan the growing heap again and again (a third of the time
+    # on the scale bench's logs); they hold no cycles.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(str(logdir))
+    finally:
+        if collecting:
+            gc.enable()
 
-    logdir = str(logdir)
-    if not tf.io.gfile.isdir(logdir):
+
+def _load(logdir):
+    gfile = summary.gfile(logdir)
+    if not gfile.isdir(logdir):
         raise FileNotFoundError("no log directory at %s" % logdir)
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        size_guidance={"tensors": 0}, tensor_size_guidance={metadata.PLUGIN_NAME: 0}
-    )
-    multiplexer.AddRunsFromDirectory(logdir)
-    multiplexer.Reload()
     # (run, layer, part, gate, stat) -> {step: (wall_time, cell, value)}: one
     # record per step, the last written, across every summary holding the
     # block (a run resumed from a checkpoint older than its last logged
@@ -59,39 +71,88 @@ def load(logdir):
     # both hold a block).
     latest = {}
     newer = None  # the message of the first summary from a newer version, warned once
-    for run, tags in multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME).items():
-        for tag, content in tags.items():
-            try:
-                kind, blocks, shape, stride = metadata.parse_plugin_content(content)[:4]
-            except metadata.NewerVersionError as e:
-                newer = newer or str(e)
-                continue
-            except ValueError:
-                continue
-            if stride != 1:
-                continue  # a copy of some points of the stride-1 series
-            for event in multiplexer.Tensors(run, tag):
-                try:
-                    array = tensor_util.make_ndarray(event.tensor_proto)
-                except (ValueError, TypeError):
-                    continue  # a tensor that does not decode: skipped, as the tab does
-                if array.shape[: len(shape)] != shape:
-                    continue  # not what the metadata says: skipped, as the tab does
-                for block in blocks:
-                    steps = latest.setdefault((run, block.layer, block.part, block.gate, block.stat), {})
-                    kept = steps.get(event.step)
-                    if kept is None or event.wall_time >= kept[0]:
-                        steps[event.step] = (event.wall_time, block.cell, _value(kind, block, array))
+    for run, paths in _runs(gfile, logdir):
+        series = {}  # tag -> (kind, shape, [(its block's steps in `latest`, block)]), or None if not ours
+        for path in paths:
+            for event in summary.read_events(path):
+                for value in event.summary.value:
+                    tag = series.get(value.tag, _UNSEEN)
+                    if tag is _UNSEEN:
+                        # As TensorBoard: a tag's metadata is what its first value carries.
+                        parsed = _parse(value.metadata)
+                        if isinstance(parsed, metadata.NewerVersionError):
+                            newer = newer or str(parsed)
+                            parsed = None
+                        tag = series[value.tag] = parsed and (
+                            parsed[0],
+                            parsed[2],
+                            [
+                                (latest.setdefault((run, b.layer, b.part, b.gate, b.stat), {}), b)
+                                for b in parsed[1]
+                            ],
+                        )
+                    if tag and value.HasField("tensor"):
+                        _add(event, value.tensor, *tag)
     if newer:
         # One warning, not one per series: they all say the same.
         warnings.warn("%s; load() left out every series written by the newer version" % newer, stacklevel=2)
-    records = [
-        Record(run, layer, cell, part, gate, stat, step, wall_time, value)
-        for (run, layer, part, gate, stat), steps in latest.items()
-        for step, (wall_time, cell, value) in steps.items()
-    ]
-    records.sort(key=lambda r: (r.run, r.layer, r.part, r.gate, r.stat, r.step))
+    # Sorted series by series, then step by step: cheaper than sorting every record.
+    records = []
+    for (run, layer, part, gate, stat), steps in sorted(latest.items(), key=lambda item: item[0]):
+        records.extend(
+            Record(run, layer, cell, part, gate, stat, step, wall_time, value)
+            for step, (wall_time, cell, value) in sorted(steps.items(), key=lambda item: item[0])
+        )
     return records
+
+
+_UNSEEN = object()
+
+
+def _runs(gfile, logdir):
+    """`[(run, [event file paths in name order])]` of every directory under `logdir` holding event files."""
+    runs = []
+    for directory, _, files in gfile.walk(logdir):
+        events = sorted(f for f in files if "tfevents" in f)
+        if events:
+            run = os.path.relpath(directory, logdir) if "://" not in logdir else directory[len(logdir) :]
+            runs.append((run.strip("/") or ".", [os.path.join(directory, f) for f in events]))
+    return sorted(runs)
+
+
+def _parse(summary_metadata):
+    """`(kind, blocks, shape)` of a stride-1 tag of ours, the error of a newer version's, else None."""
+    if summary_metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
+        return None
+    try:
+        kind, blocks, shape, stride = metadata.parse_plugin_content(summary_metadata.plugin_data.content)[:4]
+    except metadata.NewerVersionError as e:
+        return e
+    except ValueError:
+        return None
+    if stride != 1:
+        return None  # a copy of some points of the stride-1 series
+    return kind, blocks, shape
+
+
+def _add(event, tensor_proto, kind, shape, blocks):
+    try:
+        array = tensor_util.make_ndarray(tensor_proto)
+    except (ValueError, TypeError):
+        return  # a tensor that does not decode: skipped, as the tab does
+    if array.shape[: len(shape)] != shape:
+        return  # not what the metadata says: skipped, as the tab does
+    # One conversion per tensor, not one per block.
+    if kind == metadata.STATS_KIND:
+        values = array.tolist()
+    elif kind == metadata.HISTOGRAMS_KIND:
+        values = metadata.histogram_rows(array)
+    else:
+        values = array
+    for steps, block in blocks:
+        kept = steps.get(event.step)
+        if kept is None or event.wall_time >= kept[0]:
+            steps[event.step] = (event.wall_time, block.cell, _value(kind, block, values))
 
 
 def _value(kind, block, array):
@@ -99,7 +160,8 @@ def _value(kind, block, array):
     if kind is None:
         return array if block.stat in metadata.TENSOR_STATS else float(array)
     if kind == metadata.STATS_KIND:
-        return float(array[block.index])
+        p, s, g = block.index
+        return array[p][s][g]
     if kind == metadata.HISTOGRAMS_KIND:
-        return metadata.histogram_rows(array[block.index])
+        return array[block.index]
     return array[block.index].astype(np.float32)
