@@ -4,9 +4,17 @@ Every `nn.LSTM`, `nn.GRU`, `nn.LSTMCell` and `nn.GRUCell`, also inside
 `DataParallel`, `DistributedDataParallel` and `torch.compile` wrappers, one
 `TorchCell` per stacked layer and direction, split with `layouts.torch_lstm`
 / `layouts.torch_gru`; `gate_blocks` gives their per-gate tensors.
+
+Discovery follows torch's own tracking: every registered submodule
+(attributes, `nn.ModuleList`, `nn.ModuleDict`, `nn.Sequential`, custom
+modules, at any depth). A module reachable by several paths (one GRU held by
+an encoder and a decoder) is one object, logged once, under its first path
+in registration order, the path `named_modules()` gives it.
+`unlogged_weights` names every recurrent weight left out, and why.
 """
 
 import dataclasses
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -64,13 +72,42 @@ def unwrap(module):
             return module
 
 
-def _walk(module, path):
+def _walk(module, path, seen):
+    """`(path, module)` of every recurrent module below `module`, each object once (`seen` holds ids)."""
     module = unwrap(module)
+    if id(module) in seen:
+        return
+    seen.add(id(module))
     if isinstance(module, _RECURRENT_TYPES):
         yield path, module
         return
     for name, child in module.named_children():
-        yield from _walk(child, path + (name,))
+        yield from _walk(child, path + (name,), seen)
+
+
+def _roots(module):
+    """`[(path prefix, module)]` of one module, or of a mapping from model name to module."""
+    if isinstance(module, Mapping):
+        bad = [k for k, m in module.items() if not (isinstance(k, str) and k) or not isinstance(m, nn.Module)]
+        if not module or bad:
+            raise ValueError(
+                "expected a torch.nn.Module or a non-empty mapping from model name (a non-empty str) to "
+                "torch.nn.Module, e.g. {'encoder': encoder, 'decoder': decoder}; got %s"
+                % (", ".join("%r: %s" % (k, type(module[k]).__name__) for k in bad) or "an empty mapping")
+            )
+        return [((k,), m) for k, m in module.items()]
+    if not isinstance(module, nn.Module):
+        raise ValueError(
+            "expected a torch.nn.Module or a mapping from model name to torch.nn.Module, got %r"
+            % type(module).__name__
+        )
+    return [((), module)]
+
+
+def recurrent_modules(module):
+    """`[(path, module)]` of every recurrent module of `module` (or of a mapping of named modules), once each."""
+    seen = set()
+    return [found for prefix, root in _roots(module) for found in _walk(root, prefix, seen)]
 
 
 def _cells_of(path, module):
@@ -102,7 +139,10 @@ def find_cells(module, layers=None):
     """Every recurrent cell in `module`'s tree, as `TorchCell`s in module order.
 
     Args:
-      module: an `nn.Module` (wrappers included).
+      module: an `nn.Module` (wrappers included), or a mapping from model
+        name to module (`{"encoder": enc, "decoder": dec}`), named as if
+        the models were held in an `nn.ModuleDict` with those keys
+        (`encoder/gru/l0`, `decoder/l0` for a bare `nn.GRU`).
       layers: None for every recurrent module, or a list of module paths
         (`encoder.rnn` or `encoder/rnn`); a path also selects everything below it.
 
@@ -110,15 +150,12 @@ def find_cells(module, layers=None):
       ValueError: a name in `layers` matches no recurrent module, or
         `module` holds none; the message lists those found.
     """
-    if not isinstance(module, nn.Module):
-        raise ValueError("expected a torch.nn.Module, got %r" % type(module).__name__)
-    found = list(_walk(module, ()))
+    found = recurrent_modules(module)
     cells = [cell for path, m in found for cell in _cells_of(path, m)]
     names = ["/".join(path) or _ROOT_NAMES[type(m)] for path, m in found]
     if not found:
-        raise ValueError(
-            "%s holds no nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell" % type(unwrap(module)).__name__
-        )
+        held = ", ".join(type(unwrap(m)).__name__ for _, m in _roots(module))
+        raise ValueError("%s holds no nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell" % held)
     if layers is None:
         return cells
     wanted = [name.replace(".", "/").strip("/") for name in layers]
@@ -130,6 +167,69 @@ def find_cells(module, layers=None):
         )
     selected = {n for n in names if any(_under(n, w) for w in wanted)}
     return [c for c in cells if any(_under(c.layer, n) for n in selected)]
+
+
+def unlogged_weights(module, cells):
+    """`[(weight, why)]`: every recurrent weight of `module` that none of `cells` logs, and why.
+
+    A recurrent weight is a parameter named `weight_hh*` (torch's name for
+    the weights acting on the previous state). It is unlogged when it
+    belongs to an `nn.RNN` (one activation, no gates to split), to a module
+    tb-lstm-gates does not know (a hand-written cell), or to a recurrent
+    module that `layers` left out. Recurrent modules in a plain Python list,
+    tuple or dict attribute are named too: torch does not track them (they
+    are not in `parameters()`, `state_dict()` or `.to()`), so they are not
+    logged either; `nn.ModuleList` / `nn.ModuleDict` make them part of the model.
+
+    Args:
+      module: as `find_cells` takes it.
+      cells: the `TorchCell`s logged.
+    """
+    logged = {id(p) for c in cells for p in c.params.values()}
+    found, seen = [], set()  # a module shared by two models is looked at once
+    for prefix, root in _roots(module):
+        root = unwrap(root)
+        for path, owner in root.named_modules(prefix=".".join(prefix)):
+            if id(owner) in seen:
+                continue
+            seen.add(id(owner))
+            for name, param in owner.named_parameters(recurse=False):
+                if name.startswith("weight_hh") and id(param) not in logged:
+                    found.append(("%s.%s" % (path, name) if path else name, _why_unlogged(owner)))
+            for attribute, value in vars(owner).items():
+                # `_modules`, `_parameters`, ...: torch's own registries.
+                if (
+                    not attribute.startswith("_")
+                    and isinstance(value, (list, tuple, dict))
+                    and any(
+                        isinstance(v, nn.Module) and _has_recurrent_weight(v)
+                        for v in (value.values() if isinstance(value, dict) else value)
+                    )
+                ):
+                    found.append(
+                        (
+                            "%s.%s" % (path, attribute) if path else attribute,
+                            "a plain Python %s holding recurrent modules, which torch does not track "
+                            "(not in parameters(), state_dict() or .to()): hold them in nn.ModuleList "
+                            "or nn.ModuleDict" % type(value).__name__,
+                        )
+                    )
+    return found
+
+
+def _why_unlogged(owner):
+    if isinstance(owner, nn.RNN):
+        return "an nn.RNN has one activation, no gates to split"
+    if isinstance(owner, _RECURRENT_TYPES):
+        return "layers= leaves its module out"
+    return (
+        "it belongs to a %s, not an nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell, whose gate layout "
+        "tb-lstm-gates knows" % type(owner).__name__
+    )
+
+
+def _has_recurrent_weight(module):
+    return any(name.rsplit(".", 1)[-1].startswith("weight_hh") for name, _ in module.named_parameters())
 
 
 def _under(name, prefix):

@@ -1,11 +1,15 @@
 """`GateLogger`: writes the per-gate statistics, histograms, probe activations and penalties of a PyTorch model."""
 
+import warnings
+import weakref
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
-from tb_lstm_gates.core import stats
+from tb_lstm_gates.core import callers, stats
 from tb_lstm_gates.logs import guard, metadata, penalties, summary
-from tb_lstm_gates.torch.cells import find_cells
+from tb_lstm_gates.torch.cells import find_cells, unlogged_weights
 from tb_lstm_gates.torch.penalty import GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
 
@@ -26,16 +30,33 @@ class GateLogger:
     `log(model, step)` before training (step 0) and after each epoch or
     every few batches. Under `torch.distributed` only global rank 0 writes.
 
+    Every recurrent module registered below the model is logged (in
+    attributes, `nn.ModuleList`, `nn.ModuleDict`, custom modules, at any
+    depth), each module object once, under its first path; a `weight_hh*`
+    left out (an `nn.RNN`'s, a hand-written cell's) or recurrent modules in
+    a plain Python list (which torch does not track) are named in one
+    warning each.
+
+    Several models, one logger: `log({"encoder": enc, "decoder": dec},
+    step)` names their layers as if the models were held in an
+    `nn.ModuleDict` with those keys (`encoder/gru/l0`, `decoder/gru/l0`),
+    and `probe={"encoder": x}` probes the models it names, in the mapping's
+    order, in one pass. Two different modules that would log under one
+    name (`log(enc, s); log(dec, s)` when both hold a `gru`) raise a
+    `ValueError` naming both, never merge.
+
     With `probe=x` (a batch of model inputs, or a tuple of positional
     arguments for `model(*probe)`), each logged step also holds what every
     gate does on it, as the Keras callback logs it: activation statistics,
     retention and, on histogram steps, activation maps. The probe runs as
     one `no_grad` pass in eval mode, with forward hooks that take each
     recurrent module's input and initial state (a packed sequence's lengths
-    as its mask); the modules' modes and the RNG state are restored, so
-    training is unchanged. A cell module called once per time step in a
-    loop is probed over its calls in that pass, from the state given to its
-    first call.
+    as its mask) at every call: a module called several times in the pass
+    (a decoder's cell once per token) is traced over all its calls, in
+    order, each from the state it was given, the calls' steps appended on
+    the time axis. Afterwards every attribute of every submodule is as it
+    was (state stored on `self` in `forward`, buffers, modes), and the RNG
+    state too, so training is unchanged.
 
     With `penalty=` a `GatePenalty`, each step also holds the penalty of
     every block of the layers it penalizes (those with a non-zero
@@ -47,7 +68,8 @@ class GateLogger:
       histogram_freq: write histograms every this many logged steps; 0 for none.
       histogram_bins: buckets per gate histogram.
       layers: module paths to log (`encoder.rnn` or `encoder/rnn`); None for all.
-      probe: None, a tensor of model inputs, or a tuple of arguments.
+      probe: None, a tensor of model inputs, or a tuple of arguments; with
+        several models, a mapping from model name to one of those.
       penalty: None or the `GatePenalty` added to the loss.
       strict: raise logging failures instead of warning once and going on.
       step_unit: what `step` counts, for the tab's x axes: "epoch", "batch",
@@ -86,10 +108,13 @@ class GateLogger:
             errors.append("layers must be None or a non-empty list of module paths, got %r" % (layers,))
         if penalty is not None and not isinstance(penalty, GatePenalty):
             errors.append("penalty must be None or a GatePenalty, got %r" % (penalty,))
-        if probe is not None and not isinstance(probe, (torch.Tensor, tuple, nn.utils.rnn.PackedSequence)):
+        probes = probe.values() if isinstance(probe, Mapping) else [probe]
+        if probe is not None and not all(
+            isinstance(p, (torch.Tensor, tuple, nn.utils.rnn.PackedSequence)) for p in probes
+        ):
             errors.append(
-                "probe must be None, a tensor of model inputs or a tuple of arguments for "
-                "model(*probe), got %r" % type(probe).__name__
+                "probe must be None, a tensor of model inputs, a tuple of arguments for "
+                "model(*probe), or a mapping from model name to one of those, got %r" % type(probe).__name__
             )
         if errors:
             raise ValueError("GateLogger: " + "; ".join(errors))
@@ -104,15 +129,75 @@ class GateLogger:
         self._logger = None
         self._logged = 0
         self._guard = guard.FailureGuard("GateLogger", self.log_dir, strict)
+        self._owners = {}  # layer -> (weak reference to its module, its repr, {weight: shape})
+        self._warned = set()  # unlogged weights already named in a warning
 
     def log(self, module, step, loss=None):
-        """Writes one step of `module`'s gates (and probe, penalties, `loss`) at `step`."""
+        """Writes one step of the gates (and probe, penalties, `loss`) at `step`.
+
+        Args:
+          module: the model, or a mapping from model name to model
+            (`{"encoder": enc, "decoder": dec}`) to log several in one step.
+          step: the step (epoch, batch, ...; see `step_unit`).
+          loss: the training loss, logged next to the penalties.
+
+        Raises:
+          ValueError: no recurrent module, an unknown `layers` name, a
+            probe that does not fit the models, or a layer name another
+            module already logs under.
+        """
         if not _is_writer_rank() or self._guard.failed:
             return
+        if isinstance(self.probe, Mapping) != isinstance(module, Mapping) and self.probe is not None:
+            raise ValueError(
+                "GateLogger: probe=%s but log() was given %s: give one probe per model, "
+                "probe={'encoder': x} with log({'encoder': encoder, ...}, step), or one tensor with one model"
+                % (
+                    "a mapping" if isinstance(self.probe, Mapping) else "one input",
+                    "a mapping of models" if isinstance(module, Mapping) else "one model",
+                )
+            )
         cells = find_cells(module, self.layers)
+        self._claim(cells)
+        self._warn_unlogged(module)
         histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
         if self._guard.run(self._write_step, module, cells, int(step), histograms, loss):
             self._logged += 1
+
+    def _claim(self, cells):
+        """Records which module each layer name logs; raises when another live module already has the name."""
+        for cell in cells:
+            shapes = {name: tuple(p.shape) for name, p in cell.params.items()}
+            owner = self._owners.get(cell.layer)
+            if owner is not None and owner[0]() is not cell.module:
+                # A module that is gone was replaced (a model rebuilt or
+                # reloaded under one logger): the name follows the new one,
+                # unless the shapes say it is another layer altogether.
+                if owner[0]() is not None or owner[2] != shapes:
+                    raise ValueError(
+                        "GateLogger: two different modules would log as %r: %s, logged before, and %s "
+                        "now%s; log several models under their own names, "
+                        "log({'encoder': encoder, 'decoder': decoder}, step), or with one GateLogger each"
+                        % (
+                            cell.layer,
+                            owner[1],
+                            _describe(cell.module),
+                            "" if owner[2] == shapes else " (weights of other shapes)",
+                        )
+                    )
+            self._owners[cell.layer] = (weakref.ref(cell.module), _describe(cell.module), shapes)
+
+    def _warn_unlogged(self, module):
+        new = [
+            (name, why)
+            for name, why in unlogged_weights(module, find_cells(module))
+            if name not in self._warned
+        ]
+        for name, why in new:
+            self._warned.add(name)
+            warnings.warn(
+                "tb-lstm-gates logs no gates of %s: %s" % (name, why), stacklevel=callers.user_stacklevel()
+            )
 
     def _write_step(self, module, cells, step, histograms, loss):
         if self._writer is None:
@@ -147,3 +232,9 @@ class GateLogger:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _describe(module):
+    """A module's class and arguments, one line, for messages: `GRU(3, 5, batch_first=True)`."""
+    text = repr(module)
+    return text if "\n" not in text else type(module).__name__

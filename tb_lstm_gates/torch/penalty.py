@@ -94,7 +94,7 @@ class GatePenalty:
         return result
 
     def __call__(self, model):
-        """The total penalty of `model`, a differentiable scalar tensor."""
+        """The total penalty of `model` (or of a mapping of named models), a differentiable scalar tensor."""
         total = None
         for cell in self.cells(model):
             for (part, gate), block in blocks_of_cell(cell).items():
@@ -105,12 +105,18 @@ class GatePenalty:
                     total = value if total is None else total + value
         if total is None:
             # No coefficient applies: a zero on the model's device, so `loss + penalty(model)` still works.
-            param = next(unwrap(model).parameters())
+            first = next(iter(model.values())) if isinstance(model, Mapping) else model
+            param = next(unwrap(first).parameters())
             return torch.zeros((), dtype=param.dtype, device=param.device)
         return total
 
     def block_penalties(self, cell, arrays):
-        """`[(part, {gate: penalty})]` of one cell, recomputed in numpy from `layouts` for the logs."""
+        """`[(part, {gate: penalty})]` of one cell's blocks that have a coefficient, recomputed in numpy.
+
+        Blocks no coefficient names are left out, parts without any such
+        block too, as the Keras callback and the TF1 hook log them: a series
+        of zeros says nothing.
+        """
         penalties = []
         for part, gates, view in cell.layout.blocks(arrays):
             if part not in PENALTY_PARTS:
@@ -118,13 +124,11 @@ class GatePenalty:
             per_gate = {}
             for g, gate in enumerate(gates):
                 block = np.asarray(view[..., g, :], np.float64)
-                per_gate[gate] = float(
-                    sum(
-                        c * _term(term, block)
-                        for term, c in self.coefficients(part, gate, block.shape).items()
-                    )
-                )
-            penalties.append((part, per_gate))
+                coefficients = self.coefficients(part, gate, block.shape)
+                if coefficients:
+                    per_gate[gate] = float(sum(c * _term(term, block) for term, c in coefficients.items()))
+            if per_gate:
+                penalties.append((part, per_gate))
         return penalties
 
     def _check_keys(self, cells):

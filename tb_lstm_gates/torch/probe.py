@@ -1,6 +1,21 @@
-"""Gate activations of PyTorch cells on a probe batch, recomputed in numpy from their split blocks."""
+"""Gate activations of PyTorch cells on a probe batch, recomputed in numpy from their split blocks.
 
+Every call counts. A recurrent module called several times in the probe
+pass (a `GRUCell` or a one-token `nn.GRU` decoder called once per output
+token, or one module shared by an encoder and a decoder) is one logged
+layer, and its trace holds every call in call order: each call recomputed
+from the input and state it was given, its steps appended on the time
+axis. So the activation map spans all calls and the statistics cover them
+all; a call with fewer sequences than the widest one is padded with masked
+(invalid) rows, which the statistics leave out. Calls from separate places
+are not told apart: they use the same weights, which is what is logged.
+
+The probe leaves nothing behind: see `_ModelState`.
+"""
+
+import dataclasses
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -9,56 +24,65 @@ from torch import nn
 from tb_lstm_gates.core import activations, callers
 from tb_lstm_gates.torch.cells import numpy_copy, unwrap
 
+_CELL_TYPES = (nn.LSTMCell, nn.GRUCell)
+
 
 def probe_traces(module, cells, probe):
     """`[(cell, activations.Trace)]`: what each of `cells` does on `probe`, from its split blocks.
 
     Runs `module(probe)` (or `module(*probe)` for a tuple) once, in eval
-    mode without gradients, capturing each recurrent module's input and
-    initial state by forward pre-hooks; restores every submodule's mode and
-    the RNG state. Then recomputes each cell's recurrence in numpy from the
-    split blocks (`tb_lstm_gates.core.activations`), layer after layer.
+    mode without gradients, capturing every call of each recurrent module
+    (input and initial state) by forward pre-hooks; afterwards every
+    attribute of every submodule, the modes and the RNG state are as they
+    were (`_ModelState`). Then recomputes each cell's recurrence in numpy
+    from the split blocks (`tb_lstm_gates.core.activations`), call by call
+    and layer after layer.
+
+    Args:
+      module: an `nn.Module`, or a mapping from model name to module as
+        `find_cells` takes it; then `probe` is a mapping from some of those
+        names to each model's probe, and the models run in the mapping's
+        order in one pass.
+      cells: `TorchCell`s of `module`.
+      probe: a tensor, `PackedSequence` or tuple of arguments (a mapping of
+        them for a mapping of models).
     """
-    root = unwrap(module)
-    device = next((p.device for p in root.parameters()), None)
-    if device is not None:
-        probe = _to_device(probe, device)
+    runs = _runs(module, probe)
     modules = {id(c.module): c.module for c in cells}
     calls = {key: [] for key in modules}
 
     def capture(mod, args, kwargs):
         calls[id(mod)].append((args, kwargs))
 
-    handles = [m.register_forward_pre_hook(capture, with_kwargs=True) for m in modules.values()]
-    modes = [(m, m.training) for m in root.modules()]
-    rng = torch.random.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    try:
-        root.eval()
-        with torch.no_grad():
-            # A PackedSequence is a namedtuple, but one argument.
-            if isinstance(probe, tuple) and not isinstance(probe, nn.utils.rnn.PackedSequence):
-                root(*probe)
-            else:
-                root(probe)
-    finally:
-        for handle in handles:
-            handle.remove()
-        for m, training in modes:
-            m.training = training
-        torch.random.set_rng_state(rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)
+    with _ModelState([root for root, _ in runs]):
+        handles = [m.register_forward_pre_hook(capture, with_kwargs=True) for m in modules.values()]
+        try:
+            with torch.no_grad():
+                for root, inputs in runs:
+                    root.eval()
+                    # A PackedSequence is a namedtuple, but one argument.
+                    if isinstance(inputs, tuple) and not isinstance(inputs, nn.utils.rnn.PackedSequence):
+                        root(*inputs)
+                    else:
+                        root(inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
     traced, skipped = [], []
+    arrays = {c.layer: c.arrays() for c in cells}
     for key, m in modules.items():
         mine = [c for c in cells if c.module is m]
         if not calls[key]:
-            skipped.append("%s (not called by the model's forward)" % mine[0].layer.rsplit("/", 1)[0])
+            skipped.append("%s (not called by the model's forward)" % _module_name(mine[0]))
             continue
-        if isinstance(m, (nn.LSTMCell, nn.GRUCell)):
-            traced.extend(_trace_cell(mine[0], calls[key], skipped))
+        if isinstance(m, _CELL_TYPES):
+            per_call = [
+                [(mine[0], _trace_cell_call(mine[0], arrays[mine[0].layer], *call))] for call in calls[key]
+            ]
         else:
-            traced.extend(_trace_rnn(m, mine, *calls[key][0]))
+            per_call = [_trace_rnn(m, mine, arrays, *call) for call in calls[key]]
+        for i, cell in enumerate(mine):
+            traced.append((cell, concatenate([traces[i][1] for traces in per_call])))
     if skipped:
         warnings.warn(
             "tb-lstm-gates computes no probe activations for %s" % "; ".join(skipped),
@@ -68,10 +92,140 @@ def probe_traces(module, cells, probe):
     return sorted(traced, key=lambda pair: order[pair[0].layer])
 
 
+def _module_name(cell):
+    return cell.layer if isinstance(cell.module, _CELL_TYPES) else cell.layer.rsplit("/", 1)[0]
+
+
+def _runs(module, probe):
+    """`[(root module, its probe on its device)]` to run in order."""
+    if isinstance(module, Mapping):
+        if not isinstance(probe, Mapping) or not probe or set(probe) - set(module):
+            raise ValueError(
+                "with several models, probe must be a mapping from some of their names (%s) to each "
+                "one's inputs, e.g. probe={%r: x}; got %s"
+                % (
+                    ", ".join(map(repr, module)),
+                    next(iter(module)),
+                    "keys %s" % ", ".join(map(repr, probe))
+                    if isinstance(probe, Mapping)
+                    else type(probe).__name__,
+                )
+            )
+        pairs = [(module[name], probe[name]) for name in module if name in probe]
+    else:
+        pairs = [(module, probe)]
+    runs = []
+    for root, inputs in pairs:
+        root = unwrap(root)
+        device = next((p.device for p in root.parameters()), None)
+        runs.append((root, inputs if device is None else _to_device(inputs, device)))
+    return runs
+
+
 def _to_device(probe, device):
     if isinstance(probe, tuple) and not isinstance(probe, nn.utils.rnn.PackedSequence):
         return tuple(_to_device(p, device) for p in probe)
     return probe.to(device) if hasattr(probe, "to") else probe
+
+
+class _ModelState:
+    """Puts back, on exit, everything a forward pass may change on the modules below `roots`.
+
+    For every submodule (each once): every entry of its `__dict__` (added
+    entries removed, replaced ones put back, so `self.hidden = h` in
+    `forward` is undone, as are modes, which live there as `training`);
+    the contents of each list, dict and set it holds, put back in place, so
+    the container keeps its identity (`self.history.append(h)`, a buffer
+    reassigned in `_buffers`); and the values of its buffers and plain
+    tensor attributes changed in place (told by the tensor's version
+    counter, restored from a copy taken before). Containers are restored
+    shallowly: a list nested in a list and changed in place stays changed.
+    Parameters are not copied: a forward pass that changes its own weights
+    in place under `no_grad` is not supported. Also the CPU and CUDA RNG states.
+    """
+
+    def __init__(self, roots):
+        self._roots = roots
+
+    def __enter__(self):
+        self._saved = []
+        seen = set()
+        for root in self._roots:
+            for m in root.modules():
+                if id(m) in seen:
+                    continue
+                seen.add(id(m))
+                entries = dict(vars(m))
+                contents = {k: _contents(v) for k, v in entries.items() if isinstance(v, (list, dict, set))}
+                tensors = [
+                    (t, t._version, t.detach().clone())
+                    for t in list(m._buffers.values()) + list(entries.values())
+                    if isinstance(t, torch.Tensor) and not isinstance(t, nn.Parameter)
+                ]
+                self._saved.append((m, entries, contents, tensors))
+        self._rng = torch.random.get_rng_state()
+        self._cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        return self
+
+    def __exit__(self, *exc):
+        for m, entries, contents, tensors in self._saved:
+            now = vars(m)
+            for key in [k for k in now if k not in entries]:
+                del now[key]
+            for key, value in entries.items():
+                if now.get(key, _MISSING) is not value:
+                    now[key] = value
+            for key, saved in contents.items():
+                _restore_contents(entries[key], saved)
+            with torch.no_grad():
+                for tensor, version, copy in tensors:
+                    if tensor._version != version:
+                        tensor.copy_(copy)
+        torch.random.set_rng_state(self._rng)
+        if self._cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self._cuda_rng)
+
+
+_MISSING = object()
+
+
+def _contents(container):
+    return dict(container) if isinstance(container, dict) else list(container)
+
+
+def _restore_contents(container, saved):
+    if isinstance(container, dict):
+        if list(container) != list(saved) or any(container[k] is not v for k, v in saved.items()):
+            container.clear()
+            container.update(saved)
+    elif isinstance(container, set):
+        if {id(v) for v in container} != {id(v) for v in saved}:
+            container.clear()
+            container.update(saved)
+    elif len(container) != len(saved) or any(a is not b for a, b in zip(container, saved)):
+        container[:] = saved
+
+
+def concatenate(traces):
+    """One trace of several calls' traces, their steps appended on the time axis in call order.
+
+    A call with fewer sequences is padded to the widest with masked rows
+    (`valid` False), which every statistic leaves out.
+    """
+    if len(traces) == 1:
+        return traces[0]
+    batch = max(t.valid.shape[0] for t in traces)
+
+    def padded(array, fill):
+        pad = [(0, batch - array.shape[0])] + [(0, 0)] * (array.ndim - 1)
+        return np.pad(array, pad, constant_values=fill)
+
+    return dataclasses.replace(
+        traces[0],
+        activations=np.concatenate([padded(t.activations, 0) for t in traces], axis=1),
+        valid=np.concatenate([padded(t.valid, False) for t in traces], axis=1),
+        outputs=np.concatenate([padded(t.outputs, 0) for t in traces], axis=1),
+    )
 
 
 def _run(cell, arrays, x, mask, backwards, state):
@@ -81,8 +235,8 @@ def _run(cell, arrays, x, mask, backwards, state):
     return activations.gru(cell.layout, arrays, x, mask, backwards, reset_after=True, initial_state=state)
 
 
-def _trace_rnn(module, cells, args, kwargs):
-    """Traces of every layer and direction of an `nn.LSTM` / `nn.GRU`, from its captured call."""
+def _trace_rnn(module, cells, arrays, args, kwargs):
+    """Traces of every layer and direction of an `nn.LSTM` / `nn.GRU`, from one captured call, in `cells` order."""
     inputs = args[0] if args else kwargs["input"]
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
     mask = None
@@ -101,7 +255,7 @@ def _trace_rnn(module, cells, args, kwargs):
     if hx is not None:
         hx = tuple(numpy_copy(h) for h in hx) if isinstance(hx, tuple) else numpy_copy(hx)
     directions = 2 if module.bidirectional else 1
-    traced = []
+    traces = {}
     for k in range(module.num_layers):
         outputs = []
         for cell in [c for c in cells if c.index == k]:
@@ -109,24 +263,24 @@ def _trace_rnn(module, cells, args, kwargs):
             state = (
                 None if hx is None else (tuple(h[slot] for h in hx) if isinstance(hx, tuple) else hx[slot])
             )
-            trace = _run(cell, cell.arrays(), x, mask, cell.reverse, state)
-            traced.append((cell, trace))
+            trace = traces[cell.layer] = _run(cell, arrays[cell.layer], x, mask, cell.reverse, state)
             outputs.append(trace.outputs[:, ::-1] if cell.reverse else trace.outputs)
         x = np.concatenate(outputs, axis=-1)
-    return traced
+    return [(cell, traces[cell.layer]) for cell in cells]
 
 
-def _trace_cell(cell, calls, skipped):
-    """The trace of a cell module over its calls in the probe pass, one time step per call."""
-    steps, state = [], None
-    for i, (args, kwargs) in enumerate(calls):
-        x = args[0] if args else kwargs["input"]
-        steps.append(numpy_copy(x).reshape(-1, x.shape[-1]))
-        if i == 0:
-            hx = args[1] if len(args) > 1 else kwargs.get("hx")
-            if hx is not None:
-                state = tuple(numpy_copy(h) for h in hx) if isinstance(hx, tuple) else numpy_copy(hx)
-    if len({s.shape for s in steps}) != 1:
-        skipped.append("%s (its calls had different batch sizes)" % cell.layer)
-        return []
-    return [(cell, _run(cell, cell.arrays(), np.stack(steps, axis=1), None, False, state))]
+def _trace_cell_call(cell, arrays, args, kwargs):
+    """The one-step trace of one call of a cell module, from the state that call was given."""
+    x = numpy_copy(args[0] if args else kwargs["input"])
+    hx = args[1] if len(args) > 1 else kwargs.get("hx")
+    state = None
+    if hx is not None:
+        state = tuple(numpy_copy(h) for h in hx) if isinstance(hx, tuple) else numpy_copy(hx)
+    if x.ndim == 1:  # unbatched (features,)
+        x = x[None]
+        state = (
+            None
+            if state is None
+            else (tuple(s[None] for s in state) if isinstance(state, tuple) else state[None])
+        )
+    return _run(cell, arrays, x[:, None], None, False, state)
