@@ -19,6 +19,7 @@ import argparse
 import inspect
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -118,9 +119,12 @@ def main(argv=None):
 
 
 def serve(logdir, port):
-    """Runs TensorBoard on `logdir` and opens the LSTM Gates tab, until Ctrl-C."""
+    """Runs TensorBoard on `logdir` and opens the LSTM Gates tab, until Ctrl-C or SIGTERM stops both."""
     url = "http://localhost:%d/#lstm_gates" % port
     print("\nLSTM Gates tab: %s  (Ctrl-C to stop)\n" % url, flush=True)
+    # SIGTERM (`kill`, a process manager, a closed terminal's session) stops
+    # the demo as Ctrl-C does; without this TensorBoard would outlive it.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port", str(port)]
     )
@@ -128,8 +132,20 @@ def serve(logdir, port):
         webbrowser.open(url)
         return server.wait()
     except KeyboardInterrupt:
-        server.terminate()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
