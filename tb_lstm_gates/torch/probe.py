@@ -48,6 +48,9 @@ def probe_traces(module, cells, probe):
         them for a mapping of models).
     """
     runs = _runs(module, probe)
+    # Models the probe does not name are left out, as asked: no warning for them.
+    reachable = {id(m) for root, _ in runs for m in root.modules()}
+    cells = [c for c in cells if id(c.module) in reachable]
     modules = {id(c.module): c.module for c in cells}
     calls = {key: [] for key in modules}
 
