@@ -5,7 +5,8 @@ PyTorch fuses each LSTM's four gates (GRU's three) in `weight_ih_l{k}`
 in the order i, f, g, o (r, z, n for GRUs) on the first axis. This module
 finds every `nn.LSTM`, `nn.GRU`, `nn.LSTMCell` and `nn.GRUCell` in a module
 tree (also inside `DataParallel`, `DistributedDataParallel` and
-`torch.compile` wrappers) and splits them with `layouts.torch_lstm` /
+`torch.compile` wrappers; each module object once, however many paths reach
+it; `unlogged_weights` names the recurrent weights left out) and splits them with `layouts.torch_lstm` /
 `layouts.torch_gru`.
 
 Names follow the module tree: a module at `encoder.rnn` logs layers
@@ -24,7 +25,7 @@ Imports torch, numpy and tensorboard only: never TensorFlow or Keras.
 """
 
 from tb_lstm_gates.core.gate_penalty import TERMS
-from tb_lstm_gates.torch.cells import TorchCell, find_cells, gate_blocks, unwrap
+from tb_lstm_gates.torch.cells import TorchCell, find_cells, gate_blocks, unlogged_weights, unwrap
 from tb_lstm_gates.torch.logger import GateLogger
 from tb_lstm_gates.torch.penalty import PENALTY_PARTS, GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
@@ -42,5 +43,6 @@ __all__ = [
     "load_state_dict",
     "probe_traces",
     "state_arrays",
+    "unlogged_weights",
     "unwrap",
 ]
