@@ -546,8 +546,11 @@ TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog")
 
 
 def test_the_cli_keeps_tensorflows_start_up_lines_quiet_unless_the_user_set_a_level(tmp_path):
-    path = str(tmp_path / "model.3.keras")
-    make_model().save(path)
+    # A directory may hold TF checkpoints, so the CLI loads TensorFlow for it
+    # (a .keras, .weights.h5 or torch file given by name needs no TensorFlow).
+    path = str(tmp_path / "saved")
+    os.makedirs(path)
+    make_model().save(os.path.join(path, "model.3.keras"))
     quiet = run_cli(["import", path, "--logdir", str(tmp_path / "a")])
     assert quiet.returncode == 0, quiet.stderr
     assert "model.3.keras: step 3 (from its file name)" in quiet.stdout

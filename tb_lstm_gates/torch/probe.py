@@ -141,7 +141,9 @@ class _ModelState:
     the container keeps its identity (`self.history.append(h)`, a buffer
     reassigned in `_buffers`); and the values of its buffers and plain
     tensor attributes changed in place (told by the tensor's version
-    counter, restored from a copy taken before). Containers are restored
+    counter, restored from a copy taken before; inference-mode tensors have
+    no version counter and cannot be changed in place outside inference
+    mode, so they are left out). Containers are restored
     shallowly: a list nested in a list and changed in place stays changed.
     Parameters are not copied: a forward pass that changes its own weights
     in place under `no_grad` is not supported. Also the CPU and CUDA RNG states.
@@ -163,7 +165,9 @@ class _ModelState:
                 tensors = [
                     (t, t._version, t.detach().clone())
                     for t in list(m._buffers.values()) + list(entries.values())
-                    if isinstance(t, torch.Tensor) and not isinstance(t, nn.Parameter)
+                    if isinstance(t, torch.Tensor)
+                    and not isinstance(t, nn.Parameter)
+                    and not t.is_inference()
                 ]
                 self._saved.append((m, entries, contents, tensors))
         self._rng = torch.random.get_rng_state()
