@@ -10,7 +10,7 @@ records read and whether the process imported TensorFlow.
 before the package read event files itself: `git archive eaa84fd | tar -x
 -C /tmp/before`).
 
-    python benchmarks/bench_load.py [--runs 2 --steps 2000 --layers 2 --units 32] [--baseline DIR]
+    python benchmarks/bench_load.py [--runs 2 --steps 10000 --layers 2 --units 32] [--baseline DIR]
 """
 
 import argparse
@@ -55,7 +55,7 @@ def time_load(checkout, logdir, repeats):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=10000)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)

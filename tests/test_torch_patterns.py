@@ -146,6 +146,13 @@ def test_two_models_one_logger_log_under_their_names_and_a_shared_name_is_an_err
     )
     assert {r.layer for r in records if r.stat == metadata.ACT_MEAN} == {"encoder/0/l0"}
 
+    with tg.GateLogger(tmp_path / "bad", probe={"encoder": torch.randn(5, 2, 3)}) as logger:
+        with pytest.raises(
+            ValueError, match="probe names 'encoder', which log.. was not given; the models are 'enc'"
+        ):
+            logger.log({"enc": encoder}, 0)
+        with pytest.raises(ValueError, match="give one probe per model"):
+            logger.log(encoder, 0)
     with tg.GateLogger(tmp_path / "clash") as logger:
         logger.log(encoder, 0)
         with pytest.raises(ValueError, match=r"two different modules would log as '0/l0': GRU\(3, 4\)"):

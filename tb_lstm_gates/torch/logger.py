@@ -157,6 +157,11 @@ class GateLogger:
                     "a mapping of models" if isinstance(module, Mapping) else "one model",
                 )
             )
+        if isinstance(self.probe, Mapping) and set(self.probe) - set(module):
+            raise ValueError(
+                "GateLogger: probe names %s, which log() was not given; the models are %s"
+                % (", ".join(map(repr, set(self.probe) - set(module))), ", ".join(map(repr, module)))
+            )
         cells = find_cells(module, self.layers)
         self._claim(cells)
         self._warn_unlogged(module)
