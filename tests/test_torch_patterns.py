@@ -187,7 +187,9 @@ def test_every_recurrent_weight_left_out_is_named_in_one_warning_each(tmp_path):
         warnings.simplefilter("always")
         logger.log(model, 0)
         logger.log(model, 1)  # named once, not at every step
-    messages = sorted(str(w.message) for w in caught if "logs no gates" in str(w.message))
+    ours = [w for w in caught if "logs no gates" in str(w.message)]
+    assert {w.filename for w in ours} == {__file__}  # the user's `log` line, not ours
+    messages = sorted(str(w.message) for w in ours)
     assert len(messages) == 3
     assert "mine.weight_hh: it belongs to a Handmade" in messages[0]
     assert "plain: a plain Python list" in messages[1] and "nn.ModuleList" in messages[1]
