@@ -363,6 +363,8 @@ def import_checkpoints(
             values = ckpt.read(keys)
             if writer is None:
                 writer = summary.GateSummaryWriter(run_dir, step_unit=_step_unit(todo))
+                # A checkpoint stores names, not the model's order: the cells' scopes in order.
+                writer.set_layer_order([cell.layer for cell in ckpt.cells])
                 logger = summary.CellLogger(writer, histogram_bins)
             for cell in ckpt.cells:
                 arrays = {w: np.asarray(values[k]) for w, k in cell.variables.items()}

@@ -61,6 +61,9 @@ class Trace:
       positions: for a ConvLSTM the number of output positions, whose
         activations `units` holds position by position (`positions *
         filters`); 1 for LSTM and GRU cells.
+      states: `(batch, time, units)`, the cell's state after each step in
+        the input's time order (an LSTM's c_t, a GRU's h_t; see
+        `names.STATES`), carried over at masked steps; None if not recorded.
     """
 
     cell: str
@@ -70,6 +73,7 @@ class Trace:
     valid: np.ndarray
     outputs: np.ndarray
     positions: int = 1
+    states: np.ndarray = None
 
 
 def lstm(
@@ -116,6 +120,7 @@ def lstm(
     h, c = _initial_states(initial_state, [(batch, recurrent.shape[0]), (batch, units)], xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, x.shape[1], h.shape[1]), xz.dtype)
+    cells = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
         z = xz[:, t] + (h @ recurrent).reshape(batch, 4, units)
         a = acts[:, t]
@@ -129,8 +134,9 @@ def lstm(
         c = np.where(keep, c_new, c)
         h = np.where(keep, h_new, h)
         outputs[:, k] = h
+        cells[:, t] = c
     functions = (recurrent_activation, recurrent_activation, activation, recurrent_activation)
-    return Trace("lstm", gates, functions, acts, valid, outputs)
+    return Trace("lstm", gates, functions, acts, valid, outputs, states=cells)
 
 
 def gru(
@@ -171,6 +177,7 @@ def gru(
     (h,) = _initial_states(initial_state, [(batch, units)], xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, x.shape[1], units), xz.dtype)
+    states = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
         a = acts[:, t]
         if reset_after:
@@ -183,8 +190,9 @@ def gru(
         h_new = a[:, 0] * h + (1 - a[:, 0]) * a[:, 2]
         h = np.where(valid[:, t, None], h_new, h)
         outputs[:, k] = h
+        states[:, t] = h
     functions = (recurrent_activation, recurrent_activation, activation)
-    return Trace("gru", gates, functions, acts, valid, outputs)
+    return Trace("gru", gates, functions, acts, valid, outputs, states=states)
 
 
 def conv_lstm(
@@ -245,6 +253,7 @@ def conv_lstm(
     h, c = _initial_states(initial_state, [(batch,) + out + (filters,)] * 2, xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
     outputs = np.empty((batch, time) + out + (filters,), xz.dtype)
+    cells = np.empty((batch, time) + out + (filters,), xz.dtype)
     ones = (1,) * rank
     for k, t in enumerate(steps):
         z = xz[:, t] + _conv(h, recurrent, ones, "same", ones).reshape(xz.shape[:1] + xz.shape[2:])
@@ -257,11 +266,13 @@ def conv_lstm(
         c = np.where(keep, c_new, c)
         h = np.where(keep, h_new, h)
         outputs[:, k] = h
+        cells[:, t] = c
     positions = int(np.prod(out))
     # (batch, time, *out, 4, filters) -> (batch, time, 4, positions * filters)
     acts = np.moveaxis(acts, -2, 2).reshape(batch, time, 4, positions * filters)
     functions = (recurrent_activation, recurrent_activation, activation, recurrent_activation)
-    return Trace("conv_lstm", gates, functions, acts, valid, outputs, positions)
+    cells = cells.reshape(batch, time, positions * filters)
+    return Trace("conv_lstm", gates, functions, acts, valid, outputs, positions, cells)
 
 
 def _tuple(value, rank):
@@ -359,6 +370,38 @@ def activation_map(trace, sequence=0):
     if trace.positions > 1:
         a = a.reshape(a.shape[:2] + (trace.positions, -1)).mean(axis=2)
     return np.ascontiguousarray(a.transpose(1, 0, 2), dtype=np.float32)
+
+
+# Bound of what `probe_sequences` keeps of a layer at one step: at most
+# MAX_SEQUENCES sequences and MAX_SEQUENCE_VALUES values (gates and state,
+# sequences, time steps, units), 256 KiB as float16.
+MAX_SEQUENCES = 8
+MAX_SEQUENCE_VALUES = 2**17
+
+
+def probe_sequences(trace):
+    """The gates and the state of the trace's first sequences over time, for the tab's Text view.
+
+    As many sequences as fit MAX_SEQUENCES and MAX_SEQUENCE_VALUES; if one
+    sequence alone does not fit, its first time steps. A ConvLSTM's units
+    are its filters, each the mean over the output positions, as in
+    `activation_map`.
+
+    Returns:
+      float32 `(n_gates + 1, sequences, time, units)`: the gates in the
+      order of `trace.gates`, then the state (`names.STATES`); NaN at
+      masked steps.
+    """
+    a = np.moveaxis(trace.activations, 2, 0)  # (gates, batch, time, units)
+    a = np.concatenate([a, trace.states[None]], axis=0)
+    if trace.positions > 1:
+        a = a.reshape(a.shape[:3] + (trace.positions, -1)).mean(axis=3)
+    rows, batch, time, units = a.shape
+    per_sequence = rows * time * units
+    sequences = max(1, min(batch, MAX_SEQUENCES, MAX_SEQUENCE_VALUES // per_sequence))
+    time = min(time, max(1, MAX_SEQUENCE_VALUES // (rows * units)))
+    a = np.where(trace.valid[None, :sequences, :time, None], a[:, :sequences, :time], np.nan)
+    return np.ascontiguousarray(a, dtype=np.float32)
 
 
 def _function(name):

@@ -66,6 +66,10 @@ RETENTION_CAP = 1000.0
 # Norm of the gradient of the model's loss on the probe w.r.t. one block,
 # written on the weight's own part (`input`, `recurrent`, `bias`, ...).
 GRAD_NORM = "grad_norm"
+# Norm of the gradient of the real training batch w.r.t. one block: the
+# weights' own `.grad` (PyTorch's GateLogger, when `log` runs between
+# `backward()` and `zero_grad()`), on the weight's own part.
+TRAIN_GRAD_NORM = "train_grad_norm"
 # Statistics of the probe, in the order the tab lists them.
 PROBE_STATS = ACTIVATION_STATS + (GRAD_NORM,)
 # The activations of one gate on the probe's first sequence: a [time, units]
@@ -79,8 +83,16 @@ ACTIVATION_MAP = "activation_map"
 # version 1), the points of Karpathy, Johnson and Fei-Fei's (2015)
 # saturation plot. Part = ACTIVATION.
 UNIT_SATURATION = "unit_saturation"
+# What the probe's first sequences did over time, for the tab's Text view: per
+# gate and for the cell's state (STATES: an LSTM's c_t, a GRU's h_t), a
+# [sequences, time, units] array, NaN at masked steps. Part = ACTIVATION.
+PROBE_SEQUENCES = "probe_sequences"
+STATES = {"lstm": "c_t", "conv_lstm": "c_t", "gru": "h_t"}
+# The probe's tokens, one list of strings per sequence, once per run (layer
+# MODEL_LAYER).
+PROBE_TOKENS = "probe_tokens"
 # Statistics whose value is an array rather than a number.
-TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP, UNIT_SATURATION)
+TENSOR_STATS = (HISTOGRAM, ACTIVATION_MAP, UNIT_SATURATION, PROBE_SEQUENCES, PROBE_TOKENS)
 # The training loss, logged beside the penalties so the tab can show each
 # penalty's share of the loss.
 LOSS = "loss"

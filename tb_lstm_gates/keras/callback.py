@@ -9,7 +9,7 @@ from tb_lstm_gates.core import callers, stats
 from tb_lstm_gates.keras import discover, probe_run
 from tb_lstm_gates.keras import penalties as keras_penalties
 from tb_lstm_gates.keras import probe as probe_lib
-from tb_lstm_gates.logs import distribute, guard, summary
+from tb_lstm_gates.logs import distribute, guard, summary, tokens
 
 TRAIN_RUN = "train"
 
@@ -85,6 +85,11 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         or a tuple `(x, y)` with targets. Pass several inputs as a list.
       probe_gradients: also log per-block gradient norms on the probe; needs
         `probe=(x, y)` and Keras on TensorFlow, torch or JAX.
+      probe_tokens: None, or the probe's tokens for the tab's Text view and
+        activation map (written once per run): a list of token lists, one
+        per probe sequence and as long as its time steps; or, for a probe
+        of integer ids, a vocabulary (a list or dict from id to string) or
+        a function from an id to its string (`tb_lstm_gates.logs.tokens`).
 
     Example:
 
@@ -112,11 +117,18 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         strict=False,
         probe=None,
         probe_gradients=False,
+        probe_tokens=None,
     ):
         super().__init__()
         errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
+        self._probe_x = self._probe_tokens = None
         try:
             self._probe_x, self._probe_y = probe_lib.check_probe(probe, probe_gradients)
+        except ValueError as e:
+            errors.append(str(e))
+        try:
+            first = None if self._probe_x is None else keras.tree.flatten(self._probe_x)[0]
+            self._probe_tokens = tokens.check_probe_tokens(probe_tokens, first)
         except ValueError as e:
             errors.append(str(e))
         if update_freq != "epoch" and not (guard.is_int(update_freq) and update_freq > 0):
@@ -246,6 +258,9 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         # Steps count epochs or batches, as `update_freq` says; the tab names the unit on its axes.
         unit = "epoch" if self.update_freq == "epoch" else "batch"
         self._writer = summary.GateSummaryWriter(self.run_dir, step_unit=unit)
+        self._writer.set_layer_order([cell.layer for cell in self._cells])
+        if self._probe_tokens is not None:
+            self._writer.write_probe_tokens(self._probe_tokens)
         self._logger = summary.CellLogger(self._writer, self.histogram_bins)
         if self._probe_x is not None:
             self._probe = probe_lib.ProbeLogger(

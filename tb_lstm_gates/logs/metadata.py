@@ -27,7 +27,9 @@ from tb_lstm_gates.core.names import (  # noqa: F401
     MODEL_LAYER,
     PARTS,
     PENALTY,
+    PROBE_SEQUENCES,
     PROBE_STATS,
+    PROBE_TOKENS,
     RETENTION,
     RETENTION_CAP,
     SATURATED,
@@ -36,10 +38,12 @@ from tb_lstm_gates.core.names import (  # noqa: F401
     SCALAR_STATS,
     SIGMOID_SATURATION,
     SPECTRAL_NORM,
+    STATES,
     TANH_GATES,
     TANH_SATURATION,
     TENSOR_STATS,
     TOTAL,
+    TRAIN_GRAD_NORM,
     UNIT_SATURATION,
 )
 
@@ -69,12 +73,29 @@ TAG_PREFIX = PLUGIN_NAME
 #   probed step, so half the bytes of float32 matter; a fraction is within
 #   0.05 % of itself, far below what the scatter plot shows, and 0 and 1
 #   are exact.
+#
+# Kinds added later carry their own `kind_version` (1 so far), so a reader
+# skips, with the newer-version warning, a kind it knows in a newer form, and
+# older readers skip the kinds they do not know; the contents of the kinds
+# above are unchanged:
+# - PROBE_SEQUENCES_KIND: float16 `[gates + 1, sequences, time, units]`,
+#   the probe's first sequences (`activations.probe_sequences`: at most 8
+#   sequences and 2**17 values per layer and step), the gates then the
+#   cell's state (`state` in the content: `c_t` or `h_t`), NaN at masked
+#   steps; written on the steps that write activation maps;
+# - PROBE_TOKENS_KIND: uint8, the UTF-8 JSON of the probe's tokens, a list
+#   of lists of strings (one per sequence, the first 8), layer MODEL_LAYER;
+#   written once per event file, at its first step.
 STATS_KIND = "stats"
 HISTOGRAMS_KIND = "histograms"
 ACTIVATION_MAPS_KIND = "activation_maps"
 UNIT_SATURATIONS_KIND = "unit_saturations"
+PROBE_SEQUENCES_KIND = "probe_sequences"
+PROBE_TOKENS_KIND = "probe_tokens"
 # Per gate-indexed kind, the statistic of its blocks.
 _GATE_KINDS = {ACTIVATION_MAPS_KIND: ACTIVATION_MAP, UNIT_SATURATIONS_KIND: UNIT_SATURATION}
+# The `kind_version` of each later kind that this version reads up to.
+KIND_VERSIONS = {PROBE_SEQUENCES_KIND: 1, PROBE_TOKENS_KIND: 1}
 
 # Beside every point, a version 2 writer writes the points of steps that are
 # multiples of 10, 100, 1000 and 10000 (and the first point of each time
@@ -199,6 +220,12 @@ STAT_INFO = {
         "orders of magnitude are both unhealthy.",
         "log",
     ),
+    TRAIN_GRAD_NORM: StatInfo(
+        "gradient norm (training)",
+        "Norm of the block's gradient on the training batch (its .grad when logged after backward()): "
+        "vanishing near 0 or exploding by orders of magnitude are both unhealthy.",
+        "log",
+    ),
     PENALTY: StatInfo(
         "penalty",
         "Regularization penalty added to the loss: should stay a small share of the loss.",
@@ -220,7 +247,7 @@ def contract():
             stat: {"name": info.name, "description": info.description, "scale": info.scale}
             for stat, info in STAT_INFO.items()
         },
-        "weight_stats": list(SCALAR_STATS) + [GRAD_NORM],
+        "weight_stats": list(SCALAR_STATS) + [GRAD_NORM, TRAIN_GRAD_NORM],
         "activation_stats": list(ACTIVATION_STATS),
         # The Activations grid's rows: SATURATED is the sum of the two that tell more apart.
         "activation_rows": [s for s in ACTIVATION_STATS if s != SATURATED],
@@ -230,6 +257,7 @@ def contract():
         "tanh_gates": list(TANH_GATES),
         "saturation": {"sigmoid": list(SIGMOID_SATURATION), "tanh": list(TANH_SATURATION)},
         "step_units": list(STEP_UNITS),
+        "states": sorted(set(STATES.values())),
     }
 
 
@@ -243,8 +271,10 @@ Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat"
 # STRIDES.
 # `step_unit` (one of STEP_UNITS) is what the steps count; logs that do not say
 # (version 1, and version 2 before the field) read as DEFAULT_STEP_UNIT.
+# `index` is the layer's place in the model's order (0 first), None where
+# the writer did not say (logs before the field: readers sort by name).
 Content = collections.namedtuple(
-    "Content", ["kind", "blocks", "shape", "stride", "step_unit"], defaults=(DEFAULT_STEP_UNIT,)
+    "Content", ["kind", "blocks", "shape", "stride", "step_unit", "index"], defaults=(DEFAULT_STEP_UNIT, None)
 )
 
 
@@ -263,7 +293,9 @@ def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
     return tag if stride == 1 else "%s/every_%d" % (tag, stride)
 
 
-def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, missing=(), step_unit="step"):
+def create_summary_metadata(
+    layer, kind, cell, parts, stats, gates, stride=1, missing=(), step_unit="step", index=None
+):
     """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
     Args:
@@ -279,6 +311,7 @@ def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, mi
         hold no block.
       step_unit: what the steps count, one of STEP_UNITS; written only when
         it is not DEFAULT_STEP_UNIT, so older readers see the content they know.
+      index: the layer's place in the model's order (0 first), or None.
     """
     content = {
         "version": PROTOCOL_VERSION,
@@ -296,6 +329,12 @@ def create_summary_metadata(layer, kind, cell, parts, stats, gates, stride=1, mi
         content["stride"] = stride
     if step_unit != DEFAULT_STEP_UNIT:
         content["step_unit"] = check_step_unit(step_unit)
+    if index is not None:
+        content["index"] = int(index)
+    if kind in KIND_VERSIONS:
+        content["kind_version"] = KIND_VERSIONS[kind]
+    if kind == PROBE_SEQUENCES_KIND:
+        content["state"] = STATES[cell]
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,
@@ -343,8 +382,15 @@ def parse_plugin_content(content):
     _require(parsed, ("layer", "cell", "kind"), str)
     kind, layer, cell = parsed["kind"], parsed["layer"], parsed["cell"]
     names = ("parts", "gates", "stats") if kind == STATS_KIND else ("parts", "gates")
-    if kind not in (STATS_KIND, HISTOGRAMS_KIND) + tuple(_GATE_KINDS):
+    if kind not in (STATS_KIND, HISTOGRAMS_KIND) + tuple(_GATE_KINDS) + tuple(KIND_VERSIONS):
         raise ValueError("lstm_gates summary metadata has unknown kind %r" % (kind,))
+    if kind in KIND_VERSIONS:
+        kind_version = parsed.get("kind_version")
+        if not isinstance(kind_version, int) or kind_version > KIND_VERSIONS[kind]:
+            raise NewerVersionError(
+                "lstm_gates %s summary has kind_version %r; this tb-lstm-gates reads up to %d: upgrade "
+                "tb-lstm-gates" % (kind, kind_version, KIND_VERSIONS[kind])
+            )
     _require(parsed, names, list)
     if not all(isinstance(name, str) for field in names for name in parsed[field]):
         raise ValueError("lstm_gates summary metadata has non-string names")
@@ -369,6 +415,14 @@ def parse_plugin_content(content):
             for p, part in enumerate(parts)
             for g, gate in enumerate(gates)
         )
+    elif kind == PROBE_SEQUENCES_KIND:
+        _require(parsed, ("state",), str)
+        gates = gates + [parsed["state"]]
+        shape = (len(gates),)
+        blocks = (Block(layer, cell, ACTIVATION, gate, PROBE_SEQUENCES, g) for g, gate in enumerate(gates))
+    elif kind == PROBE_TOKENS_KIND:
+        shape = ()
+        blocks = (Block(layer, cell, ACTIVATION, TOTAL, PROBE_TOKENS, ()),)
     else:
         shape = (len(gates),)
         blocks = (Block(layer, cell, ACTIVATION, gate, _GATE_KINDS[kind], g) for g, gate in enumerate(gates))
@@ -377,7 +431,29 @@ def parse_plugin_content(content):
         raise ValueError("lstm_gates summary metadata names no part, gate or statistic")
     # A unit this version does not know (a newer writer's) reads as unknown.
     step_unit = parsed.get("step_unit")
-    return Content(kind, blocks, shape, stride, step_unit if step_unit in STEP_UNITS else DEFAULT_STEP_UNIT)
+    index = parsed.get("index")
+    index = index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else None
+    return Content(
+        kind, blocks, shape, stride, step_unit if step_unit in STEP_UNITS else DEFAULT_STEP_UNIT, index
+    )
+
+
+def tokens_tensor(tokens):
+    """The uint8 tensor value of PROBE_TOKENS_KIND: the UTF-8 JSON of `tokens` (lists of strings)."""
+    return np.frombuffer(json.dumps(tokens, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
+
+
+def parse_tokens(array):
+    """The lists of strings a PROBE_TOKENS_KIND tensor holds, or None if it holds something else."""
+    try:
+        tokens = json.loads(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
+    except ValueError:
+        return None
+    if isinstance(tokens, list) and all(
+        isinstance(row, list) and all(isinstance(t, str) for t in row) for row in tokens
+    ):
+        return tokens
+    return None
 
 
 def histogram_rows(packed):

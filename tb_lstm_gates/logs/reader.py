@@ -164,4 +164,6 @@ def _value(kind, block, array):
         return array[p][s][g]
     if kind == metadata.HISTOGRAMS_KIND:
         return array[block.index]
+    if kind == metadata.PROBE_TOKENS_KIND:
+        return metadata.parse_tokens(array)
     return array[block.index].astype(np.float32)

@@ -203,17 +203,32 @@ class GateSummaryWriter:
         self._tags = {}  # (layer, kind, cell, parts, stats, gates, missing) -> tags of stride 1 and STRIDES
         self._written = set()  # tags whose metadata this file holds
         self._step = {}
+        self._order = {}  # layer -> its index in the model's order
+        self._tokens = None  # the probe's tokens, until the next step writes them
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def _write(self, event):
         self._records.write(event.SerializeToString())
         self._records.flush()
 
+    def set_layer_order(self, layers):
+        """Records the model's order of its layers (a list of names, first first) in their summaries' metadata.
+
+        Every writer calls it with its cells in model order, so the tab opens
+        on the model's first recurrent layer and lists them in order.
+        """
+        self._order = {layer: i for i, layer in enumerate(layers)}
+
+    def write_probe_tokens(self, tokens):
+        """Writes the probe's tokens (a list of lists of strings) with the next step, once."""
+        self._tokens = tokens
+
     def _layer(self, layer, cell):
-        """The values of `layer` in the current step: scalars, histograms, activation maps, unit saturations."""
+        """The values of `layer` in the current step: scalars, histograms, activation maps, unit
+        saturations, probe sequences."""
         entry = self._step.get((layer, cell))
         if entry is None:
-            entry = self._step[layer, cell] = ({}, {}, [], [])
+            entry = self._step[layer, cell] = ({}, {}, [], [], [])
         return entry
 
     def write_scalar(self, layer, cell, part, gate, stat, value):
@@ -243,6 +258,11 @@ class GateSummaryWriter:
         """Adds each gate's per-unit saturation; `fractions` has shape `(len(gates), units, 2)`."""
         self._layer(layer, cell)[3][:] = [(tuple(gates), np.asarray(fractions))]
 
+    def write_probe_sequences(self, layer, cell, gates, sequences):
+        """Adds the probe's first sequences; `sequences` has shape `(len(gates) + 1, sequences, time, units)`,
+        the gates then the state (see `activations.probe_sequences`)."""
+        self._layer(layer, cell)[4][:] = [(tuple(gates), np.asarray(sequences))]
+
     def _values(self, step, layer, kind, cell, parts, stats, gates, tensor, missing=()):
         """The `Summary.Value`s of one packed tensor: its own, and those of the strides `step` falls on."""
         key = (layer, kind, cell, parts, stats, gates, missing)
@@ -264,7 +284,16 @@ class GateSummaryWriter:
                 self._written.add(tag)
                 value.metadata.CopyFrom(
                     metadata.create_summary_metadata(
-                        layer, kind, cell, parts, stats, gates, stride, missing, self.step_unit
+                        layer,
+                        kind,
+                        cell,
+                        parts,
+                        stats,
+                        gates,
+                        stride,
+                        missing,
+                        self.step_unit,
+                        self._order.get(layer),
                     )
                 )
             values.append(value)
@@ -273,7 +302,10 @@ class GateSummaryWriter:
     def _packed(self, step):
         """The `Summary.Value`s of the current step, packed."""
         values = []
-        for (layer, cell), (scalars, histograms, maps, saturations) in self._step.items():
+        if self._tokens is not None:
+            values.append(self._tokens_value())
+            self._tokens = None
+        for (layer, cell), (scalars, histograms, maps, saturations, sequences) in self._step.items():
             # gates -> [(stats, {part: {stat: [gates] values}})]: parts sharing
             # their gates whose statistics nest go in one tensor.
             grids = {}
@@ -315,12 +347,29 @@ class GateSummaryWriter:
                 values += self._values(
                     step, layer, metadata.HISTOGRAMS_KIND, cell, tuple(parts), (), gates, tensor
                 )
-            per_gate = ((metadata.ACTIVATION_MAPS_KIND, maps), (metadata.UNIT_SATURATIONS_KIND, saturations))
+            per_gate = (
+                (metadata.ACTIVATION_MAPS_KIND, maps),
+                (metadata.UNIT_SATURATIONS_KIND, saturations),
+                (metadata.PROBE_SEQUENCES_KIND, sequences),
+            )
             for kind, packed in per_gate:
                 for gates, array in packed:
                     tensor = array_tensor(array, np.float16)
                     values += self._values(step, layer, kind, cell, (metadata.ACTIVATION,), (), gates, tensor)
         return values
+
+    def _tokens_value(self):
+        """The `Summary.Value` of the probe's tokens: one time series of stride 1, never thinned."""
+        parts, layer, cell = (metadata.ACTIVATION,), metadata.MODEL_LAYER, metadata.MODEL_CELL
+        kind = metadata.PROBE_TOKENS_KIND
+        value = summary_pb2.Summary.Value(
+            tag=metadata.tag_for(layer, kind, cell, parts, (), ()),
+            tensor=array_tensor(metadata.tokens_tensor(self._tokens), np.uint8),
+        )
+        value.metadata.CopyFrom(
+            metadata.create_summary_metadata(layer, kind, cell, parts, (), (), step_unit=self.step_unit)
+        )
+        return value
 
     def end_step(self, step, wall_time=None):
         """Writes the values added since the last call as one event at `step`, and flushes."""
@@ -403,7 +452,8 @@ def write_probe_trace(writer, layer, trace, maps):
     """Adds what one layer's gates did on the probe (an `activations.Trace`) to the writer's current step.
 
     Per gate: the activation statistics, the state gate's retention, each
-    unit's saturated fractions and, with `maps`, the activation map.
+    unit's saturated fractions and, with `maps`, the activation map and the
+    probe's first sequences with the cell's state (for the tab's Text view).
     """
     writer.write_gate_stats(
         layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace)
@@ -413,3 +463,5 @@ def write_probe_trace(writer, layer, trace, maps):
     writer.write_unit_saturation(layer, trace.cell, trace.gates, activations.unit_saturation(trace))
     if maps:
         writer.write_activation_maps(layer, trace.cell, trace.gates, activations.activation_map(trace))
+        if trace.states is not None:
+            writer.write_probe_sequences(layer, trace.cell, trace.gates, activations.probe_sequences(trace))

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 _READ_ALL = 2**31 - 1
 
 CANONICAL_GATES = metadata.LSTM_GATES + metadata.GRU_GATES
-CANONICAL_STATS = metadata.SCALAR_STATS + metadata.PROBE_STATS
+CANONICAL_STATS = metadata.SCALAR_STATS + metadata.PROBE_STATS + (metadata.TRAIN_GRAD_NORM,)
 
 # One listed time series whose metadata parsed: its run, tag, `Parsed`
 # content, and `packing`, the tag of its stride-1 time series.

@@ -46,7 +46,8 @@ def graph_cells(
     """The recurrent cells among a graph's global variables.
 
     Returns:
-      list of `scopes.Cell` whose `variables` are the graph's `tf.Variable`s.
+      list of `scopes.Cell` whose `variables` are the graph's `tf.Variable`s,
+      in the order the graph created them (the model's order).
 
     Raises:
       ValueError: the graph has no cell tb-lstm-gates can split, or see
@@ -65,6 +66,9 @@ def graph_cells(
             "layouts={'scope/of/cell': tb_lstm_gates.core.layouts.tf1_lstm(input_depth)}"
             % scopes.SUPPORTED_VARIABLE_SCOPES
         )
+    # In the model's order: the graph creates a model's variables layer after layer.
+    created = {name: i for i, name in enumerate(variables)}
+    cells.sort(key=lambda cell: min(created[strip_output_index(n)] for n in cell.variables.values()))
     for cell in cells:
         cell.variables = {w: variables[strip_output_index(n)] for w, n in cell.variables.items()}
     return cells
@@ -86,6 +90,7 @@ class _SessionLogger:
         self.cells = cells
         self.penalties = penalties
         self._logger = summary.CellLogger(writer, histogram_bins)
+        writer.set_layer_order([cell.layer for cell in cells])
 
     def fetches(self):
         fetches = {(i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()}

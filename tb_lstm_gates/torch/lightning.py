@@ -23,7 +23,7 @@ class LSTMGatesCallback(pl.Callback):
         to Lightning's own scalars, so they share a run in TensorBoard.
       every_n_epochs: log after every this many epochs.
       every_n_train_steps: log every this many global steps instead of by epoch.
-      probe, penalty, layers, histogram_freq, histogram_bins: as for `GateLogger`.
+      probe, penalty, layers, histogram_freq, histogram_bins, probe_tokens: as for `GateLogger`.
 
     Example:
 
@@ -44,6 +44,7 @@ class LSTMGatesCallback(pl.Callback):
         layers=None,
         histogram_freq=1,
         histogram_bins=stats.DEFAULT_BINS,
+        probe_tokens=None,
     ):
         errors = []
         if not (guard.is_int(every_n_epochs) and every_n_epochs > 0):
@@ -57,7 +58,15 @@ class LSTMGatesCallback(pl.Callback):
         if errors:
             raise ValueError("LSTMGatesCallback: " + "; ".join(errors))
         # GateLogger checks the rest now, with a stand-in directory when the trainer's is not known yet.
-        gates_torch.GateLogger(log_dir or "unset", histogram_freq, histogram_bins, layers, probe, penalty)
+        gates_torch.GateLogger(
+            log_dir or "unset",
+            histogram_freq,
+            histogram_bins,
+            layers,
+            probe,
+            penalty,
+            probe_tokens=probe_tokens,
+        )
         self.log_dir = None if log_dir is None else str(log_dir)
         self.every_n_epochs = every_n_epochs
         self.every_n_train_steps = every_n_train_steps
@@ -67,6 +76,7 @@ class LSTMGatesCallback(pl.Callback):
             layers=layers,
             probe=probe,
             penalty=penalty,
+            probe_tokens=probe_tokens,
             step_unit="epoch" if every_n_train_steps is None else "global step",
         )
         self._logger = None

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from tb_lstm_gates.core import callers, stats
-from tb_lstm_gates.logs import guard, metadata, penalties, summary
-from tb_lstm_gates.torch.cells import find_cells, unlogged_weights
+from tb_lstm_gates.core import callers, layouts, stats
+from tb_lstm_gates.logs import guard, metadata, penalties, summary, tokens
+from tb_lstm_gates.torch.cells import find_cells, numpy_copy, unlogged_weights
 from tb_lstm_gates.torch.penalty import GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
 
@@ -58,6 +58,19 @@ class GateLogger:
     was (state stored on `self` in `forward`, buffers, modes), and the RNG
     state too, so training is unchanged.
 
+    With `probe_tokens=`, the probe's tokens label the tab's Text view and
+    activation map (written once per run; see `tb_lstm_gates.logs.tokens`:
+    token lists per sequence, a vocabulary or a decode function for a probe
+    of ids shaped `(sequences, time steps)`).
+
+    Called after `loss.backward()` and before `optimizer.zero_grad()`, `log`
+    also writes each block's training gradient, the weights' own `.grad`
+    split by gate, as `train_grad_norm` (beside the probe's `grad_norm`):
+    the gradient of the real training batch. Where a weight's `.grad` is
+    None (before the first backward, after `zero_grad(set_to_none=True)`),
+    its blocks get no `train_grad_norm` at that step; after
+    `zero_grad(set_to_none=False)` they read 0.
+
     With `penalty=` a `GatePenalty`, each step also holds the penalty of
     every block of the layers it penalizes (those with a non-zero
     coefficient), each such layer's total, the model's total and the `loss`
@@ -74,6 +87,7 @@ class GateLogger:
       strict: raise logging failures instead of warning once and going on.
       step_unit: what `step` counts, for the tab's x axes: "epoch", "batch",
         "global step" or "step".
+      probe_tokens: None, or the probe's tokens (see above).
 
     Example:
 
@@ -96,6 +110,7 @@ class GateLogger:
         penalty=None,
         strict=False,
         step_unit="step",
+        probe_tokens=None,
     ):
         errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
         try:
@@ -116,6 +131,19 @@ class GateLogger:
                 "probe must be None, a tensor of model inputs, a tuple of arguments for "
                 "model(*probe), or a mapping from model name to one of those, got %r" % type(probe).__name__
             )
+        self._probe_tokens = None
+        if probe_tokens is not None and isinstance(probe, Mapping):
+            errors.append(
+                "probe_tokens labels one probe: give it with probe= one model's inputs, not a mapping of "
+                "several models' probes"
+            )
+        elif probe is not None and not errors:
+            try:
+                self._probe_tokens = tokens.check_probe_tokens(probe_tokens, _probe_ids(probe))
+            except ValueError as e:
+                errors.append(str(e))
+        elif probe_tokens is not None and probe is None:
+            errors.append("probe_tokens needs a probe: pass probe= too")
         if errors:
             raise ValueError("GateLogger: " + "; ".join(errors))
         self.log_dir = str(log_dir)
@@ -207,6 +235,9 @@ class GateLogger:
     def _write_step(self, module, cells, step, histograms, loss):
         if self._writer is None:
             self._writer = summary.GateSummaryWriter(self.log_dir, step_unit=self.step_unit)
+            self._writer.set_layer_order([cell.layer for cell in cells])
+            if self._probe_tokens is not None:
+                self._writer.write_probe_tokens(self._probe_tokens)
             self._logger = summary.CellLogger(self._writer, self.histogram_bins)
         if self.probe is not None:
             for cell, trace in probe_traces(module, cells, self.probe):
@@ -219,6 +250,7 @@ class GateLogger:
         for cell in cells:
             arrays = cell.arrays()
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
+            _write_train_grads(self._writer, cell)
             if cell.layer in penalized:
                 model_penalty += penalties.write_cell_penalties(
                     self._writer, cell, self.penalty.block_penalties(cell, arrays)
@@ -243,3 +275,24 @@ def _describe(module):
     """A module's class and arguments, one line, for messages: `GRU(3, 5, batch_first=True)`."""
     text = repr(module)
     return text if "\n" not in text else type(module).__name__
+
+
+def _probe_ids(probe):
+    """The probe's first tensor (of a tuple of arguments, or a PackedSequence's padded data) as numpy."""
+    if isinstance(probe, nn.utils.rnn.PackedSequence):
+        probe = nn.utils.rnn.pad_packed_sequence(probe, batch_first=True)[0]
+    elif isinstance(probe, tuple):
+        probe = next((p for p in probe if isinstance(p, torch.Tensor)), None)
+    return None if probe is None else probe.detach().cpu().numpy()
+
+
+def _write_train_grads(writer, cell):
+    """Writes the norm of each block of the cell's weights' `.grad`, as TRAIN_GRAD_NORM; nothing where it is None."""
+    grads = {name: p.grad for name, p in cell.params.items() if p.grad is not None}
+    if not grads:
+        return
+    arrays = layouts.torch_arrays({name: numpy_copy(g) for name, g in grads.items()})
+    layout = layouts.Layout(cell.layout.cell, {k: w for k, w in cell.layout.weights.items() if k in arrays})
+    for part, gates, view in layout.blocks(arrays):
+        l2 = stats.gate_stats(view)["l2"]
+        writer.write_gate_stats(cell.layer, cell.layout.cell, part, gates, {metadata.TRAIN_GRAD_NORM: l2})

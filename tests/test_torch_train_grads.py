@@ -1,0 +1,76 @@
+"""`GateLogger` writes each block's training gradient (`.grad`) as `train_grad_norm` when called after backward()."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tb_lstm_gates import torch as tg
+from tb_lstm_gates.logs import metadata, reader
+
+PARTS = {"weight_ih": "input", "weight_hh": "recurrent", "bias_ih": "input_bias", "bias_hh": "recurrent_bias"}
+
+
+def train_grads(records):
+    return {
+        (r.layer, r.part, r.gate): r.value
+        for r in records
+        if r.stat == metadata.TRAIN_GRAD_NORM and r.step == 1
+    }
+
+
+@pytest.mark.parametrize(
+    "rnn, gates",
+    [
+        (nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True), metadata.LSTM_GATES),
+        (nn.GRU(3, 4, batch_first=True), ("reset", "update", "candidate")),
+    ],
+)
+def test_train_grad_norm_equals_the_norms_of_torchs_grad_slices(tmp_path, rnn, gates):
+    torch.manual_seed(0)
+    rnn.zero_grad()
+    out, _ = rnn(torch.randn(4, 6, 3))
+    out.pow(2).sum().backward()
+    with tg.GateLogger(tmp_path, histogram_freq=0) as logger:
+        logger.log(rnn, 1)
+    logged = train_grads(reader.load(tmp_path))
+    units = rnn.hidden_size
+    root = "lstm" if isinstance(rnn, nn.LSTM) else "gru"
+    expected = {}
+    directions = ("", "_reverse") if rnn.bidirectional else ("",)
+    for k in range(rnn.num_layers):
+        for suffix in directions:
+            for name, part in PARTS.items():
+                grad = getattr(rnn, "%s_l%d%s" % (name, k, suffix)).grad.numpy()
+                for g, gate in enumerate(gates):
+                    block = grad[g * units : (g + 1) * units]
+                    expected["%s/l%d%s" % (root, k, suffix), part, gate] = np.linalg.norm(block)
+    assert set(logged) == set(expected)
+    for key, value in expected.items():
+        assert logged[key] == pytest.approx(value, rel=1e-5), key
+
+
+def test_no_train_grad_norm_and_no_failure_when_the_grads_are_gone(tmp_path):
+    torch.manual_seed(0)
+    rnn = nn.LSTM(3, 4, batch_first=True)
+    optimizer = torch.optim.SGD(rnn.parameters(), lr=0.1)
+    with tg.GateLogger(tmp_path, histogram_freq=0, strict=True) as logger:
+        logger.log(rnn, 0)  # before any backward: every .grad is None
+        rnn(torch.randn(2, 5, 3))[0].sum().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        logger.log(rnn, 1)
+    records = reader.load(tmp_path)
+    assert not [r for r in records if r.stat == metadata.TRAIN_GRAD_NORM]
+    assert {r.step for r in records if r.stat == "l2"} == {0, 1}
+
+
+def test_train_grad_norm_leaves_out_only_the_weights_without_grad(tmp_path):
+    torch.manual_seed(0)
+    rnn = nn.LSTM(3, 4, batch_first=True)
+    rnn.bias_hh_l0.requires_grad_(False)
+    rnn(torch.randn(2, 5, 3))[0].sum().backward()
+    with tg.GateLogger(tmp_path, histogram_freq=0) as logger:
+        logger.log(rnn, 1)
+    parts = {part for (_, part, _) in train_grads(reader.load(tmp_path))}
+    assert parts == {"input", "recurrent", "input_bias"}
