@@ -1,8 +1,14 @@
 """The probe's tokens, its first sequences with the cell state, and the layer order, in real event files."""
 
+import os
+
 import keras
 import numpy as np
+import plugin_logs
 import pytest
+from tensorboard.backend import application
+from test_plugin_routes import _plugin, _python_provider, get_json
+from werkzeug import test as werkzeug_test
 
 import tb_lstm_gates
 from tb_lstm_gates.core import activations, layouts
@@ -132,3 +138,53 @@ def test_a_newer_kind_version_is_skipped_as_newer_not_misread():
     newer = content.replace(b'"kind_version": 1', b'"kind_version": 2')
     with pytest.raises(metadata.NewerVersionError, match="kind_version 2"):
         metadata.parse_plugin_content(newer)
+
+
+def _client(logdir):
+    provider = _python_provider(os.fspath(logdir))
+    return werkzeug_test.Client(application.TensorBoardWSGI([_plugin(provider)], data_provider=provider))
+
+
+def test_routes_serve_tokens_sequences_and_layers_in_model_order(tmp_path):
+    model = char_model()
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    callback = tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=IDS, probe_tokens=VOCAB)
+    model.fit(IDS, np.array([1, 2]), epochs=1, verbose=0, callbacks=[callback])
+    client = _client(tmp_path)
+    (run,) = get_json(client, "runs")["runs"]
+    assert run["probe_tokens"] is True
+    assert [(layer["layer"], layer["index"]) for layer in run["layers"]] == [
+        ("z_gru/gru_cell", 0),
+        ("a_lstm/lstm_cell", 1),
+    ]
+    assert run["layers"][1]["gates"] == list(metadata.LSTM_GATES)
+    answer = get_json(client, "probe_sequences", run="train", layer="a_lstm/lstm_cell", gate="c_t", step="1")
+    assert answer["tokens"] == [[VOCAB[i] for i in row] for row in IDS]
+    assert (
+        answer["source"],
+        answer["steps"],
+        answer["sequences"],
+        answer["time_steps"],
+        answer["units"],
+    ) == (
+        metadata.PROBE_SEQUENCES,
+        [0, 1],
+        2,
+        7,
+        4,
+    )
+    logged = [r for r in reader.load(tmp_path) if (r.layer, r.gate, r.step) == ("a_lstm/lstm_cell", "c_t", 1)]
+    np.testing.assert_allclose(np.array(answer["values"], float), logged[0].value, rtol=1e-6)
+    mapped = get_json(client, "activation_map", run="train", layer="a_lstm/lstm_cell", gate="forget")
+    assert mapped["tokens"] == [VOCAB[i] for i in IDS[0]]
+
+
+def test_old_logs_without_tokens_sequences_or_order_serve_the_activation_map_as_one_sequence(tmp_path):
+    plugin_logs.write_probe_run(str(tmp_path / "v1"), writer_class=plugin_logs.V1Writer)
+    client = _client(tmp_path)
+    (run,) = get_json(client, "runs")["runs"]
+    assert run["probe_tokens"] is False and all(layer["index"] is None for layer in run["layers"])
+    answer = get_json(client, "probe_sequences", run="v1", layer=plugin_logs.PROBE_LAYER, gate="forget")
+    mapped = get_json(client, "activation_map", run="v1", layer=plugin_logs.PROBE_LAYER, gate="forget")
+    assert answer["source"] == metadata.ACTIVATION_MAP and answer["tokens"] is None
+    assert answer["values"] == [mapped["values"]] and mapped["tokens"] is None

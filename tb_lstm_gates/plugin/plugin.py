@@ -63,6 +63,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             "/activation_map": self._serve_activation_map,
             "/findings": self._serve_findings,
             "/unit_saturation": self._serve_unit_saturation,
+            "/probe_sequences": self._serve_probe_sequences,
             "/static/*": self._serve_static,
         }
 
@@ -150,6 +151,19 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         return _json(request, body)
 
     @wrappers.Request.application
+    def _serve_probe_sequences(self, request):
+        ctx, experiment = _context(request)
+        body = self.probe_sequences_impl(
+            ctx,
+            experiment,
+            run=_required(request, "run"),
+            layer=_required(request, "layer"),
+            gate=_required(request, "gate"),
+            step=_step(request),
+        )
+        return _json(request, body)
+
+    @wrappers.Request.application
     def _serve_static(self, request):
         name = request.path[len(_STATIC_ROUTE) :] if request.path.startswith(_STATIC_ROUTE) else ""
         content, content_type = self.static_impl(name)
@@ -165,11 +179,20 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             if parsed.content.stride != 1:
                 continue  # copies of points of a stride-1 series
             run = runs.setdefault(
-                listed.run, {"run": listed.run, "layers": {}, "regularization": False, "step_units": set()}
+                listed.run,
+                {
+                    "run": listed.run,
+                    "layers": {},
+                    "regularization": False,
+                    "probe_tokens": False,
+                    "step_units": set(),
+                },
             )
             run["step_units"].add(parsed.content.step_unit)
             if metadata.PENALTY in parsed.by_stat:
                 run["regularization"] = True
+            if metadata.PROBE_TOKENS in parsed.by_stat:
+                run["probe_tokens"] = True
             if parsed.cell == metadata.MODEL_CELL:
                 continue
             layer = run["layers"].setdefault(
@@ -183,20 +206,30 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "histograms": False,
                     "activation_maps": False,
                     "unit_saturation": False,
+                    "probe_sequences": False,
                     "penalties": False,
+                    "index": None,
                     "step_units": set(),
                 },
             )
+            index = parsed.content.index
+            if index is not None and (layer["index"] is None or index < layer["index"]):
+                layer["index"] = index
             layer["parts"] |= parsed.parts
             layer["gates"] |= parsed.gates
             layer["stats"] |= parsed.stats
             layer["histograms"] |= metadata.HISTOGRAM in parsed.by_stat
             layer["activation_maps"] |= metadata.ACTIVATION_MAP in parsed.by_stat
             layer["unit_saturation"] |= metadata.UNIT_SATURATION in parsed.by_stat
+            layer["probe_sequences"] |= metadata.PROBE_SEQUENCES in parsed.by_stat
             layer["penalties"] |= metadata.PENALTY in parsed.by_stat
             layer["step_units"].add(parsed.content.step_unit)
         for run in runs.values():
-            layers = [run["layers"][name] for name in sorted(run["layers"])]
+            # In the model's order where the writer recorded it, else (older logs) by name.
+            layers = sorted(
+                run["layers"].values(),
+                key=lambda layer: (layer["index"] is None, layer["index"] or 0, layer["layer"]),
+            )
             for layer in layers:
                 layer["parts"] = unpack.canonical(layer["parts"], metadata.PARTS)
                 layer["gates"] = unpack.canonical(layer["gates"], unpack.CANONICAL_GATES)
@@ -281,6 +314,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 "gate %r of layer %r has no activation map at step %d" % (gate, layer, step)
             )
         values = np.atleast_2d(np.asarray(by_step[step].value, dtype=np.float64))
+        tokens = self._probe_tokens(ctx, experiment, run)
         return {
             "run": run,
             "layer": layer,
@@ -291,7 +325,61 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             "time_steps": values.shape[0],
             "units": values.shape[1],
             "values": [[unpack.finite(x) for x in row] for row in values.tolist()],
+            "tokens": tokens[0] if tokens else None,
         }
+
+    def probe_sequences_impl(self, ctx, experiment, run, layer, gate, step=None):
+        """One gate's (or the cell state's) activations on the probe's first sequences at `step` (None: the last).
+
+        Logs from before the probe's sequences serve the activation map, the
+        first sequence's gates, as one sequence.
+        """
+        try:
+            datums = self._store.block_tensors(
+                ctx, experiment, run, layer, metadata.PROBE_SEQUENCES, gate=gate
+            )
+            source = metadata.PROBE_SEQUENCES
+        except errors.NotFoundError:
+            datums = self._store.block_tensors(
+                ctx, experiment, run, layer, metadata.ACTIVATION_MAP, gate=gate
+            )
+            source = metadata.ACTIVATION_MAP
+        datums = unpack.in_step_order(datums)
+        by_step = {d.step: d for d in datums}
+        steps = [d.step for d in datums]
+        if step is None:
+            step = steps[-1]
+        elif step not in by_step:
+            raise errors.NotFoundError(
+                "gate %r of layer %r has no probe sequences at step %d" % (gate, layer, step)
+            )
+        values = np.asarray(by_step[step].value, dtype=np.float64)
+        values = values.reshape((1,) * (3 - values.ndim) + values.shape)
+        return {
+            "run": run,
+            "layer": layer,
+            "gate": gate,
+            "source": source,
+            "steps": steps,
+            "step": step,
+            "wall_time": by_step[step].wall_time,
+            "sequences": values.shape[0],
+            "time_steps": values.shape[1],
+            "units": values.shape[2],
+            "values": [[[unpack.finite(x) for x in row] for row in sequence] for sequence in values.tolist()],
+            "tokens": self._probe_tokens(ctx, experiment, run),
+        }
+
+    def _probe_tokens(self, ctx, experiment, run):
+        """The run's probe tokens (a list of lists of strings, the last written), or None."""
+        try:
+            datums = self._store.block_tensors(
+                ctx, experiment, run, metadata.MODEL_LAYER, metadata.PROBE_TOKENS
+            )
+        except errors.NotFoundError:
+            return None
+        datums = unpack.in_step_order(datums)
+        return metadata.parse_tokens(datums[-1].value) if datums else None
 
     def findings_impl(self, ctx, experiment, runs=None, settings=None):
         """The gate-health findings (`tb_lstm_gates.findings`) of `runs` (None: all runs)."""

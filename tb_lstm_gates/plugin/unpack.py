@@ -253,7 +253,8 @@ def _parse_content(content):
     by_stat = collections.defaultdict(list)
     for block in parsed.blocks:
         by_stat[block.stat].append(block)
-    weights = [b for b in parsed.blocks if b.part != metadata.TOTAL]
+    # The probe's sequences add the cell's state (`c_t`, `h_t`), which is no gate of the weights.
+    weights = [b for b in parsed.blocks if b.part != metadata.TOTAL and b.stat != metadata.PROBE_SEQUENCES]
     scalar_stats = {stat for stat in by_stat if stat not in metadata.TENSOR_STATS}
     return Parsed(
         content=parsed,
