@@ -102,8 +102,8 @@ def demo_epoch_share(repeats):
     import keras
     import run as demo
 
-    x, y, vocab_size = demo.text_dataset()
-    model = demo.build_model(vocab_size)
+    x, y, vocab = demo.text_dataset()
+    model = demo.build_model(len(vocab))
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     model.fit(x, y, batch_size=64, epochs=1, verbose=0)  # compile and warm up
     epochs = []

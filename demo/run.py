@@ -34,14 +34,14 @@ SEQ_LEN = 40
 
 
 def text_dataset(seq_len=SEQ_LEN, stride=5):
-    """(inputs, targets, vocabulary size): next-character prediction on textwrap's source."""
+    """(inputs, targets, vocabulary): next-character prediction on textwrap's source."""
     text = inspect.getsource(textwrap)
     vocab = sorted(set(text))
     ids = np.array([vocab.index(c) for c in text], dtype=np.int32)
     starts = np.arange(0, len(ids) - seq_len - 1, stride)
     x = np.stack([ids[s : s + seq_len] for s in starts])
     y = ids[starts + seq_len]
-    return x, y, len(vocab)
+    return x, y, vocab
 
 
 def build_model(vocab_size, **rnn_kwargs):
@@ -80,8 +80,8 @@ def train(logdir, run, epochs):
 
     import tb_lstm_gates
 
-    x, y, vocab_size = text_dataset()
-    model = build_model(vocab_size, **regularization(run))
+    x, y, vocab = text_dataset()
+    model = build_model(len(vocab), **regularization(run))
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     run_dir = os.path.join(logdir, run)
     model.fit(
@@ -93,8 +93,10 @@ def train(logdir, run, epochs):
         callbacks=[
             keras.callbacks.TensorBoard(run_dir),
             # Every 5 batches: about 30 points per run over 5 short epochs.
-            # The probe (32 fixed sequences) feeds the tab's Activations view.
-            tb_lstm_gates.LSTMGatesCallback(run_dir, update_freq=5, probe=x[:32]),
+            # The probe (32 fixed sequences, every 8th, so its text reads on
+            # without overlap) feeds the Activations view; its characters,
+            # decoded by the vocabulary, label the Text view.
+            tb_lstm_gates.LSTMGatesCallback(run_dir, update_freq=5, probe=x[:256:8], probe_tokens=vocab),
         ],
     )
 

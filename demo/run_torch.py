@@ -47,13 +47,15 @@ class CharModel(nn.Module):
 
 def train(logdir, run, epochs):
     torch.manual_seed(0)
-    x, y, vocab_size = text_dataset()
+    x, y, vocab = text_dataset()
     x, y = torch.as_tensor(x, dtype=torch.long), torch.as_tensor(y, dtype=torch.long)
-    model = CharModel(vocab_size)
+    model = CharModel(len(vocab))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     penalty = PENALTIES[run]
     step = 0
-    with GateLogger(os.path.join(logdir, run), probe=x[:32], penalty=penalty) as gates:
+    # The probe's characters label the Text view; `log` runs after backward() and
+    # before the next zero_grad(), so it also writes each gate's train_grad_norm.
+    with GateLogger(os.path.join(logdir, run), probe=x[:256:8], penalty=penalty, probe_tokens=vocab) as gates:
         gates.log(model, step)
         for epoch in range(epochs):
             order = torch.randperm(len(x))

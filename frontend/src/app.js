@@ -17,8 +17,10 @@ import { ActivationMapView } from "./views/activation_map.js";
 import { ActivationsView } from "./views/activations.js";
 import { FindingsView, findingSelection, marks } from "./views/findings.js";
 import { HistogramView } from "./views/histograms.js";
+import { OverviewView } from "./views/overview.js";
 import { RegularizationView } from "./views/regularization.js";
 import { SaturationView } from "./views/saturation.js";
+import { TextView } from "./views/text.js";
 import { WeightsView } from "./views/weights.js";
 
 const AUTO_RELOAD_MS = 30000;
@@ -40,8 +42,10 @@ export class App {
     this.activations = new ActivationsView(this);
     this.saturation = new SaturationView(this);
     this.activationMap = new ActivationMapView(this);
+    this.text = new TextView(this);
+    this.overview = new OverviewView(this);
     // In the order they load and draw, which is also their order on the page.
-    this.views = [this.weights, this.histograms, this.regularization, this.activations, this.saturation, this.activationMap];
+    this.views = [this.overview, this.weights, this.histograms, this.regularization, this.activations, this.saturation, this.activationMap, this.text];
     // Loaded on reloads only (the rules read every series of every run), not on each change of selection.
     this.findings = new FindingsView(this, (f) => this.selectFinding(f));
     // The finding whose chart is marked, or null.
@@ -122,8 +126,10 @@ export class App {
       el("p", { text: "then point TensorBoard at the same log directory: tensorboard --logdir log_dir" }),
     );
     this.viewButtons = [
+      ["overview", "Overview"],
       ["weights", "Weights"],
       ["activations", "Activations"],
+      ["text", "Text"],
     ].map(([view, label]) => el("button", { type: "button", "data-view": view, text: label, onclick: () => this.update({ view }, this.onViewChanged) }));
     this.viewSwitch = el("div", { class: "view-switch", role: "group", "aria-label": "View" }, this.viewButtons);
     this.main = el("main", {}, this.status, this.findings.section, this.empty, this.viewSwitch, ...this.views.map((v) => v.section));
@@ -133,7 +139,7 @@ export class App {
   /** Shows the sections of the current view (or the empty state when there is no data). */
   showView() {
     const nothing = this.model.empty;
-    const acts = this.state.view === "activations";
+    const { view } = this.state;
     this.empty.hidden = !nothing;
     this.viewSwitch.hidden = nothing;
     for (const button of this.viewButtons) {
@@ -141,8 +147,9 @@ export class App {
       button.classList.toggle("active", on);
       button.setAttribute("aria-pressed", String(on));
     }
-    for (const view of [this.weights, this.regularization]) view.section.hidden = nothing || acts;
-    this.activations.section.hidden = nothing || !acts;
+    for (const weights of [this.weights, this.regularization]) weights.section.hidden = nothing || view !== "weights";
+    this.activations.section.hidden = nothing || view !== "activations";
+    this.overview.section.hidden = nothing || view !== "overview";
   }
 
   setAutoReload(on) {
@@ -175,6 +182,8 @@ export class App {
       this.syncSelectors();
     }
     await Promise.all([this.loadAll(), this.findings.load()]);
+    // The Overview outlines the cells with findings, which come with the reload.
+    this.overview.render();
   }
 
   /** Loads what the current view shows; the other view loads when it is opened. */
@@ -187,6 +196,7 @@ export class App {
     this.histograms.sync();
     this.saturation.sync();
     this.activationMap.sync();
+    this.text.sync();
   }
 
   onRunsChanged() {

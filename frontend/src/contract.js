@@ -13,6 +13,7 @@ export const contract = {
   tanh_gates: [],
   saturation: { sigmoid: [], tanh: [] },
   step_units: [],
+  states: {},
 };
 
 /** Takes the contract of a `runs` answer. */
@@ -31,6 +32,12 @@ export const statLogScale = (stat) => contract.stats[stat]?.scale === "log";
 
 /** The saturation bounds [low, high] of `gate`'s activation (tanh or sigmoid). */
 export const saturationBounds = (gate) => (contract.tanh_gates.includes(gate) ? contract.saturation.tanh : contract.saturation.sigmoid);
+
+/** The name of a cell kind's state in the probe's sequences (`c_t`, `h_t`), or undefined. */
+export const stateOf = (cell) => contract.states[cell];
+
+/** Whether `gate` is a cell's state rather than a gate. */
+export const isState = (gate) => Object.values(contract.states).includes(gate);
 
 /** Whether `gate` is a tanh gate (range -1..1) rather than a sigmoid one. */
 export const isTanhGate = (gate) => contract.tanh_gates.includes(gate);

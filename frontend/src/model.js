@@ -2,7 +2,10 @@
 // and the saved selections (state.js). Pure: no DOM, no fetch, so every rule
 // here is tested with `node --test` (test/model.test.js).
 
-import { contract } from "./contract.js";
+import { contract, stateOf } from "./contract.js";
+
+/** The gate the Text view opens on: the state that keeps memory (LSTM forget, GRU update), else the first. */
+const defaultTextGate = (layer, gates) => gates.find((g) => g === "forget" || g === "update") || gates[0];
 
 /** A step unit as a label's first word: "global step" -> "Global step". */
 export const capitalized = (unit) => unit.charAt(0).toUpperCase() + unit.slice(1);
@@ -26,8 +29,9 @@ export function runMatcher(filter) {
 export const weightParts = (layer) => layer.parts.filter((p) => p !== contract.activation);
 
 /**
- * Every layer across runs, merged and sorted by name:
- * {layer, cell, infos, runs, parts, gates, stats, histogramRuns, probeRuns, mapRuns, saturationRuns}.
+ * Every layer across runs, merged, in the model's order (each layer's
+ * smallest `index` across runs), those without one (older logs) after, by name:
+ * {layer, cell, index, infos, runs, parts, gates, stats, histogramRuns, probeRuns, mapRuns, saturationRuns, sequenceRuns}.
  */
 export function mergeLayers(runs) {
   const byName = new Map();
@@ -42,6 +46,8 @@ export function mergeLayers(runs) {
         probeRuns: [],
         mapRuns: [],
         saturationRuns: [],
+        sequenceRuns: [],
+        index: null,
       };
       entry.infos.push(info);
       entry.runs.push(run.run);
@@ -49,11 +55,13 @@ export function mergeLayers(runs) {
       if (info.parts.includes(contract.activation)) entry.probeRuns.push(run.run);
       if (info.activation_maps) entry.mapRuns.push(run.run);
       if (info.unit_saturation) entry.saturationRuns.push(run.run);
+      if (info.probe_sequences) entry.sequenceRuns.push(run.run);
+      if (Number.isInteger(info.index) && (entry.index === null || info.index < entry.index)) entry.index = info.index;
       byName.set(info.layer, entry);
     }
   }
   return [...byName.values()]
-    .sort((a, b) => a.layer.localeCompare(b.layer))
+    .sort((a, b) => (a.index ?? Infinity) - (b.index ?? Infinity) || a.layer.localeCompare(b.layer))
     .map((e) => ({
       ...e,
       parts: union(e.infos.map((i) => i.parts)),
@@ -97,12 +105,20 @@ export class Model {
   }
 
   /**
-   * The chosen layer, else the first LSTM layer (the gates the tab is named for;
-   * a GRU may sort first by name), else the first layer; null when there is none.
+   * The chosen layer, else, among the layers of the shown runs, the model's first recurrent layer where the logs
+   * give the model's order, else (older logs, sorted by name, where a GRU may
+   * sort first) the first LSTM layer, the gates the tab is named for, else
+   * the first layer; null when there is none.
    */
   currentLayer(state) {
     const chosen = this.layers.find((l) => l.layer === state.layer);
-    return chosen || this.layers.find((l) => /lstm/i.test(l.cell)) || this.layers[0] || null;
+    if (chosen) return chosen;
+    // Among the layers of the shown runs, if any.
+    const visible = new Set(this.visibleRuns(state));
+    const shown = this.layers.filter((l) => l.runs.some((r) => visible.has(r)));
+    const layers = shown.length ? shown : this.layers;
+    if (layers.length && layers[0].index !== null) return layers[0];
+    return layers.find((l) => /lstm/i.test(l.cell)) || layers[0] || null;
   }
 
   /** The statistics of the Weights view: all but the probe's activation statistics. */
@@ -147,7 +163,7 @@ export class Model {
   /** The block the histogram view shows, or null when it is closed or nothing fits. */
   histogramTarget(state) {
     const layer = this.currentLayer(state);
-    if (!state.histOpen || !layer || state.view === "activations") return null;
+    if (!state.histOpen || !layer || state.view !== "weights") return null;
     const runs = this.visibleRuns(state).filter((r) => layer.histogramRuns.includes(r));
     if (runs.length === 0) return null;
     const run = runs.includes(state.histRun) ? state.histRun : runs[0];
@@ -176,6 +192,35 @@ export class Model {
     const run = runs.includes(state.actRun) ? state.actRun : runs[0];
     const gate = layer.gates.includes(state.actGate) ? state.actGate : layer.gates[0];
     return { runs, run, layer: layer.layer, gates: layer.gates, gate, unit: this.stepUnit([run], layer) };
+  }
+
+  /**
+   * The run, layer and gate (or state) the Text view shows, or null when
+   * nothing fits: runs with the probe's sequences, or (older logs) its activation map.
+   */
+  textTarget(state) {
+    const layer = this.currentLayer(state);
+    if (state.view !== "text" || !layer) return null;
+    const runs = this.visibleRuns(state).filter((r) => layer.sequenceRuns.includes(r) || layer.mapRuns.includes(r));
+    if (runs.length === 0) return null;
+    const run = runs.includes(state.textRun) ? state.textRun : runs[0];
+    const gates = layer.sequenceRuns.includes(run) && stateOf(layer.cell) ? [...layer.gates, stateOf(layer.cell)] : layer.gates;
+    const gate = gates.includes(state.textGate) ? state.textGate : defaultTextGate(layer, gates);
+    return { runs, run, layer: layer.layer, gates, gate, unit: this.stepUnit([run], layer) };
+  }
+
+  /** The layers of the Overview that hold `stat` in one of `runs`, in the model's order, each with its parts. */
+  overviewRows(stat, runs) {
+    const probe = contract.activation_stats.includes(stat);
+    return this.layers
+      .filter((l) => l.stats.includes(stat) && this.runsWithStat(l, stat, runs).length > 0)
+      .map((l) => ({ layer: l.layer, cell: l.cell, gates: l.gates, parts: probe ? [contract.activation] : weightParts(l), infos: l.infos, runs: l.runs }));
+  }
+
+  /** The statistics the Overview can show: those some layer has in one of `runs`, weights' first. */
+  overviewStats(runs) {
+    const all = union(this.layers.filter((l) => l.runs.some((r) => runs.includes(r))).map((l) => l.stats));
+    return [...contract.weight_stats, ...contract.activation_stats].filter((s) => all.includes(s));
   }
 
   /** The layer, gate and runs of the saturation scatter, or null when nothing fits. */

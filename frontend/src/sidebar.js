@@ -93,8 +93,9 @@ export class Sidebar {
         { class: "layer-select" },
       ),
     );
-    // The Activations view shows every activation statistic and gate: only the layer is chosen.
-    if (state.view === "activations") {
+    // The Activations and Text views show every activation statistic and gate, and the Overview every
+    // layer: only the layer is chosen.
+    if (state.view !== "weights") {
       this.controls.replaceChildren(layerSelect);
       return;
     }

@@ -24,6 +24,15 @@ export const DEFAULTS = Object.freeze({
   // The saturation scatter's gate and step (-1: the latest).
   satGate: "",
   satStep: -1,
+  // The Text view's run, gate (or state), step (-1: the latest), unit (-1: the first in the chosen order) and order.
+  textRun: "",
+  textGate: "",
+  textStep: -1,
+  textUnit: -1,
+  textOrder: "saturation",
+  // The Overview's statistic and part ("": the first the layer has).
+  overviewStat: "l2",
+  overviewPart: "",
 });
 
 /** The saved state; a key of the wrong type (an older or edited save) gets its default. */

@@ -257,7 +257,8 @@ def contract():
         "tanh_gates": list(TANH_GATES),
         "saturation": {"sigmoid": list(SIGMOID_SATURATION), "tanh": list(TANH_SATURATION)},
         "step_units": list(STEP_UNITS),
-        "states": sorted(set(STATES.values())),
+        # Per cell kind, the name of its state in the probe's sequences.
+        "states": dict(STATES),
     }
 
 

@@ -12,6 +12,14 @@ export function gateScale(gate, dark) {
   return isTanhGate(gate) ? { lo: -1, hi: 1, stops: dark ? DIVERGING_DARK : DIVERGING } : { lo: 0, hi: 1, stops: VIRIDIS };
 }
 
+/** A token as a one-line axis label: whitespace made visible, long tokens cut. */
+export function tokenLabel(token) {
+  if (token == null) return "";
+  if (token === "") return "·";
+  const shown = token.replace(/ /g, "␣").replace(/\n/g, "↵").replace(/\t/g, "→");
+  return shown.length > 6 ? `${shown.slice(0, 5)}…` : shown;
+}
+
 /** 0, k, 2k, ... below `n`, with k the smallest of 1, 2, 5, 10, 20, ... that gives at most `most` ticks. */
 export function indexTicks(n, most) {
   let k = 1;
@@ -21,8 +29,9 @@ export function indexTicks(n, most) {
 
 /**
  * @param canvas HTMLCanvasElement
- * @param map {{gate, time_steps, units, values: (number|null)[][]}} as the
- *   `activation_map` route sends it: `values[t][unit]`.
+ * @param map {{gate, time_steps, units, values: (number|null)[][], tokens: string[]|null}}
+ *   as the `activation_map` route sends it: `values[t][unit]`, and the
+ *   probe's tokens of the sequence, which label the time axis.
  * @param options {{dark: boolean}}
  * @returns {(x: number, y: number) => ({t, unit, value}|null)} what is under
  *   a point of the canvas (CSS pixels), for a hover readout.
@@ -53,8 +62,11 @@ export function drawActivationMap(canvas, map, { dark }) {
   ctx.fillStyle = text;
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (const t of indexTicks(steps, 12)) ctx.fillText(String(t), pad.left + (t + 0.5) * cellW, pad.top + plotH + 4);
-  ctx.fillText("time step →", pad.left + plotW / 2, pad.top + plotH + 17);
+  // With the probe's tokens, as many as fit (about 9 px each), else step numbers.
+  const { tokens } = map;
+  const ticks = tokens ? indexTicks(steps, Math.max(1, Math.floor(plotW / 9))) : indexTicks(steps, 12);
+  for (const t of ticks) ctx.fillText(tokens ? tokenLabel(tokens[t]) : String(t), pad.left + (t + 0.5) * cellW, pad.top + plotH + 4);
+  ctx.fillText(tokens ? "token →" : "time step →", pad.left + plotW / 2, pad.top + plotH + 17);
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
   for (const u of indexTicks(units, 8)) ctx.fillText(String(u), pad.left - 6, pad.top + (u + 0.5) * cellH);
@@ -81,6 +93,6 @@ export function drawActivationMap(canvas, map, { dark }) {
     const t = Math.floor((x - pad.left) / cellW);
     const unit = Math.floor((y - pad.top) / cellH);
     if (t < 0 || t >= steps || unit < 0 || unit >= units || x > pad.left + plotW) return null;
-    return { t, unit, value: (values[t] || [])[unit] ?? null };
+    return { t, unit, value: (values[t] || [])[unit] ?? null, token: tokens ? tokens[t] ?? null : null };
   };
 }

@@ -46,7 +46,8 @@ export class ActivationMapView {
       class: "map-canvas",
       onmousemove: (e) => {
         const at = this.locate && this.locate(e.offsetX, e.offsetY);
-        this.readout.textContent = at ? `t ${at.t} · unit ${at.unit} · ${at.value == null ? "masked" : formatValue(at.value)}` : "";
+        const token = at && at.token != null ? ` ${JSON.stringify(at.token)}` : "";
+        this.readout.textContent = at ? `t ${at.t}${token} · unit ${at.unit} · ${at.value == null ? "masked" : formatValue(at.value)}` : "";
       },
       onmouseleave: () => (this.readout.textContent = ""),
     });

@@ -54,7 +54,7 @@ export class RegularizationView {
 
   async load() {
     const { model, state } = this.app;
-    if (state.view === "activations") return;
+    if (state.view !== "weights") return;
     const runs = model.regularizedRuns(model.visibleRuns(state));
     await loadLatest(this, runs.length > 0 && (() => getJSON("regularization", runParams(runs))));
   }

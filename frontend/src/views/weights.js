@@ -40,7 +40,7 @@ export class WeightsView {
   async load() {
     const { model, state } = this.app;
     // The Weights view's data stays as it was while hidden, and reloads when it is shown.
-    if (state.view === "activations") return;
+    if (state.view !== "weights") return;
     const layer = model.currentLayer(state);
     const stat = layer && model.currentStat(layer, state);
     const runs = stat ? model.runsWithStat(layer, stat, model.visibleRuns(state)) : [];
