@@ -165,7 +165,7 @@ export class TextView {
       el("h2", { text: "Text" }),
       labelled("Run", select(pairs(t.runs), t.run, change("textRun"), { class: "text-run" })),
       labelled("Gate", select(pairs(t.gates), t.gate, change("textGate"), { class: "text-gate" })),
-      labelled("Order units by", select(UNIT_ORDERS, order, change("textOrder", { textUnit: -1 }), { class: "text-order" })),
+      labelled("Order units by", select(UNIT_ORDERS, order, change("textOrder"), { class: "text-order" })),
       el("label", { class: "slider text-slider" }, el("span", { class: "label", text: capitalized(t.unit) }), this.stepInput, this.stepLabel),
       el("button", { type: "button", class: "text-clear-span", text: "Clear span", onclick: () => this.setSpan(null) }),
       this.readout,
