@@ -188,3 +188,23 @@ def test_old_logs_without_tokens_sequences_or_order_serve_the_activation_map_as_
     mapped = get_json(client, "activation_map", run="v1", layer=plugin_logs.PROBE_LAYER, gate="forget")
     assert answer["source"] == metadata.ACTIVATION_MAP and answer["tokens"] is None
     assert answer["values"] == [mapped["values"]] and mapped["tokens"] is None
+
+
+def test_probe_sequences_thin_out_as_the_run_goes_on_and_get_no_stride_copies(tmp_path):
+    writer = summary.GateSummaryWriter(tmp_path)
+    sequences = np.zeros((5, 1, 3, 2), np.float32)
+    for step in range(300):
+        writer.write_probe_sequences("lstm", "lstm", metadata.LSTM_GATES, sequences)
+        writer.write_scalar("lstm", "lstm", "input", "input", "l2", 1.0)
+        writer.end_step(step)
+    writer.close()
+    tags, kept = set(), []
+    for event in summary.read_events(writer.path):
+        for value in event.summary.value:
+            if "/probe_sequences/" in value.tag:
+                tags.add(value.tag)
+                kept.append(event.step)
+    assert len(tags) == 1 and "every_" not in tags.pop()
+    # All of the first 64, then every 2nd up to 128, every 4th up to 256, every 8th after.
+    expected = list(range(64)) + list(range(64, 128, 2)) + list(range(128, 256, 4)) + list(range(256, 300, 8))
+    assert kept == expected

@@ -1,4 +1,5 @@
-"""`GateLogger` writes each block's training gradient (`.grad`) as `train_grad_norm` when called after backward()."""
+"""`GateLogger` writes each block's training gradient (`.grad`) as `train_grad_norm` when called after
+backward(), and the probe's tokens; Lightning's callback passes them on."""
 
 import numpy as np
 import pytest
@@ -74,3 +75,34 @@ def test_train_grad_norm_leaves_out_only_the_weights_without_grad(tmp_path):
         logger.log(rnn, 1)
     parts = {part for (_, part, _) in train_grads(reader.load(tmp_path))}
     assert parts == {"input", "recurrent", "input_bias"}
+
+
+def test_gate_logger_writes_the_probes_tokens_once_from_a_vocabulary(tmp_path):
+    torch.manual_seed(0)
+    embedding, rnn = nn.Embedding(4, 3), nn.GRU(3, 2, batch_first=True)
+    ids = torch.tensor([[0, 1, 2], [3, 2, 1]])
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding, self.rnn = embedding, rnn
+
+        def forward(self, x):
+            return self.rnn(self.embedding(x))[0]
+
+    model = Model()
+    with tg.GateLogger(tmp_path, probe=ids, probe_tokens=["a", "b", "c", "d"]) as logger:
+        logger.log(model, 0)
+        logger.log(model, 1)
+    records = reader.load(tmp_path)
+    tokens = [r for r in records if r.stat == metadata.PROBE_TOKENS]
+    assert [(r.step, r.value) for r in tokens] == [(0, [["a", "b", "c"], ["d", "c", "b"]])]
+    states = [r for r in records if r.stat == metadata.PROBE_SEQUENCES and r.gate == "h_t" and r.step == 1]
+    np.testing.assert_allclose(states[0].value, model(ids).detach().numpy(), atol=2e-3)
+
+
+def test_lightning_callback_checks_probe_tokens_at_construction():
+    from tb_lstm_gates.lightning import LSTMGatesCallback
+
+    with pytest.raises(ValueError, match=r"probe_tokens\[0\] has 2 tokens but the probe has 3 time steps"):
+        LSTMGatesCallback(probe=torch.zeros(1, 3, dtype=torch.long), probe_tokens=[["a", "b"]])

@@ -82,7 +82,8 @@ TAG_PREFIX = PLUGIN_NAME
 #   the probe's first sequences (`activations.probe_sequences`: at most 8
 #   sequences and 2**17 values per layer and step), the gates then the
 #   cell's state (`state` in the content: `c_t` or `h_t`), NaN at masked
-#   steps; written on the steps that write activation maps;
+#   steps; written on the steps that write activation maps, thinning out
+#   (`summary.keeps_sequences`), without stride copies;
 # - PROBE_TOKENS_KIND: uint8, the UTF-8 JSON of the probe's tokens, a list
 #   of lists of strings (one per sequence, the first 8), layer MODEL_LAYER;
 #   written once per event file, at its first step.

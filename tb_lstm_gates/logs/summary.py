@@ -204,6 +204,7 @@ class GateSummaryWriter:
         self._written = set()  # tags whose metadata this file holds
         self._step = {}
         self._order = {}  # layer -> its index in the model's order
+        self._sequence_offers = {}  # layer -> probe sequences offered so far
         self._tokens = None  # the probe's tokens, until the next step writes them
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
@@ -260,23 +261,37 @@ class GateSummaryWriter:
 
     def write_probe_sequences(self, layer, cell, gates, sequences):
         """Adds the probe's first sequences; `sequences` has shape `(len(gates) + 1, sequences, time, units)`,
-        the gates then the state (see `activations.probe_sequences`)."""
-        self._layer(layer, cell)[4][:] = [(tuple(gates), np.asarray(sequences))]
+        the gates then the state (see `activations.probe_sequences`).
+
+        Up to 256 KiB a layer-step, they would outweigh everything else a
+        long run writes, so the steps thin out as the run goes on
+        (`keeps_sequences`): the first SEQUENCE_STEPS offers of a layer are
+        kept, then every 2nd of the next SEQUENCE_STEPS, every 4th of the
+        next 2 * SEQUENCE_STEPS, and so on: SEQUENCE_STEPS / 2 more kept
+        steps per doubling of the run (about 300 of 10,000 offers).
+        """
+        offered = self._sequence_offers.get(layer, 0)
+        self._sequence_offers[layer] = offered + 1
+        if keeps_sequences(offered):
+            self._layer(layer, cell)[4][:] = [(tuple(gates), np.asarray(sequences))]
 
     def _values(self, step, layer, kind, cell, parts, stats, gates, tensor, missing=()):
         """The `Summary.Value`s of one packed tensor: its own, and those of the strides `step` falls on."""
         key = (layer, kind, cell, parts, stats, gates, missing)
+        # The probe's sequences, thinned by the writer and viewed one step at
+        # a time, get no stride copies: they would add half their bytes again.
+        strides = (1,) if kind == metadata.PROBE_SEQUENCES_KIND else (1,) + metadata.STRIDES
         tags = self._tags.get(key)
         if tags is None:
             tags = self._tags[key] = [
                 metadata.tag_for(layer, kind, cell, parts, stats, gates, stride, missing)
-                for stride in (1,) + metadata.STRIDES
+                for stride in strides
             ]
         # The first point of a time series in this file goes to every stride,
         # so a run's first step is in all of them.
         first = tags[0] not in self._written
         values = []
-        for stride, tag in zip((1,) + metadata.STRIDES, tags):
+        for stride, tag in zip(strides, tags):
             if stride > 1 and not first and step % stride:
                 break  # strides are multiples of each other
             value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
@@ -387,6 +402,22 @@ class GateSummaryWriter:
     def close(self):
         self._step = {}
         self._records.close()
+
+
+# How many probe-sequence steps of a layer are all kept before they thin out.
+SEQUENCE_STEPS = 64
+
+
+def keeps_sequences(offered):
+    """Whether the writer keeps a layer's probe sequences offered for the `offered`-th time (0 first).
+
+    All of the first SEQUENCE_STEPS; then every 2nd, 4th, 8th, ... as the
+    count doubles: offers [64, 128) keep every 2nd, [128, 256) every 4th.
+    """
+    if offered < SEQUENCE_STEPS:
+        return True
+    every = 2 ** ((offered // SEQUENCE_STEPS).bit_length())
+    return offered % every == 0
 
 
 def _pack_part(packings, part, rows):
