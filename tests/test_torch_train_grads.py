@@ -106,3 +106,33 @@ def test_lightning_callback_checks_probe_tokens_at_construction():
 
     with pytest.raises(ValueError, match=r"probe_tokens\[0\] has 2 tokens but the probe has 3 time steps"):
         LSTMGatesCallback(probe=torch.zeros(1, 3, dtype=torch.long), probe_tokens=[["a", "b"]])
+
+
+def test_a_cell_called_per_step_writes_its_state_over_all_its_calls(tmp_path):
+    torch.manual_seed(0)
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.LSTMCell(2, 3)
+
+        def forward(self, x):
+            h = c = torch.zeros(x.shape[0], 3)
+            states = []
+            for t in range(x.shape[1]):
+                h, c = self.cell(x[:, t], (h, c))
+                states.append(c)
+            return torch.stack(states, dim=1)
+
+    model, x = Decoder(), torch.randn(2, 4, 2)
+    with tg.GateLogger(tmp_path, probe=x, strict=True) as logger:
+        logger.log(model, 0)
+    (state,) = [
+        r.value for r in reader.load(tmp_path) if r.stat == metadata.PROBE_SEQUENCES and r.gate == "c_t"
+    ]
+    np.testing.assert_allclose(state, model(x).detach().numpy(), atol=2e-3)
+
+
+def test_probe_tokens_with_a_mapping_of_probes_fails_naming_why():
+    with pytest.raises(ValueError, match="probe_tokens labels one probe"):
+        tg.GateLogger("unused", probe={"encoder": torch.zeros(1, 3)}, probe_tokens=["a"])

@@ -137,13 +137,11 @@ class GateLogger:
                 "probe_tokens labels one probe: give it with probe= one model's inputs, not a mapping of "
                 "several models' probes"
             )
-        elif probe is not None and not errors:
+        elif probe_tokens is not None and not errors:
             try:
                 self._probe_tokens = tokens.check_probe_tokens(probe_tokens, _probe_ids(probe))
             except ValueError as e:
                 errors.append(str(e))
-        elif probe_tokens is not None and probe is None:
-            errors.append("probe_tokens needs a probe: pass probe= too")
         if errors:
             raise ValueError("GateLogger: " + "; ".join(errors))
         self.log_dir = str(log_dir)

@@ -232,6 +232,9 @@ def concatenate(traces):
         activations=np.concatenate([padded(t.activations, 0) for t in traces], axis=1),
         valid=np.concatenate([padded(t.valid, False) for t in traces], axis=1),
         outputs=np.concatenate([padded(t.outputs, 0) for t in traces], axis=1),
+        states=None
+        if any(t.states is None for t in traces)
+        else np.concatenate([padded(t.states, 0) for t in traces], axis=1),
     )
 
 
