@@ -42,6 +42,9 @@ class Cell:
       obj: the cell (or, for CuDNN layers, the layer) that owns the variables.
       path: the Keras layers whose names are `names`, from the model down to
         the recurrent layer.
+      owners: for Keras, the recurrent layers that run this cell over
+        sequences, each `(layer, stack)`: `stack` the cells the layer runs
+        in order (this one among them; one cell unless `StackedRNNCells`).
     """
 
     layer: str
@@ -50,6 +53,7 @@ class Cell:
     names: tuple
     obj: object
     path: tuple = ()
+    owners: tuple = ()
 
     def arrays(self):
         """The current weights as numpy arrays, keyed as the layout names them."""
