@@ -43,7 +43,13 @@ def linear(x):
 # proves each equal to Keras's own. Other activations (Keras's gelu, elu,
 # silu, ... and any callable) are given to the recurrences as callables by
 # the framework's wing, which computes them with the backend's own function.
-FUNCTIONS = {"sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "tanh": np.tanh, "relu": relu, "linear": linear}
+FUNCTIONS = {
+    "sigmoid": sigmoid,
+    "hard_sigmoid": hard_sigmoid,
+    "tanh": np.tanh,
+    "relu": relu,
+    "linear": linear,
+}
 
 # What "saturated" means, per activation. Bounded activations saturate near
 # their bounds: below / above these values (Karpathy et al., 2015). Any other
@@ -352,7 +358,9 @@ def conv_lstm(
         outputs[:, k] = h
     positions = int(np.prod(out))
     # (batch, time, *out, 4, filters) -> (batch, time, 4, positions * filters)
-    acts, low, high = (np.moveaxis(v, -2, 2).reshape(batch, time, 4, positions * filters) for v in (acts, low, high))
+    acts, low, high = (
+        np.moveaxis(v, -2, 2).reshape(batch, time, 4, positions * filters) for v in (acts, low, high)
+    )
     functions = (rec.name, rec.name, act.name, rec.name)
     return Trace("conv_lstm", gates, functions, acts, valid, outputs, positions, low, high)
 
@@ -449,6 +457,43 @@ def retention(trace, cap=names.RETENTION_CAP):
         return gate, float("nan")
     with np.errstate(divide="ignore"):
         return gate, float(np.minimum(1.0 / (1.0 - kept), cap).mean())
+
+
+def concatenate(traces):
+    """One `Trace` of several calls of one cell, joined along the time axis in the given order.
+
+    Calls on fewer sequences than the largest are padded with invalid
+    steps, so the statistics cover exactly the calls' valid steps and the
+    activation map of sequence 0 spans every call. Calls whose units differ
+    from the first's (a ConvLSTM cell called on another image size) are
+    left out.
+    """
+    first = traces[0]
+    if len(traces) == 1:
+        return first
+    traces = [t for t in traces if t.activations.shape[2:] == first.activations.shape[2:]]
+    batch = max(t.activations.shape[0] for t in traces)
+
+    def joined(field, fill):
+        arrays = [getattr(t, field) for t in traces]
+        if any(a is None for a in arrays):
+            return None
+        padded = [
+            np.concatenate([a, np.full((batch - a.shape[0],) + a.shape[1:], fill, a.dtype)])
+            if len(a) < batch
+            else a
+            for a in arrays
+        ]
+        return np.concatenate(padded, axis=1)
+
+    return dataclasses.replace(
+        first,
+        activations=joined("activations", np.nan),
+        valid=joined("valid", False),
+        outputs=joined("outputs", np.nan),
+        saturated_low=joined("saturated_low", False),
+        saturated_high=joined("saturated_high", False),
+    )
 
 
 def activation_map(trace, sequence=0):

@@ -175,7 +175,8 @@ def _warn_skipped(model, found, skipped):
     if skipped:
         names = [name for _, name in skipped]
         parts.append(
-            "cannot split the gates of %s and skips %s" % (", ".join(names), "it" if len(names) == 1 else "them")
+            "cannot split the gates of %s and skips %s"
+            % (", ".join(names), "it" if len(names) == 1 else "them")
         )
     if orphans:
         parts.append(
