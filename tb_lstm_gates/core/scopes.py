@@ -57,11 +57,24 @@ class Cell:
 
     def arrays(self):
         """The current weights as numpy arrays, keyed as the layout names them."""
-        return {name: _variable_array(v) for name, v in self.variables.items()}
+        return {name: variable_array(v) for name, v in self.variables.items()}
 
 
-def _variable_array(variable):
-    value = variable.numpy() if hasattr(variable, "numpy") else variable
+def variable_array(variable):
+    """A framework's variable or tensor as a numpy array, by duck typing (no framework imported).
+
+    Keras 3 variables are read through their backend tensor (`.value`, an
+    attribute; tf.Variable's `value` is a method): numpy 2 warns about their
+    `__array__`. Torch tensors are detached first.
+    """
+    value = variable
+    inner = getattr(variable, "value", None)
+    if inner is not None and not callable(inner):
+        value = inner
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    if hasattr(value, "numpy"):
+        value = value.numpy()
     return np.asarray(value)
 
 

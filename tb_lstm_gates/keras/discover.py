@@ -106,7 +106,9 @@ def find_cells(model, layers=None):
                 skipped[id(layer)] = (layer, "%s (%s)" % ("/".join(below), type(layer).__name__))
             return
         renamed = _unique_names(children)
-        inner = getattr(layer, "cell", None)
+        # Only an `RNN` (LSTM, GRU, ConvLSTM, ...) runs its `cell` over sequences;
+        # a custom layer's `cell` attribute is just a sublayer.
+        inner = getattr(layer, "cell", None) if "RNN" in _class_names(layer) else None
         stack = tuple(getattr(inner, "cells", None) or ()) if _is_layer(inner) else ()
         for child in children:
             if inner is not None and child is inner:

@@ -7,8 +7,7 @@ numpy for `activations`.
 
 import inspect
 
-import keras
-import numpy as np
+from tb_lstm_gates.core import scopes
 
 
 def record_calls(layer, add, running=None):
@@ -79,9 +78,10 @@ def flatten(structure):
 
 
 def to_numpy(value):
-    """A tensor or variable of any Keras backend as a numpy array."""
-    if hasattr(value, "detach"):  # a torch tensor that may require grad
-        value = value.detach().cpu()
-    if hasattr(value, "numpy"):  # variables and eager tensors of every backend Keras runs on
-        return np.asarray(value.numpy())
-    return np.asarray(keras.ops.convert_to_numpy(value))
+    """A tensor or variable of any Keras backend (or tf_keras) as a numpy array, without numpy 2's warnings.
+
+    `np.array` of a Keras 3 variable, or `keras.ops.convert_to_numpy` of one,
+    warns under numpy 2 (its `__array__` takes no `copy`): a Keras 3
+    variable is read through its backend tensor instead.
+    """
+    return scopes.variable_array(value)
