@@ -38,6 +38,8 @@ ACTIVATIONS = (
 )
 
 
+# Registered: `Bidirectional` rebuilds its layer from its config.
+@keras.saving.register_keras_serializable("tb_lstm_gates_tests")
 def custom_activation(x):
     """A user's own activation: Keras has no such function."""
     return keras.ops.tanh(x) * 0.5 + 0.1 * x
