@@ -31,14 +31,93 @@ def hard_sigmoid(x):
     return np.clip((x + 3.0) / 6.0, 0.0, 1.0)
 
 
-# Activation functions the recurrences know, by their Keras names, and the
-# bounds below / above which an activation counts as saturated.
-FUNCTIONS = {"sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "tanh": np.tanh}
+def relu(x):
+    return np.maximum(x, 0).astype(np.asarray(x).dtype, copy=False)
+
+
+def linear(x):
+    return x
+
+
+# Numpy twins of Keras activations, by their Keras names; tests/test_activations.py
+# proves each equal to Keras's own. Other activations (Keras's gelu, elu,
+# silu, ... and any callable) are given to the recurrences as callables by
+# the framework's wing, which computes them with the backend's own function.
+FUNCTIONS = {
+    "sigmoid": sigmoid,
+    "hard_sigmoid": hard_sigmoid,
+    "tanh": np.tanh,
+    "relu": relu,
+    "linear": linear,
+}
+
+# What "saturated" means, per activation. Bounded activations saturate near
+# their bounds: below / above these values (Karpathy et al., 2015). Any other
+# activation (relu, elu, gelu, silu, selu, softplus, exponential, linear, a
+# custom callable, ...) has no such range: there "saturated" means the
+# activation is flat where the gate sits, its slope below SATURATION_SLOPE
+# (a gradient through it shrinks tenfold or more), on the negative side of
+# its input ("dead", `saturated_low`) or the positive side (`saturated_high`).
+# For relu that is the fraction at exactly zero; for relu6 also the fraction
+# at exactly 6; elu, selu, softplus, exponential, gelu, silu and mish are
+# dead far enough on their negative side; linear and leaky_relu never
+# saturate (0).
 SATURATION_BOUNDS = {
     "sigmoid": names.SIGMOID_SATURATION,
     "hard_sigmoid": names.SIGMOID_SATURATION,
     "tanh": names.TANH_SATURATION,
+    "softsign": names.TANH_SATURATION,
 }
+SATURATION_SLOPE = names.SATURATION_SLOPE
+# The width of the difference that measures the slope: wide enough for
+# float32, narrow next to the inputs' scale.
+_SLOPE_STEP = 1e-2
+
+
+@dataclasses.dataclass(frozen=True)
+class Function:
+    """An activation function as the recurrences use it.
+
+    Attributes:
+      name: its Keras name, or the callable's `__name__`.
+      fn: numpy array in, numpy array (same shape) out.
+    """
+
+    name: str
+    fn: object
+
+    def __call__(self, z):
+        return np.asarray(self.fn(z), dtype=np.asarray(z).dtype)
+
+    def saturated(self, z, a):
+        """`(low, high)` bool arrays: where the activation `a = fn(z)` is saturated (see SATURATION_BOUNDS)."""
+        bounds = SATURATION_BOUNDS.get(self.name)
+        if bounds is not None:
+            return a < bounds[0], a > bounds[1]
+        # The slope over one step away from zero: exact on piecewise linear
+        # activations, so relu is dead exactly where it outputs 0.
+        negative = z < 0
+        step = np.where(negative, -_SLOPE_STEP, _SLOPE_STEP).astype(np.asarray(z).dtype)
+        slope = np.abs(self(z + step).astype(np.float64) - a) / _SLOPE_STEP
+        flat = slope < SATURATION_SLOPE
+        return flat & negative, flat & ~negative
+
+
+def function(activation):
+    """The `Function` of an activation: a name in FUNCTIONS, a `Function`, or a callable on numpy arrays."""
+    if isinstance(activation, Function):
+        return activation
+    if isinstance(activation, str):
+        if activation not in FUNCTIONS:
+            raise ValueError(
+                "activation %r is not one of %s; pass other activations as callables"
+                % (activation, ", ".join(sorted(FUNCTIONS)))
+            )
+        return Function(activation, FUNCTIONS[activation])
+    if callable(activation):
+        return Function(getattr(activation, "__name__", type(activation).__name__), activation)
+    raise ValueError("activation must be a name or a callable, got %r" % (activation,))
+
 
 # The gate that decides how much of the state is kept at each step.
 RETENTION_GATE = {"lstm": "forget", "conv_lstm": "forget", "gru": "update"}
@@ -64,6 +143,9 @@ class Trace:
       states: `(batch, time, units)`, the cell's state after each step in
         the input's time order (an LSTM's c_t, a GRU's h_t; see
         `names.STATES`), carried over at masked steps; None if not recorded.
+      saturated_low, saturated_high: bool, shaped as `activations`: where
+        each activation is saturated (see SATURATION_BOUNDS); None to read
+        it from `functions`' bounds.
     """
 
     cell: str
@@ -74,6 +156,8 @@ class Trace:
     outputs: np.ndarray
     positions: int = 1
     states: np.ndarray = None
+    saturated_low: np.ndarray = None
+    saturated_high: np.ndarray = None
 
 
 def lstm(
@@ -96,7 +180,8 @@ def lstm(
       x: `(batch, time, in)` inputs.
       mask: `(batch, time)` bool, or None for no masking.
       go_backwards: process the sequence from its end, as Keras's `go_backwards`.
-      activation, recurrent_activation: names of Keras activations (see FUNCTIONS).
+      activation, recurrent_activation: names of Keras activations (see
+        FUNCTIONS), `Function`s or callables on numpy arrays.
       initial_state: None for zeros, or `(h, c)`, h `(batch, state)` (the
         projection's size if any) and c `(batch, units)`, in Keras's order of
         an LSTM's states.
@@ -106,7 +191,7 @@ def lstm(
     """
     gates = names.LSTM_GATES
     parts = _parts(layout, arrays, gates)
-    act, rec = _function(activation), _function(recurrent_activation)
+    act, rec = function(activation), function(recurrent_activation)
     x, valid, steps = _prepare(x, mask, go_backwards)
     xz = np.tensordot(x, parts["input"], axes=([2], [0]))  # (batch, time, 4, units)
     for name in ("bias", "input_bias", "recurrent_bias"):
@@ -119,6 +204,7 @@ def lstm(
     recurrent = recurrent.reshape(recurrent.shape[0], -1)
     h, c = _initial_states(initial_state, [(batch, recurrent.shape[0]), (batch, units)], xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
+    low, high = np.zeros(xz.shape, bool), np.zeros(xz.shape, bool)
     outputs = np.empty((batch, x.shape[1], h.shape[1]), xz.dtype)
     cells = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
@@ -126,6 +212,8 @@ def lstm(
         a = acts[:, t]
         a[:, (0, 1, 3)] = rec(z[:, (0, 1, 3)])
         a[:, 2] = act(z[:, 2])
+        low[:, t, (0, 1, 3)], high[:, t, (0, 1, 3)] = rec.saturated(z[:, (0, 1, 3)], a[:, (0, 1, 3)])
+        low[:, t, 2], high[:, t, 2] = act.saturated(z[:, 2], a[:, 2])
         c_new = a[:, 1] * c + a[:, 0] * a[:, 2]
         h_new = a[:, 3] * act(c_new)
         if projection is not None:
@@ -135,8 +223,10 @@ def lstm(
         h = np.where(keep, h_new, h)
         outputs[:, k] = h
         cells[:, t] = c
-    functions = (recurrent_activation, recurrent_activation, activation, recurrent_activation)
-    return Trace("lstm", gates, functions, acts, valid, outputs, states=cells)
+    functions = (rec.name, rec.name, act.name, rec.name)
+    return Trace(
+        "lstm", gates, functions, acts, valid, outputs, states=cells, saturated_low=low, saturated_high=high
+    )
 
 
 def gru(
@@ -164,7 +254,7 @@ def gru(
     """
     gates = names.GRU_GATES
     parts = _parts(layout, arrays, gates)
-    act, rec = _function(activation), _function(recurrent_activation)
+    act, rec = function(activation), function(recurrent_activation)
     x, valid, steps = _prepare(x, mask, go_backwards)
     xz = np.tensordot(x, parts["input"], axes=([2], [0]))  # (batch, time, 3, units)
     for name in ("bias", "input_bias"):
@@ -176,23 +266,31 @@ def gru(
     recurrent_all = recurrent.reshape(units, -1)  # (units, 3 * units)
     (h,) = _initial_states(initial_state, [(batch, units)], xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
+    low, high = np.zeros(xz.shape, bool), np.zeros(xz.shape, bool)
     outputs = np.empty((batch, x.shape[1], units), xz.dtype)
     states = np.empty((batch, x.shape[1], units), xz.dtype)
     for k, t in enumerate(steps):
         a = acts[:, t]
         if reset_after:
             hz = (h @ recurrent_all).reshape(batch, 3, units) + recurrent_bias
-            a[:, :2] = rec(xz[:, t, :2] + hz[:, :2])
-            a[:, 2] = act(xz[:, t, 2] + a[:, 1] * hz[:, 2])
+            zr = xz[:, t, :2] + hz[:, :2]
+            a[:, :2] = rec(zr)
+            zc = xz[:, t, 2] + a[:, 1] * hz[:, 2]
         else:
-            a[:, :2] = rec(xz[:, t, :2] + np.tensordot(h, recurrent[:, :2], axes=([1], [0])))
-            a[:, 2] = act(xz[:, t, 2] + (a[:, 1] * h) @ recurrent[:, 2])
+            zr = xz[:, t, :2] + np.tensordot(h, recurrent[:, :2], axes=([1], [0]))
+            a[:, :2] = rec(zr)
+            zc = xz[:, t, 2] + (a[:, 1] * h) @ recurrent[:, 2]
+        a[:, 2] = act(zc)
+        low[:, t, :2], high[:, t, :2] = rec.saturated(zr, a[:, :2])
+        low[:, t, 2], high[:, t, 2] = act.saturated(zc, a[:, 2])
         h_new = a[:, 0] * h + (1 - a[:, 0]) * a[:, 2]
         h = np.where(valid[:, t, None], h_new, h)
         outputs[:, k] = h
         states[:, t] = h
-    functions = (recurrent_activation, recurrent_activation, activation)
-    return Trace("gru", gates, functions, acts, valid, outputs, states=states)
+    functions = (rec.name, rec.name, act.name)
+    return Trace(
+        "gru", gates, functions, acts, valid, outputs, states=states, saturated_low=low, saturated_high=high
+    )
 
 
 def conv_lstm(
@@ -225,7 +323,7 @@ def conv_lstm(
     """
     gates = names.LSTM_GATES
     parts = _parts(layout, arrays, gates)
-    act, rec = _function(activation), _function(recurrent_activation)
+    act, rec = function(activation), function(recurrent_activation)
     x = np.asarray(x)
     rank = x.ndim - 3
     if rank < 1 or parts["input"].ndim != rank + 3:
@@ -252,6 +350,7 @@ def conv_lstm(
     recurrent = recurrent.reshape(recurrent.shape[:-2] + (-1,))
     h, c = _initial_states(initial_state, [(batch,) + out + (filters,)] * 2, xz.dtype)
     acts = np.empty(xz.shape, xz.dtype)
+    low, high = np.zeros(xz.shape, bool), np.zeros(xz.shape, bool)
     outputs = np.empty((batch, time) + out + (filters,), xz.dtype)
     cells = np.empty((batch, time) + out + (filters,), xz.dtype)
     ones = (1,) * rank
@@ -260,6 +359,10 @@ def conv_lstm(
         a = acts[:, t]
         a[..., (0, 1, 3), :] = rec(z[..., (0, 1, 3), :])
         a[..., 2, :] = act(z[..., 2, :])
+        low[:, t][..., (0, 1, 3), :], high[:, t][..., (0, 1, 3), :] = rec.saturated(
+            z[..., (0, 1, 3), :], a[..., (0, 1, 3), :]
+        )
+        low[:, t][..., 2, :], high[:, t][..., 2, :] = act.saturated(z[..., 2, :], a[..., 2, :])
         c_new = a[..., 1, :] * c + a[..., 0, :] * a[..., 2, :]
         h_new = a[..., 3, :] * act(c_new)
         keep = valid[:, t].reshape((batch,) + ones + (1,))
@@ -269,10 +372,23 @@ def conv_lstm(
         cells[:, t] = c
     positions = int(np.prod(out))
     # (batch, time, *out, 4, filters) -> (batch, time, 4, positions * filters)
-    acts = np.moveaxis(acts, -2, 2).reshape(batch, time, 4, positions * filters)
-    functions = (recurrent_activation, recurrent_activation, activation, recurrent_activation)
+    acts, low, high = (
+        np.moveaxis(v, -2, 2).reshape(batch, time, 4, positions * filters) for v in (acts, low, high)
+    )
+    functions = (rec.name, rec.name, act.name, rec.name)
     cells = cells.reshape(batch, time, positions * filters)
-    return Trace("conv_lstm", gates, functions, acts, valid, outputs, positions, cells)
+    return Trace(
+        "conv_lstm",
+        gates,
+        functions,
+        acts,
+        valid,
+        outputs,
+        positions,
+        cells,
+        saturated_low=low,
+        saturated_high=high,
+    )
 
 
 def _tuple(value, rank):
@@ -316,12 +432,12 @@ def gate_statistics(trace):
     stat_names = (names.ACT_MEAN, names.SATURATED_LOW, names.SATURATED_HIGH, names.SATURATED)
     if a.shape[0] == 0:
         return {stat: np.full(len(trace.gates), np.nan) for stat in stat_names}
-    low, high = (np.array([SATURATION_BOUNDS[f][i] for f in trace.functions])[:, None] for i in (0, 1))
+    low, high = _saturated(trace)
     axes = (0, 2)
     result = {
         names.ACT_MEAN: a.mean(axis=axes, dtype=np.float64),
-        names.SATURATED_LOW: (a < low).mean(axis=axes),
-        names.SATURATED_HIGH: (a > high).mean(axis=axes),
+        names.SATURATED_LOW: low.mean(axis=axes),
+        names.SATURATED_HIGH: high.mean(axis=axes),
     }
     result[names.SATURATED] = result[names.SATURATED_LOW] + result[names.SATURATED_HIGH]
     return result
@@ -330,19 +446,28 @@ def gate_statistics(trace):
 def unit_saturation(trace):
     """Per unit, the fractions of valid steps saturated low and high, as in Karpathy et al. (2015).
 
-    The saturation bounds are those of `gate_statistics` (below 0.1 / above
-    0.9 for sigmoid gates, below -0.9 / above 0.9 for tanh gates), counted
-    over every sequence and valid time step of the trace.
+    Saturation is that of `gate_statistics` (below 0.1 / above 0.9 for
+    sigmoid gates, below -0.9 / above 0.9 for tanh gates, a slope below
+    SATURATION_SLOPE for activations without a bounded range), counted over
+    every sequence and valid time step of the trace.
 
     Returns:
       float32 array of shape `(n_gates, units, 2)`: `[..., 0]` the fraction
       left-saturated, `[..., 1]` right-saturated; NaN when no step is valid.
     """
-    a = trace.activations[trace.valid]  # (valid steps, n_gates, units)
-    if a.shape[0] == 0:
+    if not trace.valid.any():
         return np.full(trace.activations.shape[2:] + (2,), np.nan, dtype=np.float32)
+    low, high = _saturated(trace)
+    return np.stack([low.mean(axis=0), high.mean(axis=0)], axis=-1).astype(np.float32)
+
+
+def _saturated(trace):
+    """`(low, high)`: bool `(valid steps, n_gates, units)`, where the trace's activations are saturated."""
+    if trace.saturated_low is not None:
+        return trace.saturated_low[trace.valid], trace.saturated_high[trace.valid]
+    a = trace.activations[trace.valid]
     low, high = (np.array([SATURATION_BOUNDS[f][i] for f in trace.functions])[:, None] for i in (0, 1))
-    return np.stack([(a < low).mean(axis=0), (a > high).mean(axis=0)], axis=-1).astype(np.float32)
+    return a < low, a > high
 
 
 def retention(trace, cap=names.RETENTION_CAP):
@@ -358,6 +483,44 @@ def retention(trace, cap=names.RETENTION_CAP):
         return gate, float("nan")
     with np.errstate(divide="ignore"):
         return gate, float(np.minimum(1.0 / (1.0 - kept), cap).mean())
+
+
+def concatenate(traces):
+    """One `Trace` of several calls of one cell, joined along the time axis in the given order.
+
+    Calls on fewer sequences than the largest are padded with invalid
+    steps, so the statistics cover exactly the calls' valid steps and the
+    activation map of sequence 0 spans every call. Calls whose units differ
+    from the first's (a ConvLSTM cell called on another image size) are
+    left out.
+    """
+    first = traces[0]
+    if len(traces) == 1:
+        return first
+    traces = [t for t in traces if t.activations.shape[2:] == first.activations.shape[2:]]
+    batch = max(t.activations.shape[0] for t in traces)
+
+    def joined(field, fill):
+        arrays = [getattr(t, field) for t in traces]
+        if any(a is None for a in arrays):
+            return None
+        padded = [
+            np.concatenate([a, np.full((batch - a.shape[0],) + a.shape[1:], fill, a.dtype)])
+            if len(a) < batch
+            else a
+            for a in arrays
+        ]
+        return np.concatenate(padded, axis=1)
+
+    return dataclasses.replace(
+        first,
+        activations=joined("activations", np.nan),
+        valid=joined("valid", False),
+        outputs=joined("outputs", np.nan),
+        saturated_low=joined("saturated_low", False),
+        saturated_high=joined("saturated_high", False),
+        states=joined("states", np.nan),
+    )
 
 
 def activation_map(trace, sequence=0):
@@ -402,12 +565,6 @@ def probe_sequences(trace):
     time = min(time, max(1, MAX_SEQUENCE_VALUES // (rows * units)))
     a = np.where(trace.valid[None, :sequences, :time, None], a[:, :sequences, :time], np.nan)
     return np.ascontiguousarray(a, dtype=np.float32)
-
-
-def _function(name):
-    if name not in FUNCTIONS:
-        raise ValueError("activation %r is not one of %s" % (name, ", ".join(sorted(FUNCTIONS))))
-    return FUNCTIONS[name]
 
 
 def _parts(layout, arrays, gates):

@@ -15,6 +15,8 @@ TANH_GATES = ("cell", "candidate")
 # above the second, for sigmoid gates and for tanh gates.
 SIGMOID_SATURATION = (0.1, 0.9)
 TANH_SATURATION = (-0.9, 0.9)
+# Activations without a bounded range count as saturated where their slope is below this.
+SATURATION_SLOPE = 0.1
 PARTS = (
     "input",
     "recurrent",

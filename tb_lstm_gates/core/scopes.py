@@ -42,6 +42,9 @@ class Cell:
       obj: the cell (or, for CuDNN layers, the layer) that owns the variables.
       path: the Keras layers whose names are `names`, from the model down to
         the recurrent layer.
+      owners: for Keras, the recurrent layers that run this cell over
+        sequences, each `(layer, stack)`: `stack` the cells the layer runs
+        in order (this one among them; one cell unless `StackedRNNCells`).
     """
 
     layer: str
@@ -50,14 +53,28 @@ class Cell:
     names: tuple
     obj: object
     path: tuple = ()
+    owners: tuple = ()
 
     def arrays(self):
         """The current weights as numpy arrays, keyed as the layout names them."""
-        return {name: _variable_array(v) for name, v in self.variables.items()}
+        return {name: variable_array(v) for name, v in self.variables.items()}
 
 
-def _variable_array(variable):
-    value = variable.numpy() if hasattr(variable, "numpy") else variable
+def variable_array(variable):
+    """A framework's variable or tensor as a numpy array, by duck typing (no framework imported).
+
+    Keras 3 variables are read through their backend tensor (`.value`, an
+    attribute; tf.Variable's `value` is a method): numpy 2 warns about their
+    `__array__`. Torch tensors are detached first.
+    """
+    value = variable
+    inner = getattr(variable, "value", None)
+    if inner is not None and not callable(inner):
+        value = inner
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    if hasattr(value, "numpy"):
+        value = value.numpy()
     return np.asarray(value)
 
 

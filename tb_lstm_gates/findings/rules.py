@@ -119,7 +119,9 @@ RULES = (
         "a gate (other than the one keeping the state) is saturated on most of the probe "
         "(value: the fraction)",
         "Karpathy, Johnson and Fei-Fei (2015, 'Visualizing and understanding recurrent networks') count a "
-        "sigmoid gate saturated below 0.1 or above 0.9 (tanh: |a| > 0.9); a gate saturated 90% of the time "
+        "sigmoid gate saturated below 0.1 or above 0.9 (tanh: |a| > 0.9); activations without a bounded range "
+        "(relu, gelu, elu, ...) count where their slope is below 0.1 (relu: dead, at exactly 0); a gate "
+        "saturated 90% of the time "
         "acts as a constant and passes almost no gradient (sigmoid' < 0.09 there). The demo's healthy "
         "char-level GRU has its tanh candidate saturated up to 81% of the time",
         "check the gate's bias initialisation and input scale (normalise inputs), lower the learning rate",

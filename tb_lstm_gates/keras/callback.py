@@ -6,7 +6,7 @@ import warnings
 import keras
 
 from tb_lstm_gates.core import callers, stats
-from tb_lstm_gates.keras import discover, probe_run
+from tb_lstm_gates.keras import discover, probe_calls, probe_run
 from tb_lstm_gates.keras import penalties as keras_penalties
 from tb_lstm_gates.keras import probe as probe_lib
 from tb_lstm_gates.logs import distribute, guard, summary, tokens
@@ -186,15 +186,32 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     def _implements_predict_batch_hooks(self):
         return False
 
+    # Every hook works in any order a `CallbackList` (or a hand-written loop
+    # over one) may call them: each starts what an earlier hook would have,
+    # and runs its work through the failure guard. Only the model's own
+    # faults (no recurrent layer with strict=True, an unknown name in
+    # `layers=`) come out of a hook.
     def on_train_begin(self, logs=None):
         self._first_epoch = None
+        self._started()
+        self._guarded(self._open_if_ready)
+
+    def _started(self):
+        """Whether the callback has a model to log; finds its cells once per model."""
         if self.model is not self._counted:
             self._close()
             self._forget_model()
             self._counted = self.model
             self._guard.failed = False
+            if self.model is None:
+                return False
             self._start_counting()
-        self._open_if_ready()
+            self._guarded(self._open_if_ready)
+        return self.model is not None
+
+    def _guarded(self, fn, *args):
+        if not self._guard.failed:
+            self._guard.run(fn, *args)
 
     def _open_if_ready(self):
         if self._no_cells or self._unbuilt or not distribute.is_chief() or self._guard.failed:
@@ -233,9 +250,12 @@ class LSTMGatesCallback(keras.callbacks.Callback):
                 stacklevel=callers.user_stacklevel(),
             )
             return
-        if not distribute.is_chief():
-            return
-        self._guard.run(lambda: self._existing.update(logged_steps(self.run_dir)))
+        if distribute.is_chief():
+            self._guarded(self._continue_run)
+
+    def _continue_run(self):
+        """Where this model's steps continue in `log_dir`, from the steps it already holds."""
+        self._existing.update(logged_steps(self.run_dir))
         if not self._existing:
             return
         if self._iterations():
@@ -268,12 +288,16 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             )
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._started():
+            self._guarded(self._epoch_begin, epoch)
+
+    def _epoch_begin(self, epoch):
         if self._first_epoch is None:
             self._begin_fit(epoch)
         self._epoch = epoch
 
-    def _begin_fit(self, epoch):
-        """Fixes the step this `fit` call starts from, and logs it if no run holds it yet."""
+    def _begin_fit(self, epoch, log_base=True):
+        """Fixes the step this `fit` call starts from, and logs it (if no run holds it yet and `log_base`)."""
         self._first_epoch = epoch
         iterations = self._iterations()
         if self.update_freq == "epoch":
@@ -286,8 +310,15 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         else:
             base = self._last_step or 0
         self._base = base
-        if self._last_step is None and (base not in self._existing or self._rerun):
+        if log_base and self._last_step is None and (base not in self._existing or self._rerun):
             self._log(base)
+
+    def _fit_begun(self, epoch):
+        # A hook after the epoch began, with no `on_epoch_begin` before it:
+        # the weights before this epoch are gone, so its first step is not logged.
+        if self._first_epoch is None:
+            self._begin_fit(epoch, log_base=False)
+            self._epoch = epoch
 
     def _built_now(self):
         """Finds the cells of a model the first training step has just built; warns of the lost step."""
@@ -303,16 +334,24 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             )
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.update_freq == "epoch":
-            return
+        if self.update_freq != "epoch" and self._started():
+            self._guarded(self._train_batch_end, batch, logs)
+
+    def _train_batch_end(self, batch, logs):
+        self._fit_begun(self._epoch)
         if self._unbuilt:
             self._built_now()
         step = self._global_batch(batch)
-        if step % self.update_freq == 0:
+        if step is not None and step % self.update_freq == 0:
             self._sync_backend_state()
             self._log(step, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._started():
+            self._guarded(self._epoch_end, epoch, logs)
+
+    def _epoch_end(self, epoch, logs):
+        self._fit_begun(epoch)
         if self._unbuilt:
             self._built_now()
         if self.update_freq == "epoch":
@@ -329,7 +368,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         if optimizer is None or getattr(optimizer, "iterations", None) is None:
             return None
         self._sync_backend_state()
-        return int(keras.ops.convert_to_numpy(optimizer.iterations))
+        return int(probe_calls.to_numpy(optimizer.iterations))
 
     def _global_batch(self, batch):
         steps = (self.params or {}).get("steps")

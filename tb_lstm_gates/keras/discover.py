@@ -1,8 +1,20 @@
-"""Finds the recurrent cells of a Keras 3 (or, by the same duck typing, tf_keras) model.
+"""Finds the recurrent cells of a Keras 3 (or tf_keras) model, from Keras's own tracking.
 
-`find_cells` walks `layer.cell` (LSTM, GRU, ConvLSTM*, RNN),
-`Bidirectional.forward_layer` / `.backward_layer`, `StackedRNNCells.cells`,
-wrappers such as `TimeDistributed` (`.layer`) and nested models (`.layers`).
+`find_cells` walks every sublayer Keras tracks (`Layer._flatten_layers`, in
+both Keras 3 and tf_keras): attributes, lists and dicts of layers, custom
+Layers, nested models, wrappers (`Bidirectional`, `TimeDistributed`), the
+`cell` of every `RNN` and the cells of `StackedRNNCells`. A cell is one
+object, logged once however many paths reach it (a model holding
+`self.cell = LSTMCell(...)` and `self.rnn = RNN(self.cell)`): its name is
+that of its first path in tracking order that goes through a recurrent layer
+running it (`rnn/lstm_cell`), or of its first path if no recurrent layer runs
+it (a cell called step by step). Tracking order is attribute assignment
+order, so the name is the same in every run and after `load_model`.
+
+Every recurrent weight (`recurrent_kernel`) of the model belongs to exactly
+one found cell, or one warning names it and says why (a cell type without
+gates to split, such as `SimpleRNNCell`, or a variable no tracked layer owns).
+
 Cells of TF1 graphs and checkpoints are found from variable names instead:
 `tb_lstm_gates.core.scopes.find_cells_by_name`.
 """
@@ -14,9 +26,9 @@ from tb_lstm_gates.core.scopes import CELL_WEIGHTS, Cell, strip_output_index
 
 # What `find_cells` finds in a Keras model, for its error messages.
 SUPPORTED_MODEL_LAYERS = (
-    "LSTM, GRU, ConvLSTM1D/2D/3D, RNN or StackedRNNCells over LSTMCell/GRUCell, "
-    "Bidirectional or TimeDistributed wrappers of those, nested models holding "
-    "them, and tf_keras CuDNNLSTM/CuDNNGRU"
+    "LSTM, GRU, ConvLSTM1D/2D/3D, LSTMCell/GRUCell (in RNN or StackedRNNCells, or "
+    "called directly), wherever the model tracks them (custom layers, lists, dicts, "
+    "nested models, Bidirectional, TimeDistributed), and tf_keras CuDNNLSTM/CuDNNGRU"
 )
 
 
@@ -63,75 +75,53 @@ def find_cells(model, layers=None):
         `Bidirectional` or the recurrent layer itself) has one of these names.
 
     Returns:
-      list of `Cell`, in model order, each cell once.
+      list of `Cell`, in tracking order, each cell object once.
 
     Raises:
       NoRecurrentLayerError: the model has no recurrent layer we can split.
       NotBuiltError: the model is not built.
       ValueError: a name in `layers` matches no recurrent layer.
     """
-    found, skipped = [], []
-    seen = set()
+    occurrences = {}  # id(cell) -> [(path, names below the model, owner)], in tracking order
+    order = []  # the cells, by first occurrence
+    skipped = {}  # id(cell) -> (cell, its name and type): cells tb-lstm-gates cannot split
     top = 1 if getattr(model, "layers", None) is not None else 0
-    unique = {}  # id(layer or cell) -> its name, made unique among its siblings
 
-    def name_of(obj):
-        return unique.get(id(obj), obj.name)
-
-    def visit_layer(layer, path):
-        if id(layer) in seen:
+    def visit(layer, path, below, owner):
+        # `owner`: `(recurrent layer, stack)` when that layer runs `layer` (a
+        # cell, or the StackedRNNCells holding `stack`), else None.
+        if any(p is layer for p in path):
             return
-        seen.add(id(layer))
-        path = path + (layer,)
-        below = tuple(name_of(p) for p in path[top:])
-        if getattr(layer, "forward_layer", None) is not None:
-            visit_layer(layer.forward_layer, path)
-            visit_layer(layer.backward_layer, path)
-        elif getattr(layer, "cell", None) is not None:
-            visit_cell(layer.cell, path, below)
-        elif layout_of_cell(layer) is not None:
-            visit_cell(layer, path, below[:-1])
-        elif _is_layer(getattr(layer, "layer", None)):
-            visit_layer(layer.layer, path)
-        else:
-            sublayers = list(getattr(layer, "layers", None) or ())
-            unique.update(_unique_names(sublayers))
-            for sublayer in sublayers:
-                visit_layer(sublayer, path)
-
-    def visit_cell(cell, path, below_model):
-        # `below_model`: the names below the model (whose name Keras numbers
-        # per session) down to the cell's owner.
-        below_model = below_model + (name_of(cell),)
-        names = _names(path)
-        if getattr(cell, "cells", None) is not None:
-            unique.update(_unique_names(cell.cells))
-            for sub in cell.cells:
-                visit_cell(sub, path, below_model)
+        if layout_of_cell(layer) is not None:
+            if id(layer) not in occurrences:
+                occurrences[id(layer)] = []
+                order.append(layer)
+            occurrences[id(layer)].append((path, below, owner))
             return
-        layout = layout_of_cell(cell)
-        if layout is None:
-            skipped.append("%s (%s)" % ("/".join(names), type(cell).__name__))
+        children = _children(layer)
+        if (owner is not None or hasattr(layer, "recurrent_kernel")) and not children:
+            # A cell of its own kind (SimpleRNNCell, a custom cell); one that
+            # holds Keras cells is walked into instead.
+            if id(layer) not in skipped:
+                skipped[id(layer)] = (layer, "%s (%s)" % ("/".join(below), type(layer).__name__))
             return
-        variables = {
-            name: getattr(cell, name) for name in CELL_WEIGHTS if getattr(cell, name, None) is not None
-        }
-        if "kernel" not in variables:
-            raise NotBuiltError(
-                "layer %r is not built yet, so its gates cannot be found: build "
-                "the model (call it on data or give it an `Input`) before "
-                "training with LSTMGatesCallback" % "/".join(names)
-            )
-        layout = layouts.Layout(layout.cell, {k: v for k, v in layout.weights.items() if k in variables})
-        found.append(Cell("/".join(below_model), layout, variables, names, cell, path))
+        renamed = _unique_names(children)
+        # Only an `RNN` (LSTM, GRU, ConvLSTM, ...) runs its `cell` over sequences;
+        # a custom layer's `cell` attribute is just a sublayer.
+        inner = getattr(layer, "cell", None) if "RNN" in _class_names(layer) else None
+        stack = tuple(getattr(inner, "cells", None) or ()) if _is_layer(inner) else ()
+        for child in children:
+            if inner is not None and child is inner:
+                child_owner = (layer, stack or (child,))
+            elif owner is not None and any(child is c for c in owner[1]):
+                child_owner = owner
+            else:
+                child_owner = None
+            visit(child, path + (layer,), below + (renamed.get(id(child), child.name),), child_owner)
 
-    visit_layer(model, ())
-    if skipped:
-        warnings.warn(
-            "tb-lstm-gates cannot split the gates of %s and skips %s; it supports %s"
-            % (", ".join(skipped), "it" if len(skipped) == 1 else "them", SUPPORTED_MODEL_LAYERS),
-            stacklevel=callers.user_stacklevel(),
-        )
+    visit(model, (), () if top else (model.name,), None)
+    found = [_cell(obj, occurrences[id(obj)]) for obj in order]
+    _warn_skipped(model, found, skipped.values())
     if not found:
         raise NoRecurrentLayerError(
             "model %r has no recurrent layer whose gates tb-lstm-gates can "
@@ -148,6 +138,71 @@ def find_cells(model, layers=None):
             )
         found = [c for c in found if wanted.intersection(c.names)]
     return found
+
+
+def _cell(obj, occurrences):
+    """The `Cell` of one cell object, named after its preferred path (see the module's docstring)."""
+    owned = [o for o in occurrences if o[2] is not None]
+    path, below, _ = (owned or occurrences)[0]
+    # StackedRNNCells are cells, not layers a user filters on.
+    path = tuple(p for p in path if getattr(p, "cells", None) is None)
+    names = _names(path) or (obj.name,)
+    owners = []
+    for _, _, owner in owned:
+        if not any(owner[0] is o[0] for o in owners):
+            owners.append(owner)
+    variables = {name: getattr(obj, name) for name in CELL_WEIGHTS if getattr(obj, name, None) is not None}
+    if "kernel" not in variables:
+        raise NotBuiltError(
+            "layer %r is not built yet, so its gates cannot be found: build "
+            "the model (call it on data or give it an `Input`) before "
+            "training with LSTMGatesCallback" % "/".join(names)
+        )
+    layout = layout_of_cell(obj)
+    layout = layouts.Layout(layout.cell, {k: v for k, v in layout.weights.items() if k in variables})
+    return Cell("/".join(below), layout, variables, names, obj, path, tuple(owners))
+
+
+def _warn_skipped(model, found, skipped):
+    """One warning naming the cells that cannot be split, and every other recurrent kernel no found cell owns."""
+    accounted = {id(v) for cell in found for v in cell.variables.values()}
+    accounted.update(id(v) for obj, _ in skipped for v in getattr(obj, "weights", ()))
+    orphans = []
+    for variable in getattr(model, "weights", None) or ():
+        path = variable_path(variable)
+        if id(variable) not in accounted and path.rsplit("/", 1)[-1] == "recurrent_kernel":
+            accounted.add(id(variable))
+            orphans.append(path)
+    parts = []
+    if skipped:
+        names = [name for _, name in skipped]
+        parts.append(
+            "cannot split the gates of %s and skips %s"
+            % (", ".join(names), "it" if len(names) == 1 else "them")
+        )
+    if orphans:
+        parts.append(
+            "skips the recurrent weight%s %s: no layer Keras tracks in the model holds %s"
+            % ("s" if len(orphans) > 1 else "", ", ".join(orphans), "it" if len(orphans) == 1 else "them")
+        )
+    if parts:
+        warnings.warn(
+            "tb-lstm-gates %s; it supports %s" % ("; it ".join(parts), SUPPORTED_MODEL_LAYERS),
+            stacklevel=callers.user_stacklevel(),
+        )
+
+
+def _children(layer):
+    """The sublayers Keras tracks directly under `layer`, in tracking order."""
+    flatten = getattr(layer, "_flatten_layers", None)
+    if flatten is not None:
+        return [c for c in flatten(include_self=False, recursive=False) if _is_layer(c)]
+    children = []
+    for name in ("forward_layer", "backward_layer", "cell", "layer"):
+        if _is_layer(getattr(layer, name, None)):
+            children.append(getattr(layer, name))
+    children.extend(getattr(layer, "cells", None) or getattr(layer, "layers", None) or ())
+    return children
 
 
 def _names(layers):

@@ -1,16 +1,30 @@
 """Gate activations and gradients on a fixed probe batch, for `LSTMGatesCallback`.
 
 At each logged step the model runs once on the probe, in inference mode,
-with every probed recurrent layer's `call` wrapped to record what it
-receives: its sequence, its mask and its initial state. Then
-`tb_lstm_gates.core.activations` runs each cell's recurrence in numpy from the
-split blocks, from those inputs, so the statistics describe the gates as the
-split defines them, whatever the model's structure: Sequential, functional
-or subclassed models, nested models, `Bidirectional` (the backward layer
-reads the sequence from its end), `StackedRNNCells` (each cell reads the
-previous cell's outputs), `TimeDistributed` (the wrapped layer's calls over
-the outer axis are read as more sequences) and decoders called with an
-`initial_state`.
+with each probed cell intercepted wherever it is called: every recurrent
+layer that runs it (`RNN`, LSTM, GRU, ConvLSTM, the directions of a
+`Bidirectional`, a layer inside `TimeDistributed`) has its `call` wrapped to
+record its sequence, mask and initial state, and the cell's own `call` is
+wrapped to record its inputs and states when the model calls it directly
+(a decoder stepping `x, state = self.cell(x, states=state)` in a Python
+loop). Then `tb_lstm_gates.core.activations` runs each call's recurrence in
+numpy from the split blocks, so the statistics describe the gates as the
+split defines them, whatever the model's structure. `StackedRNNCells` are
+run cell after cell (each reads the previous cell's outputs); a backward
+layer reads its sequence from the end.
+
+A cell called several times in one pass (a layer applied to several
+inputs, a step loop, the outer steps of `TimeDistributed`) gets every call,
+in call order, joined along the time axis (`activations.concatenate`): the
+statistics cover all of them, and the map of the probe's first sequence
+spans them. One cell object is one logged cell: calls from separate places
+sharing it (an encoder's and a decoder's) are joined the same way, in call
+order, as they train the same weights.
+
+Activations are those of the cell: Keras's sigmoid, hard_sigmoid, tanh, relu
+and linear through numpy twins proven equal to Keras's own in the tests,
+every other activation (and any callable) through the cell's own function
+on numpy input, that is the backend's.
 
 The probe never changes training. Stateful layers run on it from a zero state
 (the probe's sequences are not the training batch the carried state belongs
@@ -25,9 +39,8 @@ statistics run over every output position and filter, and their activation
 maps show each filter's mean over the positions.
 
 Not probed, with a warning: channels_first ConvLSTM layers, CuDNN layers,
-cells with activations other than sigmoid, hard_sigmoid and tanh, tf_keras
-layers with `time_major=True`, and layers the model does not call on the
-probe.
+tf_keras layers with `time_major=True`, and cells the model does not call on
+the probe.
 """
 
 import warnings
@@ -36,12 +49,7 @@ import keras
 import numpy as np
 
 from tb_lstm_gates.core import activations, callers, layouts, stats
-from tb_lstm_gates.keras.probe_calls import (
-    calls_to_numpy,
-    merge_calls,
-    record_calls,
-    to_numpy,
-)
+from tb_lstm_gates.keras.probe_calls import calls_to_numpy, record_calls, to_numpy
 from tb_lstm_gates.keras.probe_run import (
     GRADIENT_BACKENDS,
     gradient_function,
@@ -133,21 +141,24 @@ class ProbeLogger:
         self._gradient_cells = cells if gradients else []
         self._gradient_fn = None
         self._gradient_key = None
-        self._layers = []  # (recurrent layer, its cells in stack order)
+        self._cells = []  # the probed cells
+        self._owners = {}  # id(recurrent layer) -> (layer, its stack of probed cells or None)
+        self._order = []  # (id of a layer or cell, index of its call), in call order
         self._missing_warned = False
         self._compiled_capture = None  # a tf.function of _run_recording, False where one cannot be
         skipped = []
-        by_layer = {}
         for cell in cells:
             reason = _unprobed(cell)
             if reason:
                 skipped.append("%s (%s)" % (cell.layer, reason))
-                continue
-            rnn = cell.path[-1]
-            if id(rnn) not in by_layer:
-                by_layer[id(rnn)] = (rnn, [])
-                self._layers.append(by_layer[id(rnn)])
-            by_layer[id(rnn)][1].append(cell)
+            else:
+                self._cells.append(cell)
+        by_object = {id(cell.obj): cell for cell in self._cells}
+        for cell in self._cells:
+            for rnn, stack in cell.owners:
+                probed = [by_object.get(id(c)) for c in stack]
+                # A stack holding a cell that is not probed cannot be run through.
+                self._owners[id(rnn)] = (rnn, None if None in probed else probed)
         if skipped:
             warnings.warn(
                 "tb-lstm-gates computes no probe activations for %s" % "; ".join(skipped),
@@ -155,7 +166,7 @@ class ProbeLogger:
             )
 
     def _capture(self):
-        """`{id(layer): [(sequence, mask, states)]}`: every call of each probed layer on the probe, as numpy."""
+        """`{id(layer or cell): [(inputs, mask, states)]}`: every call on the probe, as numpy; sets `_order`."""
         if self._compiled_capture is None and uses_tensorflow(self._model):
             try:
                 self._compiled_capture = tf_function(self._run_recording)
@@ -169,41 +180,68 @@ class ProbeLogger:
         return calls_to_numpy(self._run_recording(self._x))
 
     def _run_recording(self, x):
-        """Runs the model on `x` in inference mode; returns what each probed layer's calls received, as tensors.
+        """Runs the model on `x` in inference mode; returns what each probed layer's and cell's calls received.
 
         Under `tf.function` this runs once, while tracing: the graph then
-        returns the recorded tensors at every call, at the speed of `predict`.
+        returns the recorded tensors at every call, at the speed of `predict`,
+        and `_order` keeps the order the trace saw.
         """
-        calls = {id(rnn): [] for rnn, _ in self._layers}
+        calls = {key: [] for key in self._owners}
+        calls.update({id(cell.obj): [] for cell in self._cells})
+        order = []
+        running = []  # the probed recurrent layers running now: their cells' calls are theirs
+
+        def sink(key, owner):
+            def add(inputs):
+                if owner or not running:
+                    order.append((key, len(calls[key])))
+                    calls[key].append(inputs)
+
+            return add
+
         undo = []
         try:
-            for rnn, _ in self._layers:
-                undo.append(record_calls(rnn, calls[id(rnn)]))
+            for key, (rnn, _) in self._owners.items():
+                undo.append(record_calls(rnn, sink(key, True), running))
+            for cell in self._cells:
+                undo.append(record_calls(cell.obj, sink(id(cell.obj), False)))
             self._model(x, training=False)
         finally:
             for restore in reversed(undo):
                 restore()
+        self._order = order
         return calls
 
     def traces(self):
-        """`[(cell, trace)]`: each probed cell and its `activations.Trace` on the probe, now."""
+        """`[(cell, trace)]`: each probed cell and its `activations.Trace` on the probe, now (all its calls)."""
+        return [(cell, activations.concatenate(calls)) for cell, calls in self.call_traces() if calls]
+
+    def call_traces(self):
+        """`[(cell, [trace of each call, in call order])]` for every probed cell, on the probe, now."""
         with preserved(self._model):
             calls = self._capture()
-        traced, missing = [], []
-        for rnn, cells in self._layers:
-            if not calls[id(rnn)]:
-                missing.extend(cell.layer for cell in cells)
+        traced = {id(cell.obj): [] for cell in self._cells}
+        for key, index in self._order:
+            inputs, mask, states = calls[key][index]
+            if key in traced:
+                # A direct call of the cell: one step from the states it was given.
+                cell = next(c for c in self._cells if id(c.obj) == key)
+                traced[key].append(_trace(cell, inputs[:, None], None, False, states))
                 continue
-            sequence, mask, states = merge_calls(calls[id(rnn)])
+            rnn, stack = self._owners[key]
+            if stack is None:
+                continue
             # `find_cells` lists stacked cells in their order, and Keras
             # orders their initial states the same way.
-            for cell in cells:
+            sequence = inputs
+            for cell in stack:
                 count = 1 if cell.layout.cell == "gru" else 2
                 own, states = (None, None) if states is None else (states[:count], states[count:])
                 trace = _trace(cell, sequence, mask, rnn.go_backwards, own)
-                traced.append((cell, trace))
+                traced[id(cell.obj)].append(trace)
                 # The next stacked cell reads this one's outputs, in the input's time order.
                 sequence = trace.outputs[:, ::-1] if rnn.go_backwards else trace.outputs
+        missing = [cell.layer for cell in self._cells if not traced[id(cell.obj)]]
         if missing and not self._missing_warned:
             self._missing_warned = True
             warnings.warn(
@@ -211,7 +249,7 @@ class ProbeLogger:
                 "when it runs on the probe" % (", ".join(missing), "it" if len(missing) == 1 else "them"),
                 stacklevel=callers.user_stacklevel(),
             )
-        return traced
+        return [(cell, traced[id(cell.obj)]) for cell in self._cells]
 
     def log(self, writer, maps):
         """Adds the probe's statistics (and activation maps if `maps`) to the writer's current step."""
@@ -252,30 +290,35 @@ class ProbeLogger:
 
 def _unprobed(cell):
     """Why `cell` cannot be probed, or None."""
-    rnn = cell.path[-1]
-    if cell.layout.cell not in ("lstm", "gru", "conv_lstm"):
-        return "%s layers are not probed" % type(rnn).__name__
+    if cell.layout.cell not in ("lstm", "gru", "conv_lstm") or not hasattr(cell.obj, "recurrent_activation"):
+        return "%s layers are not probed" % type(cell.obj).__name__
     if (
         cell.layout.cell == "conv_lstm"
         and getattr(cell.obj, "data_format", "channels_last") != "channels_last"
     ):
         return "only channels_last ConvLSTM layers are probed"
-    if getattr(rnn, "cell", None) is None:
-        return "only layers with a Keras cell are probed"
-    if getattr(rnn, "time_major", False):
+    if any(getattr(rnn, "time_major", False) for rnn, _ in cell.owners):
         return "time_major layers are not probed"
-    for name in ("activation", "recurrent_activation"):
-        function = getattr(getattr(cell.obj, name, None), "__name__", None)
-        if function not in activations.FUNCTIONS:
-            return "its %s %r is not one of %s" % (name, function, ", ".join(sorted(activations.FUNCTIONS)))
     return None
+
+
+def _function(fn):
+    """The `activations.Function` of a cell's activation: a numpy twin of Keras's own, else `fn` itself."""
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    if name in activations.FUNCTIONS and _from_keras(fn):
+        return activations.function(name)
+    return activations.Function(name, lambda z: to_numpy(fn(z)))
+
+
+def _from_keras(fn):
+    return (getattr(fn, "__module__", None) or "").split(".")[0] in ("keras", "tf_keras")
 
 
 def _trace(cell, x, mask, go_backwards, initial_state=None):
     obj = cell.obj
     kwargs = dict(
-        activation=obj.activation.__name__,
-        recurrent_activation=obj.recurrent_activation.__name__,
+        activation=_function(obj.activation),
+        recurrent_activation=_function(obj.recurrent_activation),
         initial_state=initial_state,
     )
     if cell.layout.cell == "gru":

@@ -35,6 +35,7 @@ from tb_lstm_gates.core.names import (  # noqa: F401
     SATURATED,
     SATURATED_HIGH,
     SATURATED_LOW,
+    SATURATION_SLOPE,
     SCALAR_STATS,
     SIGMOID_SATURATION,
     SPECTRAL_NORM,
@@ -257,6 +258,8 @@ def contract():
         "model_layer": MODEL_LAYER,
         "tanh_gates": list(TANH_GATES),
         "saturation": {"sigmoid": list(SIGMOID_SATURATION), "tanh": list(TANH_SATURATION)},
+        # Gates whose activation has no bounded range count as saturated where its slope is below this.
+        "saturation_slope": SATURATION_SLOPE,
         "step_units": list(STEP_UNITS),
         # Per cell kind, the name of its state in the probe's sequences.
         "states": dict(STATES),

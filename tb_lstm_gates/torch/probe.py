@@ -13,7 +13,6 @@ are not told apart: they use the same weights, which is what is logged.
 The probe leaves nothing behind: see `_ModelState`.
 """
 
-import dataclasses
 import warnings
 from collections.abc import Mapping
 
@@ -85,7 +84,7 @@ def probe_traces(module, cells, probe):
         else:
             per_call = [_trace_rnn(m, mine, arrays, *call) for call in calls[key]]
         for i, cell in enumerate(mine):
-            traced.append((cell, concatenate([traces[i][1] for traces in per_call])))
+            traced.append((cell, activations.concatenate([traces[i][1] for traces in per_call])))
     if skipped:
         warnings.warn(
             "tb-lstm-gates computes no probe activations for %s" % "; ".join(skipped),
@@ -211,31 +210,6 @@ def _restore_contents(container, saved):
             container.update(saved)
     elif len(container) != len(saved) or any(a is not b for a, b in zip(container, saved)):
         container[:] = saved
-
-
-def concatenate(traces):
-    """One trace of several calls' traces, their steps appended on the time axis in call order.
-
-    A call with fewer sequences is padded to the widest with masked rows
-    (`valid` False), which every statistic leaves out.
-    """
-    if len(traces) == 1:
-        return traces[0]
-    batch = max(t.valid.shape[0] for t in traces)
-
-    def padded(array, fill):
-        pad = [(0, batch - array.shape[0])] + [(0, 0)] * (array.ndim - 1)
-        return np.pad(array, pad, constant_values=fill)
-
-    return dataclasses.replace(
-        traces[0],
-        activations=np.concatenate([padded(t.activations, 0) for t in traces], axis=1),
-        valid=np.concatenate([padded(t.valid, False) for t in traces], axis=1),
-        outputs=np.concatenate([padded(t.outputs, 0) for t in traces], axis=1),
-        states=None
-        if any(t.states is None for t in traces)
-        else np.concatenate([padded(t.states, 0) for t in traces], axis=1),
-    )
 
 
 def _run(cell, arrays, x, mask, backwards, state):

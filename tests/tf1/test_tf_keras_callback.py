@@ -125,3 +125,40 @@ def test_tf_keras_stateful_lstms_keep_their_states_under_a_probe_of_another_batc
     for before, after in zip(metrics, [v.numpy() for m in model.metrics for v in m.variables]):
         np.testing.assert_array_equal(before, after)
     assert model.layers[0].stateful and model.layers[0].input_spec is not None
+
+
+class Encoder(tf_keras.layers.Layer):
+    """A custom layer holding its RNNs as an attribute and in a list, and one cell by two paths."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.lstm_cell = tf_keras.layers.LSTMCell(3)
+        self.rnns = [tf_keras.layers.Bidirectional(tf_keras.layers.GRU(2, return_sequences=True))]
+        self.lstm_rnn = tf_keras.layers.RNN(self.lstm_cell)
+
+    def call(self, x):
+        return self.lstm_rnn(self.rnns[0](x))
+
+
+def test_tf_keras_rnn_inside_a_custom_layer_and_a_cell_on_two_paths_are_logged_once(tmp_path):
+    inp = tf_keras.Input((6, 3))
+    model = tf_keras.Model(inp, tf_keras.layers.Dense(1)(Encoder(name="encoder")(inp)))
+    model.compile("adam", "mse")
+    x, y = data(8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(
+            x, y, epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=x[:3])]
+        )
+    assert [str(w.message) for w in caught if "tb-lstm-gates" in str(w.message)] == []
+    cells = discover.find_cells(model)
+    # The cell is tracked first as `encoder.lstm_cell`, but named by its path through the RNN.
+    assert [c.layer for c in cells] == [
+        "encoder/rnn/lstm_cell",
+        "encoder/bidirectional/forward_gru/gru_cell",
+        "encoder/bidirectional/backward_gru/gru_cell",
+    ]
+    recurrent = {id(v) for v in model.weights if "recurrent_kernel" in v.name}
+    assert sorted(id(c.variables["recurrent_kernel"]) for c in cells) == sorted(recurrent)
+    layers = {r.layer for r in tb_lstm_gates.load(tmp_path) if r.stat == "act_mean"}
+    assert layers == {c.layer for c in cells}
