@@ -7,6 +7,7 @@ NaN weights set before training).
 import contextlib
 import os
 import subprocess
+import traceback
 import warnings
 
 import keras
@@ -91,6 +92,34 @@ def test_full_disk_in_strict_mode_stops_training(tmp_path):
             model.fit(
                 *data(), epochs=6, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(disk, strict=True)]
             )
+
+
+def test_a_full_disk_on_the_writer_thread_stops_training_at_on_train_end_in_strict_mode(tmp_path):
+    # Step 0 fits on the disk, step 1 (the last) does not: it fails on the
+    # writer's thread after on_epoch_end has returned, and on_train_end raises it.
+    with tiny_disk(tmp_path / "disk") as disk:
+        model = lstm_model(units=16)
+        callback = tb_lstm_gates.LSTMGatesCallback(disk, strict=True)
+        with pytest.raises(Exception) as raised:  # noqa: B017 - whatever the file system raises
+            model.fit(*data(), epochs=1, verbose=0, callbacks=[callback])
+        frames = [
+            (os.path.basename(f.filename), f.name) for f in traceback.extract_tb(raised.value.__traceback__)
+        ]
+        assert ("callback.py", "on_train_end") in frames and ("background.py", "_run") in frames, frames
+
+
+def test_a_full_disk_on_the_writer_thread_is_one_warning_at_on_train_end(tmp_path):
+    with tiny_disk(tmp_path / "disk") as disk:
+        model = lstm_model(units=16)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            history = model.fit(
+                *data(), epochs=1, verbose=0, callbacks=[tb_lstm_gates.LSTMGatesCallback(disk)]
+            )
+        ours = [str(w.message) for w in caught if STOPPED in str(w.message)]
+        assert len(ours) == 1, ours
+        assert len(history.history["loss"]) == 1
+        assert {r.step for r in tb_lstm_gates.load(disk)} == {0}
 
 
 class PoisonAfterEpoch(keras.callbacks.Callback):

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import traceback
 
 import numpy as np
 import pytest
@@ -249,6 +250,35 @@ def test_the_step_unit_given_reaches_the_log(tmp_path):
     assert step_units(tmp_path) == {"batch"}
     with pytest.raises(ValueError, match="step_unit must be one of"):
         tg.GateLogger(tmp_path, step_unit="epochs")
+
+
+def _log_then_change_shape(log_dir, strict):
+    """Logs an LSTM, then one of another width at the same path: `update_ratio` fails on the writer's thread."""
+    torch.manual_seed(0)
+    logger = tg.GateLogger(log_dir, strict=strict)
+    logger.log(nn.LSTM(3, 4), 0)
+    logger.log(nn.LSTM(3, 5), 1)  # returns before the writer's thread fails
+    return logger
+
+
+def test_a_failure_on_the_writer_thread_surfaces_at_close_under_strict(tmp_path):
+    logger = _log_then_change_shape(tmp_path, strict=True)
+    with pytest.raises(ValueError, match="changed shape") as raised:
+        logger.close()
+    frames = [
+        (os.path.basename(f.filename), f.name) for f in traceback.extract_tb(raised.value.__traceback__)
+    ]
+    assert ("logger.py", "close") in frames and ("background.py", "_run") in frames, frames
+    assert {r.step for r in reader.load(tmp_path)} == {0}
+
+
+def test_a_failure_on_the_writer_thread_is_one_warning_and_logging_stops(tmp_path):
+    with pytest.warns(RuntimeWarning, match="GateLogger stopped logging.*changed shape"):
+        logger = _log_then_change_shape(tmp_path, strict=False)
+        logger.log(nn.LSTM(3, 5), 2)  # the failure surfaces here, at the next step
+    logger.log(nn.LSTM(3, 5), 3)
+    logger.close()
+    assert {r.step for r in reader.load(tmp_path)} == {0}
 
 
 def test_probe_restores_modes_and_rng():

@@ -1,5 +1,6 @@
 """`LSTMGatesCallback`: per-gate weight summaries from `model.fit`."""
 
+import functools
 import os
 import warnings
 
@@ -9,7 +10,7 @@ from tb_lstm_gates.core import callers, stats
 from tb_lstm_gates.keras import discover, probe_calls, probe_run
 from tb_lstm_gates.keras import penalties as keras_penalties
 from tb_lstm_gates.keras import probe as probe_lib
-from tb_lstm_gates.logs import distribute, guard, summary, tokens
+from tb_lstm_gates.logs import background, distribute, guard, summary, tokens
 
 TRAIN_RUN = "train"
 
@@ -162,6 +163,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self._probe = None
         self._writer = None
         self._logger = None
+        self._background = None
         self._cells = []
         self._logged = 0  # steps logged, for histogram_freq
         self._last_step = None  # the last step logged for this model, or found in log_dir
@@ -282,6 +284,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         if self._probe_tokens is not None:
             self._writer.write_probe_tokens(self._probe_tokens)
         self._logger = summary.CellLogger(self._writer, self.histogram_bins)
+        self._background = background.BackgroundWriter()
         if self._probe_x is not None:
             self._probe = probe_lib.ProbeLogger(
                 self.model, self._cells, self._probe_x, self._probe_y, self.probe_gradients
@@ -357,10 +360,18 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         if self.update_freq == "epoch":
             self._log(self._base + epoch - self._first_epoch + 1, logs)
 
+    def on_train_end(self, logs=None):
+        # The last step is still being written on the writer's thread.
+        if self._background is not None:
+            self._guard.run(self._background.wait)
+
     def _close(self):
         if self._writer is not None:
-            self._guard.run(self._writer.close)
-            self._writer = None
+            try:
+                self._guard.run(self._background.wait)
+            finally:
+                self._guard.run(self._writer.close)
+                self._writer = None
 
     def _iterations(self):
         """How many steps the model's optimizer has taken, or None without one."""
@@ -402,17 +413,33 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             self._last_step = self._last_written = step
 
     def _write_step(self, step, histograms, logs):
+        # Training waits only for what reads the model (the probe, the
+        # penalties) and for a copy of the weights; statistics, histograms
+        # and writing run on the writer's thread (see `logs.background`).
+        probed = background.StepRecorder()
         if self._probe is not None:
-            self._probe.log(self._writer, maps=histograms)
-        penalties = []
-        # One cell's weights at a time, so only one cell's copy is alive
-        # beside the previous step's weights.
-        for cell in self._cells:
-            arrays = cell.arrays()
-            self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
-            penalties.append((cell, keras_penalties.cell_penalties(cell, arrays)))
-        keras_penalties.write_penalties(self._writer, self.model, penalties, (logs or {}).get("loss"))
-        self._writer.end_step(step)
+            self._probe.log(probed, maps=histograms)
+        # At most one step in flight: the previous one is done before this
+        # step's copy is taken, so memory holds one snapshot at a time.
+        self._background.wait()
+        snapshot = [(cell, cell.arrays()) for cell in self._cells]
+        penalized = background.StepRecorder()
+        penalties = [(cell, keras_penalties.cell_penalties(cell, arrays)) for cell, arrays in snapshot]
+        keras_penalties.write_penalties(penalized, self.model, penalties, (logs or {}).get("loss"))
+        self._background.submit(
+            functools.partial(
+                _write_snapshot, self._writer, self._logger, step, histograms, probed, snapshot, penalized
+            )
+        )
+
+
+def _write_snapshot(writer, logger, step, histograms, probed, snapshot, penalized):
+    """One step's work on the writer's thread: statistics of the copied weights, then the event."""
+    probed.replay(writer)
+    for cell, arrays in snapshot:
+        logger.log_cell(cell.layer, cell.layout, arrays, histograms)
+    penalized.replay(writer)
+    writer.end_step(step)
 
 
 def logged_steps(run_dir):

@@ -1,5 +1,6 @@
 """`GateLogger`: writes the per-gate statistics, histograms, probe activations and penalties of a PyTorch model."""
 
+import functools
 import warnings
 import weakref
 from collections.abc import Mapping
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 
 from tb_lstm_gates.core import callers, layouts, stats
-from tb_lstm_gates.logs import guard, metadata, penalties, summary, tokens
+from tb_lstm_gates.logs import background, guard, metadata, penalties, summary, tokens
 from tb_lstm_gates.torch.cells import find_cells, numpy_copy, unlogged_weights
 from tb_lstm_gates.torch.penalty import GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
@@ -153,6 +154,7 @@ class GateLogger:
         self.step_unit = step_unit
         self._writer = None
         self._logger = None
+        self._background = background.BackgroundWriter()
         self._logged = 0
         self._guard = guard.FailureGuard("GateLogger", self.log_dir, strict)
         self._owners = {}  # layer -> (weak reference to its module, its repr, {weight: shape})
@@ -237,18 +239,30 @@ class GateLogger:
             if self._probe_tokens is not None:
                 self._writer.write_probe_tokens(self._probe_tokens)
             self._logger = summary.CellLogger(self._writer, self.histogram_bins)
-        if self.probe is not None:
-            for cell, trace in probe_traces(module, cells, self.probe):
-                summary.write_probe_trace(self._writer, cell.layer, trace, histograms)
+        # Training waits only for what reads the module (the probe, which
+        # cells are penalized) and for a copy of the weights; statistics,
+        # histograms and writing run on the writer's thread (see `logs.background`).
+        traces = [] if self.probe is None else probe_traces(module, cells, self.probe)
         penalized = set()
         if self.penalty is not None:
             # Cells the penalty leaves at zero get no series: a tab of zeros says nothing.
             penalized = {c.layer for c in self.penalty.cells(module) if self.penalty.applies_to(c)}
+        # At most one step in flight: the previous one is done before this
+        # step's copy is taken, so memory holds one snapshot at a time.
+        self._background.wait()
+        snapshot = [(cell, cell.arrays(), _train_grads(cell)) for cell in cells]
+        self._background.submit(
+            functools.partial(self._write_snapshot, step, histograms, traces, snapshot, penalized, loss)
+        )
+
+    def _write_snapshot(self, step, histograms, traces, snapshot, penalized, loss):
+        """One step's work on the writer's thread: statistics of the copied weights, then the event."""
+        for cell, trace in traces:
+            summary.write_probe_trace(self._writer, cell.layer, trace, histograms)
         model_penalty = 0.0
-        for cell in cells:
-            arrays = cell.arrays()
+        for cell, arrays, grads in snapshot:
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
-            _write_train_grads(self._writer, cell)
+            _write_train_grads(self._writer, cell, grads)
             if cell.layer in penalized:
                 model_penalty += penalties.write_cell_penalties(
                     self._writer, cell, self.penalty.block_penalties(cell, arrays)
@@ -258,9 +272,13 @@ class GateLogger:
         self._writer.end_step(step)
 
     def close(self):
+        """Waits for the step being written, then closes the event file."""
         if self._writer is not None:
-            self._guard.run(self._writer.close)
-            self._writer = None
+            try:
+                self._guard.run(self._background.wait)
+            finally:
+                self._guard.run(self._writer.close)
+                self._writer = None
 
     def __enter__(self):
         return self
@@ -284,12 +302,16 @@ def _probe_ids(probe):
     return None if probe is None else probe.detach().cpu().numpy()
 
 
-def _write_train_grads(writer, cell):
-    """Writes the norm of each block of the cell's weights' `.grad`, as TRAIN_GRAD_NORM; nothing where it is None."""
-    grads = {name: p.grad for name, p in cell.params.items() if p.grad is not None}
+def _train_grads(cell):
+    """Copies of the cell's weights' `.grad` (those not None), taken with the snapshot."""
+    return {name: numpy_copy(p.grad) for name, p in cell.params.items() if p.grad is not None}
+
+
+def _write_train_grads(writer, cell, grads):
+    """Writes the norm of each block of `grads` (see `_train_grads`), as TRAIN_GRAD_NORM."""
     if not grads:
         return
-    arrays = layouts.torch_arrays({name: numpy_copy(g) for name, g in grads.items()})
+    arrays = layouts.torch_arrays(grads)
     layout = layouts.Layout(cell.layout.cell, {k: w for k, w in cell.layout.weights.items() if k in arrays})
     for part, gates, view in layout.blocks(arrays):
         l2 = stats.gate_stats(view)["l2"]

@@ -1,0 +1,107 @@
+"""Runs the logging work of each step on one background thread, as asynchronous checkpointers do.
+
+Orbax's async checkpointer and `torch.distributed.checkpoint.async_save`
+block training only for a copy of the state to host memory and write it
+from another thread. The gate loggers do the same: the training thread
+takes a snapshot of the recurrent weights (numpy copies) and whatever
+needs the live model (the probe, its gradients, penalties read from the
+model), then hands a job to `BackgroundWriter`; statistics, histograms,
+the spectral norm, summary encoding and file writing run on the writer's
+thread while training goes on (numpy releases the GIL in its loops).
+
+The promises of the synchronous loggers hold:
+
+- At most one step is in flight. A step handed over while the previous
+  one is still being written waits for it first, so memory stays at one
+  snapshot beside the previous step's weights (which `update_ratio` needs),
+  and a SIGKILL loses at most the step in flight: each step is flushed as
+  it is written.
+- Steps are written in the order they were handed over, each once.
+- A failure on the writer's thread is raised on the training thread by the
+  next `submit` or by `wait`, so the caller's `guard.FailureGuard` turns it
+  into one warning, or raises it under `strict=True`; the steps after a
+  failed one are not written.
+- `wait` returns once every step handed over is on disk; the loggers call
+  it in `on_train_end` and `close`.
+
+The thread is not a daemon and ends when it has nothing left to do, so a
+process that exits without closing its logger still writes its last step.
+"""
+
+import threading
+
+THREAD_NAME = "tb-lstm-gates writer"
+
+
+class BackgroundWriter:
+    """Runs jobs one at a time, in order, on a background thread; at most one in flight."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._job = None  # the job handed over and not yet finished
+        self._error = None
+
+    def submit(self, job):
+        """Hands `job` (a callable) to the writer's thread; waits first for the job in flight.
+
+        Raises:
+          the exception of an earlier job, once; `job` is then not run.
+        """
+        with self._changed:
+            self._wait_locked()
+            self._job = job
+            threading.Thread(target=self._run, args=(job,), name=THREAD_NAME).start()
+
+    def wait(self):
+        """Waits until the job in flight (if any) is done.
+
+        Raises:
+          the exception of a job that failed since the last `submit` or `wait`.
+        """
+        with self._changed:
+            self._wait_locked()
+
+    @property
+    def busy(self):
+        """Whether a job is in flight."""
+        with self._changed:
+            return self._job is not None
+
+    def _wait_locked(self):
+        while self._job is not None:
+            self._changed.wait()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _run(self, job):
+        error = None
+        try:
+            job()
+        except BaseException as e:  # raised again on the training thread
+            error = e
+        with self._changed:
+            self._error = error
+            self._job = None
+            self._changed.notify_all()
+
+
+class StepRecorder:
+    """Stands in for a `summary.GateSummaryWriter` on the training thread.
+
+    What must read the live model (the probe, penalties) writes here; its
+    `write_*` calls are replayed on the writer's thread, into the step being
+    assembled there, in the order they were made.
+    """
+
+    def __init__(self):
+        self._calls = []
+
+    def __getattr__(self, name):
+        if not name.startswith("write_"):
+            raise AttributeError(name)
+        return lambda *args: self._calls.append((name, args))
+
+    def replay(self, writer):
+        for name, args in self._calls:
+            getattr(writer, name)(*args)
