@@ -130,3 +130,63 @@ def test_spectral_norm_of_non_square_blocks_flattens_leading_axes_into_rows():
     view = layouts.gate_view(w, layouts.keras_lstm().weights["kernel"][0])
     expected = [np.linalg.norm(block.reshape(6, 5), 2) for block in blocks_of(view)]
     np.testing.assert_allclose(stats.spectral_norm(view), expected, rtol=1e-3)
+
+
+def _drifting_recurrent_kernels(init, steps, drift):
+    """Recurrent kernels (64 units) that drift by `drift` (relative, per entry) at each step, as in training."""
+    rng = np.random.default_rng(3)
+    if init == "orthogonal":  # Keras's recurrent initializer
+        w = np.linalg.qr(rng.standard_normal((4 * 64, 64)))[0].T
+    else:
+        w = rng.standard_normal((64, 4 * 64)) / 8
+    for _ in range(steps):
+        yield layouts.gate_view(w.astype("float32"), layouts.keras_lstm().weights["recurrent_kernel"][0])
+        w = w + drift * w.std() * rng.standard_normal(w.shape)
+
+
+@pytest.mark.parametrize("init", ["orthogonal", "normal"])
+@pytest.mark.parametrize("drift", [1e-3, 1e-2])
+def test_warm_started_spectral_norm_stays_within_its_tolerance_on_drifting_weights(init, drift):
+    assert stats.SPECTRAL_TOLERANCE == 1e-3  # the tolerance the README and the docstrings promise
+    vectors = None
+    for view in _drifting_recurrent_kernels(init, 40, drift):
+        got, vectors = stats.top_singular(view, vectors)
+        expected = [np.linalg.norm(block.astype(np.float64), 2) for block in blocks_of(view)]
+        np.testing.assert_allclose(got, expected, rtol=stats.SPECTRAL_TOLERANCE)
+        assert np.all(got <= np.array(expected) * (1 + 1e-6))
+
+
+@pytest.mark.parametrize(
+    "jump",
+    [
+        lambda w, rng: rng.standard_normal(w.shape).astype("float32"),  # re-initialized
+        lambda w, rng: (
+            w
+            + 2
+            * np.linalg.norm(w, 2)
+            * np.outer(rng.standard_normal(len(w)), rng.standard_normal(w.shape[1]))
+            / len(w)
+        ),
+        lambda w, rng: -3 * w,
+    ],
+    ids=["reinitialized", "rank_one_spike", "scaled"],
+)
+def test_spectral_norm_after_a_sudden_jump_is_within_its_tolerance(jump):
+    rng = np.random.default_rng(4)
+    view = next(_drifting_recurrent_kernels("orthogonal", 1, 0))
+    _, vectors = stats.top_singular(view)
+    w = jump(view.reshape(64, 4 * 64), rng).astype("float32")
+    jumped = layouts.gate_view(w, layouts.keras_lstm().weights["recurrent_kernel"][0])
+    got, _ = stats.top_singular(jumped, vectors)
+    expected = [np.linalg.norm(block.astype(np.float64), 2) for block in blocks_of(jumped)]
+    np.testing.assert_allclose(got, expected, rtol=stats.SPECTRAL_TOLERANCE)
+
+
+def test_a_start_that_does_not_fit_the_blocks_is_ignored():
+    view = next(_drifting_recurrent_kernels("normal", 1, 0))
+    expected = stats.spectral_norm(view)
+    np.testing.assert_allclose(stats.spectral_norm(view, np.ones((3, 64), np.float32)), expected)
+    poisoned = view.copy()
+    poisoned[0, 1, 0] = np.nan
+    got, vectors = stats.top_singular(poisoned, stats.top_singular(view)[1])
+    assert np.isnan(got[1]) and np.isfinite(np.delete(got, 1)).all()

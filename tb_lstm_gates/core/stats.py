@@ -199,51 +199,138 @@ def _masked_summary(view, previous, bins):
     return result, histograms
 
 
-# Power iteration on a block of vectors (subspace iteration): the largest
-# singular value of the block's image converges at the rate
+# The tolerance `spectral_norm` is tested to: relative to `np.linalg.norm(W, 2)`,
+# on drifting weights (warm start) and after a sudden jump (cold start).
+SPECTRAL_TOLERANCE = 1e-3
+
+# Cold start: power iteration on a block of vectors (subspace iteration).
+# The largest singular value of the block's image converges at the rate
 # (s_{k+1} / s_1)^2 rather than (s_2 / s_1)^2, so trained and random
 # matrices, whose top singular values cluster, converge in tens of
 # iterations. A fixed start keeps the logged values reproducible.
 SPECTRAL_VECTORS = 8
-SPECTRAL_TOLERANCE = 1e-4
+SPECTRAL_COLD_SETTLED = 2e-5
 SPECTRAL_MAX_ITERATIONS = 100
 
+# Warm start: Lanczos iteration on M^T M from the previous step's singular
+# vector, one vector per gate. Between logged steps the weights move little,
+# so that vector keeps nearly all its weight on the new top singular vector
+# and two Lanczos steps (four passes over the block) settle the estimate,
+# even where the top singular values cluster (orthogonal initializations),
+# which stalls plain power iteration. Ritz values grow with each step; one
+# that grew by less than SPECTRAL_WARM_SETTLED (relative) ends it; after
+# SPECTRAL_WARM_STEPS the cold start runs instead (the weights jumped). The
+# products are einsum loops, one thread and no BLAS: on a busy machine a
+# threaded BLAS call waits for a core far longer than the product takes.
+SPECTRAL_WARM_SETTLED = 1e-4
+SPECTRAL_WARM_STEPS = 5
 
-def spectral_norm(view, tolerance=SPECTRAL_TOLERANCE, max_iterations=SPECTRAL_MAX_ITERATIONS):
-    """Largest singular value of each gate block of `view`, by power iteration.
+
+def spectral_norm(view, start=None):
+    """Largest singular value of each gate block of `view`, within `SPECTRAL_TOLERANCE`.
 
     Each block `view[..., g, :]` is taken as a matrix `M` of shape
     `(rows, units)`, its leading axes flattened into rows: for a recurrent
     kernel `(units, n_gates, units)`, the matrix that multiplies h_{t-1}.
-    Iterates `Q <- orth(M^T M Q)` on `SPECTRAL_VECTORS` vectors for every
-    gate at once, until the largest singular value of `M Q` changes by less
-    than `tolerance` (relative) or after `max_iterations`. The estimate never
-    exceeds the true value; on random matrices of 32 to 1024 units it is
-    within 0.1% of it. Costs two `(rows, units) x (units, 8)` products per
-    gate and iteration, against a full SVD's `rows * units^2`.
+    The estimate never exceeds the true value.
 
     Args:
       view: array of shape `(..., n_gates, units)`.
+      start: None, or the vectors `top_singular` returned for the same
+        blocks at the previous logged step, to start from (see `top_singular`).
 
     Returns:
       float64 array of shape `(n_gates,)`; NaN for a block holding NaN or
       Inf, 0 for an all-zero block.
     """
+    return top_singular(view, start)[0]
+
+
+def top_singular(view, start=None):
+    """The largest singular value of each gate block of `view` and its right singular vector.
+
+    Without `start`, iterates `Q <- orth(M^T M Q)` on `SPECTRAL_VECTORS`
+    vectors for every gate at once, until the largest singular value of
+    `M Q` changes by less than `SPECTRAL_COLD_SETTLED` (relative) or after
+    `SPECTRAL_MAX_ITERATIONS`: two `(rows, units) x (units, 8)` products per
+    gate and iteration, against a full SVD's `rows * units^2`.
+
+    With `start`, the previous step's vectors, Lanczos iteration from them
+    (two passes over the blocks per step, usually two steps); if an estimate
+    has not settled after `SPECTRAL_WARM_STEPS` (the weights jumped), or
+    `start` does not fit, the cold start runs.
+
+    Returns:
+      `(values, vectors)`: float64 `(n_gates,)` as `spectral_norm`
+      returns, and float32 or float64 `(n_gates, units)` unit vectors to
+      pass as the next step's `start`.
+    """
     n_gates, units = view.shape[-2:]
     dtype = view.dtype if view.dtype in (np.float32, np.float64) else np.float64
+    blocks = np.asarray(view, dtype=dtype).reshape(-1, n_gates, units)
+    if start is not None and start.shape == (n_gates, units):
+        values, vectors = _warm_lanczos(blocks, start.astype(np.float64))
+        if np.isfinite(values).all():
+            return values, vectors
+    return _subspace_iteration(blocks)
+
+
+def _warm_lanczos(blocks, start):
+    """Lanczos on M^T M from `start`; NaN for the blocks that have not settled (or hold NaN or Inf)."""
+    dtype = blocks.dtype
+    q = start / np.linalg.norm(start, axis=1, keepdims=True)
+    basis, alphas, betas, previous = [], [], [], None
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for _ in range(SPECTRAL_WARM_STEPS):
+            basis.append(q)
+            image = np.einsum("rgu,gu->rg", blocks, q.astype(dtype))
+            z = np.einsum("rgu,rg->gu", blocks, image).astype(np.float64)
+            alphas.append(np.einsum("gu,gu->g", q, z))
+            for _ in range(2):  # full reorthogonalization, twice is enough
+                for p in basis:
+                    z -= np.einsum("gu,gu->g", p, z)[:, None] * p
+            beta = np.linalg.norm(z, axis=1)
+            m = len(alphas)
+            tridiagonal = np.zeros((len(q), m, m))
+            tridiagonal[:, range(m), range(m)] = np.stack(alphas, axis=1)
+            if m > 1:
+                off = np.stack(betas, axis=1)
+                tridiagonal[:, range(1, m), range(m - 1)] = off
+                tridiagonal[:, range(m - 1), range(1, m)] = off
+            if not np.isfinite(tridiagonal).all():
+                break
+            theta, ritz = np.linalg.eigh(tridiagonal)
+            top, top_ritz = theta[:, -1], ritz[:, :, -1]
+            if m > 1 and np.all(top - previous <= SPECTRAL_WARM_SETTLED * top):
+                vectors = np.einsum("mgu,gm->gu", np.stack(basis), top_ritz)
+                return np.sqrt(np.maximum(top, 0.0)), vectors.astype(dtype)
+            previous = top
+            betas.append(beta)
+            q = z / np.where(beta > 0, beta, 1)[:, None]
+    return np.full(len(q), np.nan), start
+
+
+def _subspace_iteration(blocks):
+    """The cold start of `top_singular`."""
+    n_gates, rows, units = blocks.shape[1], blocks.shape[0], blocks.shape[2]
     # (n_gates, rows, units), contiguous once so every product runs in BLAS.
-    matrices = np.ascontiguousarray(np.moveaxis(view.reshape(-1, n_gates, units), 1, 0), dtype=dtype)
+    matrices = np.ascontiguousarray(np.moveaxis(blocks, 1, 0))
     finite = np.isfinite(matrices).all(axis=(1, 2))
     matrices[~finite] = 0
-    k = min(SPECTRAL_VECTORS, units, matrices.shape[1])
-    basis = np.linalg.qr(np.random.default_rng(0).standard_normal((n_gates, units, k)).astype(dtype))[0]
+    k = min(SPECTRAL_VECTORS, units, rows)
+    basis = np.linalg.qr(
+        np.random.default_rng(0).standard_normal((n_gates, units, k)).astype(matrices.dtype)
+    )[0]
     estimate = np.zeros(n_gates)
-    for _ in range(max_iterations):
+    for _ in range(SPECTRAL_MAX_ITERATIONS):
         image = matrices @ basis
         previous = estimate
         estimate = np.linalg.svd(image.astype(np.float64), compute_uv=False)[:, 0]
-        basis = np.linalg.qr(np.swapaxes(matrices, 1, 2) @ image)[0]
-        converged = np.abs(estimate - previous) <= tolerance * estimate
+        converged = np.abs(estimate - previous) <= SPECTRAL_COLD_SETTLED * estimate
         if converged.all():
             break
-    return np.where(finite, estimate, np.nan)
+        basis = np.linalg.qr(np.swapaxes(matrices, 1, 2) @ image)[0]
+    # The top right singular vector of M Q, taken back to the units' space.
+    top = np.linalg.svd(image.astype(np.float64))[2][:, 0, :]
+    vectors = np.einsum("guk,gk->gu", basis.astype(np.float64), top).astype(matrices.dtype)
+    return np.where(finite, estimate, np.nan), vectors

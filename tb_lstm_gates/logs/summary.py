@@ -441,7 +441,9 @@ class CellLogger:
     """Splits a cell's weights, computes their statistics and hands them to a writer.
 
     Keeps the previous step's weights of each cell (references to arrays the
-    caller no longer changes) for `update_ratio`.
+    caller no longer changes) for `update_ratio`, and the top singular
+    vectors of its recurrent blocks, from which the next step's
+    `spectral_norm` starts (see `stats.top_singular`).
 
     Args:
       writer: a `GateSummaryWriter`.
@@ -452,6 +454,7 @@ class CellLogger:
         self._writer = writer
         self._bins = bins
         self._previous = {}
+        self._singular = {}
 
     def log_cell(self, layer, layout, arrays, histograms=True):
         """Adds the statistics (and optionally histograms) of one cell to the current step.
@@ -472,7 +475,10 @@ class CellLogger:
             block_stats, hist = stats.gate_summary(view, previous_view, self._bins if histograms else 0)
             if part == "recurrent" and view.ndim == 3:
                 # A matrix per gate (not a ConvLSTM's convolution): its spectral norm.
-                block_stats[metadata.SPECTRAL_NORM] = stats.spectral_norm(view)
+                key = (layer, tuple(gates))  # a TF1 GRU has two recurrent pieces
+                block_stats[metadata.SPECTRAL_NORM], self._singular[key] = stats.top_singular(
+                    view, self._singular.get(key)
+                )
             self._writer.write_gate_stats(layer, layout.cell, part, gates, block_stats)
             if hist is not None:
                 self._writer.write_gate_histograms(layer, layout.cell, part, gates, hist)
