@@ -190,3 +190,24 @@ def test_a_start_that_does_not_fit_the_blocks_is_ignored():
     poisoned[0, 1, 0] = np.nan
     got, vectors = stats.top_singular(poisoned, stats.top_singular(view)[1])
     assert np.isnan(got[1]) and np.isfinite(np.delete(got, 1)).all()
+
+
+def test_a_transposed_view_as_pytorch_stores_weights_has_the_statistics_of_its_copy():
+    stored = RNG.normal(size=(4 * 16, 12)).astype("float32")  # PyTorch's (gates * units, inputs)
+    previous = stored + RNG.normal(size=stored.shape).astype("float32") * 1e-2
+    view, previous_view = (
+        layouts.gate_view(w.T, layouts.torch_lstm().weights["weight_hh"][0]) for w in (stored, previous)
+    )
+    assert not view.flags.c_contiguous
+    got, got_hist = stats.gate_summary(view, previous_view, bins=7)
+    want, want_hist = stats.gate_summary(
+        np.ascontiguousarray(view), np.ascontiguousarray(previous_view), bins=7
+    )
+    for stat in want:
+        np.testing.assert_allclose(got[stat], want[stat], rtol=1e-5, err_msg=stat)
+    np.testing.assert_array_equal(got_hist, want_hist)
+    np.testing.assert_allclose(
+        stats.spectral_norm(view),
+        [np.linalg.norm(b.astype(np.float64), 2) for b in blocks_of(view)],
+        rtol=1e-3,
+    )

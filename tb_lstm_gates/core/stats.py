@@ -43,8 +43,8 @@ def gate_summary(view, previous=None, bins=DEFAULT_BINS):
             "weight changed shape from %s to %s between logged steps" % (previous.shape, view.shape)
         )
     n_gates, units = view.shape[-2:]
-    matrix = view.reshape(-1, n_gates * units)
-    prev_matrix = None if previous is None else previous.reshape(matrix.shape)
+    matrix, prev_matrix = _gate_columns(view), None if previous is None else _gate_columns(previous)
+    units = matrix.shape[-1]  # the rows of a transposed view (see _gate_columns)
     columns = _column_sums(matrix, prev_matrix)
     if not np.isfinite(columns["sum"]).all():
         # Float64 sums of finite values cannot overflow, so only NaN or Inf
@@ -90,34 +90,52 @@ def update_ratio(view, previous):
     return gate_stats(view, previous)["update_ratio"]
 
 
+def _gate_columns(view):
+    """`view` as `(rows, n_gates, width)` with contiguous last axis where it allows, without a copy.
+
+    The units are the width for a view whose units are contiguous (Keras,
+    TF1); the view's leading axis is, for a transposed view (PyTorch's
+    weights, stored `(gates * units, inputs)`): every statistic and
+    histogram of a gate is the same over its values in any order.
+    """
+    n_gates, units = view.shape[-2:]
+    if (
+        view.ndim == 3
+        and not view.flags.c_contiguous
+        and np.swapaxes(view, 0, -1).strides[-1] == view.itemsize
+    ):
+        return np.swapaxes(view, 0, -1)
+    return view.reshape(-1, n_gates, units)
+
+
 def _chunks(matrix):
-    step = max(1, CHUNK_ELEMENTS // max(1, matrix.shape[1]))
+    step = max(1, CHUNK_ELEMENTS // max(1, matrix[0].size))
     for start in range(0, matrix.shape[0], step):
         yield slice(start, start + step)
 
 
 def _column_sums(matrix, previous):
     """One sweep: per-column sum, sum of squares, min, max, sum of |w| (and change)."""
-    n_cols = matrix.shape[1]
-    acc = {k: np.zeros(n_cols) for k in ("sum", "sumsq", "abs")}
-    acc["min"] = np.full(n_cols, np.inf, dtype=matrix.dtype)
-    acc["max"] = np.full(n_cols, -np.inf, dtype=matrix.dtype)
+    columns = matrix.shape[1:]
+    acc = {k: np.zeros(columns) for k in ("sum", "sumsq", "abs")}
+    acc["min"] = np.full(columns, np.inf, dtype=matrix.dtype)
+    acc["max"] = np.full(columns, -np.inf, dtype=matrix.dtype)
     if previous is not None:
-        acc["diffsq"], acc["prevsq"] = np.zeros(n_cols), np.zeros(n_cols)
-    scratch = np.empty(min(matrix.size, CHUNK_ELEMENTS + n_cols), dtype=matrix.dtype)
+        acc["diffsq"], acc["prevsq"] = np.zeros(columns), np.zeros(columns)
+    scratch = np.empty(min(matrix.size, CHUNK_ELEMENTS + matrix[0].size), dtype=matrix.dtype)
     for rows in _chunks(matrix):
         x = matrix[rows]
         tmp = scratch[: x.size].reshape(x.shape)
         acc["sum"] += x.sum(axis=0)
-        acc["sumsq"] += np.einsum("ij,ij->j", x, x)
+        acc["sumsq"] += np.einsum("i...,i...->...", x, x)
         np.minimum(acc["min"], x.min(axis=0), out=acc["min"])
         np.maximum(acc["max"], x.max(axis=0), out=acc["max"])
         acc["abs"] += np.abs(x, out=tmp).sum(axis=0)
         if previous is not None:
             p = previous[rows]
             np.subtract(x, p, out=tmp)
-            acc["diffsq"] += np.einsum("ij,ij->j", tmp, tmp)
-            acc["prevsq"] += np.einsum("ij,ij->j", p, p)
+            acc["diffsq"] += np.einsum("i...,i...->...", tmp, tmp)
+            acc["prevsq"] += np.einsum("i...,i...->...", p, p)
     return acc
 
 
@@ -137,14 +155,15 @@ def _histograms(matrix, n_gates, lo, hi, bins, finite=None):
     below `bins`, so truncation alone gives the bucket: no clip pass.
     """
     lo, hi = _bin_edges(lo, hi, bins)
-    units = matrix.shape[1] // n_gates
+    columns = matrix.shape[1:]
+    units = matrix[0].size // n_gates
     width = (hi - lo) / bins
-    low = np.repeat(lo, units).astype(matrix.dtype)
-    scale = np.repeat((1 - 1e-6) / width, units).astype(matrix.dtype)
+    low = np.repeat(lo, units).astype(matrix.dtype).reshape(columns)
+    scale = np.repeat((1 - 1e-6) / width, units).astype(matrix.dtype).reshape(columns)
     index_type = np.uint8 if n_gates * bins <= 256 else np.intp
-    gate_start = np.repeat(np.arange(n_gates) * bins, units).astype(index_type)
+    gate_start = np.repeat(np.arange(n_gates) * bins, units).astype(index_type).reshape(columns)
     counts = np.zeros(n_gates * bins, dtype=np.int64)
-    scratch = np.empty(min(matrix.size, CHUNK_ELEMENTS + matrix.shape[1]), dtype=matrix.dtype)
+    scratch = np.empty(min(matrix.size, CHUNK_ELEMENTS + matrix[0].size), dtype=matrix.dtype)
     for rows in _chunks(matrix):
         x = matrix[rows]
         tmp = scratch[: x.size].reshape(x.shape)
@@ -262,12 +281,16 @@ def top_singular(view, start=None):
 
     Returns:
       `(values, vectors)`: float64 `(n_gates,)` as `spectral_norm`
-      returns, and float32 or float64 `(n_gates, units)` unit vectors to
-      pass as the next step's `start`.
+      returns, and float32 or float64 `(n_gates, n)` unit vectors to pass
+      as the next step's `start` (`n` is `units`, or the rows for a
+      transposed view, whose blocks are taken as `M^T`).
     """
     n_gates, units = view.shape[-2:]
     dtype = view.dtype if view.dtype in (np.float32, np.float64) else np.float64
-    blocks = np.asarray(view, dtype=dtype).reshape(-1, n_gates, units)
+    # PyTorch's weights come transposed: M^T has the same singular values,
+    # and contiguous rows, which the einsum products read fast.
+    blocks = _gate_columns(np.asarray(view, dtype=dtype))
+    n_gates, units = blocks.shape[-2:]
     if start is not None and start.shape == (n_gates, units):
         values, vectors = _warm_lanczos(blocks, start.astype(np.float64))
         if np.isfinite(values).all():
