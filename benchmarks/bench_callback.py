@@ -264,6 +264,14 @@ def torch_figures(args, rows):
             profile_step(lambda: ours.log(model, next(steps)), drain_ours, drift, 5, "GateLogger")
         ours.close()
 
+        # Before SummaryWriter: its writer thread stays busy after it closes.
+        floor_wall, floor_cpu = step_cost(
+            lambda: floor(lambda: (p.detach().cpu().numpy().copy() for p in model.parameters())),
+            lambda: None,
+            args.repeats,
+            drift,
+        )
+
         writer = SummaryWriter(os.path.join(tmp, "add_histogram"))
         steps_h = iter(range(10**6))
 
@@ -277,11 +285,6 @@ def torch_figures(args, rows):
 
         _, histogram_cpu = step_cost(add_histograms, drain_writer, args.repeats, drift)
         writer.close()
-        floor_wall, floor_cpu = step_cost(
-            lambda: floor(lambda: (p.detach().cpu().numpy().copy() for p in model.parameters())),
-            drift,
-            args.repeats,
-        )
     rows.append(
         (
             "torch: floor (weights to numpy + one pass), wall / CPU",
