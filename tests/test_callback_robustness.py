@@ -105,7 +105,7 @@ def test_a_full_disk_on_the_writer_thread_stops_training_at_on_train_end_in_stri
         frames = [
             (os.path.basename(f.filename), f.name) for f in traceback.extract_tb(raised.value.__traceback__)
         ]
-        assert ("callback.py", "on_train_end") in frames and ("background.py", "_run") in frames, frames
+        assert ("callback.py", "on_train_end") in frames and ("background.py", "_serve") in frames, frames
 
 
 def test_a_full_disk_on_the_writer_thread_is_one_warning_at_on_train_end(tmp_path):

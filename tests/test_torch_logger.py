@@ -268,7 +268,7 @@ def test_a_failure_on_the_writer_thread_surfaces_at_close_under_strict(tmp_path)
     frames = [
         (os.path.basename(f.filename), f.name) for f in traceback.extract_tb(raised.value.__traceback__)
     ]
-    assert ("logger.py", "close") in frames and ("background.py", "_run") in frames, frames
+    assert ("logger.py", "close") in frames and ("background.py", "_serve") in frames, frames
     assert {r.step for r in reader.load(tmp_path)} == {0}
 
 
@@ -379,3 +379,21 @@ def test_a_logging_process_never_imports_tensorflow(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert {r.stat for r in reader.load(tmp_path)} >= {"l2", "histogram", "act_mean", "penalty", "loss"}
+
+
+def test_a_process_that_exits_without_closing_its_logger_writes_its_last_step(tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys
+        import torch
+        from tb_lstm_gates.torch import GateLogger
+        logger = GateLogger(sys.argv[1])
+        for step in range(3):
+            logger.log(torch.nn.LSTM(64, 256), step)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {r.step for r in reader.load(tmp_path)} == {0, 1, 2}

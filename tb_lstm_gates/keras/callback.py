@@ -67,9 +67,15 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     `grad_norm`: which gates still learn (for trainable weights only; a
     frozen layer gets none).
 
+    Training waits only for a copy of the recurrent weights (and for the
+    probe, which runs the model); statistics and writing run on a
+    background thread, one step at a time: a step that arrives while the
+    previous one is still being written waits for it (docs/async_logging.md).
+
     A failure while logging (an unwritable `log_dir`, a full disk, a model
     without any recurrent layer) is reported once as a warning and logging
-    stops; training goes on, unless `strict=True`.
+    stops; training goes on, unless `strict=True`. A failure on the
+    background thread surfaces at the next logged step or in `on_train_end`.
 
     Args:
       log_dir: the log directory, as given to `keras.callbacks.TensorBoard`.

@@ -46,6 +46,13 @@ class GateLogger:
     name (`log(enc, s); log(dec, s)` when both hold a `gru`) raise a
     `ValueError` naming both, never merge.
 
+    `log` returns once the weights are copied (and the probe has run);
+    statistics and writing run on a background thread, one step at a time:
+    a step that arrives while the previous one is still being written waits
+    for it. `close()` (or leaving the `with` block) waits for the last step;
+    a failure on that thread surfaces at the next `log` or in `close()`
+    (docs/async_logging.md).
+
     With `probe=x` (a batch of model inputs, or a tuple of positional
     arguments for `model(*probe)`), each logged step also holds what every
     gate does on it, as the Keras callback logs it: activation statistics,
