@@ -253,16 +253,18 @@ def test_the_step_unit_given_reaches_the_log(tmp_path):
 
 
 def _log_then_change_shape(log_dir, strict):
-    """Logs an LSTM, then one of another width at the same path: `update_ratio` fails on the writer's thread."""
+    """Logs an LSTM, then again once its input kernel is wider: `update_ratio` fails on the writer's thread."""
     torch.manual_seed(0)
+    lstm = nn.LSTM(3, 4)
     logger = tg.GateLogger(log_dir, strict=strict)
-    logger.log(nn.LSTM(3, 4), 0)
-    logger.log(nn.LSTM(3, 5), 1)  # returns before the writer's thread fails
-    return logger
+    logger.log(lstm, 0)
+    lstm.weight_ih_l0 = nn.Parameter(torch.randn(16, 5))
+    logger.log(lstm, 1)  # returns before the writer's thread fails
+    return logger, lstm
 
 
 def test_a_failure_on_the_writer_thread_surfaces_at_close_under_strict(tmp_path):
-    logger = _log_then_change_shape(tmp_path, strict=True)
+    logger, _ = _log_then_change_shape(tmp_path, strict=True)
     with pytest.raises(ValueError, match="changed shape") as raised:
         logger.close()
     frames = [
@@ -274,9 +276,9 @@ def test_a_failure_on_the_writer_thread_surfaces_at_close_under_strict(tmp_path)
 
 def test_a_failure_on_the_writer_thread_is_one_warning_and_logging_stops(tmp_path):
     with pytest.warns(RuntimeWarning, match="GateLogger stopped logging.*changed shape"):
-        logger = _log_then_change_shape(tmp_path, strict=False)
-        logger.log(nn.LSTM(3, 5), 2)  # the failure surfaces here, at the next step
-    logger.log(nn.LSTM(3, 5), 3)
+        logger, lstm = _log_then_change_shape(tmp_path, strict=False)
+        logger.log(lstm, 2)  # the failure surfaces here, at the next step
+    logger.log(lstm, 3)
     logger.close()
     assert {r.step for r in reader.load(tmp_path)} == {0}
 
@@ -388,8 +390,9 @@ def test_a_process_that_exits_without_closing_its_logger_writes_its_last_step(tm
         import torch
         from tb_lstm_gates.torch import GateLogger
         logger = GateLogger(sys.argv[1])
+        model = torch.nn.LSTM(64, 256)
         for step in range(3):
-            logger.log(torch.nn.LSTM(64, 256), step)
+            logger.log(model, step)
         """
     )
     result = subprocess.run(
