@@ -70,7 +70,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     Training waits only for a copy of the recurrent weights (and for the
     probe, which runs the model); statistics and writing run on a
     background thread, one step at a time: a step that arrives while the
-    previous one is still being written waits for it (docs/async_logging.md).
+    previous one is still being written waits for it (docs/async-logging.md).
 
     A failure while logging (an unwritable `log_dir`, a full disk, a model
     without any recurrent layer) is reported once as a warning and logging

@@ -51,7 +51,7 @@ class GateLogger:
     a step that arrives while the previous one is still being written waits
     for it. `close()` (or leaving the `with` block) waits for the last step;
     a failure on that thread surfaces at the next `log` or in `close()`
-    (docs/async_logging.md).
+    (docs/async-logging.md).
 
     With `probe=x` (a batch of model inputs, or a tuple of positional
     arguments for `model(*probe)`), each logged step also holds what every
