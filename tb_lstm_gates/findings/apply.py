@@ -1,6 +1,7 @@
 """Applies every rule to logged series and orders the findings."""
 
 import collections
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from tb_lstm_gates.findings.rules import (
     default_settings,
 )
 from tb_lstm_gates.logs import metadata
+from tb_lstm_gates.logs.reader import Record
 
 
 def series_from_records(records):
@@ -34,7 +36,7 @@ def series_from_records(records):
     return series
 
 
-def check(records, settings=None):
+def check(records: Iterable[Record], settings: Mapping[tuple[str, str], float] | None = None) -> list[dict]:
     """The findings of `load()`'s records; see `check_series`."""
     return check_series(series_from_records(records), settings)
 

@@ -3,6 +3,8 @@
 import functools
 import os
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 
@@ -116,16 +118,16 @@ class LSTMGatesCallback(keras.callbacks.Callback):
 
     def __init__(
         self,
-        log_dir="logs",
-        update_freq="epoch",
-        histogram_freq=1,
-        layers=None,
-        histogram_bins=stats.DEFAULT_BINS,
-        strict=False,
-        probe=None,
-        probe_gradients=False,
-        probe_tokens=None,
-    ):
+        log_dir: str | os.PathLike = "logs",
+        update_freq: str | int = "epoch",
+        histogram_freq: int = 1,
+        layers: Sequence[str] | None = None,
+        histogram_bins: int = stats.DEFAULT_BINS,
+        strict: bool = False,
+        probe: Any = None,
+        probe_gradients: bool = False,
+        probe_tokens: tokens.ProbeTokens | None = None,
+    ) -> None:
         super().__init__()
         errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
         self._probe_x = self._probe_tokens = None

@@ -32,7 +32,7 @@ whichever version of the data contract wrote it.
 """
 
 
-def load(logdir):
+def load(logdir: str | os.PathLike) -> list[Record]:
     """Reads every tb-lstm-gates value under `logdir`.
 
     Args:

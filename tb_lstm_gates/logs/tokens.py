@@ -9,9 +9,15 @@ Shared by the Keras callback and PyTorch's GateLogger. `probe_tokens` is one of:
 - a decode function from one id (an int) to its string, applied likewise.
 """
 
+from collections.abc import Callable, Mapping, Sequence
+
 import numpy as np
 
 from tb_lstm_gates.core.activations import MAX_SEQUENCES
+
+# What `probe_tokens=` takes: token lists per probe sequence, a vocabulary
+# (list or dict from id to string), or a function from an id to its string.
+ProbeTokens = Sequence[Sequence[str]] | Sequence[str] | Mapping[int, str] | Callable[[int], str]
 
 
 def check_probe_tokens(probe_tokens, ids):

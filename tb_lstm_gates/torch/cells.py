@@ -14,7 +14,7 @@ in registration order, the path `named_modules()` gives it.
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -135,7 +135,9 @@ def _cells_of(path, module):
 _ROOT_NAMES = {nn.LSTM: "lstm", nn.GRU: "gru", nn.LSTMCell: "lstm_cell", nn.GRUCell: "gru_cell"}
 
 
-def find_cells(module, layers=None):
+def find_cells(
+    module: nn.Module | Mapping[str, nn.Module], layers: Sequence[str] | None = None
+) -> list[TorchCell]:
     """Every recurrent cell in `module`'s tree, as `TorchCell`s in module order.
 
     Args:
@@ -236,7 +238,9 @@ def _under(name, prefix):
     return prefix == "" or name == prefix or name.startswith(prefix + "/")
 
 
-def gate_blocks(module, layer=0, reverse=False):
+def gate_blocks(
+    module: nn.Module, layer: int = 0, reverse: bool = False
+) -> dict[tuple[str, str], torch.Tensor]:
     """The gate blocks of one PyTorch recurrent cell, as differentiable views of its parameters.
 
     Every block has the orientation of `x @ M` (Keras's): the input block of

@@ -1,10 +1,14 @@
 """`LSTMGatesCallback` for Lightning: `tb_lstm_gates.torch.GateLogger` driven by the trainer."""
 
+import os
+from collections.abc import Sequence
+from typing import Any
+
 import lightning.pytorch as pl
 
 from tb_lstm_gates import torch as gates_torch
 from tb_lstm_gates.core import stats
-from tb_lstm_gates.logs import guard
+from tb_lstm_gates.logs import guard, tokens
 
 
 class LSTMGatesCallback(pl.Callback):
@@ -36,16 +40,16 @@ class LSTMGatesCallback(pl.Callback):
 
     def __init__(
         self,
-        log_dir=None,
-        every_n_epochs=1,
-        every_n_train_steps=None,
-        probe=None,
-        penalty=None,
-        layers=None,
-        histogram_freq=1,
-        histogram_bins=stats.DEFAULT_BINS,
-        probe_tokens=None,
-    ):
+        log_dir: str | os.PathLike | None = None,
+        every_n_epochs: int = 1,
+        every_n_train_steps: int | None = None,
+        probe: Any = None,
+        penalty: gates_torch.GatePenalty | None = None,
+        layers: Sequence[str] | None = None,
+        histogram_freq: int = 1,
+        histogram_bins: int = stats.DEFAULT_BINS,
+        probe_tokens: tokens.ProbeTokens | None = None,
+    ) -> None:
         errors = []
         if not (guard.is_int(every_n_epochs) and every_n_epochs > 0):
             errors.append("every_n_epochs must be a positive int, got %r" % (every_n_epochs,))

@@ -1,9 +1,11 @@
 """`GateLogger`: writes the per-gate statistics, histograms, probe activations and penalties of a PyTorch model."""
 
 import functools
+import os
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -110,16 +112,16 @@ class GateLogger:
 
     def __init__(
         self,
-        log_dir,
-        histogram_freq=1,
-        histogram_bins=stats.DEFAULT_BINS,
-        layers=None,
-        probe=None,
-        penalty=None,
-        strict=False,
-        step_unit="step",
-        probe_tokens=None,
-    ):
+        log_dir: str | os.PathLike,
+        histogram_freq: int = 1,
+        histogram_bins: int = stats.DEFAULT_BINS,
+        layers: Sequence[str] | None = None,
+        probe: Any = None,
+        penalty: GatePenalty | None = None,
+        strict: bool = False,
+        step_unit: str = "step",
+        probe_tokens: tokens.ProbeTokens | None = None,
+    ) -> None:
         errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
         try:
             metadata.check_step_unit(step_unit)
@@ -167,7 +169,7 @@ class GateLogger:
         self._owners = {}  # layer -> (weak reference to its module, its repr, {weight: shape})
         self._warned = set()  # unlogged weights already named in a warning
 
-    def log(self, module, step, loss=None):
+    def log(self, module: nn.Module | Mapping[str, nn.Module], step: int, loss: float | None = None) -> None:
         """Writes one step of the gates (and probe, penalties, `loss`) at `step`.
 
         Args:

@@ -1,11 +1,12 @@
 """`GatePenalty`: per-gate L1, L2 and soft-orthogonal penalties of PyTorch cells, as a differentiable loss term."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from tb_lstm_gates.core import gate_penalty, layouts
+from tb_lstm_gates.core.gate_penalty import Coefficients
 from tb_lstm_gates.logs import metadata
 from tb_lstm_gates.torch.cells import blocks_of_cell, find_cells, unwrap
 
@@ -51,7 +52,13 @@ class GatePenalty:
     ```
     """
 
-    def __init__(self, l1=0.0, l2=0.0, orthogonal=0.0, layers=None):
+    def __init__(
+        self,
+        l1: Coefficients = 0.0,
+        l2: Coefficients = 0.0,
+        orthogonal: Coefficients = 0.0,
+        layers: Sequence[str] | None = None,
+    ) -> None:
         self._terms = _parse_terms("GatePenalty", {"l1": l1, "l2": l2, "orthogonal": orthogonal})
         if layers is not None and (
             isinstance(layers, str) or not layers or not all(isinstance(n, str) for n in layers)
@@ -93,7 +100,7 @@ class GatePenalty:
             )
         return result
 
-    def __call__(self, model):
+    def __call__(self, model: torch.nn.Module) -> torch.Tensor:
         """The total penalty of `model` (or of a mapping of named models), a differentiable scalar tensor."""
         total = None
         for cell in self.cells(model):
