@@ -14,12 +14,21 @@ and a histogram of every gate block at every step, as the callback with
   the first and the last layer's `l2` of every run with every step;
 - the tab's first full render in headless Chromium (as `bench_tab.py`).
 
+`--sweep N [N ...]` measures a sweep instead: one run of 100 epochs x 4
+`LSTM(units)` cells, with a probe (activation statistics, per-unit
+saturation and activation maps) and histograms, its event files copied
+under N run names; a real RustBoard (`--load_fast=true`) serves them, and
+once every step is loaded the table gives, per N, the time of `runs`, of
+`series` (every run, one layer's `l2`), of `findings` cold (until every
+run is checked) and warm, and of the first full render in Chromium.
+
 `--checkout DIR` writes and serves with the tb-lstm-gates of another
 checkout (e.g. version 1 of the data contract: `git archive 7124d5e`),
 for a before/after table; its `plugin/static` must hold a built frontend.
 
     python benchmarks/bench_scale.py [--runs 2 --steps 10000 --layers 2 --units 32]
         [--load_fast true false] [--checkout DIR] [--render]
+    python benchmarks/bench_scale.py --sweep 100 500 [--checkout DIR]
 """
 
 import argparse
@@ -27,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,6 +86,40 @@ for r in range(runs):
         writer.end_step(step)
     writer.close()
 print(names[0], names[-1])
+"""
+
+# One run of a sweep: `steps` epochs after step 0 of `layers` LSTM cells,
+# with histograms and a probe trace (from numpy's own LSTM on the weights),
+# as the callback with `probe=..., histogram_freq=1` writes them.
+SWEEP_WRITER = """
+import sys
+import numpy as np
+from tb_lstm_gates.core import activations, layouts
+from tb_lstm_gates.logs import summary
+
+run_dir, steps, layers, units = sys.argv[1], *map(int, sys.argv[2:5])
+rng = np.random.default_rng(0)
+layout = layouts.keras_lstm()
+names = ["model/lstm_%d/lstm_cell" % k for k in range(layers)]
+weights = {
+    name: {
+        "kernel": rng.normal(0, 0.3, (units, 4 * units)).astype("float32"),
+        "recurrent_kernel": rng.normal(0, 0.3, (units, 4 * units)).astype("float32"),
+        "bias": np.zeros(4 * units, "float32"),
+    }
+    for name in names
+}
+probe = rng.normal(0, 1, (16, 20, units)).astype("float32")
+writer = summary.GateSummaryWriter(run_dir)
+logger = summary.CellLogger(writer)
+for step in range(steps + 1):
+    for name in names:
+        weights[name] = {k: v + rng.normal(0, 0.01, v.shape).astype("float32") for k, v in weights[name].items()}
+        logger.log_cell(name, layout, weights[name])
+        summary.write_probe_trace(writer, name, activations.lstm(layout, weights[name], probe), maps=True)
+    writer.end_step(step)
+writer.close()
+print(names[0])
 """
 
 # The loader of the checkout handed to TensorBoard directly, as the plugin
@@ -150,15 +194,15 @@ class TensorBoard:
         with urllib.request.urlopen(url, timeout=600) as response:
             return json.load(response)
 
-    def every_step(self, layer, runs, steps):
-        """Whether `series` serves `layer`'s l2 of every run with every step."""
-        params = [("layer", layer), ("stat", "l2"), ("samples", "10000")] + [("run", r) for r in runs]
+    def every_step(self, layer, runs, steps, stat="l2", blocks=12):
+        """Whether `series` serves `layer`'s `stat` (`blocks` series a run) of every run with every step."""
+        params = [("layer", layer), ("stat", stat), ("samples", "10000")] + [("run", r) for r in runs]
         try:
             body = self.get_json("series", params)
         except urllib.error.HTTPError:
             return False
         lengths = {(s["run"], s["part"], s["gate"]): len(s["steps"]) for s in body["series"]}
-        return len(lengths) == 12 * len(runs) and set(lengths.values()) == {steps}
+        return len(lengths) == blocks * len(runs) and set(lengths.values()) == {steps}
 
     def rss(self):
         return tree_rss(self.process.pid)
@@ -214,6 +258,90 @@ def serve(launcher, checkout, root, load_fast, runs, steps, layers, render):
         board.close()
 
 
+def timed_json(board, path, params=()):
+    """`(seconds, body)` of one request."""
+    t = time.perf_counter()
+    body = board.get_json(path, list(params))
+    return time.perf_counter() - t, body
+
+
+def findings_until_complete(board):
+    """`(seconds until every run is checked, seconds of the first answer)` of `findings`.
+
+    A route that answers before every run is checked lists the others in
+    `pending`; the tab asks again until none is left, as this does.
+    """
+    t = time.perf_counter()
+    first = None
+    while True:
+        body = board.get_json("findings", [])
+        if first is None:
+            first = time.perf_counter() - t
+        if not body.get("pending"):
+            return time.perf_counter() - t, first
+        time.sleep(0.2)
+
+
+def sweep(launcher, checkout, root, sizes, units):
+    """Rows of the sweep table, one per number of runs in `sizes`."""
+    epochs, layers = 100, 4
+    source = os.path.join(root, "source")
+    layer = subprocess.run(
+        [sys.executable, "-c", SWEEP_WRITER, source, str(epochs), str(layers), str(units)],
+        env=dict(os.environ, PYTHONPATH=checkout),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[-1]
+    last_layer = layer.replace("lstm_0", "lstm_%d" % (layers - 1))
+    rows = []
+    for n in sizes:
+        logdir = os.path.join(root, "sweep_%d" % n)
+        runs = ["run_%03d" % r for r in range(n)]
+        for run in runs:
+            shutil.copytree(source, os.path.join(logdir, run))
+        board = TensorBoard(launcher, checkout, logdir, "true")
+        try:
+            deadline = time.perf_counter() + 1800
+            # The probe is written after the weights of each cell: its last
+            # layer's statistics come last in each run's event file.
+            while not (
+                board.every_step(layer, runs, epochs + 1)
+                and board.every_step(last_layer, runs, epochs + 1, stat="act_mean", blocks=4)
+            ):
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("tensorboard did not load the sweep within 30 minutes")
+                time.sleep(2)
+            loaded = time.perf_counter() - board.started
+            series_params = [("layer", layer), ("stat", "l2")]
+            cold, first = findings_until_complete(board)
+            runs_s = statistics.median(timed_json(board, "runs")[0] for _ in range(3))
+            series_s = statistics.median(timed_json(board, "series", series_params)[0] for _ in range(3))
+            warm = statistics.median(timed_json(board, "findings")[0] for _ in range(3))
+            sys.path.insert(0, HERE)
+            from bench_tab import first_render_seconds
+
+            rendered = first_render_seconds(board.url, 12)[0]
+            rows.append((n, loaded, runs_s, series_s, first, cold, warm, rendered))
+        finally:
+            board.close()
+            shutil.rmtree(logdir, ignore_errors=True)
+    return rows
+
+
+def print_sweep(rows):
+    print(
+        "| runs | loaded after | `runs` | `series` (every run, one layer) | `findings` first answer "
+        "| `findings` cold (every run checked) | `findings` warm | first full render |"
+    )
+    print("| --- " * 8 + "|")
+    for n, loaded, runs_s, series_s, first, cold, warm, rendered in rows:
+        print(
+            "| %d | %.0f s | %.2f s | %.2f s | %.2f s | %.1f s | %.2f s | %.1f s |"
+            % (n, loaded, runs_s, series_s, first, cold, warm, rendered)
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2)
@@ -223,6 +351,7 @@ def main(argv=None):
     parser.add_argument("--load_fast", nargs="+", default=["true", "false"], choices=["true", "false"])
     parser.add_argument("--checkout", default=REPO, help="tb-lstm-gates checkout to write and serve with")
     parser.add_argument("--render", action="store_true", help="also time the first render in Chromium")
+    parser.add_argument("--sweep", type=int, nargs="+", metavar="N", help="measure sweeps of N runs instead")
     args = parser.parse_args(argv)
     checkout = os.path.abspath(args.checkout)
 
@@ -231,6 +360,16 @@ def main(argv=None):
     logdir = os.path.join(root, "logs")
     with open(launcher, "w") as f:
         f.write(LAUNCHER)
+    if args.sweep:
+        try:
+            print(
+                "checkout %s; one run of 100 epochs x 4 LSTM(%d) cells with probe and histograms"
+                % (checkout, args.units)
+            )
+            print_sweep(sweep(launcher, checkout, root, args.sweep, args.units))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return 0
     try:
         t = time.perf_counter()
         out = subprocess.run(
