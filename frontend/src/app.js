@@ -71,7 +71,7 @@ export class App {
   }
 
   colorOf(run) {
-    return runColor(Math.max(0, this.model.runNames.indexOf(run)), this.theme.dark);
+    return runColor(this.model.runIndex.get(run) ?? 0, this.theme.dark);
   }
 
   /** Line chart settings of every chart. */
@@ -181,9 +181,11 @@ export class App {
       this.sidebar.renderRunList();
       this.syncSelectors();
     }
-    await Promise.all([this.loadAll(), this.findings.load()]);
-    // The Overview outlines the cells with findings, which come with the reload.
-    this.overview.render();
+    // The findings after the charts: checking a sweep's runs takes the server seconds, which the
+    // charts' requests would otherwise wait behind (the server computes on one interpreter).
+    await this.loadAll();
+    // The Overview outlines the cells with findings: drawn again with each answer of the findings.
+    await this.findings.load(() => this.overview.render());
   }
 
   /** Loads what the current view shows; the other view loads when it is opened. */
@@ -235,15 +237,22 @@ export class App {
   // ---- downloads ------------------------------------------------------------
 
   /** Saves what the charts show, with the smoothed values, as CSV or JSON. */
-  download(format) {
+  async download(format) {
     const { model, state } = this;
     const layer = model.currentLayer(state);
+    let gates;
+    try {
+      gates = await this.weights.shownWithWallTimes();
+    } catch (error) {
+      this.showError(error);
+      return;
+    }
     const sections = [
-      ["gates", this.weights],
-      ["regularization", this.regularization],
-      ["activations", this.activations],
+      ["gates", gates],
+      ["regularization", this.regularization.shown],
+      ["activations", this.activations.shown],
     ];
-    const shown = sections.flatMap(([section, view]) => view.shown.map((s) => ({ section, ...s, smoothed: smooth(s.values, state.smoothing) })));
+    const shown = sections.flatMap(([section, series]) => series.map((s) => ({ section, ...s, smoothed: smooth(s.values, state.smoothing) })));
     const what = state.view === "activations" ? "activations" : (layer && model.currentStat(layer, state)) || "penalties";
     const name = layer ? `lstm_gates_${layer.layer.replace(/[^\w.-]+/g, "_")}_${what}` : "lstm_gates";
     if (format === "csv") saveFile(`${name}.csv`, toCSV(shown), "text/csv");

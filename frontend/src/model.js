@@ -25,6 +25,27 @@ export function runMatcher(filter) {
   }
 }
 
+/** The hidden runs (state.hiddenRuns) once `runs` are shown (`visible`) or hidden. */
+export function withRunsShown(hiddenRuns, runs, visible) {
+  const hidden = new Set(hiddenRuns);
+  for (const run of runs) visible ? hidden.delete(run) : hidden.add(run);
+  return [...hidden];
+}
+
+/**
+ * What the run list's header says of the `listed` runs (those the filter lets through) among `total`
+ * runs, `hidden` a Set of hidden runs: {text, all (every listed run shown), some (some but not all)}.
+ */
+export function runListSummary(total, listed, hidden) {
+  const shown = listed.filter((r) => !hidden.has(r)).length;
+  const filtered = listed.length < total ? ` (${listed.length} of ${total} listed)` : "";
+  return {
+    text: `${shown} shown${filtered}`,
+    all: listed.length > 0 && shown === listed.length,
+    some: shown > 0 && shown < listed.length,
+  };
+}
+
 /** The parts of a layer's weights (the probe's `activation` part has its own view). */
 export const weightParts = (layer) => layer.parts.filter((p) => p !== contract.activation);
 
@@ -76,6 +97,8 @@ export class Model {
   constructor(runs = []) {
     this.runs = [...runs].sort((a, b) => a.run.localeCompare(b.run));
     this.runNames = this.runs.map((r) => r.run);
+    // A run's colour follows its place among all runs (not the filtered ones), so filtering keeps colours.
+    this.runIndex = new Map(this.runNames.map((run, i) => [run, i]));
     this.layers = mergeLayers(this.runs);
   }
 

@@ -2,7 +2,11 @@
 // parts, smoothing, scale, reload, downloads) above the run list.
 import { el, select } from "./dom.js";
 import { statLogScale, statName } from "./contract.js";
-import { weightParts } from "./model.js";
+import { runListSummary, weightParts, withRunsShown } from "./model.js";
+
+// Typing in the run filter redraws the run list at once, and asks for the charts of the runs it lets
+// through once typing pauses: each request reads every listed run, hundreds in a sweep.
+const FILTER_PAUSE_MS = 250;
 
 /** A control under its visible name. */
 const field = (name, control) => el("label", { class: "field" }, el("span", { class: "label", text: name }), control);
@@ -13,7 +17,12 @@ export class Sidebar {
     this.app = app;
     const { state } = app;
     this.controls = el("div", { class: "controls" });
-    this.runList = el("ul", { class: "run-list" });
+    // One listener for every run's checkbox, however many runs are listed.
+    this.runList = el("ul", {
+      class: "run-list",
+      onchange: (e) => e.target.dataset.run !== undefined && this.toggleRuns([e.target.dataset.run], e.target.checked),
+    });
+    this.runCount = el("span", { class: "run-count" });
     this.runToggle = el("input", {
       type: "checkbox",
       title: "Show or hide all listed runs",
@@ -25,7 +34,11 @@ export class Sidebar {
       placeholder: "Filter runs (regex)",
       "aria-label": "Filter runs (regex)",
       props: { value: state.runFilter },
-      oninput: () => app.update({ runFilter: filter.value }, () => app.onRunsChanged()),
+      oninput: () => {
+        app.update({ runFilter: filter.value }, () => this.renderRunList());
+        clearTimeout(this.filterTimer);
+        this.filterTimer = setTimeout(() => app.onRunsChanged(), FILTER_PAUSE_MS);
+      },
     });
     const smoothingValue = el("output", { text: state.smoothing.toFixed(2) });
     const smoothing = el("input", {
@@ -71,7 +84,14 @@ export class Sidebar {
         el("button", { type: "button", text: "JSON", onclick: () => app.download("json") }),
       ),
     );
-    const runs = el("section", { class: "runs" }, el("h3", {}, el("label", { class: "check" }, this.runToggle, "Runs")), filter, this.runList);
+    const runButtons = el(
+      "div",
+      { class: "buttons run-buttons" },
+      el("button", { type: "button", class: "runs-all", title: "Show every run the filter lets through", text: "All", onclick: () => this.toggleAllRuns(true) }),
+      el("button", { type: "button", class: "runs-none", title: "Hide every run the filter lets through", text: "None", onclick: () => this.toggleAllRuns(false) }),
+      this.runCount,
+    );
+    const runs = el("section", { class: "runs" }, el("h3", {}, el("label", { class: "check" }, this.runToggle, "Runs")), filter, runButtons, this.runList);
     this.element = el("aside", { class: "sidebar" }, settings, runs);
   }
 
@@ -151,11 +171,7 @@ export class Sidebar {
           el(
             "label",
             { class: "check run", title: run },
-            el("input", {
-              type: "checkbox",
-              props: { checked: !hidden.has(run) },
-              onchange: (e) => this.toggleRuns([run], e.target.checked),
-            }),
+            el("input", { type: "checkbox", "data-run": run, props: { checked: !hidden.has(run) } }),
             el("span", { class: "swatch", style: `background:${this.app.colorOf(run)}` }),
             el("span", { class: "run-name", text: run }),
           ),
@@ -165,9 +181,10 @@ export class Sidebar {
     if (listed.length === 0 && model.runNames.length > 0) {
       this.runList.append(el("li", { class: "message", text: "No run matches the filter." }));
     }
-    const shown = listed.filter((r) => !hidden.has(r)).length;
-    this.runToggle.checked = listed.length > 0 && shown === listed.length;
-    this.runToggle.indeterminate = shown > 0 && shown < listed.length;
+    const summary = runListSummary(model.runNames.length, listed, hidden);
+    this.runCount.textContent = summary.text;
+    this.runToggle.checked = summary.all;
+    this.runToggle.indeterminate = summary.some;
   }
 
   toggleAllRuns(visible) {
@@ -175,8 +192,6 @@ export class Sidebar {
   }
 
   toggleRuns(runs, visible) {
-    const hidden = new Set(this.app.state.hiddenRuns);
-    for (const run of runs) visible ? hidden.delete(run) : hidden.add(run);
-    this.app.update({ hiddenRuns: [...hidden] }, () => this.app.onRunsChanged());
+    this.app.update({ hiddenRuns: withRunsShown(this.app.state.hiddenRuns, runs, visible) }, () => this.app.onRunsChanged());
   }
 }

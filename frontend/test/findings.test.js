@@ -62,7 +62,7 @@ test("regularization_dominates keeps the layer and marks the model's penalty cha
   assert.equal(findingBlock(REGULARIZED), "total");
 });
 
-test("counts list runs with findings first, and the headline sums severities", () => {
+test("counts list runs with findings first, and the headline sums severities and the runs still being checked", () => {
   const counts = [
     { run: "a", info: 0, warning: 0, error: 0 },
     { run: "z", info: 1, warning: 0, error: 2 },
@@ -71,6 +71,10 @@ test("counts list runs with findings first, and the headline sums severities", (
   assert.deepEqual(countRows(counts), [["b", 0, 1, 0], ["z", 2, 0, 1], ["a", 0, 0, 0]]);
   assert.equal(summary({ counts, findings: [NONFINITE, NONFINITE, SHUT] }), "2 errors, 1 warning in 3 runs.");
   assert.equal(summary({ counts: counts.slice(0, 1), findings: [] }), "No findings in 1 run.");
+  // While the route still checks runs, the headline says how many are left.
+  assert.equal(summary({ counts, findings: [NONFINITE], pending: ["d"] }), "1 error in 3 runs. Checking 1 more run…");
+  assert.equal(summary({ counts: [], findings: [], pending: ["a", "b"] }), "Checking 2 runs…");
+  assert.equal(summary({ counts, findings: [], pending: [] }), "No findings in 3 runs.");
 });
 
 const ANSWER = {

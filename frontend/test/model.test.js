@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { saturationBounds, statDescription, statLogScale, statName } from "../src/contract.js";
-import { Model, capitalized, mergeLayers, runMatcher, weightParts } from "../src/model.js";
+import { Model, capitalized, mergeLayers, runListSummary, runMatcher, weightParts, withRunsShown } from "../src/model.js";
 import { CONTRACT, GRU, LSTM, RUNS, stateWith } from "./fixtures.js";
 
 const model = new Model(RUNS);
@@ -104,4 +104,22 @@ test("statistic names, descriptions and scales come from the server's contract",
   assert.deepEqual(saturationBounds("cell"), [-0.9, 0.9]);
   assert.deepEqual(saturationBounds("forget"), [0.1, 0.9]);
   assert.equal(capitalized("global step"), "Global step");
+});
+
+test("showing or hiding the listed runs changes only those runs", () => {
+  assert.deepEqual(withRunsShown(["a", "b"], ["b", "c"], true), ["a"]);
+  assert.deepEqual(withRunsShown(["a"], ["b", "c"], false).sort(), ["a", "b", "c"]);
+  assert.deepEqual(withRunsShown([], [], false), []);
+});
+
+test("the run list header counts shown runs among the listed, and says when the filter leaves some out", () => {
+  const runs = Array.from({ length: 500 }, (_, i) => `run_${String(i).padStart(3, "0")}`);
+  const model = new Model(runs.map((run) => ({ run, layers: [] })));
+  const listed = model.listedRuns(stateWith({ runFilter: "_0[0-4]" }));
+  assert.equal(listed.length, 50);
+  assert.deepEqual(runListSummary(500, listed, new Set(["run_001", "run_499"])), { text: "49 shown (50 of 500 listed)", all: false, some: true });
+  assert.deepEqual(runListSummary(500, runs, new Set()), { text: "500 shown", all: true, some: false });
+  assert.deepEqual(runListSummary(500, listed, new Set(listed)), { text: "0 shown (50 of 500 listed)", all: false, some: false });
+  // Colours follow a run's place among all runs, whatever the filter lets through.
+  assert.equal(model.runIndex.get("run_042"), 42);
 });

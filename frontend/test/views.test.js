@@ -8,7 +8,7 @@ import { activationRequests, activationSeries } from "../src/views/activations.j
 import { cellSeries } from "../src/views/grid.js";
 import { histogramMessage } from "../src/views/histograms.js";
 import { penaltyPanels, penaltyTitle } from "../src/views/regularization.js";
-import { emptyGridMessage, labelledSeries } from "../src/views/weights.js";
+import { emptyGridMessage, labelledSeries, withWallTimes } from "../src/views/weights.js";
 import { LSTM, RUNS } from "./fixtures.js";
 
 const line = (run, part, gate, extra = {}) => ({ run, part, gate, steps: [0, 1], wall_times: [1, 2], values: [1, 2], ...extra });
@@ -100,4 +100,16 @@ test("activation map: the hatching is explained only when a time step is masked"
   assert.equal(mapMessage({ data: map([[0.1, 0.2], [null, null]]) }), "forget gate on the probe's first sequence at step 3; hatched time steps are masked.");
   assert.equal(mapMessage({ error: { status: 404 } }), "No activation map for this gate in this run.");
   assert.equal(mapMessage({ data: map([[0.1, 0.2]]) }, "global step"), "forget gate on the probe's first sequence at global step 3.");
+});
+
+test("weights: a download gets the wall times the charts were loaded without, at each shown step", () => {
+  const shown = [
+    { run: "a", part: "input", gate: "forget", steps: [0, 2], values: [1, 3] },
+    { run: "b", part: "input", gate: "forget", steps: [0], values: [1] },
+  ];
+  const answer = [line("a", "input", "forget", { steps: [0, 1, 2], wall_times: [10, 11, 12], values: [1, 2, 3] }), line("a", "bias", "forget")];
+  const merged = withWallTimes(shown, answer);
+  assert.deepEqual(merged[0].wall_times, [10, 12]);
+  // A series the second answer lacks (its run gone meanwhile) stays as shown.
+  assert.equal(merged[1], shown[1]);
 });

@@ -12,6 +12,7 @@ import json
 import mimetypes
 import os
 import re
+import time
 
 import numpy as np
 from tensorboard import errors, plugin_util
@@ -22,9 +23,13 @@ from werkzeug import wrappers
 
 from tb_lstm_gates import findings
 from tb_lstm_gates.logs import metadata
-from tb_lstm_gates.plugin import loader, unpack
+from tb_lstm_gates.plugin import findings_cache, loader, unpack
 
 DEFAULT_SAMPLES = 1000
+# Seconds a `findings` request spends checking runs before it answers with
+# the others pending, and the runs read together (one read per batch).
+FINDINGS_BUDGET = 0.5
+FINDINGS_BATCH = 16
 MAX_SAMPLES = 10000
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 _STATIC_ROUTE = "/data/plugin/%s/static/" % metadata.PLUGIN_NAME
@@ -53,6 +58,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         # What TensorBoard keeps of each series (see `loader`); 0 is all.
         hints = getattr(context.flags, "samples_per_plugin", None) or {}
         self._store = unpack.Store(self._data_provider, hints.get(metadata.PLUGIN_NAME, loader.SAMPLES_CAP))
+        self._findings = findings_cache.FindingsCache()
 
     def get_plugin_apps(self):
         return {
@@ -92,6 +98,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             stat=_required(request, "stat"),
             runs=_runs(request),
             samples=_samples(request),
+            wall_times=_wall_times(request),
         )
         return _json(request, body)
 
@@ -238,11 +245,10 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             _name_step_units(run)
         return {"runs": [runs[name] for name in sorted(runs)], "contract": metadata.contract()}
 
-    def series_impl(self, ctx, experiment, layer, stat, runs=None, samples=DEFAULT_SAMPLES):
-        """One statistic of every block of `layer`, in `runs` (None: all runs)."""
-        listed = self._store.index(ctx, experiment)
-        runs = unpack.select_runs(listed, runs)
-        in_layer = [s for s in listed if s.run in runs and s.parsed.layer == layer and s.parsed.scalars]
+    def series_impl(self, ctx, experiment, layer, stat, runs=None, samples=DEFAULT_SAMPLES, wall_times=True):
+        """One statistic of every block of `layer`, in `runs` (None: all runs); `wall_times` False leaves them out."""
+        listed, runs = self._index(ctx, experiment, lambda parsed: parsed.layer == layer, runs)
+        in_layer = [s for s in listed if s.run in runs and s.parsed.scalars]
         if not in_layer:
             raise errors.NotFoundError("no layer %r in the selected runs" % layer)
         selected = unpack.block_series(in_layer, stat) if stat not in metadata.TENSOR_STATS else []
@@ -253,7 +259,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             key=lambda pair: (pair[0].run,) + unpack.block_order(pair[0]),
         )
         series = [
-            dict(run=s.run, part=s.block.part, gate=s.block.gate, **unpack.points(table, samples))
+            dict(run=s.run, part=s.block.part, gate=s.block.gate, **unpack.points(table, samples, wall_times))
             for s, table in unpack.loaded_steps(read)
         ]
         return {"layer": layer, "stat": stat, "series": series}
@@ -381,23 +387,45 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         datums = unpack.in_step_order(datums)
         return metadata.parse_tokens(datums[-1].value) if datums else None
 
-    def findings_impl(self, ctx, experiment, runs=None, settings=None):
-        """The gate-health findings (`tb_lstm_gates.findings`) of `runs` (None: all runs)."""
-        listed = self._store.index(ctx, experiment)
-        runs = unpack.select_runs(listed, runs)
-        in_runs = [s for s in listed if s.run in runs]
-        selected = [s for stat in sorted(findings.STATS_READ) for s in unpack.block_series(in_runs, stat)]
-        read = unpack.loaded_steps(self._store.scalar_tables(ctx, experiment, selected))
-        found = findings.check_series(unpack.findings_series(read), settings)
-        for finding in found:
-            finding["value"] = unpack.finite(finding["value"])
+    def findings_impl(self, ctx, experiment, runs=None, settings=None, budget=FINDINGS_BUDGET):
+        """The gate-health findings (`tb_lstm_gates.findings`) of `runs` (None: all runs).
+
+        Each run's findings are kept until TensorBoard lists new points for
+        it (`findings_cache`). Runs without findings for their latest
+        points are checked in batches until `budget` seconds have passed
+        (None: all); those left are listed in `pending`, with their earlier
+        findings if any, and the next request goes on with them.
+        """
+        listed, selected = self._index(ctx, experiment, _holds_findings_stats, runs)
+        in_runs = [s for s in listed if s.run in selected]
+        # A selected run without any statistic the rules read has no findings, and counts zeros.
+        keys = {run: () for run in selected}
+        keys.update(findings_cache.run_keys(in_runs))
+        if runs is None:
+            self._findings.forget_others(keys)
+        kept, stale = self._findings.lookup(settings, keys)
+        checked = set()
+        with self._findings.computing() as computing:
+            if computing.acquired:
+                start = time.monotonic()
+                for k in range(0, len(stale), FINDINGS_BATCH):
+                    batch = stale[k : k + FINDINGS_BATCH]
+                    found = self._check_runs(ctx, experiment, batch, in_runs, settings)
+                    for run in batch:
+                        self._findings.store(settings, run, keys[run], found[run])
+                        kept[run] = found[run]
+                    checked.update(batch)
+                    if budget is not None and time.monotonic() - start > budget:
+                        break
+        found = [f for run in sorted(kept) for f in kept[run]]
         by_run = findings.counts(found)
         thresholds = {**findings.default_settings(), **(settings or {})}
         return {
             "findings": found,
             "counts": [
-                {"run": run, **by_run.get(run, dict.fromkeys(findings.SEVERITIES, 0))} for run in sorted(runs)
+                {"run": run, **by_run.get(run, dict.fromkeys(findings.SEVERITIES, 0))} for run in sorted(kept)
             ],
+            "pending": [run for run in stale if run not in checked],
             "rules": [
                 {
                     "rule": rule.name,
@@ -409,6 +437,35 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 for rule in findings.RULES
             ],
         }
+
+    def _index(self, ctx, experiment, where, runs):
+        """`(listed, runs)`: the `Listed` time series whose content `where` holds
+        true of (see `Store.index`), and the set of runs to serve: `runs`, or
+        every run listed if None.
+
+        Raises:
+          NotFoundError: a run of `runs` has no lstm_gates data at all.
+        """
+        listed = self._store.index(ctx, experiment, where=where, runs=runs)
+        if runs is None:
+            return listed, {s.run for s in listed}
+        if not set(runs) <= {s.run for s in listed}:
+            # Some runs lack such series: are they runs at all?
+            unpack.select_runs(self._store.index(ctx, experiment), runs)
+        return listed, set(runs)
+
+    def _check_runs(self, ctx, experiment, runs, listed, settings):
+        """`{run: findings}` of each of `runs`, from their `Listed` time series in `listed`, read together."""
+        batch = set(runs)
+        listed = [s for s in listed if s.run in batch]
+        selected = [s for stat in sorted(findings.STATS_READ) for s in unpack.block_series(listed, stat)]
+        read = unpack.loaded_steps(self._store.scalar_tables(ctx, experiment, selected))
+        by_run = {run: [] for run in runs}
+        # `check_series` orders by run first: each run's findings stay in order.
+        for finding in findings.check_series(unpack.findings_series(read), settings):
+            finding["value"] = unpack.finite(finding["value"])
+            by_run[finding["run"]].append(finding)
+        return by_run
 
     def unit_saturation_impl(self, ctx, experiment, layer, gate, runs=None, step=None):
         """Per unit of one gate, the fractions left- and right-saturated, per run.
@@ -465,6 +522,10 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         return content, content_type
 
 
+def _holds_findings_stats(parsed):
+    return not findings.STATS_READ.isdisjoint(parsed.by_stat)
+
+
 def _name_step_units(run):
     """Replaces the `step_units` sets of `run` and of its layers with one `step_unit` each.
 
@@ -507,6 +568,17 @@ def _step(request):
         return int(values[0])
     raise errors.InvalidArgumentError(
         "step must be one non-negative integer, got %s" % ", ".join(map(repr, values))
+    )
+
+
+def _wall_times(request):
+    values = request.args.getlist("wall_times")
+    if not values:
+        return True
+    if len(values) == 1 and values[0] in ("true", "false"):
+        return values[0] == "true"
+    raise errors.InvalidArgumentError(
+        "wall_times must be one of true or false, got %s" % ", ".join(map(repr, values))
     )
 
 

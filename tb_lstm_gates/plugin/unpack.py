@@ -11,6 +11,8 @@ import collections
 import functools
 import logging
 import math
+import threading
+import time
 
 import numpy as np
 from tensorboard import errors
@@ -29,9 +31,15 @@ _READ_ALL = 2**31 - 1
 CANONICAL_GATES = metadata.LSTM_GATES + metadata.GRU_GATES
 CANONICAL_STATS = metadata.SCALAR_STATS + metadata.PROBE_STATS + (metadata.TRAIN_GRAD_NORM,)
 
+# Seconds a full listing's tags are used to list only the tags a route
+# reads (see `Store.index`).
+KNOWN_TAGS_SECONDS = 60.0
+
 # One listed time series whose metadata parsed: its run, tag, `Parsed`
-# content, and `packing`, the tag of its stride-1 time series.
-Listed = collections.namedtuple("Listed", ["run", "tag", "parsed", "packing"])
+# content, `packing`, the tag of its stride-1 time series, and its
+# `max_step` and `max_wall_time` as TensorBoard lists them (they change
+# whenever TensorBoard loads points of the series).
+Listed = collections.namedtuple("Listed", ["run", "tag", "parsed", "packing", "max_step", "max_wall_time"])
 # What a content holds, parsed once per distinct content: the
 # `metadata.Content`, its `layer` and `cell`, `by_stat` (stat -> blocks),
 # whether it holds scalar statistics, and for `runs`, the parts and gates
@@ -61,16 +69,62 @@ class Store:
     def __init__(self, data_provider, cap):
         self._data_provider = data_provider
         self._cap = cap
+        self._lock = threading.Lock()
+        # experiment -> (monotonic time of its last full listing, {tag: Parsed} of every tag listed then)
+        self._known = {}
 
-    def index(self, ctx, experiment):
-        """`Listed` time series whose metadata parses.
+    def index(self, ctx, experiment, where=None, runs=None):
+        """`Listed` time series whose metadata parses, without the stride series no route needs.
 
-        The others (malformed, or from a newer version: logged once) are skipped.
+        The others (malformed, or from a newer version: logged once) are
+        skipped. So are the stride series (every 10th step, ...) of a packing
+        whose stride-1 series TensorBoard surely holds whole: its last step
+        is below half the cap, so it has fewer points than the cap even with
+        some steps written twice. Reading them would cost as much again as
+        a short series' points, for nothing (see `_finest_complete`).
+
+        `where`, a function of a `Parsed` content, keeps only the time series
+        it holds true of. Those are listed with a filter of the tags known
+        to hold such content from a full listing of the last
+        `KNOWN_TAGS_SECONDS`: a sweep lists hundreds of runs of the same
+        tags, and listing one layer's tags costs a tenth of listing all. A
+        full listing is made instead when there is none that recent, or
+        when a run of `runs` is missing from the filtered one (a run with
+        tags not seen yet). So a new tag of a run not named in `runs` can
+        stay unseen up to `KNOWN_TAGS_SECONDS`, or until the `runs` route
+        (which lists everything) is asked.
         """
+        if where is not None:
+            with self._lock:
+                listed_at, known = self._known.get(experiment, (None, {}))
+            if listed_at is not None and time.monotonic() - listed_at < KNOWN_TAGS_SECONDS:
+                tags = {tag for tag, parsed in known.items() if where(parsed)}
+                listed = self._list(ctx, experiment, tags) if tags else []
+                if runs is None or set(runs) <= {s.run for s in listed}:
+                    return self._needed(listed)
+        listed = self._list(ctx, experiment)
+        known = {s.tag: s.parsed for s in listed}
+        with self._lock:
+            self._known[experiment] = (time.monotonic(), known)
+        return self._needed([s for s in listed if where is None or where(s.parsed)])
+
+    def _list(self, ctx, experiment, tags=None):
+        """Every `Listed` time series (of `tags`, if not None), strides included."""
         kwargs = dict(experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
+        if tags is not None:
+            kwargs["run_tag_filter"] = provider.RunTagFilter(tags=tags)
         return parse_listing(self._data_provider.list_scalars(ctx, **kwargs), version_1=True) + parse_listing(
             self._data_provider.list_tensors(ctx, **kwargs), version_1=False
         )
+
+    def _needed(self, listed):
+        """`listed` without the stride series of packings whose stride-1 series is surely whole."""
+        whole = {
+            (s.run, s.tag)
+            for s in listed
+            if s.parsed.content.stride == 1 and (not self._cap or s.max_step < self._cap // 2)
+        }
+        return [s for s in listed if s.parsed.content.stride == 1 or (s.run, s.packing) not in whole]
 
     def block_tensors(self, ctx, experiment, run, layer, stat, **block):
         """The `Point`s of `run`'s tensor series `stat` of one block of `layer`.
@@ -235,7 +289,9 @@ def parse_listing(run_to_tags, version_1):
             parsed = _parse_content(time_series.plugin_content)
             if parsed is not None and (parsed.content.kind is None or not version_1):
                 packing = tag if parsed.content.stride == 1 else tag.rpartition("/")[0]
-                listed.append(Listed(run, tag, parsed, packing))
+                listed.append(
+                    Listed(run, tag, parsed, packing, time_series.max_step, time_series.max_wall_time)
+                )
     return listed
 
 
@@ -388,18 +444,20 @@ def downsample(datums, samples):
     return [datums[i] for i in _evenly(len(datums), samples)]
 
 
-def points(table, samples):
-    """The JSON fields of a `scalar_table`, at most `samples` points; NaN and Inf as null."""
+def points(table, samples, wall_times=True):
+    """The JSON fields of a `scalar_table`, at most `samples` points; NaN and Inf as null.
+
+    Without `wall_times`, the field is left out (a third of the answer's size).
+    """
     table = table[_evenly(len(table), samples)]
     values = table[:, 2].tolist()
     finite = np.isfinite(table[:, 2])
     if not finite.all():
         values = [v if ok else None for v, ok in zip(values, finite.tolist())]
-    return {
-        "steps": table[:, 0].astype(np.int64).tolist(),
-        "wall_times": table[:, 1].tolist(),
-        "values": values,
-    }
+    fields = {"steps": table[:, 0].astype(np.int64).tolist(), "values": values}
+    if wall_times:
+        fields["wall_times"] = table[:, 1].tolist()
+    return fields
 
 
 def buckets(array):

@@ -51,16 +51,22 @@ export function countRows(counts) {
     .map((c) => [c.run, ...SEVERITIES.map((s) => c[s])]);
 }
 
-/** The panel's headline: how many findings of each severity, over how many runs. */
+/** The panel's headline: how many findings of each severity, over how many runs, and how many runs are still being checked. */
 export function summary(data) {
   const runs = data.counts.length;
   const of = runs === 1 ? "1 run" : `${runs} runs`;
-  if (data.findings.length === 0) return `No findings in ${of}.`;
+  const pending = (data.pending || []).length;
+  if (runs === 0 && pending) return `Checking ${pending} run${pending === 1 ? "" : "s"}…`;
+  const checking = pending ? ` Checking ${pending} more run${pending === 1 ? "" : "s"}…` : "";
+  if (data.findings.length === 0) return `No findings in ${of}.${checking}`;
   const parts = SEVERITIES.map((s) => [s, data.findings.filter((f) => f.severity === s).length])
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${n} ${s}${n === 1 ? "" : "s"}`);
-  return `${parts.join(", ")} in ${of}.`;
+  return `${parts.join(", ")} in ${of}.${checking}`;
 }
+
+// While the route lists runs as pending, the panel asks again this often (each answer checks more runs).
+export const POLL_MS = 300;
 
 /** A finding's identity, to tell which row is selected across reloads. */
 export const findingKey = (f) => [f.run, f.layer, f.part, f.gate, f.rule].join("\u0000");
@@ -83,8 +89,13 @@ export class FindingsView {
     );
   }
 
-  /** Asks for every run's findings; the tab calls it on reloads only, since the rules read every series. */
-  async load() {
+  /**
+   * Asks for every run's findings; the tab calls it on reloads only, since the rules read every series.
+   * The route checks runs for about half a second an answer: while it lists runs as `pending`, the panel
+   * shows what it has and asks again, until every run is checked or a newer load starts. `onData` is
+   * called after each new answer is drawn (the Overview outlines the cells with findings).
+   */
+  async load(onData = () => {}) {
     // The panel takes its full height before the charts below it draw, so they do not move when the findings come.
     if (!this.data) this.render();
     if (this.app.model.runs.length === 0) {
@@ -93,15 +104,24 @@ export class FindingsView {
       this.render();
       return;
     }
-    const result = await this.latest.fetch(() => getJSON("findings"));
-    if (!result) return;
-    if (result.error) {
-      this.headline.textContent = ` · could not load: ${result.error.message}`;
-      return;
+    for (;;) {
+      const result = await this.latest.fetch(() => getJSON("findings"));
+      if (!result) return;
+      if (result.error) {
+        this.headline.textContent = ` · could not load: ${result.error.message}`;
+        return;
+      }
+      if (this.latest.isNew(result.data)) {
+        this.data = result.data;
+        this.render();
+        onData();
+      }
+      if (!(result.data.pending || []).length) return;
+      const id = this.latest.id;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      // A newer load (a reload) took over meanwhile.
+      if (id !== this.latest.id) return;
     }
-    if (!this.latest.isNew(result.data)) return;
-    this.data = result.data;
-    this.render();
   }
 
   render() {
@@ -144,7 +164,7 @@ export class FindingsView {
     });
     const list = data.findings.length
       ? el("div", { class: "findings-list" }, el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", { text: h })))), el("tbody", {}, rows)))
-      : el("p", { class: "message", text: "The rules found nothing wrong in these runs." });
+      : el("p", { class: "message", text: (data.pending || []).length ? "Nothing found so far." : "The rules found nothing wrong in these runs." });
     this.body.replaceChildren(el("div", { class: "findings-runs" }, counts), list);
   }
 
