@@ -313,7 +313,11 @@ def sweep(launcher, checkout, root, sizes, units):
                     raise RuntimeError("tensorboard did not load the sweep within 30 minutes")
                 time.sleep(2)
             loaded = time.perf_counter() - board.started
-            series_params = [("layer", layer), ("stat", "l2")]
+            # As the tab asks: every run named, without wall times (which an
+            # older plugin ignores, as any unknown parameter).
+            series_params = [("layer", layer), ("stat", "l2"), ("wall_times", "false")] + [
+                ("run", r) for r in runs
+            ]
             cold, first = findings_until_complete(board)
             runs_s = statistics.median(timed_json(board, "runs")[0] for _ in range(3))
             series_s = statistics.median(timed_json(board, "series", series_params)[0] for _ in range(3))
