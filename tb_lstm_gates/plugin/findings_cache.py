@@ -11,8 +11,9 @@ run). So a run's findings are kept under that listing, and a request reads
 only the runs whose listing changed.
 
 TensorBoard serves requests on several threads: the table is guarded by a
-lock, and one request at a time computes (the others answer with what is
-kept, see `Computing`).
+lock, and one request (or the thread it hands its remaining runs to)
+checks runs at a time; the others answer with what is kept
+(`begin_checking`).
 """
 
 import collections
@@ -40,7 +41,8 @@ class FindingsCache:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._computing = threading.Lock()
+        # Held by whoever checks runs: a request, then the thread it hands the rest to.
+        self._checking = threading.Lock()
         # settings key -> {run: (run key, findings)}, the most recently used settings last.
         self._by_settings = collections.OrderedDict()
 
@@ -72,22 +74,9 @@ class FindingsCache:
                 for run in set(table) - set(runs):
                     del table[run]
 
-    def computing(self):
-        """A `Computing` context: whether this request is the one that computes now."""
-        return Computing(self._computing)
+    def begin_checking(self):
+        """Whether the caller may check runs now (no one else does); if so, it calls `end_checking` when done."""
+        return self._checking.acquire(blocking=False)
 
-
-class Computing:
-    """Takes the compute lock without waiting; `acquired` says whether it got it."""
-
-    def __init__(self, lock):
-        self._lock = lock
-        self.acquired = False
-
-    def __enter__(self):
-        self.acquired = self._lock.acquire(blocking=False)
-        return self
-
-    def __exit__(self, *exc):
-        if self.acquired:
-            self._lock.release()
+    def end_checking(self):
+        self._checking.release()

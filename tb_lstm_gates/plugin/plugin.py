@@ -9,9 +9,11 @@ lists.
 """
 
 import json
+import logging
 import mimetypes
 import os
 import re
+import threading
 import time
 
 import numpy as np
@@ -25,9 +27,12 @@ from tb_lstm_gates import findings
 from tb_lstm_gates.logs import metadata
 from tb_lstm_gates.plugin import findings_cache, loader, unpack
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_SAMPLES = 1000
 # Seconds a `findings` request spends checking runs before it answers with
-# the others pending, and the runs read together (one read per batch).
+# the others pending (a background thread goes on with them), and the runs
+# read together (one read per batch).
 FINDINGS_BUDGET = 0.5
 FINDINGS_BATCH = 16
 MAX_SAMPLES = 10000
@@ -394,7 +399,10 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         it (`findings_cache`). Runs without findings for their latest
         points are checked in batches until `budget` seconds have passed
         (None: all); those left are listed in `pending`, with their earlier
-        findings if any, and the next request goes on with them.
+        findings if any, and a background thread goes on checking them, so
+        the next request finds more of them done. One request (or its
+        thread) checks at a time; a request that comes meanwhile answers at
+        once with what is kept.
         """
         listed, selected = self._index(ctx, experiment, _holds_findings_stats, runs)
         in_runs = [s for s in listed if s.run in selected]
@@ -405,18 +413,24 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             self._findings.forget_others(keys)
         kept, stale = self._findings.lookup(settings, keys)
         checked = set()
-        with self._findings.computing() as computing:
-            if computing.acquired:
-                start = time.monotonic()
-                for k in range(0, len(stale), FINDINGS_BATCH):
-                    batch = stale[k : k + FINDINGS_BATCH]
-                    found = self._check_runs(ctx, experiment, batch, in_runs, settings)
-                    for run in batch:
-                        self._findings.store(settings, run, keys[run], found[run])
-                        kept[run] = found[run]
-                    checked.update(batch)
-                    if budget is not None and time.monotonic() - start > budget:
-                        break
+        if stale and self._findings.begin_checking():
+            deadline = None if budget is None else time.monotonic() + budget
+            try:
+                checked = self._check_stale(ctx, experiment, stale, in_runs, keys, settings, deadline, kept)
+            except BaseException:
+                self._findings.end_checking()
+                raise
+            left = [run for run in stale if run not in checked]
+            if left:
+                # The lock passes to the thread, which lets it go when done.
+                threading.Thread(
+                    target=self._check_in_background,
+                    args=(ctx, experiment, left, in_runs, keys, settings),
+                    name="lstm_gates findings",
+                    daemon=True,
+                ).start()
+            else:
+                self._findings.end_checking()
         found = [f for run in sorted(kept) for f in kept[run]]
         by_run = findings.counts(found)
         thresholds = {**findings.default_settings(), **(settings or {})}
@@ -453,6 +467,29 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             # Some runs lack such series: are they runs at all?
             unpack.select_runs(self._store.index(ctx, experiment), runs)
         return listed, set(runs)
+
+    def _check_stale(self, ctx, experiment, stale, listed, keys, settings, deadline, kept):
+        """Checks the runs of `stale` a batch at a time until `deadline` (None: all), keeping
+        their findings and adding them to `kept`; returns the set of runs checked."""
+        checked = set()
+        for k in range(0, len(stale), FINDINGS_BATCH):
+            batch = stale[k : k + FINDINGS_BATCH]
+            found = self._check_runs(ctx, experiment, batch, listed, settings)
+            for run in batch:
+                self._findings.store(settings, run, keys[run], found[run])
+                kept[run] = found[run]
+            checked.update(batch)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        return checked
+
+    def _check_in_background(self, ctx, experiment, stale, listed, keys, settings):
+        try:
+            self._check_stale(ctx, experiment, stale, listed, keys, settings, None, {})
+        except Exception:  # A run that cannot be read now stays pending; the next request tries again.
+            logger.warning("LSTM Gates: checking findings failed", exc_info=True)
+        finally:
+            self._findings.end_checking()
 
     def _check_runs(self, ctx, experiment, runs, listed, settings):
         """`{run: findings}` of each of `runs`, from their `Listed` time series in `listed`, read together."""
