@@ -50,9 +50,12 @@ class Run:
             self.writer.end_step(step)
         return self
 
+    def close(self):
+        self.writer.close()
+
 
 def write_run(run_dir, steps, nan_at=None, gru=False):
-    return Run(run_dir, gru).log(steps, nan_at)
+    Run(run_dir, gru).log(steps, nan_at).close()
 
 
 class RecordingProvider:
@@ -98,7 +101,7 @@ def reload(multiplexer, root):
 
 def test_findings_are_read_again_only_for_the_run_with_new_steps(tmp_path, served):
     plugin, provider, multiplexer = served
-    runs = {run: write_run(os.fspath(tmp_path / run), range(3)) for run in ("a", "b", "c")}
+    runs = {run: Run(os.fspath(tmp_path / run)).log(range(3)) for run in ("a", "b", "c")}
     reload(multiplexer, tmp_path)
     ctx = RequestContext()
 
@@ -122,6 +125,33 @@ def test_findings_are_read_again_only_for_the_run_with_new_steps(tmp_path, serve
     assert [f for f in after["findings"] if f["run"] != "b"] == [
         f for f in first["findings"] if f["run"] != "b"
     ]
+    for run in runs.values():
+        run.close()
+
+
+def test_series_are_read_again_only_for_the_run_with_new_steps(tmp_path, served):
+    plugin, provider, multiplexer = served
+    runs = {run: Run(os.fspath(tmp_path / run)).log(range(3)) for run in ("a", "b", "c")}
+    reload(multiplexer, tmp_path)
+    ctx = RequestContext()
+    first = plugin.series_impl(ctx, "", layer=LAYER, stat="l2")
+    assert provider.runs_read() == {"a", "b", "c"}
+    assert plugin.series_impl(ctx, "", layer=LAYER, stat="l2") == first
+    assert provider.runs_read() == set()
+    # Other parameters are other answers, read again.
+    assert plugin.series_impl(ctx, "", layer=LAYER, stat="l2", samples=2) != first
+    assert provider.runs_read() == {"a", "b", "c"}
+
+    runs["b"].log([3])
+    reload(multiplexer, tmp_path)
+    after = plugin.series_impl(ctx, "", layer=LAYER, stat="l2", runs=["b", "c"])
+    assert provider.runs_read() == {"b"}
+    assert {s["run"]: len(s["steps"]) for s in after["series"]} == {"b": 4, "c": 3}
+    # The same answer as a plugin that kept nothing.
+    fresh = LSTMGatesLoader().load(base_plugin.TBContext(data_provider=provider))
+    assert fresh.series_impl(ctx, "", layer=LAYER, stat="l2", runs=["b", "c"]) == after
+    for run in runs.values():
+        run.close()
 
 
 def test_findings_of_other_thresholds_are_kept_apart(tmp_path, served):

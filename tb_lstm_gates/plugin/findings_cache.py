@@ -23,14 +23,6 @@ import threading
 SETTINGS_KEPT = 4
 
 
-def run_keys(listed):
-    """`{run: key}` of `Listed` time series: the run's (tag, last step, last wall time), sorted."""
-    keys = collections.defaultdict(list)
-    for s in listed:
-        keys[s.run].append((s.tag, s.max_step, s.max_wall_time))
-    return {run: tuple(sorted(key)) for run, key in keys.items()}
-
-
 def settings_key(settings):
     """A hashable form of `parse_settings`' overrides (None: the defaults)."""
     return tuple(sorted((settings or {}).items()))
@@ -47,7 +39,7 @@ class FindingsCache:
         self._by_settings = collections.OrderedDict()
 
     def lookup(self, settings, keys):
-        """`(kept, stale)` for the runs of `keys` (`{run: key}`, see `run_keys`).
+        """`(kept, stale)` for the runs of `keys` (`{run: key}`, see `unpack.listing_keys`).
 
         `kept`: `{run: findings}` of every run with findings kept, also when
         they were computed at another key. `stale`: the runs, in name order,

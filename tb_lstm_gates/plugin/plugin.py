@@ -8,6 +8,7 @@ names are opaque strings, only ever compared with what the data provider
 lists.
 """
 
+import collections
 import json
 import logging
 import mimetypes
@@ -25,7 +26,7 @@ from werkzeug import wrappers
 
 from tb_lstm_gates import findings
 from tb_lstm_gates.logs import metadata
-from tb_lstm_gates.plugin import findings_cache, loader, unpack
+from tb_lstm_gates.plugin import findings_cache, loader, series_cache, unpack
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         hints = getattr(context.flags, "samples_per_plugin", None) or {}
         self._store = unpack.Store(self._data_provider, hints.get(metadata.PLUGIN_NAME, loader.SAMPLES_CAP))
         self._findings = findings_cache.FindingsCache()
+        self._series = series_cache.SeriesCache()
 
     def get_plugin_apps(self):
         return {
@@ -96,7 +98,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _serve_series(self, request):
         ctx, experiment = _context(request)
-        body = self.series_impl(
+        text = self.series_text(
             ctx,
             experiment,
             layer=_required(request, "layer"),
@@ -105,7 +107,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             samples=_samples(request),
             wall_times=_wall_times(request),
         )
-        return _json(request, body)
+        return http_util.Respond(request, text, "application/json")
 
     @wrappers.Request.application
     def _serve_histograms(self, request):
@@ -252,6 +254,11 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     def series_impl(self, ctx, experiment, layer, stat, runs=None, samples=DEFAULT_SAMPLES, wall_times=True):
         """One statistic of every block of `layer`, in `runs` (None: all runs); `wall_times` False leaves them out."""
+        return json.loads(self.series_text(ctx, experiment, layer, stat, runs, samples, wall_times))
+
+    def series_text(self, ctx, experiment, layer, stat, runs=None, samples=DEFAULT_SAMPLES, wall_times=True):
+        """`series_impl`'s answer as JSON text, from each run's text kept while its listing
+        stays the same (`series_cache`); only the other runs are read."""
         listed, runs = self._index(ctx, experiment, lambda parsed: parsed.layer == layer, runs)
         in_layer = [s for s in listed if s.run in runs and s.parsed.scalars]
         if not in_layer:
@@ -259,15 +266,29 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         selected = unpack.block_series(in_layer, stat) if stat not in metadata.TENSOR_STATS else []
         if not selected:
             raise errors.NotFoundError("layer %r has no statistic %r" % (layer, stat))
+        listings = unpack.listing_keys(in_layer)
+        asked = (experiment, layer, stat, samples, wall_times)
+        texts = {run: self._series.get((run,) + asked, listings[run]) for run in {s.run for s in selected}}
+        unread = {run for run, text in texts.items() if text is None}
         read = sorted(
-            self._store.scalar_tables(ctx, experiment, selected),
+            self._store.scalar_tables(ctx, experiment, [s for s in selected if s.run in unread]),
             key=lambda pair: (pair[0].run,) + unpack.block_order(pair[0]),
         )
-        series = [
-            dict(run=s.run, part=s.block.part, gate=s.block.gate, **unpack.points(table, samples, wall_times))
-            for s, table in unpack.loaded_steps(read)
-        ]
-        return {"layer": layer, "stat": stat, "series": series}
+        by_run = collections.defaultdict(list)
+        for s, table in unpack.loaded_steps(read):
+            by_run[s.run].append(
+                dict(
+                    run=s.run,
+                    part=s.block.part,
+                    gate=s.block.gate,
+                    **unpack.points(table, samples, wall_times),
+                )
+            )
+        for run in unread:
+            texts[run] = ",".join(_dumps(series) for series in by_run[run])
+            self._series.put((run,) + asked, listings[run], texts[run])
+        pieces = ",".join(texts[run] for run in sorted(texts) if texts[run])
+        return '{"layer":%s,"stat":%s,"series":[%s]}' % (_dumps(layer), _dumps(stat), pieces)
 
     def histograms_impl(self, ctx, experiment, run, layer, part, gate, samples=DEFAULT_SAMPLES):
         """The histograms of one block over steps."""
@@ -408,7 +429,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         in_runs = [s for s in listed if s.run in selected]
         # A selected run without any statistic the rules read has no findings, and counts zeros.
         keys = {run: () for run in selected}
-        keys.update(findings_cache.run_keys(in_runs))
+        keys.update(unpack.listing_keys(in_runs))
         if runs is None:
             self._findings.forget_others(keys)
         kept, stale = self._findings.lookup(settings, keys)
@@ -579,11 +600,14 @@ def _context(request):
 
 
 def _json(request, body):
+    return http_util.Respond(request, _dumps(body), "application/json")
+
+
+def _dumps(body):
     # Serialised here rather than by `Respond`, whose `json_util.Cleanse`
     # walks every point in Python first; bodies already hold no NaN or Inf
     # (`_finite`), so `allow_nan=False` only guards that.
-    text = json.dumps(body, allow_nan=False, separators=(",", ":"))
-    return http_util.Respond(request, text, "application/json")
+    return json.dumps(body, allow_nan=False, separators=(",", ":"))
 
 
 def _required(request, name):

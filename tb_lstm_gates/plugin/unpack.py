@@ -259,6 +259,20 @@ class Store:
         return [(s, data.get(s.run, {}).get(s.tag, [])) for s in selected]
 
 
+def listing_keys(listed):
+    """`{run: key}` of `Listed` time series: each run's (tag, last step, last wall time), sorted.
+
+    TensorBoard's listing is cheap, and a run's key changes whenever
+    TensorBoard loads a point of one of its series (also a step written
+    again by a resumed run, which has a later wall time): what is computed
+    from a run's points can be kept under its key.
+    """
+    keys = collections.defaultdict(list)
+    for s in listed:
+        keys[s.run].append((s.tag, s.max_step, s.max_wall_time))
+    return {run: tuple(sorted(key)) for run, key in keys.items()}
+
+
 def findings_series(read):
     """`findings.Series` of each scalar series in `read` (pairs of `Series` and `scalar_table`)."""
     return [
