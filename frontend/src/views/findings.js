@@ -65,8 +65,9 @@ export function summary(data) {
   return `${parts.join(", ")} in ${of}.${checking}`;
 }
 
-// While the route lists runs as pending, the panel asks again this often (each answer checks more runs).
-export const POLL_MS = 300;
+// While the route lists runs as pending, the panel asks again this often: the server checks them
+// meanwhile, and each poll's listing would take the checking thread's time.
+export const POLL_MS = 1000;
 
 /** A finding's identity, to tell which row is selected across reloads. */
 export const findingKey = (f) => [f.run, f.layer, f.part, f.gate, f.rule].join("\u0000");
