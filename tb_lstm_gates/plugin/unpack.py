@@ -99,7 +99,13 @@ class Store:
                 listed_at, known = self._known.get(experiment, (None, {}))
             if listed_at is not None and time.monotonic() - listed_at < KNOWN_TAGS_SECONDS:
                 tags = {tag for tag, parsed in known.items() if where(parsed)}
-                listed = self._list(ctx, experiment, tags) if tags else []
+                # The stride series only where a stride-1 series may be beyond the cap: most
+                # runs list a fifth of the tags.
+                every = {tag for tag in tags if known[tag].content.stride == 1}
+                listed = self._list(ctx, experiment, every) if every else []
+                long = {s.run for s in listed if self._cap and s.max_step >= self._cap // 2}
+                if long and tags - every:
+                    listed += self._list(ctx, experiment, tags - every, runs=long)
                 if runs is None or set(runs) <= {s.run for s in listed}:
                     return self._needed(listed)
         listed = self._list(ctx, experiment)
@@ -108,11 +114,11 @@ class Store:
             self._known[experiment] = (time.monotonic(), known)
         return self._needed([s for s in listed if where is None or where(s.parsed)])
 
-    def _list(self, ctx, experiment, tags=None):
-        """Every `Listed` time series (of `tags`, if not None), strides included."""
+    def _list(self, ctx, experiment, tags=None, runs=None):
+        """Every `Listed` time series (of `tags` and `runs`, where not None), strides included."""
         kwargs = dict(experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
-        if tags is not None:
-            kwargs["run_tag_filter"] = provider.RunTagFilter(tags=tags)
+        if tags is not None or runs is not None:
+            kwargs["run_tag_filter"] = provider.RunTagFilter(runs=runs, tags=tags)
         return parse_listing(self._data_provider.list_scalars(ctx, **kwargs), version_1=True) + parse_listing(
             self._data_provider.list_tensors(ctx, **kwargs), version_1=False
         )
