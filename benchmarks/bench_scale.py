@@ -326,12 +326,14 @@ def sweep(launcher, checkout, root, sizes, units):
         board = TensorBoard(launcher, checkout, logdir, "true")
         try:
             wait_loaded(board, runs, epochs, layer, last_layer)
-            rendered = first_render_seconds(board.url, 12)[0]
+            rendered, data_at = first_render_seconds(board.url, 12)
             rendered_again = first_render_seconds(board.url, 12)[0]
         finally:
             board.close()
             shutil.rmtree(logdir, ignore_errors=True)
-        rows.append((n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, rendered_again))
+        rows.append(
+            (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, rendered_again)
+        )
     return rows
 
 
@@ -354,13 +356,13 @@ def print_sweep(rows):
     print(
         "| runs | loaded after | `runs` | `series` (every run, one layer): first / again "
         "| `findings` first answer | `findings` cold (every run checked) | `findings` warm "
-        "| first full render / again |"
+        "| first full render (its last data response) / again |"
     )
     print("| --- " * 8 + "|")
-    for n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, again in rows:
+    for n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, again in rows:
         print(
-            "| %d | %.0f s | %.2f s | %.2f / %.2f s | %.2f s | %.1f s | %.2f s | %.1f / %.1f s |"
-            % (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, again)
+            "| %d | %.0f s | %.2f s | %.2f / %.2f s | %.2f s | %.1f s | %.2f s | %.1f (%.1f) / %.1f s |"
+            % (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, again)
         )
 
 
