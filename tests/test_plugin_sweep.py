@@ -19,6 +19,7 @@ from tensorboard.plugins import base_plugin
 from tb_lstm_gates.core import layouts
 from tb_lstm_gates.logs import metadata, summary
 from tb_lstm_gates.plugin import plugin as plugin_module
+from tb_lstm_gates.plugin import unpack
 from tb_lstm_gates.plugin.loader import LSTMGatesLoader
 
 LAYER = "lstm/lstm_cell"
@@ -239,3 +240,24 @@ def test_series_leaves_out_wall_times_when_asked(tmp_path, served):
     without = plugin.series_impl(ctx, "", layer=LAYER, stat="l2", wall_times=False)["series"]
     assert all(len(s["wall_times"]) == 3 for s in with_times)
     assert without == [{k: v for k, v in s.items() if k != "wall_times"} for s in with_times]
+
+
+def test_a_tag_logged_after_the_last_full_listing_is_served_once_that_listing_is_old(
+    tmp_path, served, monkeypatch
+):
+    plugin, _, multiplexer = served
+    monkeypatch.setattr(unpack, "KNOWN_TAGS_SECONDS", 0.5)
+    run = Run(os.fspath(tmp_path / "a")).log([0])
+    reload(multiplexer, tmp_path)
+    ctx = RequestContext()
+
+    def steps():
+        return {len(s["steps"]) for s in plugin.series_impl(ctx, "", layer=LAYER, stat="l2")["series"]}
+
+    assert steps() == {1}
+    # From step 1 on, `update_ratio` joins the statistics: they are packed under a new tag.
+    run.log([1, 2])
+    reload(multiplexer, tmp_path)
+    time.sleep(0.6)
+    assert steps() == {3}
+    run.close()

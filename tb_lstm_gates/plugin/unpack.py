@@ -32,8 +32,9 @@ CANONICAL_GATES = metadata.LSTM_GATES + metadata.GRU_GATES
 CANONICAL_STATS = metadata.SCALAR_STATS + metadata.PROBE_STATS + (metadata.TRAIN_GRAD_NORM,)
 
 # Seconds a full listing's tags are used to list only the tags a route
-# reads (see `Store.index`).
-KNOWN_TAGS_SECONDS = 60.0
+# reads (see `Store.index`): RustBoard's default reload interval, so a new
+# tag shows about as late as a new point does.
+KNOWN_TAGS_SECONDS = 5.0
 
 # One listed time series whose metadata parsed: its run, tag, `Parsed`
 # content, `packing`, the tag of its stride-1 time series, and its
@@ -90,9 +91,10 @@ class Store:
         tags, and listing one layer's tags costs a tenth of listing all. A
         full listing is made instead when there is none that recent, or
         when a run of `runs` is missing from the filtered one (a run with
-        tags not seen yet). So a new tag of a run not named in `runs` can
-        stay unseen up to `KNOWN_TAGS_SECONDS`, or until the `runs` route
-        (which lists everything) is asked.
+        tags not seen yet). So a new tag (a new run's, or a new packing of a
+        run's, as when step 1 adds `update_ratio`) can stay unseen up to
+        `KNOWN_TAGS_SECONDS`: the tab asks `runs`, which lists everything,
+        then the other routes at once.
         """
         if where is not None:
             with self._lock:
