@@ -204,9 +204,14 @@ def first_render_seconds(url, n_charts):
         page.goto(url + "#lstm_gates")
         page.wait_for_selector("iframe", state="attached", timeout=120000)
         frame = None
+        deadline = time.perf_counter() + 120
         while frame is None:
             frame = next((f for f in page.frames if "plugin_entry.html" in f.url), None)
-            time.sleep(0.005)
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the tab's iframe did not load within 2 minutes")
+            # Playwright's sync API takes in the page's events only inside its own calls:
+            # time.sleep here could wait forever for a frame that had already come.
+            page.wait_for_timeout(5)
         frame.wait_for_function(CHARTS_DRAWN, arg=[n_charts, PALETTE], timeout=120000, polling="raf")
         elapsed = frame.evaluate("performance.now()") / 1000
         data = (
