@@ -184,8 +184,9 @@ export class App {
     // The findings after the charts: checking a sweep's runs takes the server seconds, which the
     // charts' requests would otherwise wait behind (the server computes on one interpreter).
     await this.loadAll();
-    // The Overview outlines the cells with findings: drawn again with each answer of the findings.
-    await this.findings.load(() => this.overview.render());
+    // The Overview outlines the cells with findings: drawn again with each answer of the findings,
+    // once it has its own data (before, it draws when that comes).
+    await this.findings.load(() => this.overview.data && this.overview.render());
   }
 
   /** Loads what the current view shows; the other view loads when it is opened. */
