@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 from tensorboard.util import tensor_util
 
+from tb_lstm_gates.core import callers
 from tb_lstm_gates.logs import metadata, summary
 
 Record = collections.namedtuple(
@@ -95,7 +96,10 @@ def _load(logdir):
                         _add(event, value.tensor, *tag)
     if newer:
         # One warning, not one per series: they all say the same.
-        warnings.warn("%s; load() left out every series written by the newer version" % newer, stacklevel=2)
+        warnings.warn(
+            "%s; load() left out every series written by the newer version" % newer,
+            stacklevel=callers.user_stacklevel(),
+        )
     # Sorted series by series, then step by step: cheaper than sorting every record.
     records = []
     for (run, layer, part, gate, stat), steps in sorted(latest.items(), key=lambda item: item[0]):
