@@ -4,7 +4,7 @@ import { getJSON } from "../api.js";
 import { drawActivationMap } from "../charts/activation_map.js";
 import { el, formatValue, labelled, select } from "../dom.js";
 import { LatestRequest } from "../latest.js";
-import { capitalized } from "../model.js";
+import { StepSlider } from "./step_slider.js";
 
 /**
  * The `activation_map` parameters for target `t` at `step` (-1: the latest).
@@ -53,8 +53,7 @@ export class ActivationMapView {
     });
     this.message = el("p", { class: "message" });
     this.section = el("section", { class: "activation-map", hidden: true }, this.header, this.message, this.canvas);
-    this.stepInput = el("input", { type: "range", class: "map-step", min: 0, step: 1, oninput: () => this.onStep() });
-    this.stepLabel = el("output", { class: "map-step-label" });
+    this.slider = new StepSlider("map", (actStep) => this.app.update({ actStep }, () => this.load()));
   }
 
   /** Rebuilds the selectors for the current runs, layer and gate. */
@@ -71,7 +70,7 @@ export class ActivationMapView {
       el("h2", { text: "Activation map" }),
       labelled("Run", select(pairs(t.runs), t.run, change("actRun"), { class: "map-run" })),
       labelled("Gate", select(pairs(t.gates), t.gate, change("actGate"), { class: "map-gate" })),
-      el("label", { class: "slider map-slider" }, el("span", { class: "label", text: capitalized(t.unit) }), this.stepInput, this.stepLabel),
+      this.slider.element(t.unit),
       this.readout,
     );
     this.syncStep();
@@ -79,20 +78,7 @@ export class ActivationMapView {
 
   /** Sets the step slider to the steps and the step of the map shown. */
   syncStep() {
-    const steps = this.data ? this.data.steps : [];
-    this.stepInput.max = String(Math.max(0, steps.length - 1));
-    this.stepInput.value = String(this.data ? steps.indexOf(this.data.step) : 0);
-    this.stepInput.disabled = steps.length < 2;
-    this.stepLabel.textContent = this.data ? String(this.data.step) : "";
-  }
-
-  onStep() {
-    const steps = this.data ? this.data.steps : [];
-    const i = Number(this.stepInput.value);
-    if (!(i in steps)) return;
-    this.stepLabel.textContent = String(steps[i]);
-    // The last step follows new steps as training goes on.
-    this.app.update({ actStep: i === steps.length - 1 ? -1 : steps[i] }, () => this.load());
+    this.slider.show(this.data ? this.data.steps : [], this.data ? this.data.step : null);
   }
 
   async load() {

@@ -7,7 +7,7 @@ import { drawScatter } from "../charts/scatter.js";
 import { el, formatValue, labelled, select } from "../dom.js";
 import { saturationBounds } from "../contract.js";
 import { LatestRequest } from "../latest.js";
-import { capitalized } from "../model.js";
+import { StepSlider } from "./step_slider.js";
 
 /** The `unit_saturation` parameters for target `t` at `step` (-1: each run's latest). */
 export function saturationParams(t, step) {
@@ -62,8 +62,7 @@ export class SaturationView {
       onmouseleave: () => (this.readout.textContent = ""),
     });
     this.message = el("p", { class: "message" });
-    this.stepInput = el("input", { type: "range", class: "sat-step", min: 0, step: 1, oninput: () => this.onStep() });
-    this.stepLabel = el("output", { class: "sat-step-label" });
+    this.slider = new StepSlider("sat", (satStep) => this.app.update({ satStep }, () => this.load()));
     this.section = el("section", { class: "saturation", hidden: true }, this.header, this.message, this.canvas);
   }
 
@@ -80,27 +79,14 @@ export class SaturationView {
     this.header.replaceChildren(
       el("h2", { text: "Saturation per unit" }),
       labelled("Gate", select(t.gates.map((g) => [g, g]), t.gate, onGate, { class: "sat-gate" })),
-      el("label", { class: "slider sat-slider" }, el("span", { class: "label", text: capitalized(t.unit) }), this.stepInput, this.stepLabel),
+      this.slider.element(t.unit),
       this.readout,
     );
     this.syncStep();
   }
 
   syncStep() {
-    const steps = this.steps;
-    const step = this.data ? Math.max(...this.data.runs.map((r) => r.step)) : null;
-    this.stepInput.max = String(Math.max(0, steps.length - 1));
-    this.stepInput.value = String(Math.max(0, steps.indexOf(step)));
-    this.stepInput.disabled = steps.length < 2;
-    this.stepLabel.textContent = step == null ? "" : String(step);
-  }
-
-  onStep() {
-    const i = Number(this.stepInput.value);
-    if (!(i in this.steps)) return;
-    this.stepLabel.textContent = String(this.steps[i]);
-    // The last step follows new steps as training goes on.
-    this.app.update({ satStep: i === this.steps.length - 1 ? -1 : this.steps[i] }, () => this.load());
+    this.slider.show(this.steps, this.data ? Math.max(...this.data.runs.map((r) => r.step)) : null);
   }
 
   async load() {

@@ -9,7 +9,8 @@ import { DIVERGING, DIVERGING_DARK, ramp } from "../colors.js";
 import { isState, saturationBounds } from "../contract.js";
 import { el, formatValue, labelled, select } from "../dom.js";
 import { LatestRequest } from "../latest.js";
-import { capitalized } from "../model.js";
+import { mapParams } from "./activation_map.js";
+import { StepSlider } from "./step_slider.js";
 
 /** The orders of the unit list: [value, label]. */
 export const UNIT_ORDERS = [
@@ -143,8 +144,7 @@ export class TextView {
       this.message,
       el("div", { class: "text-layout" }, el("div", { class: "text-unit-list" }, el("h3", { text: "Units" }), this.units), this.body),
     );
-    this.stepInput = el("input", { type: "range", class: "text-step", min: 0, step: 1, oninput: () => this.onStep() });
-    this.stepLabel = el("output", { class: "text-step-label" });
+    this.slider = new StepSlider("text", (textStep) => this.app.update({ textStep }, () => this.load()));
     document.addEventListener("mouseup", () => this.endDrag());
   }
 
@@ -166,7 +166,7 @@ export class TextView {
       labelled("Run", select(pairs(t.runs), t.run, change("textRun"), { class: "text-run" })),
       labelled("Gate", select(pairs(t.gates), t.gate, change("textGate"), { class: "text-gate" })),
       labelled("Order units by", select(UNIT_ORDERS, order, change("textOrder"), { class: "text-order" })),
-      el("label", { class: "slider text-slider" }, el("span", { class: "label", text: capitalized(t.unit) }), this.stepInput, this.stepLabel),
+      this.slider.element(t.unit),
       el("button", { type: "button", class: "text-clear-span", text: "Clear span", onclick: () => this.setSpan(null) }),
       this.readout,
     );
@@ -174,19 +174,7 @@ export class TextView {
   }
 
   syncStep() {
-    const steps = this.data ? this.data.steps : [];
-    this.stepInput.max = String(Math.max(0, steps.length - 1));
-    this.stepInput.value = String(this.data ? steps.indexOf(this.data.step) : 0);
-    this.stepInput.disabled = steps.length < 2;
-    this.stepLabel.textContent = this.data ? String(this.data.step) : "";
-  }
-
-  onStep() {
-    const steps = this.data ? this.data.steps : [];
-    const i = Number(this.stepInput.value);
-    if (!(i in steps)) return;
-    this.stepLabel.textContent = String(steps[i]);
-    this.app.update({ textStep: i === steps.length - 1 ? -1 : steps[i] }, () => this.load());
+    this.slider.show(this.data ? this.data.steps : [], this.data ? this.data.step : null);
   }
 
   async load() {
@@ -200,9 +188,7 @@ export class TextView {
     const key = `${t.run}\u0000${t.layer}`;
     const known = this.steps.get(key);
     const step = this.app.state.textStep;
-    const params = [["run", t.run], ["layer", t.layer], ["gate", t.gate]];
-    if (known && known.includes(step)) params.push(["step", String(step)]);
-    const result = await this.latest.fetch(() => getJSON("probe_sequences", params));
+    const result = await this.latest.fetch(() => getJSON("probe_sequences", mapParams(t, known, step)));
     if (!result) return;
     if (result.data) {
       this.steps.set(key, result.data.steps);
