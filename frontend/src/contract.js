@@ -12,6 +12,8 @@ export const contract = {
   model_layer: "",
   tanh_gates: [],
   saturation: { sigmoid: [], tanh: [] },
+  saturation_bounds: {},
+  saturation_slope: 0.1,
   step_units: [],
   states: {},
 };
@@ -30,8 +32,14 @@ export const statDescription = (stat) => contract.stats[stat]?.description || ""
 /** Whether `stat`'s charts open on a log scale. */
 export const statLogScale = (stat) => contract.stats[stat]?.scale === "log";
 
-/** The saturation bounds [low, high] of `gate`'s activation (tanh or sigmoid). */
-export const saturationBounds = (gate) => (contract.tanh_gates.includes(gate) ? contract.saturation.tanh : contract.saturation.sigmoid);
+/**
+ * The saturation bounds [low, high] of `gate`'s activation: those of `fn` (its
+ * activation function's name) when the logs name one, null when that function
+ * has no bounded range (it saturates where its slope is below
+ * `contract.saturation_slope`); sigmoid's or tanh's for logs that name none.
+ */
+export const saturationBounds = (gate, fn = null) =>
+  fn != null ? contract.saturation_bounds[fn] ?? null : contract.tanh_gates.includes(gate) ? contract.saturation.tanh : contract.saturation.sigmoid;
 
 /** The name of a cell kind's state in the probe's sequences (`c_t`, `h_t`), or undefined. */
 export const stateOf = (cell) => contract.states[cell];

@@ -98,6 +98,11 @@ test("saturation: one dot per unit and run with a valid probe step, in the run's
   assert.equal(saturationMessage(ANSWER, "batch"), "forget gate, one dot per unit: a at batch 4, b at batch 3.");
   assert.match(axisLabels("forget").xLabel, /below 0\.1/);
   assert.match(axisLabels("cell").xLabel, /below -0\.9/);
+  // Logs that name each gate's activation: its bounds, or the slope rule for one without a bounded range.
+  assert.match(axisLabels("cell", "hard_sigmoid").xLabel, /below 0\.1/);
+  assert.match(axisLabels("forget", "softsign").yLabel, /above 0\.9/);
+  assert.match(axisLabels("cell", "relu").xLabel, /"dead" \(relu: slope below 0\.1\)/);
+  assert.match(axisLabels("cell", "relu").yLabel, /flat high \(slope below 0\.1\)/);
 });
 
 test("saturation: the target follows the view, the gate and the runs that log it; the step is sent only when chosen", () => {

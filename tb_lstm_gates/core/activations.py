@@ -62,12 +62,7 @@ FUNCTIONS = {
 # at exactly 6; elu, selu, softplus, exponential, gelu, silu and mish are
 # dead far enough on their negative side; linear and leaky_relu never
 # saturate (0).
-SATURATION_BOUNDS = {
-    "sigmoid": names.SIGMOID_SATURATION,
-    "hard_sigmoid": names.SIGMOID_SATURATION,
-    "tanh": names.TANH_SATURATION,
-    "softsign": names.TANH_SATURATION,
-}
+SATURATION_BOUNDS = names.SATURATION_BOUNDS
 SATURATION_SLOPE = names.SATURATION_SLOPE
 # The width of the difference that measures the slope: wide enough for
 # float32, narrow next to the inputs' scale.

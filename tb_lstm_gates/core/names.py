@@ -15,6 +15,15 @@ TANH_GATES = ("cell", "candidate")
 # above the second, for sigmoid gates and for tanh gates.
 SIGMOID_SATURATION = (0.1, 0.9)
 TANH_SATURATION = (-0.9, 0.9)
+# Activations with a bounded range, saturated below / above these values
+# (see `activations.SATURATION_BOUNDS`); any other is saturated where its
+# slope is below SATURATION_SLOPE.
+SATURATION_BOUNDS = {
+    "sigmoid": SIGMOID_SATURATION,
+    "hard_sigmoid": SIGMOID_SATURATION,
+    "tanh": TANH_SATURATION,
+    "softsign": TANH_SATURATION,
+}
 # Activations without a bounded range count as saturated where their slope is below this.
 SATURATION_SLOPE = 0.1
 PARTS = (

@@ -35,6 +35,7 @@ from tb_lstm_gates.core.names import (  # noqa: F401
     SATURATED,
     SATURATED_HIGH,
     SATURATED_LOW,
+    SATURATION_BOUNDS,
     SATURATION_SLOPE,
     SCALAR_STATS,
     SIGMOID_SATURATION,
@@ -258,6 +259,9 @@ def contract():
         "model_layer": MODEL_LAYER,
         "tanh_gates": list(TANH_GATES),
         "saturation": {"sigmoid": list(SIGMOID_SATURATION), "tanh": list(TANH_SATURATION)},
+        # Per activation with a bounded range, its bounds; the probe kinds'
+        # `functions` name each gate's activation.
+        "saturation_bounds": {name: list(bounds) for name, bounds in SATURATION_BOUNDS.items()},
         # Gates whose activation has no bounded range count as saturated where its slope is below this.
         "saturation_slope": SATURATION_SLOPE,
         "step_units": list(STEP_UNITS),
@@ -278,9 +282,17 @@ Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat"
 # (version 1, and version 2 before the field) read as DEFAULT_STEP_UNIT.
 # `index` is the layer's place in the model's order (0 first), None where
 # the writer did not say (logs before the field: readers sort by name).
+# `functions` maps each gate of a probe kind (PROBE_KINDS) to the name of its
+# activation function (`sigmoid`, `relu`, ...), None where the writer did not
+# say (logs before the field: sigmoid gates and tanh gates, see TANH_GATES).
 Content = collections.namedtuple(
-    "Content", ["kind", "blocks", "shape", "stride", "step_unit", "index"], defaults=(DEFAULT_STEP_UNIT, None)
+    "Content",
+    ["kind", "blocks", "shape", "stride", "step_unit", "index", "functions"],
+    defaults=(DEFAULT_STEP_UNIT, None, None),
 )
+# The kinds of the probe's per-gate activations, whose content names each
+# gate's activation function.
+PROBE_KINDS = (UNIT_SATURATIONS_KIND, ACTIVATION_MAPS_KIND, PROBE_SEQUENCES_KIND)
 
 
 def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
@@ -299,7 +311,7 @@ def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
 
 
 def create_summary_metadata(
-    layer, kind, cell, parts, stats, gates, stride=1, missing=(), step_unit="step", index=None
+    layer, kind, cell, parts, stats, gates, stride=1, missing=(), step_unit="step", index=None, functions=None
 ):
     """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
@@ -317,6 +329,8 @@ def create_summary_metadata(
       step_unit: what the steps count, one of STEP_UNITS; written only when
         it is not DEFAULT_STEP_UNIT, so older readers see the content they know.
       index: the layer's place in the model's order (0 first), or None.
+      functions: for PROBE_KINDS, a mapping from each gate to the name of
+        its activation function, or None.
     """
     content = {
         "version": PROTOCOL_VERSION,
@@ -340,6 +354,8 @@ def create_summary_metadata(
         content["kind_version"] = KIND_VERSIONS[kind]
     if kind == PROBE_SEQUENCES_KIND:
         content["state"] = STATES[cell]
+    if functions and kind in PROBE_KINDS:
+        content["functions"] = {gate: str(functions[gate]) for gate in gates}
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,
@@ -438,8 +454,17 @@ def parse_plugin_content(content):
     step_unit = parsed.get("step_unit")
     index = parsed.get("index")
     index = index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else None
+    functions = parsed.get("functions")
+    if not (isinstance(functions, dict) and all(isinstance(f, str) for f in functions.values())):
+        functions = None
     return Content(
-        kind, blocks, shape, stride, step_unit if step_unit in STEP_UNITS else DEFAULT_STEP_UNIT, index
+        kind,
+        blocks,
+        shape,
+        stride,
+        step_unit if step_unit in STEP_UNITS else DEFAULT_STEP_UNIT,
+        index,
+        functions,
     )
 
 

@@ -204,6 +204,7 @@ class GateSummaryWriter:
         self._written = set()  # tags whose metadata this file holds
         self._step = {}
         self._order = {}  # layer -> its index in the model's order
+        self._functions = {}  # layer -> {gate: name of its activation function}
         self._sequence_offers = {}  # layer -> probe sequences offered so far
         self._tokens = None  # the probe's tokens, until the next step writes them
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -254,6 +255,10 @@ class GateSummaryWriter:
     def write_activation_maps(self, layer, cell, gates, maps):
         """Adds each gate's activation map; `maps` has shape `(len(gates), time, units)`."""
         self._layer(layer, cell)[2][:] = [(tuple(gates), np.asarray(maps))]
+
+    def write_activation_functions(self, layer, gates, functions):
+        """Names each gate's activation function in the metadata of the layer's probe summaries."""
+        self._functions[layer] = dict(zip(gates, functions))
 
     def write_unit_saturation(self, layer, cell, gates, fractions):
         """Adds each gate's per-unit saturation; `fractions` has shape `(len(gates), units, 2)`."""
@@ -309,6 +314,7 @@ class GateSummaryWriter:
                         missing,
                         self.step_unit,
                         self._order.get(layer),
+                        self._functions.get(layer),
                     )
                 )
             values.append(value)
@@ -495,6 +501,7 @@ def write_probe_trace(writer, layer, trace, maps):
     writer.write_gate_stats(
         layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace)
     )
+    writer.write_activation_functions(layer, trace.gates, trace.functions)
     gate, horizon = activations.retention(trace)
     writer.write_scalar(layer, trace.cell, metadata.ACTIVATION, gate, metadata.RETENTION, horizon)
     writer.write_unit_saturation(layer, trace.cell, trace.gates, activations.unit_saturation(trace))

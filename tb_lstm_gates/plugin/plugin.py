@@ -543,6 +543,8 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                 "gate %r of layer %r has no unit_saturation in the selected runs" % (gate, layer)
             )
         series = []
+        # Logs written before `functions` name none: the tab reads the gate's sigmoid or tanh bounds.
+        functions = [f[gate] for f in (s.parsed.content.functions for s in in_layer) if f and gate in f]
         by_run = self._store.tensor_points(ctx, experiment, selected)
         for run in sorted(by_run):
             points = unpack.in_step_order(by_run[run])
@@ -558,7 +560,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "units": [[unpack.finite(left), unpack.finite(right)] for left, right in values.tolist()],
                 }
             )
-        return {"layer": layer, "gate": gate, "runs": series}
+        return {"layer": layer, "gate": gate, "function": functions[0] if functions else None, "runs": series}
 
     def static_impl(self, name):
         """`(content, content_type)` of a file of the static folder.

@@ -5,7 +5,7 @@
 import { getJSON, runParams } from "../api.js";
 import { drawScatter } from "../charts/scatter.js";
 import { el, formatValue, labelled, select } from "../dom.js";
-import { saturationBounds } from "../contract.js";
+import { contract, saturationBounds } from "../contract.js";
 import { LatestRequest } from "../latest.js";
 import { StepSlider } from "./step_slider.js";
 
@@ -27,8 +27,13 @@ export function saturationDots(answer, colorOf) {
 }
 
 /** The axis labels of a gate's scatter, with its saturation thresholds. */
-export function axisLabels(gate) {
-  const [low, high] = saturationBounds(gate);
+export function axisLabels(gate, fn = null) {
+  const bounds = saturationBounds(gate, fn);
+  if (!bounds) {
+    const flat = `slope below ${contract.saturation_slope}`;
+    return { xLabel: `fraction of time steps flat low, "dead" (${fn}: ${flat})`, yLabel: `fraction flat high (${flat})` };
+  }
+  const [low, high] = bounds;
   return { xLabel: `fraction of time steps below ${low} (left-saturated)`, yLabel: `fraction above ${high} (right-saturated)` };
 }
 
@@ -115,7 +120,7 @@ export class SaturationView {
     this.canvas.hidden = false;
     const dots = saturationDots(this.data, (run) => this.app.colorOf(run));
     this.canvas.dataset.dots = String(dots.length);
-    this.locate = drawScatter(this.canvas, dots, { dark: this.app.theme.dark, ...axisLabels(this.data.gate) });
+    this.locate = drawScatter(this.canvas, dots, { dark: this.app.theme.dark, ...axisLabels(this.data.gate, this.data.function) });
   }
 
   render() {
