@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Model } from "../src/model.js";
-import { hasMaskedSteps, mapMessage, mapParams } from "../src/views/activation_map.js";
+import { hasMaskedSteps, mapMessage } from "../src/views/activation_map.js";
+import { stepParams } from "../src/views/step_slider.js";
 import { activationRequests, activationSeries } from "../src/views/activations.js";
 import { cellSeries } from "../src/views/grid.js";
 import { histogramMessage } from "../src/views/histograms.js";
@@ -86,10 +87,10 @@ test("activations: one request per statistic, for the runs that have it, and onl
 test("activation map: a step is asked for only when the route listed it", () => {
   const t = { run: "alpha/train", layer: LSTM.layer, gate: "forget" };
   const base = [["run", "alpha/train"], ["layer", LSTM.layer], ["gate", "forget"]];
-  assert.deepEqual(mapParams(t, undefined, 2), base);
-  assert.deepEqual(mapParams(t, [0, 2, 4], 3), base);
-  assert.deepEqual(mapParams(t, [0, 2, 4], 2), [...base, ["step", "2"]]);
-  assert.deepEqual(mapParams(t, [0, 2, 4], -1), base);
+  assert.deepEqual(stepParams(t, undefined, 2), base);
+  assert.deepEqual(stepParams(t, [0, 2, 4], 3), base);
+  assert.deepEqual(stepParams(t, [0, 2, 4], 2), [...base, ["step", "2"]]);
+  assert.deepEqual(stepParams(t, [0, 2, 4], -1), base);
 });
 
 test("activation map: the hatching is explained only when a time step is masked", () => {

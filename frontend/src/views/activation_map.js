@@ -1,21 +1,8 @@
 // The Activations view's activation map: one gate's activations on the
 // probe's first sequence (time steps by units) at one step, with a step slider.
-import { getJSON } from "../api.js";
 import { drawActivationMap } from "../charts/activation_map.js";
 import { el, formatValue, labelled, select } from "../dom.js";
-import { LatestRequest } from "../latest.js";
-import { StepSlider } from "./step_slider.js";
-
-/**
- * The `activation_map` parameters for target `t` at `step` (-1: the latest).
- * Only a step the route listed (`known`) is asked for: any other would answer
- * 404 (a console error); without one the route answers the latest.
- */
-export function mapParams(t, known, step) {
-  const params = [["run", t.run], ["layer", t.layer], ["gate", t.gate]];
-  if (known && known.includes(step)) params.push(["step", String(step)]);
-  return params;
-}
+import { StepRequest, StepSlider } from "./step_slider.js";
 
 /** Whether a map has a masked (padded) time step: a row of null, drawn hatched. */
 export const hasMaskedSteps = (map) => map.values.some((row) => row.length > 0 && row.every((v) => v == null));
@@ -35,11 +22,9 @@ export class ActivationMapView {
   /** @param app the tab (app.js) */
   constructor(app) {
     this.app = app;
-    this.latest = new LatestRequest();
+    this.request = new StepRequest("activation_map");
     this.data = null;
     this.locate = null;
-    // Steps with a map, by run and layer, as the route listed them.
-    this.steps = new Map();
     this.header = el("div", { class: "map-controls" });
     this.readout = el("span", { class: "map-readout" });
     this.canvas = el("canvas", {
@@ -84,22 +69,13 @@ export class ActivationMapView {
   async load() {
     const t = this.app.model.mapTarget(this.app.state);
     if (!t) {
-      this.latest.clear();
+      this.request.clear();
       this.data = null;
       this.draw();
       return;
     }
-    const key = `${t.run}\u0000${t.layer}`;
-    const known = this.steps.get(key);
-    const step = this.app.state.actStep;
-    const result = await this.latest.fetch(() => getJSON("activation_map", mapParams(t, known, step)));
+    const result = await this.request.fetch(t, this.app.state.actStep);
     if (!result) return;
-    if (result.data) {
-      this.steps.set(key, result.data.steps);
-      // The first answer lists the steps: ask again for the chosen one if it is among them.
-      if (!known && result.data.steps.includes(step) && result.data.step !== step) return this.load();
-    }
-    if (!this.latest.isNew(result.data ?? result.error.message)) return;
     this.data = result.data || null;
     this.message.textContent = mapMessage(result, t.unit);
     this.draw();

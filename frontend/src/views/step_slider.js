@@ -1,7 +1,50 @@
-// The step slider the Activations and Text views share: pick one of the
-// steps a route listed; the last one follows new steps as training goes on.
+// What the activation map and the Text view share: a slider over the steps a
+// route listed (the last one follows new steps as training goes on), and the
+// requests of one run and layer at one step.
+import { getJSON } from "../api.js";
 import { el } from "../dom.js";
+import { LatestRequest } from "../latest.js";
 import { capitalized } from "../model.js";
+
+/**
+ * The parameters of a one-step route for target `t` ({run, layer, gate}) at
+ * `step` (-1: the latest). Only a step the route listed (`known`) is asked
+ * for: any other would answer 404 (a console error); without one the route
+ * answers the latest.
+ */
+export function stepParams(t, known, step) {
+  const params = [["run", t.run], ["layer", t.layer], ["gate", t.gate]];
+  if (known && known.includes(step)) params.push(["step", String(step)]);
+  return params;
+}
+
+/** The latest answer of a one-step route (`activation_map`, `probe_sequences`), remembering each run and layer's steps. */
+export class StepRequest {
+  constructor(route) {
+    this.route = route;
+    this.latest = new LatestRequest();
+    // Steps the route listed, by run and layer.
+    this.steps = new Map();
+  }
+
+  clear() {
+    this.latest.clear();
+  }
+
+  /** {data} or {error} for target `t` at `step`; null when a newer request overtook it or nothing changed. */
+  async fetch(t, step) {
+    const key = `${t.run}\u0000${t.layer}`;
+    const known = this.steps.get(key);
+    const result = await this.latest.fetch(() => getJSON(this.route, stepParams(t, known, step)));
+    if (!result) return null;
+    if (result.data) {
+      this.steps.set(key, result.data.steps);
+      // The first answer lists the steps: ask again for the chosen one if it is among them.
+      if (!known && result.data.steps.includes(step) && result.data.step !== step) return this.fetch(t, step);
+    }
+    return this.latest.isNew(result.data ?? result.error.message) ? result : null;
+  }
+}
 
 export class StepSlider {
   /**

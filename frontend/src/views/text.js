@@ -3,14 +3,11 @@
 // coloured by one unit's gate (or cell state) at one step of training. The
 // units are listed by saturation, by variance over time, or by how well they
 // follow a span of tokens the user selects (high there, low elsewhere).
-import { getJSON } from "../api.js";
 import { gateScale } from "../charts/activation_map.js";
 import { DIVERGING, DIVERGING_DARK, ramp } from "../colors.js";
 import { isState, saturationBounds } from "../contract.js";
 import { el, formatValue, labelled, select } from "../dom.js";
-import { LatestRequest } from "../latest.js";
-import { mapParams } from "./activation_map.js";
-import { StepSlider } from "./step_slider.js";
+import { StepRequest, StepSlider } from "./step_slider.js";
 
 /** The orders of the unit list: [value, label]. */
 export const UNIT_ORDERS = [
@@ -126,12 +123,11 @@ export class TextView {
   /** @param app the tab (app.js) */
   constructor(app) {
     this.app = app;
-    this.latest = new LatestRequest();
+    this.request = new StepRequest("probe_sequences");
     this.data = null;
     // The selected span of tokens ({sequence, from, to}), while dragging too.
     this.span = null;
     this.dragging = false;
-    this.steps = new Map();
     this.header = el("div", { class: "text-controls" });
     this.message = el("p", { class: "message" });
     this.units = el("ol", { class: "text-units" });
@@ -180,21 +176,13 @@ export class TextView {
   async load() {
     const t = this.app.model.textTarget(this.app.state);
     if (!t) {
-      this.latest.clear();
+      this.request.clear();
       this.data = null;
       this.render();
       return;
     }
-    const key = `${t.run}\u0000${t.layer}`;
-    const known = this.steps.get(key);
-    const step = this.app.state.textStep;
-    const result = await this.latest.fetch(() => getJSON("probe_sequences", mapParams(t, known, step)));
+    const result = await this.request.fetch(t, this.app.state.textStep);
     if (!result) return;
-    if (result.data) {
-      this.steps.set(key, result.data.steps);
-      if (!known && result.data.steps.includes(step) && result.data.step !== step) return this.load();
-    }
-    if (!this.latest.isNew(result.data ?? result.error.message)) return;
     this.data = result.data || null;
     if (result.error) {
       this.message.textContent = result.error.status === 404 ? "No probe sequences for this gate in this run." : `Could not load the probe sequences: ${result.error.message}`;
