@@ -531,37 +531,3 @@ def test_fit_with_the_callback_raises_no_deprecation_warning(tmp_path):
         model.fit(x, np.zeros((4, 1)), batch_size=2, epochs=2, verbose=0, callbacks=[callback])
         model.fit(x, np.zeros((4, 1)), batch_size=2, epochs=1, verbose=0, callbacks=[callback])
     assert max(r.step for r in tb_lstm_gates.load(tmp_path)) == 6
-
-
-def test_the_unit_saturation_route_names_each_gates_activation_so_the_tab_labels_relu_as_dead(tmp_path):
-    """The scatter's axes follow the logged definition: bounds for sigmoid gates, the slope rule for relu."""
-    from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
-    from tensorboard.backend.event_processing import data_provider as multiplexer_data_provider
-    from tensorboard.context import RequestContext
-    from tensorboard.plugins import base_plugin
-
-    from tb_lstm_gates.plugin.loader import LSTMGatesLoader
-
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential(
-        [keras.Input((6, 3)), keras.layers.LSTM(4, activation="relu"), keras.layers.Dense(1)]
-    )
-    model.compile("adam", "mse")
-    x = np.random.rand(8, 6, 3).astype("float32")
-    model.fit(
-        x,
-        x[:, 0, :1],
-        epochs=1,
-        verbose=0,
-        callbacks=[tb_lstm_gates.LSTMGatesCallback(str(tmp_path), probe=x[:4])],
-    )
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE)
-    multiplexer.AddRunsFromDirectory(str(tmp_path))
-    multiplexer.Reload()
-    provider = multiplexer_data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
-    plugin = LSTMGatesLoader().load(base_plugin.TBContext(data_provider=provider))
-    answer = {
-        gate: plugin.unit_saturation_impl(RequestContext(), "", layer="lstm/lstm_cell", gate=gate)["function"]
-        for gate in ("input", "forget", "cell", "output")
-    }
-    assert answer == {"input": "sigmoid", "forget": "sigmoid", "cell": "relu", "output": "sigmoid"}

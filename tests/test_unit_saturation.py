@@ -76,8 +76,8 @@ def test_callback_logs_each_gates_unit_fractions_at_every_step(logdir):
     np.testing.assert_array_equal(forget, [[0, 1]] * 3 + [[1, 0]] * 2)
 
 
-@pytest.fixture(scope="module")
-def client(logdir):
+def make_client(logdir):
+    """A client of the plugin's routes over `logdir`, read by TensorBoard's Python loader."""
     path = os.fspath(logdir)
     multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
     multiplexer.AddRunsFromDirectory(path)
@@ -85,6 +85,11 @@ def client(logdir):
     provider = multiplexer_data_provider.MultiplexerDataProvider(multiplexer, path)
     plugin = LSTMGatesLoader().load(base_plugin.TBContext(data_provider=provider))
     return werkzeug_test.Client(application.TensorBoardWSGI([plugin], data_provider=provider))
+
+
+@pytest.fixture(scope="module")
+def client(logdir):
+    return make_client(logdir)
 
 
 def test_route_serves_each_runs_points_at_the_step_asked_or_the_last(client):
@@ -103,3 +108,29 @@ def test_route_serves_each_runs_points_at_the_step_asked_or_the_last(client):
 def test_route_answers_404_for_a_gate_without_points_and_400_without_a_layer(client):
     assert client.get(ROUTE, query_string={"layer": "nope", "gate": "forget"}).status_code == 404
     assert client.get(ROUTE, query_string={"gate": "forget"}).status_code == 400
+
+
+def test_route_names_each_gates_activation_so_the_tab_labels_relu_as_dead(tmp_path):
+    """The scatter's axes follow the logged definition: bounds for sigmoid gates, the slope rule for relu."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [keras.Input((6, 3)), keras.layers.LSTM(4, activation="relu"), keras.layers.Dense(1)]
+    )
+    model.compile("adam", "mse")
+    x = np.random.default_rng(3).random((8, 6, 3), dtype=np.float32)
+    model.fit(
+        x,
+        x[:, 0, :1],
+        epochs=1,
+        verbose=0,
+        callbacks=[tb_lstm_gates.LSTMGatesCallback(tmp_path, probe=x[:4])],
+    )
+    client = make_client(tmp_path)
+    (layer,) = client.get("/data/plugin/lstm_gates/runs").get_json()["runs"][0]["layers"]
+    functions = {
+        gate: client.get(ROUTE, query_string={"layer": layer["layer"], "gate": gate}).get_json()["function"]
+        for gate in metadata.LSTM_GATES
+    }
+    assert functions == {"input": "sigmoid", "forget": "sigmoid", "cell": "relu", "output": "sigmoid"}

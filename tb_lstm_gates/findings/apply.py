@@ -2,6 +2,7 @@
 
 import collections
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,7 +15,9 @@ from tb_lstm_gates.findings.rules import (
     default_settings,
 )
 from tb_lstm_gates.logs import metadata
-from tb_lstm_gates.logs.reader import Record
+
+if TYPE_CHECKING:  # the reader only names the records' type; the plugin never loads it
+    from tb_lstm_gates.logs.reader import Record
 
 
 def series_from_records(records):
@@ -36,7 +39,7 @@ def series_from_records(records):
     return series
 
 
-def check(records: Iterable[Record], settings: Mapping[tuple[str, str], float] | None = None) -> list[dict]:
+def check(records: Iterable["Record"], settings: Mapping[tuple[str, str], float] | None = None) -> list[dict]:
     """The findings of `load()`'s records; see `check_series`."""
     return check_series(series_from_records(records), settings)
 
