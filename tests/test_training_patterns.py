@@ -378,6 +378,7 @@ def test_stateful_stacked_lstms_keep_their_carried_states_and_a_probe_of_another
         np.testing.assert_array_equal(before, after)
     for before, v in zip(metrics, model.metrics_variables):
         np.testing.assert_array_equal(before, v.numpy())
+    callback.on_train_end()  # waits for the writer's thread, which writes the step
     records = tb_lstm_gates.load(tmp_path)
     activation = {(r.layer, r.gate) for r in records if r.stat == "act_mean"}
     assert activation == {
