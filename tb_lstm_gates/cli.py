@@ -118,7 +118,9 @@ def main(argv=None):
     if args.command == REPORT:
         return _report(args)
     try:
-        if not all(_is_file_without_tensorflow(path) for path in args.paths):
+        from tb_lstm_gates.checkpoints.importer import reads_tf_checkpoints
+
+        if reads_tf_checkpoints(args.paths):
             # Only TF checkpoints need TensorFlow (a torch process must not pay
             # for it), and its C++ start-up chatter would bury our messages.
             import_tensorflow_quietly()
@@ -134,13 +136,6 @@ def main(argv=None):
         )
         print("%s: error: %s" % (PROG, message), file=sys.stderr)
         return 1
-
-
-def _is_file_without_tensorflow(path):
-    """Whether `path` is a PyTorch or Keras file, which `import` reads without TensorFlow."""
-    from tb_lstm_gates.checkpoints.importer import CHECKPOINT_SUFFIXES
-
-    return path.endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(path)
 
 
 def _import(args):

@@ -546,14 +546,14 @@ TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog")
 
 
 def test_the_cli_keeps_tensorflows_start_up_lines_quiet_unless_the_user_set_a_level(tmp_path):
-    # A directory may hold TF checkpoints, so the CLI loads TensorFlow for it
-    # (a .keras, .weights.h5 or torch file given by name needs no TensorFlow).
+    # A TF checkpoint needs TensorFlow, so the CLI loads it (Keras and torch files do not).
+    import tensorflow as tf
+
     path = str(tmp_path / "saved")
-    os.makedirs(path)
-    make_model().save(os.path.join(path, "model.3.keras"))
+    tf.train.Checkpoint(model=make_model()).write(os.path.join(path, "ckpt-3"))
     quiet = run_cli(["import", path, "--logdir", str(tmp_path / "a")])
     assert quiet.returncode == 0, quiet.stderr
-    assert "model.3.keras: step 3 (from its file name)" in quiet.stdout
+    assert "ckpt-3: step 3 (from its file name)" in quiet.stdout
     assert [line for line in quiet.stderr.splitlines() if TF_LOG_LINE.search(line)] == []
     # A level the user set is kept: 0 lets TensorFlow's INFO lines through.
     loud = run_cli(["import", path, "--logdir", str(tmp_path / "b")], TF_CPP_MIN_LOG_LEVEL="0")

@@ -239,6 +239,7 @@ def test_load_keeps_the_whole_records_before_a_damaged_tail(tmp_path):
 def test_load_report_and_torch_import_never_import_tensorflow(tmp_path):
     script = textwrap.dedent(
         """
+        import os
         import sys
         import torch
         from tb_lstm_gates import cli, load
@@ -256,6 +257,11 @@ def test_load_report_and_torch_import_never_import_tensorflow(tmp_path):
         torch.save(model.state_dict(), pt)
         assert cli.main(["import", pt, "--logdir", logdir, "--step", "3", "--run", "imported"]) == 0
         assert "tensorflow" not in sys.modules, "import of a .pt file imported tensorflow"
+        os.makedirs(logdir + "/ckpts")
+        for epoch in (1, 2):
+            torch.save(model.state_dict(), "%s/ckpts/epoch_%02d.pt" % (logdir, epoch))
+        assert cli.main(["import", logdir + "/ckpts", "--logdir", logdir, "--run", "dir"]) == 0
+        assert "tensorflow" not in sys.modules, "import of a directory of .pt files imported tensorflow"
         """
     )
     result = subprocess.run(
@@ -266,4 +272,4 @@ def test_load_report_and_torch_import_never_import_tensorflow(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert importlib.util.find_spec("tensorflow") is not None  # the test means something only with it
-    assert {r.run for r in reader.load(tmp_path / "logs")} == {"live", "imported"}
+    assert {r.run for r in reader.load(tmp_path / "logs")} == {"live", "imported", "dir"}

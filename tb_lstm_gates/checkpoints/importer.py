@@ -233,6 +233,22 @@ def find_checkpoints(paths, step=None, layouts=None, input_depth=None):
     return [by_step[s] for s in sorted(by_step)]
 
 
+def reads_tf_checkpoints(paths):
+    """Whether importing `paths` reads a TF checkpoint, the only format that needs TensorFlow.
+
+    PyTorch, Lightning and Keras files, alone or in a directory, are read
+    without it; anything else (a prefix, a missing path) may need it.
+    """
+    for path in paths:
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            if any(name.endswith(".index") for name in os.listdir(path)):
+                return True
+        elif not (path.endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(path)):
+            return True
+    return False
+
+
 def _checkpoints_in(directory):
     out = []
     for name in sorted(os.listdir(directory)):
