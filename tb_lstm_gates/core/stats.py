@@ -15,8 +15,9 @@ the end. Temporary memory is one chunk, whatever the weight's size.
 import numpy as np
 
 DEFAULT_BINS = 30
-# Elements per chunk: 64 Ki float32 values (256 KiB) fit in a core's L2 cache.
-CHUNK_ELEMENTS = 1 << 16
+# Elements per chunk: 128 Ki float32 values (512 KiB) stay in a core's L2 cache (1 to 2 MiB on the
+# machines measured); smaller chunks cost more in per-call overhead than they gain.
+CHUNK_ELEMENTS = 1 << 17
 
 
 def gate_summary(view, previous=None, bins=DEFAULT_BINS):
@@ -153,6 +154,9 @@ def _histograms(matrix, n_gates, lo, hi, bins, finite=None):
     `(x - lo) * scale` is never negative for `x >= lo` (IEEE subtraction is
     monotonic), and a scale shrunk by one part in a million keeps `x == hi`
     below `bins`, so truncation alone gives the bucket: no clip pass.
+
+    With at most 256 buckets in all (a byte per index), the indices of
+    several chunks are gathered and counted two at a time (`_count_pairs`).
     """
     lo, hi = _bin_edges(lo, hi, bins)
     columns = matrix.shape[1:]
@@ -160,24 +164,60 @@ def _histograms(matrix, n_gates, lo, hi, bins, finite=None):
     width = (hi - lo) / bins
     low = np.repeat(lo, units).astype(matrix.dtype).reshape(columns)
     scale = np.repeat((1 - 1e-6) / width, units).astype(matrix.dtype).reshape(columns)
-    index_type = np.uint8 if n_gates * bins <= 256 else np.intp
+    buckets = n_gates * bins
+    index_type = np.uint8 if buckets <= 256 else np.intp
     gate_start = np.repeat(np.arange(n_gates) * bins, units).astype(index_type).reshape(columns)
-    counts = np.zeros(n_gates * bins, dtype=np.int64)
-    scratch = np.empty(min(matrix.size, CHUNK_ELEMENTS + matrix[0].size), dtype=matrix.dtype)
+    counts = np.zeros(buckets, dtype=np.int64)
+    chunk = min(matrix.size, CHUNK_ELEMENTS + matrix[0].size)
+    scratch = np.empty(chunk, dtype=matrix.dtype)
+    # Byte indices waiting to be counted; None where they are counted per chunk.
+    pending = None
+    if index_type is np.uint8 and finite is None:
+        pending, filled = np.empty(max(chunk, min(matrix.size, PAIRED_ELEMENTS)), np.uint8), 0
     for rows in _chunks(matrix):
         x = matrix[rows]
         tmp = scratch[: x.size].reshape(x.shape)
         np.subtract(x, low, out=tmp)
         tmp *= scale
-        index = tmp.astype(index_type)
+        if pending is None:
+            index = tmp.astype(index_type)
+            index += gate_start
+            if finite is not None:
+                index = index[finite[rows]]
+            counts += np.bincount(index.ravel(), minlength=buckets)
+            continue
+        if filled + x.size > pending.size:
+            counts += _count_pairs(pending[:filled], buckets)
+            filled = 0
+        index = pending[filled : filled + x.size].reshape(x.shape)
+        np.copyto(index, tmp, casting="unsafe")
         index += gate_start
-        if finite is not None:
-            index = index[finite[rows]]
-        counts += np.bincount(index.ravel(), minlength=n_gates * bins)
+        filled += x.size
+    if pending is not None:
+        counts += _count_pairs(pending[:filled], buckets)
     edges = lo[:, None] + width[:, None] * np.arange(bins + 1)
     edges[:, -1] = hi
     counts = counts.reshape(n_gates, bins).astype(np.float64)
     return np.stack([edges[:, :-1], edges[:, 1:], counts], axis=-1)
+
+
+# Byte indices gathered before `_count_pairs` counts them (256 KiB; bincount widens them to 2 MiB).
+PAIRED_ELEMENTS = 1 << 18
+
+
+def _count_pairs(index, buckets):
+    """How often each of `buckets` byte values occurs in `index`, counting two bytes at a time.
+
+    `np.bincount` widens its input to 8-byte integers first, which costs
+    more than the counting; read as 16-bit values, the same bytes are half
+    as many. Each 16-bit value holds two indices (which one is the high byte
+    depends on the machine's byte order), so the counts of a byte value are
+    its row's sum plus its column's sum in the 256 x 256 table.
+    """
+    even = index.size - index.size % 2
+    table = np.bincount(index[:even].view(np.uint16), minlength=1 << 16).reshape(256, 256)
+    counts = table.sum(axis=0) + table.sum(axis=1)
+    return counts[:buckets] + np.bincount(index[even:], minlength=buckets)
 
 
 def _masked_summary(view, previous, bins):
@@ -222,27 +262,32 @@ def _masked_summary(view, previous, bins):
 # on drifting weights (warm start) and after a sudden jump (cold start).
 SPECTRAL_TOLERANCE = 1e-3
 
-# Cold start: power iteration on a block of vectors (subspace iteration).
-# The largest singular value of the block's image converges at the rate
-# (s_{k+1} / s_1)^2 rather than (s_2 / s_1)^2, so trained and random
-# matrices, whose top singular values cluster, converge in tens of
-# iterations. A fixed start keeps the logged values reproducible.
-SPECTRAL_VECTORS = 8
-SPECTRAL_COLD_SETTLED = 2e-5
-SPECTRAL_MAX_ITERATIONS = 100
-
-# Warm start: Lanczos iteration on M^T M from the previous step's singular
-# vector, one vector per gate. Between logged steps the weights move little,
-# so that vector keeps nearly all its weight on the new top singular vector
-# and two Lanczos steps (four passes over the block) settle the estimate,
-# even where the top singular values cluster (orthogonal initializations),
-# which stalls plain power iteration. Ritz values grow with each step; one
-# that grew by less than SPECTRAL_WARM_SETTLED (relative) ends it; after
-# SPECTRAL_WARM_STEPS the cold start runs instead (the weights jumped). The
-# products are einsum loops, one thread and no BLAS: on a busy machine a
-# threaded BLAS call waits for a core far longer than the product takes.
-SPECTRAL_WARM_SETTLED = 1e-4
-SPECTRAL_WARM_STEPS = 5
+# Lanczos iteration on M^T M, one start vector per gate: the previous logged
+# step's top singular vector (warm), else a fixed random vector (cold: the
+# first step, or weights that jumped), which keeps logged values
+# reproducible. Between logged steps the weights move little, so the warm
+# vector keeps nearly all its weight on the new top singular vector and two
+# steps (three passes over the block) settle the estimate: the Ritz values
+# grow with each step, and all gates' growing by less than SPECTRAL_SETTLED
+# (relative, on the squared value) ends it.
+#
+# Growth alone can stop too early from a poor start: on random Gaussian
+# blocks of 256 to 1024 units, 1 cold start in 36 stalled at 2e-3 below the
+# top before climbing. So a warm start must be near a singular vector (its
+# first residual ||A q - alpha q|| at most SPECTRAL_NEAR * alpha: 0.003 to
+# 0.015 after drifts of 1e-3 to 1e-2, about 1 from a random vector), or it
+# is dropped; and a cold start runs at least SPECTRAL_COLD_MIN_STEPS steps
+# (40 steps reached 1e-4 on all 36 blocks, 50 reached 5e-7). Where the top
+# singular values cluster (an orthogonal initialization, Keras's default for
+# recurrent kernels), any start is near the top and Lanczos settles in a few
+# steps, where power or subspace iteration stall. The products are einsum
+# loops, one thread and no BLAS: on a busy machine a threaded BLAS call
+# waits for a core far longer than the product takes.
+SPECTRAL_SETTLED = 1e-4
+SPECTRAL_NEAR = 0.1
+SPECTRAL_WARM_STEPS = 20
+SPECTRAL_COLD_MIN_STEPS = 60
+SPECTRAL_COLD_STEPS = 100
 
 
 def spectral_norm(view, start=None):
@@ -268,16 +313,13 @@ def spectral_norm(view, start=None):
 def top_singular(view, start=None):
     """The largest singular value of each gate block of `view` and its right singular vector.
 
-    Without `start`, iterates `Q <- orth(M^T M Q)` on `SPECTRAL_VECTORS`
-    vectors for every gate at once, until the largest singular value of
-    `M Q` changes by less than `SPECTRAL_COLD_SETTLED` (relative) or after
-    `SPECTRAL_MAX_ITERATIONS`: two `(rows, units) x (units, 8)` products per
-    gate and iteration, against a full SVD's `rows * units^2`.
-
-    With `start`, the previous step's vectors, Lanczos iteration from them
-    (two passes over the blocks per step, usually two steps); if an estimate
-    has not settled after `SPECTRAL_WARM_STEPS` (the weights jumped), or
-    `start` does not fit, the cold start runs.
+    Lanczos iteration on `M^T M` for every gate at once (see
+    `SPECTRAL_SETTLED`): from `start`, the previous step's vectors, for at
+    most `SPECTRAL_WARM_STEPS` (usually two steps: three passes over the
+    blocks); then, if it has not settled or `start` is None or does not fit,
+    from a fixed random vector for at most `SPECTRAL_COLD_STEPS`. Each step
+    is one or two `(rows, units)` products per gate, against a full SVD's
+    `rows * units^2`.
 
     Returns:
       `(values, vectors)`: float64 `(n_gates,)` as `spectral_norm`
@@ -285,75 +327,72 @@ def top_singular(view, start=None):
       as the next step's `start` (`n` is `units`, or the rows for a
       transposed view, whose blocks are taken as `M^T`).
     """
-    n_gates, units = view.shape[-2:]
     dtype = view.dtype if view.dtype in (np.float32, np.float64) else np.float64
     # PyTorch's weights come transposed: M^T has the same singular values,
     # and contiguous rows, which the einsum products read fast.
     blocks = _gate_columns(np.asarray(view, dtype=dtype))
     n_gates, units = blocks.shape[-2:]
-    if start is not None and start.shape == (n_gates, units):
-        values, vectors = _warm_lanczos(blocks, start.astype(np.float64))
-        if np.isfinite(values).all():
+    if start is not None and start.shape == (n_gates, units) and np.all(np.linalg.norm(start, axis=1) > 0):
+        values, vectors, settled = _lanczos(blocks, start.astype(np.float64), warm=True)
+        if settled:
             return values, vectors
-    return _subspace_iteration(blocks)
+    cold = np.random.default_rng(0).standard_normal((n_gates, units))
+    return _lanczos(blocks, cold, warm=False)[:2]
 
 
-def _warm_lanczos(blocks, start):
-    """Lanczos on M^T M from `start`; NaN for the blocks that have not settled (or hold NaN or Inf)."""
+def _lanczos(blocks, start, warm):
+    """`(values, vectors, settled)` of Lanczos on each gate's M^T M from `start`.
+
+    Settled: the top Ritz value of every gate grew by at most
+    `SPECTRAL_SETTLED` in a step, after at least two steps from a `warm`
+    start near a singular vector (one that is not ends it at once, not
+    settled), or `SPECTRAL_COLD_MIN_STEPS` from a cold one.
+    Step m's Ritz value needs only `M q_m` (alpha_m = ||M q_m||^2); the
+    product with M^T that makes the next vector runs only when the estimate
+    has not settled. Blocks holding NaN or Inf (whose alpha is not finite)
+    get NaN and take no further part.
+    """
     dtype = blocks.dtype
-    q = start / np.linalg.norm(start, axis=1, keepdims=True)
-    basis, alphas, betas, previous = [], [], [], None
+    n_gates, units = blocks.shape[-2:]
+    min_steps, steps = (2, SPECTRAL_WARM_STEPS) if warm else (SPECTRAL_COLD_MIN_STEPS, SPECTRAL_COLD_STEPS)
+    steps = min(steps, units)
+    basis = np.zeros((steps, n_gates, units))
+    alphas, betas = np.zeros((n_gates, steps)), np.zeros((n_gates, steps))
+    q = first = start / np.linalg.norm(start, axis=1, keepdims=True)
+    finite, previous = None, None
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        for _ in range(SPECTRAL_WARM_STEPS):
-            basis.append(q)
+        for m in range(steps):
+            basis[m] = q
             image = np.einsum("rgu,gu->rg", blocks, q.astype(dtype))
-            z = np.einsum("rgu,rg->gu", blocks, image).astype(np.float64)
-            alphas.append(np.einsum("gu,gu->g", q, z))
-            for _ in range(2):  # full reorthogonalization, twice is enough
-                for p in basis:
-                    z -= np.einsum("gu,gu->g", p, z)[:, None] * p
-            beta = np.linalg.norm(z, axis=1)
-            m = len(alphas)
-            tridiagonal = np.zeros((len(q), m, m))
-            tridiagonal[:, range(m), range(m)] = np.stack(alphas, axis=1)
-            if m > 1:
-                off = np.stack(betas, axis=1)
-                tridiagonal[:, range(1, m), range(m - 1)] = off
-                tridiagonal[:, range(m - 1), range(1, m)] = off
-            if not np.isfinite(tridiagonal).all():
-                break
+            alpha = np.einsum("rg,rg->g", image, image, dtype=np.float64)
+            if finite is None:
+                finite = np.isfinite(alpha)
+            alphas[:, m] = np.where(finite, alpha, 0.0)
+            tridiagonal = np.zeros((n_gates, m + 1, m + 1))
+            tridiagonal[:, range(m + 1), range(m + 1)] = alphas[:, : m + 1]
+            tridiagonal[:, range(1, m + 1), range(m)] = betas[:, :m]
+            tridiagonal[:, range(m), range(1, m + 1)] = betas[:, :m]
             theta, ritz = np.linalg.eigh(tridiagonal)
             top, top_ritz = theta[:, -1], ritz[:, :, -1]
-            if m > 1 and np.all(top - previous <= SPECTRAL_WARM_SETTLED * top):
-                vectors = np.einsum("mgu,gm->gu", np.stack(basis), top_ritz)
-                return np.sqrt(np.maximum(top, 0.0)), vectors.astype(dtype)
+            settled = (
+                m > 0
+                and m + 1 >= min(min_steps, steps)
+                and bool(np.all(top - previous <= SPECTRAL_SETTLED * top))
+            )
+            if settled or m == steps - 1:
+                break
             previous = top
-            betas.append(beta)
+            z = np.einsum("rgu,rg->gu", blocks, image).astype(np.float64)
+            z[~finite] = 0.0
+            done = basis[: m + 1]
+            for _ in range(2):  # full reorthogonalization, twice is enough
+                z -= np.einsum("mgu,mg->gu", done, np.einsum("mgu,gu->mg", done, z))
+            beta = np.linalg.norm(z, axis=1)
+            if warm and m == 0 and np.any(beta > SPECTRAL_NEAR * alphas[:, 0]):
+                return None, None, False  # a warm start far from any singular vector: the weights jumped
+            betas[:, m] = beta
             q = z / np.where(beta > 0, beta, 1)[:, None]
-    return np.full(len(q), np.nan), start
-
-
-def _subspace_iteration(blocks):
-    """The cold start of `top_singular`."""
-    n_gates, rows, units = blocks.shape[1], blocks.shape[0], blocks.shape[2]
-    # (n_gates, rows, units), contiguous once so every product runs in BLAS.
-    matrices = np.ascontiguousarray(np.moveaxis(blocks, 1, 0))
-    finite = np.isfinite(matrices).all(axis=(1, 2))
-    matrices[~finite] = 0
-    k = min(SPECTRAL_VECTORS, units, rows)
-    basis = np.linalg.qr(
-        np.random.default_rng(0).standard_normal((n_gates, units, k)).astype(matrices.dtype)
-    )[0]
-    estimate = np.zeros(n_gates)
-    for _ in range(SPECTRAL_MAX_ITERATIONS):
-        image = matrices @ basis
-        previous = estimate
-        estimate = np.linalg.svd(image.astype(np.float64), compute_uv=False)[:, 0]
-        converged = np.abs(estimate - previous) <= SPECTRAL_COLD_SETTLED * estimate
-        if converged.all():
-            break
-        basis = np.linalg.qr(np.swapaxes(matrices, 1, 2) @ image)[0]
-    # The top right singular vector of M Q, taken back to the units' space.
-    top = np.linalg.svd(image.astype(np.float64))[2][:, 0, :]
-    vectors = np.einsum("guk,gk->gu", basis.astype(np.float64), top).astype(matrices.dtype)
-    return np.where(finite, estimate, np.nan), vectors
+    vectors = np.einsum("mgu,gm->gu", basis[: m + 1], top_ritz)
+    vectors[~finite] = first[~finite]  # a start for the next step, should the block become finite
+    values = np.where(finite, np.sqrt(np.maximum(top, 0.0)), np.nan)
+    return values, vectors.astype(dtype), settled
