@@ -117,7 +117,7 @@ def test_spectral_norm_is_the_largest_singular_value_of_each_block(units):
     got = stats.spectral_norm(view)
     expected = [np.linalg.norm(block.astype(np.float64), 2) for block in blocks_of(view)]
     np.testing.assert_allclose(got, expected, rtol=1e-3)
-    assert np.all(got <= np.array(expected) * (1 + 1e-6)), "power iteration bounds the norm from below"
+    assert np.all(got <= np.array(expected) * (1 + 1e-6)), "Lanczos bounds the norm from below"
 
 
 def test_spectral_norm_of_known_matrices():

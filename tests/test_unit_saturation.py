@@ -134,3 +134,14 @@ def test_route_names_each_gates_activation_so_the_tab_labels_relu_as_dead(tmp_pa
         for gate in metadata.LSTM_GATES
     }
     assert functions == {"input": "sigmoid", "forget": "sigmoid", "cell": "relu", "output": "sigmoid"}
+    # The Text view orders units by the same fractions: the relu gate's zeros count as saturated there too.
+    scatter = client.get(
+        ROUTE, query_string={"layer": layer["layer"], "gate": "cell", "step": "0"}
+    ).get_json()
+    dead = scatter["runs"][0]["units"]
+    assert any(low > 0 for low, _ in dead)
+    sequences = "/data/plugin/lstm_gates/probe_sequences"
+    query = {"run": "train", "layer": layer["layer"], "step": "0"}
+    text = client.get(sequences, query_string={**query, "gate": "cell"}).get_json()
+    assert text["step"] == 0 and text["unit_saturation"] == dead
+    assert client.get(sequences, query_string={**query, "gate": "c_t"}).get_json()["unit_saturation"] is None

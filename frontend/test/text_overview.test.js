@@ -37,6 +37,15 @@ test("text: units sort by saturation, by variance over time and by their match w
   assert.ok(inSpan(span, 0, 1) && inSpan(span, 0, 2) && !inSpan(span, 0, 3) && !inSpan(span, 1, 1));
 });
 
+test("text: saturation follows the logged per-unit fractions where the probe logged them", () => {
+  // A relu gate: its zeros are "dead" (slope rule), which no bound on the values shown tells.
+  const relu = { ...DATA, gate: "cell", unit_saturation: [[0.5, 0], [0, 0.1], [null, null]] };
+  assert.deepEqual(unitScores(relu, "saturation"), [0.5, 0.1, -Infinity]);
+  assert.deepEqual(sortedUnits(unitScores(relu, "saturation")), [0, 1, 2]);
+  // Other orders still read the values shown.
+  assert.deepEqual(unitScores(relu, "variance"), unitScores(DATA, "variance"));
+});
+
 test("text: the chosen unit is shown if it exists, else the first of the order", () => {
   assert.equal(shownUnit([2, 0, 1], -1, 3), 2);
   assert.equal(shownUnit([2, 0, 1], 1, 3), 1);

@@ -400,7 +400,27 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             "units": values.shape[2],
             "values": [[[unpack.finite(x) for x in row] for row in sequence] for sequence in values.tolist()],
             "tokens": self._probe_tokens(ctx, experiment, run),
+            "unit_saturation": self._unit_saturation_at(ctx, experiment, run, layer, gate, step),
         }
+
+    def _unit_saturation_at(self, ctx, experiment, run, layer, gate, step):
+        """A gate's logged `[low, high]` saturated fractions per unit at `step`, or None (a state, older logs).
+
+        The Text view orders units by these, so it counts saturation as the
+        probe logged it: by the activation's bounds, or its slope where it
+        has none (relu and the like).
+        """
+        try:
+            datums = self._store.block_tensors(
+                ctx, experiment, run, layer, metadata.UNIT_SATURATION, gate=gate
+            )
+        except errors.NotFoundError:
+            return None
+        at_step = [d for d in datums if d.step == step]
+        if not at_step:
+            return None
+        values = np.asarray(at_step[-1].value, dtype=np.float64).reshape(-1, 2)
+        return [[unpack.finite(low), unpack.finite(high)] for low, high in values.tolist()]
 
     def _probe_tokens(self, ctx, experiment, run):
         """The run's probe tokens (a list of lists of strings, the last written), or None."""

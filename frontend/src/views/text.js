@@ -53,8 +53,12 @@ function correlation(xs, ys) {
 
 /**
  * A score per unit of a `probe_sequences` answer, higher first in the list:
- * - `saturation`: the fraction of its valid values beyond the gate's
- *   saturation bounds (a state's, beyond the tanh bounds);
+ * - `saturation`: the fraction of the probe's valid steps at which it is
+ *   saturated, as the probe logged it for the gate (`unit_saturation`: by
+ *   the activation's bounds, or by its slope where it has none, relu's
+ *   zeros among them); for a state, or logs without it, the fraction of the
+ *   values shown beyond the gate's sigmoid or tanh bounds (a state's, the
+ *   tanh bounds);
  * - `variance`: its variance over time, the mean over the sequences;
  * - `span`: the correlation of its values with being inside `span`
  *   ({sequence, from, to}): high there and low elsewhere scores near 1 (LSTMVis);
@@ -67,6 +71,10 @@ export function unitScores(data, order, span = null) {
   const [lo, hi] = isState(data.gate) ? [-0.9, 0.9] : saturationBounds(data.gate);
   return per.map((points, u) => {
     if (order === "unit") return -u;
+    if (order === "saturation" && data.unit_saturation) {
+      const [low, high] = data.unit_saturation[u] || [];
+      return low == null || high == null ? -Infinity : low + high;
+    }
     if (points.length === 0) return -Infinity;
     if (order === "saturation") return points.filter(({ v }) => v < lo || v > hi).length / points.length;
     if (order === "variance") {
