@@ -9,7 +9,8 @@ sweeps it in row chunks small enough to stay in the CPU cache: each chunk
 feeds every per-column accumulator (sum, sum of squares, min, max, sum of
 absolute values, squared change since the previous step), then a second
 sweep bins it. Per-gate figures are reduced from the column accumulators at
-the end. Temporary memory is one chunk, whatever the weight's size.
+the end. Temporary memory is one chunk and the histograms' bucket indices
+(at most `PAIRED_ELEMENTS` bytes), whatever the weight's size.
 """
 
 import numpy as np
