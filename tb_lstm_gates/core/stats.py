@@ -279,9 +279,10 @@ SPECTRAL_TOLERANCE = 1e-3
 # 0.015 after drifts of 1e-3 to 1e-2, about 1 from a random vector), or it
 # is dropped; and a cold start runs at least SPECTRAL_COLD_MIN_STEPS steps
 # (40 steps reached 1e-4 on all 36 blocks, 50 reached 5e-7). Where the top
-# singular values cluster (an orthogonal initialization, Keras's default for
-# recurrent kernels), any start is near the top and Lanczos settles in a few
-# steps, where power or subspace iteration stall. The products are einsum
+# singular values cluster (each gate's block orthogonal: initialized so per
+# gate, as PyTorch code often does, or pulled there by
+# `GateRegularizer(orthogonal=...)`), any start is near the top and Lanczos
+# settles in 5 to 7 steps, where power or subspace iteration stall. The products are einsum
 # loops, one thread and no BLAS: on a busy machine a threaded BLAS call
 # waits for a core far longer than the product takes.
 SPECTRAL_SETTLED = 1e-4
