@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import traceback
 
 import numpy as np
@@ -400,3 +401,33 @@ def test_a_process_that_exits_without_closing_its_logger_writes_its_last_step(tm
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert {r.step for r in reader.load(tmp_path)} == {0, 1, 2}
+
+
+def test_load_right_after_log_reads_the_step_the_writers_thread_is_still_writing(tmp_path, monkeypatch):
+    from tb_lstm_gates.logs import summary
+
+    log_cell = summary.CellLogger.log_cell
+
+    def slow_log_cell(*args, **kwargs):
+        time.sleep(0.5)  # the writer's thread is still at it when load() is called
+        return log_cell(*args, **kwargs)
+
+    monkeypatch.setattr(summary.CellLogger, "log_cell", slow_log_cell)
+    logger = tg.GateLogger(tmp_path)
+    logger.log(nn.GRU(3, 4), 0)
+    assert {r.step for r in reader.load(tmp_path)} == {0}
+    logger.close()
+
+
+def test_load_leaves_a_failure_on_the_writers_thread_to_its_logger(tmp_path, monkeypatch):
+    from tb_lstm_gates.logs import summary
+
+    def failing_log_cell(*args, **kwargs):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(summary.CellLogger, "log_cell", failing_log_cell)
+    logger = tg.GateLogger(tmp_path, strict=True)
+    logger.log(nn.GRU(3, 4), 0)
+    reader.load(tmp_path)  # waits for the failed step, and does not take its error
+    with pytest.raises(OSError, match="disk gone"):
+        logger.close()

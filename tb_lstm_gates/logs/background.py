@@ -22,7 +22,8 @@ The promises of the synchronous loggers hold:
   into one warning, or raises it under `strict=True`; the steps after a
   failed one are not written.
 - `wait` returns once every step handed over is on disk; the loggers call
-  it in `on_train_end` and `close`.
+  it in `on_train_end` and `close`, and `reader.load` waits the same way
+  (`settle_all`), so reading right after logging sees the step.
 
 The thread stays up between steps, so handing a step over costs a
 notification, not a thread start (1.4 ms with its GIL handovers); it ends
@@ -48,6 +49,17 @@ def _finish_steps_in_flight():
             writer.wait()
         except Exception:  # noqa: S110 - the process is ending; its logger already warned or raised once
             pass
+
+
+def settle_all():
+    """Waits until every writer of this process has written the step it was handed.
+
+    `reader.load` calls it first, so a `load()` right after `log()` sees
+    that step. A failed job's error stays for its logger's next `submit`
+    or `wait`, where the logger's failure guard reports it.
+    """
+    for writer in list(_writers):
+        writer.settle()
 
 
 class BackgroundWriter:
@@ -82,6 +94,12 @@ class BackgroundWriter:
         """
         with self._changed:
             self._wait_locked()
+
+    def settle(self):
+        """Waits until the job in flight (if any) is done; its error, if any, is left for `submit` or `wait`."""
+        with self._changed:
+            while self._job is not None:
+                self._changed.wait()
 
     def _wait_locked(self):
         while self._job is not None:

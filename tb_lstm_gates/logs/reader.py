@@ -18,7 +18,7 @@ import numpy as np
 from tensorboard.util import tensor_util
 
 from tb_lstm_gates.core import callers
-from tb_lstm_gates.logs import metadata, summary
+from tb_lstm_gates.logs import background, metadata, summary
 
 Record = collections.namedtuple(
     "Record", ["run", "layer", "cell", "part", "gate", "stat", "step", "wall_time", "value"]
@@ -46,9 +46,14 @@ def load(logdir: str | os.PathLike) -> list[Record]:
       value)`, sorted by run, layer, part, gate, stat and step; one per
       step of a series, the last written if a step was written twice.
 
+    Steps that loggers of this process have handed to their writer's
+    thread are written first, so a `load()` right after `log()` or
+    `on_epoch_end` reads them.
+
     Raises:
       FileNotFoundError: `logdir` does not exist.
     """
+    background.settle_all()
     # A million records are a million tuples, which make Python's cyclic
     # collector rescan the growing heap again and again (a third of the time
     # on the scale bench's logs); they hold no cycles.
