@@ -59,6 +59,16 @@ class Cell:
         """The current weights as numpy arrays, keyed as the layout names them."""
         return {name: variable_array(v) for name, v in self.variables.items()}
 
+    def snapshot(self):
+        """`arrays()`, each an array of its own, which training cannot change while another thread reads it.
+
+        TensorFlow hands out copies already; Keras on torch and JAX hand out
+        views of the live buffers, which the optimizer updates in place (or
+        donates): those are copied.
+        """
+        arrays = self.arrays()
+        return {name: a if a.flags.owndata else a.copy() for name, a in arrays.items()}
+
 
 def variable_array(variable):
     """A framework's variable or tensor as a numpy array, by duck typing (no framework imported).

@@ -430,7 +430,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         # At most one step in flight: the previous one is done before this
         # step's copy is taken, so memory holds one snapshot at a time.
         self._background.wait()
-        snapshot = [(cell, cell.arrays()) for cell in self._cells]
+        snapshot = [(cell, cell.snapshot()) for cell in self._cells]
         penalized = background.StepRecorder()
         penalties = [(cell, keras_penalties.cell_penalties(cell, arrays)) for cell, arrays in snapshot]
         keras_penalties.write_penalties(penalized, self.model, penalties, (logs or {}).get("loss"))

@@ -4,6 +4,8 @@ Collected only in a process started with KERAS_BACKEND=torch or jax (see
 tests/conftest.py).
 """
 
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -90,6 +92,43 @@ def test_l2_of_every_block_equals_the_weights_at_every_epoch(tmp_path):
     }
     u = recorder.snapshots[2]["gru/gru_cell/recurrent_kernel"][:, :3]
     assert penalties["gru/gru_cell", "update", 2] == pytest.approx(0.1 * np.sum(u**2), rel=1e-5)
+
+
+def test_the_writers_thread_reads_the_steps_weights_while_training_changes_them(tmp_path, monkeypatch):
+    # The writer's thread sleeps before each step's statistics, so the next
+    # batches update the weights meanwhile: it must read a copy. On torch, a
+    # variable's numpy array is a view of the live tensor.
+    from tb_lstm_gates.logs import summary
+
+    log_cell = summary.CellLogger.log_cell
+
+    def slow_log_cell(*args, **kwargs):
+        time.sleep(0.3)
+        return log_cell(*args, **kwargs)
+
+    monkeypatch.setattr(summary.CellLogger, "log_cell", slow_log_cell)
+    model, x, y = model_and_data(n=64)
+    recorder = WeightRecorder()
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[recorder, tb_lstm_gates.LSTMGatesCallback(tmp_path)],
+    )
+    l2 = {(r.layer, r.part, r.gate, r.step): r.value for r in tb_lstm_gates.load(tmp_path) if r.stat == "l2"}
+    cell = discover.find_cells(model, ["gru"])[0]
+    for step, weights in recorder.snapshots.items():
+        arrays = {name: weights[discover.variable_path(v)] for name, v in cell.variables.items()}
+        for part, gates, view in cell.layout.blocks(arrays):
+            for g, gate in enumerate(gates):
+                expected = np.linalg.norm(view[..., g, :])
+                assert l2[cell.layer, part, gate, step] == pytest.approx(expected, rel=1e-5), (
+                    step,
+                    part,
+                    gate,
+                )
 
 
 def test_batch_logging_counts_global_batches(tmp_path):
