@@ -59,8 +59,8 @@ def test_backend_is_the_one_asked_for():
     assert keras.backend.backend() == os.environ["KERAS_BACKEND"]
 
 
-def test_l2_of_every_block_equals_the_weights_at_every_epoch(tmp_path):
-    model, x, y = model_and_data()
+def fit_two_epochs(model, x, y, log_dir):
+    """Fits with the callback beside a `WeightRecorder`; returns the recorder and the logged records."""
     recorder = WeightRecorder()
     model.fit(
         x,
@@ -68,20 +68,34 @@ def test_l2_of_every_block_equals_the_weights_at_every_epoch(tmp_path):
         epochs=2,
         batch_size=8,
         verbose=0,
-        callbacks=[recorder, tb_lstm_gates.LSTMGatesCallback(tmp_path)],
+        callbacks=[recorder, tb_lstm_gates.LSTMGatesCallback(log_dir)],
     )
-    records = tb_lstm_gates.load(tmp_path)
+    return recorder, tb_lstm_gates.load(log_dir)
+
+
+def assert_l2_is_that_of_the_recorded_weights(records, cells, recorder):
+    """Every block's logged `l2` is the norm of the weights recorded at its step; returns how many were checked."""
     l2 = {(r.layer, r.part, r.gate, r.step): r.value for r in records if r.stat == "l2"}
     checked = 0
-    for cell in discover.find_cells(model):
+    for cell in cells:
         for step, weights in recorder.snapshots.items():
             arrays = {name: weights[discover.variable_path(v)] for name, v in cell.variables.items()}
             for part, gates, view in cell.layout.blocks(arrays):
                 for g, gate in enumerate(gates):
-                    assert l2[cell.layer, part, gate, step] == pytest.approx(
-                        np.linalg.norm(view[..., g, :]), rel=1e-5
+                    expected = np.linalg.norm(view[..., g, :])
+                    assert l2[cell.layer, part, gate, step] == pytest.approx(expected, rel=1e-5), (
+                        step,
+                        part,
+                        gate,
                     )
                     checked += 1
+    return checked
+
+
+def test_l2_of_every_block_equals_the_weights_at_every_epoch(tmp_path):
+    model, x, y = model_and_data()
+    recorder, records = fit_two_epochs(model, x, y, tmp_path)
+    checked = assert_l2_is_that_of_the_recorded_weights(records, discover.find_cells(model), recorder)
     assert checked == 3 * (
         2 * 3 * 4 + 3 * 4
     )  # steps x (two LSTMs' 3 parts x 4 gates + GRU's 4 parts x 3 gates)
@@ -108,27 +122,9 @@ def test_the_writers_thread_reads_the_steps_weights_while_training_changes_them(
 
     monkeypatch.setattr(summary.CellLogger, "log_cell", slow_log_cell)
     model, x, y = model_and_data(n=64)
-    recorder = WeightRecorder()
-    model.fit(
-        x,
-        y,
-        epochs=2,
-        batch_size=8,
-        verbose=0,
-        callbacks=[recorder, tb_lstm_gates.LSTMGatesCallback(tmp_path)],
-    )
-    l2 = {(r.layer, r.part, r.gate, r.step): r.value for r in tb_lstm_gates.load(tmp_path) if r.stat == "l2"}
-    cell = discover.find_cells(model, ["gru"])[0]
-    for step, weights in recorder.snapshots.items():
-        arrays = {name: weights[discover.variable_path(v)] for name, v in cell.variables.items()}
-        for part, gates, view in cell.layout.blocks(arrays):
-            for g, gate in enumerate(gates):
-                expected = np.linalg.norm(view[..., g, :])
-                assert l2[cell.layer, part, gate, step] == pytest.approx(expected, rel=1e-5), (
-                    step,
-                    part,
-                    gate,
-                )
+    recorder, records = fit_two_epochs(model, x, y, tmp_path)
+    gru = discover.find_cells(model, ["gru"])
+    assert assert_l2_is_that_of_the_recorded_weights(records, gru, recorder) == 3 * 4 * 3
 
 
 def test_batch_logging_counts_global_batches(tmp_path):
