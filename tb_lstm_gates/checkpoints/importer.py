@@ -239,12 +239,9 @@ def reads_tf_checkpoints(paths):
     PyTorch, Lightning and Keras files, alone or in a directory, are read
     without it; anything else (a prefix, a missing path) may need it.
     """
-    for path in paths:
-        path = os.fspath(path)
-        if os.path.isdir(path):
-            if any(name.endswith(".index") for name in os.listdir(path)):
-                return True
-        elif not (path.endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(path)):
+    for path in map(os.fspath, paths):
+        found = _checkpoints_in(path) if os.path.isdir(path) else [path]
+        if not all(p.endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(p) for p in found):
             return True
     return False
 
