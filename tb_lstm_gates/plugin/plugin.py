@@ -419,8 +419,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         at_step = [d for d in datums if d.step == step]
         if not at_step:
             return None
-        values = np.asarray(at_step[-1].value, dtype=np.float64).reshape(-1, 2)
-        return [[unpack.finite(low), unpack.finite(high)] for low, high in values.tolist()]
+        return _saturation_pairs(at_step[-1].value)
 
     def _probe_tokens(self, ctx, experiment, run):
         """The run's probe tokens (a list of lists of strings, the last written), or None."""
@@ -571,13 +570,12 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             chosen = [p for p in points if step is None or p.step <= step]
             if not chosen:
                 continue
-            values = np.asarray(chosen[-1].value, dtype=np.float64).reshape(-1, 2)
             series.append(
                 {
                     "run": run,
                     "steps": [p.step for p in points],
                     "step": chosen[-1].step,
-                    "units": [[unpack.finite(left), unpack.finite(right)] for left, right in values.tolist()],
+                    "units": _saturation_pairs(chosen[-1].value),
                 }
             )
         return {"layer": layer, "gate": gate, "function": functions[0] if functions else None, "runs": series}
@@ -600,6 +598,12 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
             _CONTENT_TYPES.get(extension) or mimetypes.guess_type(path)[0] or "application/octet-stream"
         )
         return content, content_type
+
+
+def _saturation_pairs(value):
+    """A `unit_saturation` tensor as JSON: `[left, right]` per unit, null where NaN."""
+    values = np.asarray(value, dtype=np.float64).reshape(-1, 2)
+    return [[unpack.finite(left), unpack.finite(right)] for left, right in values.tolist()]
 
 
 def _holds_findings_stats(parsed):
