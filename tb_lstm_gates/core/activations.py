@@ -141,6 +141,10 @@ class Trace:
       saturated_low, saturated_high: bool, shaped as `activations`: where
         each activation is saturated (see SATURATION_BOUNDS); None to read
         it from `functions`' bounds.
+      reference_outputs: the framework's own output for the same calls,
+        shaped and ordered as `outputs`, for the probe's self-check (the
+        recomputation from the logged blocks must equal it); None where the
+        probe could not capture it.
     """
 
     cell: str
@@ -153,6 +157,7 @@ class Trace:
     states: np.ndarray = None
     saturated_low: np.ndarray = None
     saturated_high: np.ndarray = None
+    reference_outputs: np.ndarray = None
 
 
 def lstm(
@@ -512,6 +517,7 @@ def concatenate(traces):
         activations=joined("activations", np.nan),
         valid=joined("valid", False),
         outputs=joined("outputs", np.nan),
+        reference_outputs=joined("reference_outputs", np.nan),
         saturated_low=joined("saturated_low", False),
         saturated_high=joined("saturated_high", False),
         states=joined("states", np.nan),
