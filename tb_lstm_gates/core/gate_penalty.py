@@ -29,6 +29,8 @@ CELL_GATES = {
 TERMS = ("l1", "l2", "orthogonal")
 # A term's parsed coefficients: `({gate: float}, {(part, gate): float})`.
 # The part of a lookup may be None (gate keys only), which no block key has.
+# `coefficient_vectors`: `{term: a float per gate, or None when all zero}`.
+Vectors = dict[str, list[float] | None]
 ParsedCoefficients = tuple[dict[str, float], dict[tuple[str | None, str], float]]
 
 
@@ -129,13 +131,13 @@ def coefficient_vectors(
     gates: Sequence[str],
     part: str | None = None,
     terms: Iterable[str] = TERMS,
-) -> dict[str, list[float] | None]:
+) -> Vectors:
     """`{term: list of floats in the order of gates, or None when all zero}` for one part.
 
     A block key (`"recurrent/forget"`) wins over its gate's key (`"forget"`)
     on that part; `part=None` takes the gate keys only.
     """
-    vectors: dict[str, list[float] | None] = {}
+    vectors: Vectors = {}
     for term in terms:
         per_gate, per_block = coefficients[term]
         vector = [per_block.get((part, g), per_gate.get(g, 0.0)) for g in gates]
