@@ -9,14 +9,14 @@ training run.
 import os
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from tb_lstm_gates.core import callers
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int | np.integer[Any]]:
     """True for Python and numpy ints, False for bools."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
