@@ -27,6 +27,8 @@ import threading
 import time
 import weakref
 
+from tb_lstm_gates.logs import background
+
 # Seconds between two uploads of a remote run; TB_LSTM_GATES_ROLL_SECONDS overrides it.
 ROLL_SECONDS = 10.0
 
@@ -138,6 +140,8 @@ _pending = weakref.WeakSet()
 
 @atexit.register
 def _upload_pending():
+    # The step a logger's thread is writing goes in the last upload.
+    background.settle_all()
     for records in list(_pending):
         try:
             records.close()
