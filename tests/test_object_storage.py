@@ -61,12 +61,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """A real S3 HTTP server on a free port; the environment points boto3, s3fs and TensorBoard at it."""
+def start_server(*command):
+    """Starts `python -m <command>` (with `{port}` filled in) on a free port; returns the process and its URL."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", *(part.format(port=port) for part in command)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -75,10 +74,18 @@ def s3():
     while True:
         try:
             urllib.request.urlopen(endpoint, timeout=2).close()
-            break
+            return server, endpoint
+        except urllib.error.HTTPError:
+            return server, endpoint  # up, answering
         except OSError:
-            assert server.poll() is None and time.time() < deadline, "moto_server did not start"
+            assert server.poll() is None and time.time() < deadline, "%s did not start" % command[0]
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A real S3 HTTP server on a free port; the environment points boto3, s3fs and TensorBoard at it."""
+    server, endpoint = start_server("moto.server", "-H", "127.0.0.1", "-p", "{port}")
     env = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -299,3 +306,25 @@ for step in range(3):
     url = "s3://%s/unclosed" % bucket
     run_python(code, url, hidden=("tensorflow",), env={"TB_LSTM_GATES_ROLL_SECONDS": "600"})
     assert logged_steps(url) == [0, 1, 2]
+
+
+def test_torch_logger_writes_gcs_through_gcsfs_and_load_reads_it():
+    """Against `gcp-storage-emulator`, through gcsfs (TensorFlow hidden: its own GCS client
+    would go to Google)."""
+    pytest.importorskip("gcsfs")
+    pytest.importorskip("gcp_storage_emulator")
+    server, endpoint = start_server(
+        "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", "{port}", "--in-memory"
+    )
+    try:
+        env = {
+            "STORAGE_EMULATOR_HOST": endpoint,
+            # gcsfs's probe of a bucket's type speaks gRPC, which the emulator does not.
+            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        }
+        code = "import gcsfs\ngcsfs.GCSFileSystem(token='anon').mkdir('gates')\n" + TORCH_WRITER
+        out = run_python(code, "gs://gates/logs/run", "", hidden=("tensorflow",), env=env)
+        assert json.loads(out.splitlines()[-1]) == {"tensorflow": False, "steps": [0, 1, 2]}
+    finally:
+        server.terminate()
+        server.wait(20)
