@@ -328,3 +328,17 @@ def test_torch_logger_writes_gcs_through_gcsfs_and_load_reads_it():
     finally:
         server.terminate()
         server.wait(20)
+
+
+def test_import_writes_a_checkpoint_to_s3_once_however_often_it_runs(bucket, tmp_path):
+    code = """
+import sys, torch
+from tb_lstm_gates import cli
+torch.save(torch.nn.LSTM(3, 4).state_dict(), sys.argv[2])
+for _ in range(2):  # the second run finds the step logged and skips it
+    assert cli.main(["import", sys.argv[2], "--logdir", sys.argv[1], "--run", "imported"]) == 0
+"""
+    url = "s3://%s/logs" % bucket
+    run_python(code, url, os.fspath(tmp_path / "model-5.pt"), hidden=("tensorflow",))
+    assert logged_steps(url + "/imported") == [5]
+    assert {r.step for r in load(url)} == {5}
