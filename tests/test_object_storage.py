@@ -342,3 +342,12 @@ for _ in range(2):  # the second run finds the step logged and skips it
     run_python(code, url, os.fspath(tmp_path / "model-5.pt"), hidden=("tensorflow",))
     assert logged_steps(url + "/imported") == [5]
     assert {r.step for r in load(url)} == {5}
+
+
+def test_each_rolled_file_name_sorts_after_the_one_before_and_keeps_the_suffix():
+    path = "s3://b/run/" + summary.event_file_name(".lstm_gates")
+    names = [path]
+    for _ in range(12):  # faster than a second apart: the counter alone would sort ".10" before ".9"
+        names.append(storage.next_path(names[-1]))
+    assert sorted(names) == names and len(set(names)) == len(names)
+    assert all(n.startswith("s3://b/run/events.out.tfevents.") and n.endswith(".lstm_gates") for n in names)
