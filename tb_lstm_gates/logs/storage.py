@@ -26,6 +26,8 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 from tb_lstm_gates.logs import background
 
@@ -47,18 +49,18 @@ class MissingClientError(ImportError):
     """No installed library reaches a log directory's storage; the message names the package to install."""
 
 
-def scheme(path):
+def scheme(path: str | os.PathLike[str]) -> str:
     """The URL scheme of `path` (`"s3"`, `"gs"`, ...), or `""` for a local path."""
     path = os.fspath(path)
     return path.partition("://")[0] if "://" in path else ""
 
 
-def is_remote(path):
+def is_remote(path: str | os.PathLike[str]) -> bool:
     """Whether `path` is a URL of a file system that cannot append (object storage)."""
     return scheme(path) not in ("", "file")
 
 
-def gfile(path):
+def gfile(path: str | os.PathLike[str]) -> Any:
     """The `gfile` module that reads and writes `path`.
 
     Raises:
@@ -82,7 +84,7 @@ def gfile(path):
     )
 
 
-def _tensorflow_schemes():
+def _tensorflow_schemes() -> set[str]:
     """The schemes TensorFlow's `gfile` serves; none without TensorFlow."""
     try:
         import tensorflow as tf
@@ -94,7 +96,7 @@ def _tensorflow_schemes():
         return {"", "file", "gs"}
 
 
-def _stub_reaches(stub_gfile, name):
+def _stub_reaches(stub_gfile: Any, name: str) -> bool:
     """Whether TensorBoard's own `gfile` has a client for the scheme `name` installed."""
     if name == "s3" and stub_gfile.S3_ENABLED:
         return True
@@ -109,7 +111,7 @@ def _stub_reaches(stub_gfile, name):
     return True
 
 
-def _client(name):
+def _client(name: str) -> str:
     """The package that serves the scheme `name`."""
     if name in _CLIENTS:
         return _CLIENTS[name]
@@ -121,7 +123,7 @@ def _client(name):
         return "an fsspec implementation of %s://" % name
 
 
-def roll_seconds():
+def roll_seconds() -> float:
     """Seconds between two uploads of a remote run (TB_LSTM_GATES_ROLL_SECONDS, else ROLL_SECONDS)."""
     value = os.environ.get("TB_LSTM_GATES_ROLL_SECONDS")
     if not value:
@@ -135,11 +137,11 @@ def roll_seconds():
     return seconds
 
 
-_pending = weakref.WeakSet()
+_pending: "weakref.WeakSet[RollingRecords]" = weakref.WeakSet()
 
 
 @atexit.register
-def _upload_pending():
+def _upload_pending() -> None:
     # The step a logger's thread is writing goes in the last upload.
     background.settle_all()
     for records in list(_pending):
@@ -169,20 +171,20 @@ class RollingRecords:
         (default: `roll_seconds()`).
     """
 
-    def __init__(self, path, frame, seconds=None):
+    def __init__(self, path: str, frame: Callable[[bytes], bytes], seconds: float | None = None) -> None:
         self._gfile = gfile(path)
         self._path = path
-        self._uploaded = None  # the path of the last object uploaded
+        self._uploaded: str | None = None  # the path of the last object uploaded
         self._frame = frame
-        self._header = None
+        self._header: bytes | None = None
         self._seconds = roll_seconds() if seconds is None else seconds
         self._lock = threading.Lock()
-        self._buffer = []
-        self._timer = None
-        self._error = None
+        self._buffer: list[bytes] = []
+        self._timer: threading.Timer | None = None
+        self._error: Exception | None = None
         _pending.add(self)
 
-    def write(self, data):
+    def write(self, data: bytes) -> None:
         framed = self._frame(data)
         with self._lock:
             self._raise_error()
@@ -195,12 +197,12 @@ class RollingRecords:
                 self._timer.daemon = True
                 self._timer.start()
 
-    def flush(self):
+    def flush(self) -> None:
         """Raises an earlier upload's failure; the upload itself waits for the timer."""
         with self._lock:
             self._raise_error()
 
-    def close(self):
+    def close(self) -> None:
         """Uploads what is buffered now."""
         with self._lock:
             if self._timer is not None:
@@ -211,30 +213,30 @@ class RollingRecords:
                 _pending.discard(self)
             self._raise_error()
 
-    def _raise_error(self):
+    def _raise_error(self) -> None:
         error, self._error = self._error, None
         if error is not None:
             raise error
 
-    def _upload_on_timer(self):
+    def _upload_on_timer(self) -> None:
         with self._lock:
             try:
                 self._upload()
             except Exception as e:  # raised on the writer's thread by its next call
                 self._error = e
 
-    def _upload(self):
+    def _upload(self) -> None:
         self._timer = None
         if not self._buffer:
             return
         path = self._path if self._uploaded is None else next_path(self._uploaded)
         with self._gfile.GFile(path, "wb") as f:
-            f.write(b"".join([self._header, *self._buffer]))
+            f.write(b"".join([self._header or b"", *self._buffer]))
         self._uploaded = path
         self._buffer = []
 
 
-def next_path(path):
+def next_path(path: str) -> str:
     """The path of the event file after `path` (`.../events.out.tfevents.<seconds>.<host>...`).
 
     The same name with its seconds raised to now, and at least one above
@@ -243,6 +245,6 @@ def next_path(path):
     """
     directory, _, name = path.rpartition("/")
     head, _, tail = name.partition("tfevents.")
-    seconds, _, rest = tail.partition(".")
-    seconds = max(int(time.time()), int(seconds) + 1)
+    previous, _, rest = tail.partition(".")
+    seconds = max(int(time.time()), int(previous) + 1)
     return "%s/%stfevents.%010d.%s" % (directory, head, seconds, rest)
