@@ -27,8 +27,9 @@ ALLOWED = {
 # Folders that must run in any process: a torch process, TensorBoard at start-up.
 FRAMEWORK_FREE = {"core", "logs", "findings", "plugin", "checkpoints"}
 # Lazy framework imports, inside the function that needs them: checkpoints'
-# reader of that framework's files, and the writer's remote file systems
-# (gs://, s3://), which only TensorFlow's gfile reaches.
+# reader of that framework's files, and `logs.storage`'s remote file systems:
+# TensorFlow's gfile for a scheme it serves (gs://) when TensorFlow is already
+# imported or no other installed client serves it.
 LAZY_FRAMEWORKS_ALLOWED = {("checkpoints", None), ("logs", "tensorflow")}
 
 

@@ -2,13 +2,11 @@
 
 Event files are TFRecord files of `Event` protos, framed here with
 google-crc32c's compiled CRC32C (TensorBoard's pure-Python one runs at
-about 1.5 MB/s, which histograms of large layers feel). Files go through
-TensorBoard's own `gfile` (local, S3, fsspec), or TensorFlow's for a
-remote path when TensorFlow is installed, as remote log directories always
-needed it.
+about 1.5 MB/s, which histograms of large layers feel). `storage` picks
+the file system of a path and, on object storage, uploads a run as a
+sequence of event files.
 """
 
-import importlib.util
 import itertools
 import os
 import socket
@@ -18,18 +16,14 @@ import time
 import google_crc32c
 from tensorboard.compat.proto import event_pb2
 
+from tb_lstm_gates.logs import storage
+
 _file_ids = itertools.count()
 
 
 def gfile(path):
-    """The `gfile` module for `path`: TensorFlow's for a remote path when installed, else TensorBoard's."""
-    if "://" in os.fspath(path) and importlib.util.find_spec("tensorflow") is not None:
-        import tensorflow as tf
-
-        return tf.io.gfile
-    from tensorboard.compat.tensorflow_stub.io import gfile as stub_gfile
-
-    return stub_gfile
+    """The `gfile` module that reads and writes `path` (see `storage.gfile`)."""
+    return storage.gfile(path)
 
 
 def _masked_crc(data):
@@ -38,17 +32,20 @@ def _masked_crc(data):
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+def _framed(data):
+    """`data` as one TFRecord: length, its CRC, data, its CRC."""
+    header = struct.pack("<Q", len(data))
+    return header + struct.pack("<I", _masked_crc(header)) + data + struct.pack("<I", _masked_crc(data))
+
+
 class _RecordFile:
-    """Writes TFRecords (length, its CRC, data, its CRC) to a file object."""
+    """Writes TFRecords to a file object."""
 
     def __init__(self, file):
         self._file = file
 
     def write(self, data):
-        header = struct.pack("<Q", len(data))
-        self._file.write(
-            header + struct.pack("<I", _masked_crc(header)) + data + struct.pack("<I", _masked_crc(data))
-        )
+        self._file.write(_framed(data))
 
     def flush(self):
         self._file.flush()
@@ -80,7 +77,9 @@ def read_events(path):
 
 
 def open_records(path):
-    """A TFRecord writer with `write(bytes)`, `flush()` and `close()`."""
+    """A TFRecord writer with `write(bytes)`, `flush()` and `close()`; on object storage, one that rolls."""
+    if storage.is_remote(path):
+        return storage.RollingRecords(path, _framed)
     return _RecordFile(gfile(path).GFile(path, "wb"))
 
 

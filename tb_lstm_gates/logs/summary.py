@@ -4,9 +4,8 @@ Needs numpy, tensorboard and google-crc32c only, and never imports TensorFlow:
 a PyTorch or JAX process must not pay for it. Event files are TFRecord files
 of `Event` protos, framed here with google-crc32c's compiled CRC32C
 (TensorBoard's pure-Python one runs at about 1.5 MB/s, which histograms of
-large layers feel). Files go through TensorBoard's own `gfile` (local, S3,
-fsspec), or TensorFlow's for a remote path when TensorFlow is installed, as
-remote log directories always needed it.
+large layers feel). `storage` picks the file system of a path and, on
+object storage, uploads a run as a sequence of event files.
 
 The event framing lives in `event_files`, the tensors in `tensors`, and
 what a wing hands the writer in `cell_logger`; their public names are
@@ -44,7 +43,8 @@ class GateSummaryWriter:
 
     Each `write_*` call adds values to the step being assembled; `end_step`
     packs them and writes them as one event, and flushes, so a run killed
-    between steps leaves only whole steps on disk. Packing, per layer:
+    between steps leaves only whole steps on disk (on object storage, the
+    steps go up every `storage.ROLL_SECONDS`, as new files). Packing, per layer:
     the scalars of the parts that share their gates and whose statistics
     nest become one float32 `[parts, stats, gates]` tensor (NaN where a
     part lacks a statistic, listed as `missing` in its metadata), the histograms one unsigned
