@@ -99,6 +99,10 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         per probe sequence and as long as its time steps; or, for a probe
         of integer ids, a vocabulary (a list or dict from id to string) or
         a function from an id to its string (`tb_lstm_gates.logs.tokens`).
+      hparams: None, or the run's hyperparameters (a dict of names to bool,
+        int, float or str): `log_dir` becomes a session of TensorBoard's
+        HParams dashboard, as with `hp.KerasCallback(log_dir, hparams)`, and
+        shows the gate metrics every step writes (docs/sweeps.md).
 
     Example:
 
@@ -127,9 +131,10 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         probe: Any = None,
         probe_gradients: bool = False,
         probe_tokens: tokens.ProbeTokens | None = None,
+        hparams: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
+        errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins, hparams)
         self._probe_x = self._probe_tokens = None
         try:
             self._probe_x, self._probe_y = probe_lib.check_probe(probe, probe_gradients)
@@ -157,6 +162,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self.histogram_bins = histogram_bins
         self.strict = strict
         self.probe_gradients = probe_gradients
+        self.hparams = None if hparams is None else dict(hparams)
         self._guard = guard.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
         # What tf_keras's CallbackList reads from every callback: logs as
         # numpy values, and no chief-only rule of its own (`is_chief` decides).
@@ -288,6 +294,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         # Steps count epochs or batches, as `update_freq` says; the tab names the unit on its axes.
         unit = "epoch" if self.update_freq == "epoch" else "batch"
         self._writer = summary.GateSummaryWriter(self.run_dir, step_unit=unit)
+        if self.hparams is not None:
+            summary.write_session(self.log_dir, self.hparams)
         self._writer.set_layer_order([cell.layer for cell in self._cells])
         if self._probe_tokens is not None:
             self._writer.write_probe_tokens(self._probe_tokens)

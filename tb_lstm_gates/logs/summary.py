@@ -21,7 +21,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
 from tb_lstm_gates.core import activations, stats
-from tb_lstm_gates.logs import metadata
+from tb_lstm_gates.logs import hparams, metadata
 
 
 def array_tensor(values, dtype):
@@ -167,6 +167,26 @@ def event_file_name(filename_suffix=""):
         next(_file_ids),
         filename_suffix,
     )
+
+
+def write_session(logdir, values):
+    """Makes `logdir` a session of TensorBoard's HParams dashboard with the hyperparameters `values`.
+
+    `values` is a dict of names to bool, int, float or str (see
+    `hparams.check_hparams`). Writes one small event file; the gate metrics
+    every step writes in `logdir` or below it (see `tb_lstm_gates.logs.hparams`)
+    then show beside them.
+    """
+    value = hparams.session_start_value(hparams.check_hparams(values))
+    logdir = os.fspath(logdir)
+    gfile(logdir).makedirs(logdir)
+    records = _open_records(os.path.join(logdir, event_file_name(".hparams")))
+    for event in (
+        event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"),
+        event_pb2.Event(wall_time=time.time(), summary=summary_pb2.Summary(value=[value])),
+    ):
+        records.write(event.SerializeToString())
+    records.close()
 
 
 class GateSummaryWriter:
@@ -379,6 +399,15 @@ class GateSummaryWriter:
                     values += self._values(step, layer, kind, cell, (metadata.ACTIVATION,), (), gates, tensor)
         return values
 
+    def _gate_metrics(self):
+        """The step's gate metrics for the HParams dashboard, as plain scalars (see `hparams`)."""
+        values = []
+        for (layer, cell), entry in self._step.items():
+            for tag, value in hparams.gate_metrics(layer, cell, entry[0]).items():
+                values.append(hparams.scalar_value(tag, value, tag not in self._written))
+                self._written.add(tag)
+        return values
+
     def _tokens_value(self):
         """The `Summary.Value` of the probe's tokens: one time series of stride 1, never thinned."""
         parts, layer, cell = (metadata.ACTIVATION,), metadata.MODEL_LAYER, metadata.MODEL_CELL
@@ -395,7 +424,7 @@ class GateSummaryWriter:
     def end_step(self, step, wall_time=None):
         """Writes the values added since the last call as one event at `step`, and flushes."""
         if self._step:
-            values = self._packed(int(step))
+            values = self._packed(int(step)) + self._gate_metrics()
             self._step = {}
             self._write(
                 event_pb2.Event(
