@@ -13,6 +13,7 @@ from tb_lstm_gates.keras import discover, probe_calls, probe_run
 from tb_lstm_gates.keras import penalties as keras_penalties
 from tb_lstm_gates.keras import probe as probe_lib
 from tb_lstm_gates.logs import background, distribute, guard, summary, tokens
+from tb_lstm_gates.logs import hparams as hparams_summary
 
 TRAIN_RUN = "train"
 
@@ -295,7 +296,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         unit = "epoch" if self.update_freq == "epoch" else "batch"
         self._writer = summary.GateSummaryWriter(self.run_dir, step_unit=unit)
         if self.hparams is not None:
-            summary.write_session(self.log_dir, self.hparams)
+            hparams_summary.write_session(self.log_dir, self.hparams)
         self._writer.set_layer_order([cell.layer for cell in self._cells])
         if self._probe_tokens is not None:
             self._writer.write_probe_tokens(self._probe_tokens)

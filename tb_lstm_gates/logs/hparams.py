@@ -21,13 +21,15 @@ needs no TensorFlow), so the run becomes an HParams session.
 """
 
 import numbers
+import os
+import time
 
-from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.plugins.hparams import summary_v2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from tb_lstm_gates.core import activations, names
-from tb_lstm_gates.logs import metadata
+from tb_lstm_gates.logs import event_files, metadata
 
 # (part, stat) of the data contract -> the metric's last tag component.
 METRICS = (
@@ -102,3 +104,23 @@ def session_start_value(hparams):
     (value,) = summary_v2.hparams_pb(hparams).value
     value.metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
     return value
+
+
+def write_session(logdir, values):
+    """Makes `logdir` a session of TensorBoard's HParams dashboard with the hyperparameters `values`.
+
+    `values` is a dict of names to bool, int, float or str (see
+    `check_hparams`). Writes one small event file; the gate metrics
+    every step writes in `logdir` or below it (see above)
+    then show beside them.
+    """
+    value = session_start_value(check_hparams(values))
+    logdir = os.fspath(logdir)
+    event_files.gfile(logdir).makedirs(logdir)
+    records = event_files.open_records(os.path.join(logdir, event_files.event_file_name(".hparams")))
+    for event in (
+        event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"),
+        event_pb2.Event(wall_time=time.time(), summary=summary_pb2.Summary(value=[value])),
+    ):
+        records.write(event.SerializeToString())
+    records.close()

@@ -36,6 +36,7 @@ from tb_lstm_gates.core import scopes, stats
 from tb_lstm_gates.core.layouts import Layout
 from tb_lstm_gates.core.scopes import strip_output_index
 from tb_lstm_gates.logs import distribute, guard, penalties, summary
+from tb_lstm_gates.logs import hparams as hparams_summary
 from tb_lstm_gates.tf1.penalty import penalty_fetches
 
 
@@ -241,7 +242,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
     def _open(self):
         writer = summary.GateSummaryWriter(self.log_dir, step_unit="global step")
         if self.hparams is not None:
-            summary.write_session(self.log_dir, self.hparams)
+            hparams_summary.write_session(self.log_dir, self.hparams)
         self._logger = _SessionLogger(writer, self._cells, self.histogram_bins, self._penalties)
         self._fetches = {"step": self._global_step, "values": self._logger.fetches()}
 

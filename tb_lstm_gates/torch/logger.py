@@ -12,6 +12,7 @@ from torch import nn
 
 from tb_lstm_gates.core import callers, layouts, stats
 from tb_lstm_gates.logs import background, guard, metadata, penalties, summary, tokens
+from tb_lstm_gates.logs import hparams as hparams_summary
 from tb_lstm_gates.torch.cells import find_cells, numpy_copy, unlogged_weights
 from tb_lstm_gates.torch.penalty import GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
@@ -250,7 +251,7 @@ class GateLogger:
         if self._writer is None:
             self._writer = summary.GateSummaryWriter(self.log_dir, step_unit=self.step_unit)
             if self.hparams is not None:
-                summary.write_session(self.log_dir, self.hparams)
+                hparams_summary.write_session(self.log_dir, self.hparams)
             self._writer.set_layer_order([cell.layer for cell in cells])
             if self._probe_tokens is not None:
                 self._writer.write_probe_tokens(self._probe_tokens)
