@@ -30,7 +30,7 @@ for a before/after table; its `plugin/static` must hold a built frontend.
 
     python benchmarks/bench_scale.py [--runs 2 --steps 10000 --layers 2 --units 32]
         [--load_fast true false] [--checkout DIR] [--render]
-    python benchmarks/bench_scale.py --sweep 100 500 [--checkout DIR]
+    python benchmarks/bench_scale.py --sweep 100 500 2000 [--checkout DIR]
 """
 
 import argparse
@@ -299,7 +299,7 @@ def sweep(launcher, checkout, root, sizes, units):
     rows = []
     for n in sizes:
         logdir = os.path.join(root, "sweep_%d" % n)
-        runs = ["run_%03d" % r for r in range(n)]
+        runs = ["run_%04d" % r for r in range(n)]
         for run in runs:
             shutil.copytree(source, os.path.join(logdir, run))
         # As the tab asks: every run named, without wall times (which an
@@ -366,6 +366,21 @@ def print_sweep(rows):
         )
 
 
+def commit_of(checkout):
+    """The short commit of `checkout` (with `+changes` if its tree differs), or `unknown` outside git."""
+    git = ["git", "-C", checkout]
+    try:
+        commit = subprocess.run(
+            git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2)
@@ -387,8 +402,8 @@ def main(argv=None):
     if args.sweep:
         try:
             print(
-                "checkout %s; one run of 100 epochs x 4 LSTM(%d) cells with probe and histograms"
-                % (checkout, args.units)
+                "checkout %s at commit %s; one run of 100 epochs x 4 LSTM(%d) cells with probe and histograms"
+                % (checkout, commit_of(checkout), args.units)
             )
             print_sweep(sweep(launcher, checkout, root, args.sweep, args.units))
         finally:
