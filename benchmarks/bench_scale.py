@@ -285,7 +285,7 @@ def findings_until_complete(board):
 
 
 def sweep(launcher, checkout, root, sizes, units):
-    """Rows of the sweep table, one per number of runs in `sizes`."""
+    """Rows of the sweep table, one per number of runs in `sizes`, each yielded once measured."""
     epochs, layers = 100, 4
     source = os.path.join(root, "source")
     layer = subprocess.run(
@@ -296,7 +296,6 @@ def sweep(launcher, checkout, root, sizes, units):
         text=True,
     ).stdout.split()[-1]
     last_layer = layer.replace("lstm_0", "lstm_%d" % (layers - 1))
-    rows = []
     for n in sizes:
         logdir = os.path.join(root, "sweep_%d" % n)
         runs = ["run_%04d" % r for r in range(n)]
@@ -331,10 +330,7 @@ def sweep(launcher, checkout, root, sizes, units):
         finally:
             board.close()
             shutil.rmtree(logdir, ignore_errors=True)
-        rows.append(
-            (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, rendered_again)
-        )
-    return rows
+        yield (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, rendered_again)
 
 
 def wait_loaded(board, runs, epochs, layer, last_layer):
@@ -358,11 +354,12 @@ def print_sweep(rows):
         "| `findings` first answer | `findings` cold (every run checked) | `findings` warm "
         "| first full render (its last data response) / again |"
     )
-    print("| --- " * 8 + "|")
+    print("| --- " * 8 + "|", flush=True)
     for n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, again in rows:
         print(
             "| %d | %.0f s | %.2f s | %.2f / %.2f s | %.2f s | %.1f s | %.2f s | %.1f (%.1f) / %.1f s |"
-            % (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, again)
+            % (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, again),
+            flush=True,
         )
 
 
