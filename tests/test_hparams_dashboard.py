@@ -149,3 +149,41 @@ def test_bad_hparams_are_named_with_what_is_accepted(tmp_path):
         GateLogger(tmp_path, hparams={"lr": [0.1]})
     with pytest.raises(ValueError, match="hparams must be None or a non-empty dict"):
         GateLogger(tmp_path, hparams="lr=0.1")
+
+
+def _session_hparams(run_dir):
+    """The hyperparameters of the session start info in `run_dir`'s own event files (not its subfolders)."""
+    from tensorboard.plugins.hparams import metadata as hparams_metadata
+
+    from tb_lstm_gates.logs import summary
+
+    found = []
+    for name in sorted(os.listdir(run_dir)):
+        if name.startswith("events.out.tfevents"):
+            for event in summary.read_events(os.path.join(run_dir, name)):
+                for value in event.summary.value:
+                    if value.tag == hparams_metadata.SESSION_START_INFO_TAG:
+                        info = hparams_metadata.parse_session_start_info_plugin_data(
+                            value.metadata.plugin_data.content
+                        )
+                        found.append(
+                            {
+                                k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+                                for k, v in info.hparams.items()
+                            }
+                        )
+    return found
+
+
+def test_the_keras_callbacks_hparams_make_log_dir_the_session_above_its_train_run(tmp_path):
+    import keras
+
+    import tb_lstm_gates
+
+    model = keras.Sequential([keras.Input((4, 2)), keras.layers.LSTM(3), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    log_dir = os.fspath(tmp_path / "units_3")
+    callback = tb_lstm_gates.LSTMGatesCallback(log_dir, hparams={"units": 3, "optimizer": "sgd", "bn": False})
+    model.fit(np.zeros((4, 4, 2)), np.zeros((4, 1)), epochs=1, verbose=0, callbacks=[callback])
+    assert _session_hparams(log_dir) == [{"units": 3.0, "optimizer": "sgd", "bn": False}]
+    assert _session_hparams(os.path.join(log_dir, "train")) == []
