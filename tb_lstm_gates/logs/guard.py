@@ -22,7 +22,9 @@ def is_int(value: Any) -> TypeGuard[int | np.integer[Any]]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def check_logging_args(log_dir: Any, histogram_freq: Any, histogram_bins: Any, hparams: Any = None) -> list[str]:
+def check_logging_args(
+    log_dir: Any, histogram_freq: Any, histogram_bins: Any, hparams: Any = None
+) -> list[str]:
     """Messages naming each bad argument every gate logger takes; empty if all are good."""
     errors = []
     try:

@@ -23,6 +23,8 @@ needs no TensorFlow), so the run becomes an HParams session.
 import numbers
 import os
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.plugins.hparams import summary_v2
@@ -76,7 +78,7 @@ def scalar_value(tag, value, with_metadata):
     return summary_value
 
 
-def check_hparams(hparams):
+def check_hparams(hparams: Any) -> dict[str, Any] | None:
     """`hparams` as a dict of names to bool, int, float or str values; None stays None.
 
     Raises:
@@ -106,7 +108,7 @@ def session_start_value(hparams):
     return value
 
 
-def write_session(logdir, values):
+def write_session(logdir: str | os.PathLike[str], values: Mapping[str, Any]) -> None:
     """Makes `logdir` a session of TensorBoard's HParams dashboard with the hyperparameters `values`.
 
     `values` is a dict of names to bool, int, float or str (see
