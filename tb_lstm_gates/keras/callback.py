@@ -18,6 +18,7 @@ from tb_lstm_gates.keras import (
 )
 from tb_lstm_gates.keras import probe as probe_lib
 from tb_lstm_gates.logs import background, distribute, guard, summary, tokens
+from tb_lstm_gates.logs import hparams as hparams_summary
 
 TRAIN_RUN = "train"
 
@@ -104,6 +105,10 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
         per probe sequence and as long as its time steps; or, for a probe
         of integer ids, a vocabulary (a list or dict from id to string) or
         a function from an id to its string (`tb_lstm_gates.logs.tokens`).
+      hparams: None, or the run's hyperparameters (a dict of names to bool,
+        int, float or str): `log_dir` becomes a session of TensorBoard's
+        HParams dashboard, as with `hp.KerasCallback(log_dir, hparams)`, and
+        shows the gate metrics every step writes (docs/sweeps.md).
 
     Example:
 
@@ -132,10 +137,19 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
         probe: Any = None,
         probe_gradients: bool = False,
         probe_tokens: tokens.ProbeTokens | None = None,
+        hparams: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self._probe_x, self._probe_y, self._probe_tokens = callback_args.check(
-            log_dir, update_freq, histogram_freq, layers, histogram_bins, probe, probe_gradients, probe_tokens
+            log_dir,
+            update_freq,
+            histogram_freq,
+            layers,
+            histogram_bins,
+            probe,
+            probe_gradients,
+            probe_tokens,
+            hparams,
         )
         self.log_dir = os.fspath(log_dir)
         self.update_freq = update_freq
@@ -144,6 +158,7 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
         self.histogram_bins = histogram_bins
         self.strict = strict
         self.probe_gradients = probe_gradients
+        self.hparams = None if hparams is None else dict(hparams)
         self._guard = guard.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
         # What tf_keras's CallbackList reads from every callback: logs as
         # numpy values, and no chief-only rule of its own (`is_chief` decides).
@@ -257,6 +272,8 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
         # Steps count epochs or batches, as `update_freq` says; the tab names the unit on its axes.
         unit = "epoch" if self.update_freq == "epoch" else "batch"
         self._writer = summary.GateSummaryWriter(self.run_dir, step_unit=unit)
+        if self.hparams is not None:
+            hparams_summary.write_session(self.log_dir, self.hparams)
         self._writer.set_layer_order([cell.layer for cell in self._cells])
         if self._probe_tokens is not None:
             self._writer.write_probe_tokens(self._probe_tokens)

@@ -6,13 +6,23 @@ from tb_lstm_gates.keras import probe as probe_lib
 from tb_lstm_gates.logs import guard, tokens
 
 
-def check(log_dir, update_freq, histogram_freq, layers, histogram_bins, probe, probe_gradients, probe_tokens):
+def check(
+    log_dir,
+    update_freq,
+    histogram_freq,
+    layers,
+    histogram_bins,
+    probe,
+    probe_gradients,
+    probe_tokens,
+    hparams=None,
+):
     """`(probe_x, probe_y, probe_tokens)` checked from the callback's arguments.
 
     Raises:
       ValueError: naming every argument that is wrong, and how.
     """
-    errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
+    errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins, hparams)
     probe_x = probe_y = checked_tokens = None
     try:
         probe_x, probe_y = probe_lib.check_probe(probe, probe_gradients)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from tb_lstm_gates.logs import event_files, metadata
+from tb_lstm_gates.logs import event_files, hparams, metadata
 from tb_lstm_gates.logs.cell_logger import CellLogger, write_probe_trace
 from tb_lstm_gates.logs.event_files import event_file_name, gfile, read_events
 from tb_lstm_gates.logs.tensors import array_tensor, histogram_tensor, pack_histograms
@@ -249,6 +249,15 @@ class GateSummaryWriter:
                     values += self._values(step, layer, kind, cell, (metadata.ACTIVATION,), (), gates, tensor)
         return values
 
+    def _gate_metrics(self):
+        """The step's gate metrics for the HParams dashboard, as plain scalars (see `hparams`)."""
+        values = []
+        for (layer, cell), entry in self._step.items():
+            for tag, value in hparams.gate_metrics(layer, cell, entry[0]).items():
+                values.append(hparams.scalar_value(tag, value, tag not in self._written))
+                self._written.add(tag)
+        return values
+
     def _tokens_value(self):
         """The `Summary.Value` of the probe's tokens: one time series of stride 1, never thinned."""
         parts, layer, cell = (metadata.ACTIVATION,), metadata.MODEL_LAYER, metadata.MODEL_CELL
@@ -265,7 +274,7 @@ class GateSummaryWriter:
     def end_step(self, step, wall_time=None):
         """Writes the values added since the last call as one event at `step`, and flushes."""
         if self._step:
-            values = self._packed(int(step))
+            values = self._packed(int(step)) + self._gate_metrics()
             self._step = {}
             self._write(
                 event_pb2.Event(
