@@ -84,7 +84,12 @@ def read_config(nodes, kernel_refs, kind):
       kind: `lstm` or `gru`.
     """
     matmuls = [name for ref in kernel_refs for name, k in nodes.through_identity(ref) if k == 1]
-    matmuls = [m for m in matmuls if nodes.nodes[m][0] == "MatMul"]
+    # The cell's own products multiply [x, h] (a concat); gradients multiply by the kernel too.
+    matmuls = [
+        m
+        for m in matmuls
+        if nodes.nodes[m][0] == "MatMul" and nodes.nodes.get(nodes.nodes[m][1][0][0], ("",))[0] == "ConcatV2"
+    ]
     if not matmuls:
         return "its kernel is not multiplied in a way tb-lstm-gates knows"
     configs = [_config_at(nodes, m, kind) for m in matmuls]

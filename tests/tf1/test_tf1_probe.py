@@ -354,3 +354,37 @@ def test_a_cell_no_loop_runs_is_named_and_probe_inputs_covers_it(tmp_path):
             np.testing.assert_allclose(np.stack(want_out), np.stack(sess.run(outputs, feed), 1), atol=1e-5)
     got = logged(tb_lstm_gates.load(str(tmp_path / "b")), layer, 0)
     np.testing.assert_allclose([got[g] for g in LSTM_GATES], np.stack(want).mean(axis=(0, 1, 3)), rtol=1e-5)
+
+
+def test_gru_under_static_bidirectional_rnn_is_named_then_probed_through_probe_inputs(tmp_path):
+    fw_scope, bw_scope = "static/fw/gru_cell", "static/bw/gru_cell"
+    with tf.Graph().as_default():
+        ids, lengths, x = _embedded()
+        steps = v1.unstack(tf.reshape(x, [-1, 9, EMBED]), 9, axis=1)
+        outputs, _, _ = v1.nn.static_bidirectional_rnn(
+            rnn_cell.GRUCell(5), rnn_cell.GRUCell(5), steps, dtype=tf.float32, scope="static"
+        )
+        train = _train(tf.stack(outputs, 1))
+        feed = {ids: np.random.default_rng(4).integers(0, VOCAB, (3, 9))}
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            sess.run(train, feed)
+            with pytest.warns(UserWarning, match="static/fw/gru_cell, static/bw/gru_cell.*probe_inputs"):
+                log_session(sess, str(tmp_path / "a"), step=1, probe=feed)
+            # Every step is valid here: the backward cell reads the sequence from its end.
+            mapping = {fw_scope: x, bw_scope: tf.reverse(x, [1])}
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)
+                log_session(sess, str(tmp_path / "b"), step=1, probe=feed, probe_inputs=mapping)
+            emb, expected = _emb(sess, feed, ids), {}
+            for scope, backward in ((fw_scope, False), (bw_scope, True)):
+                gk, gb, ck, cb = _values(
+                    sess, scope, ["gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias"]
+                )
+                run = lambda s, a=(gk, gb, ck, cb): np_gru(s, *a)  # noqa: E731
+                expected[scope] = act_means(run, emb, [9, 9, 9], backward)
+    records = tb_lstm_gates.load(str(tmp_path / "b"))
+    assert not tb_lstm_gates.load(str(tmp_path / "a")) or not any(
+        r.stat == "act_mean" for r in tb_lstm_gates.load(str(tmp_path / "a"))
+    )
+    compare(records, {1: expected}, GRU_GATES)
