@@ -38,6 +38,7 @@ from tb_lstm_gates.core.names import (  # noqa: F401
     SATURATION_BOUNDS,
     SATURATION_SLOPE,
     SCALAR_STATS,
+    SELF_CHECK,
     SIGMOID_SATURATION,
     SPECTRAL_NORM,
     STATES,
@@ -227,6 +228,13 @@ STAT_INFO = {
         "gradient norm (training)",
         "Norm of the block's gradient on the training batch (its .grad when logged after backward()): "
         "vanishing near 0 or exploding by orders of magnitude are both unhealthy.",
+        "log",
+    ),
+    SELF_CHECK: StatInfo(
+        "self-check difference",
+        "Largest difference between the probe's outputs recomputed from the logged weights and the "
+        "framework's own (relative where outputs exceed 1): about 1e-6 is rounding; past 1e-3 the logged "
+        "weights are not the ones the model computes with.",
         "log",
     ),
     PENALTY: StatInfo(

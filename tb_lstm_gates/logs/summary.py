@@ -21,7 +21,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
 from tb_lstm_gates.core import activations, stats
-from tb_lstm_gates.logs import metadata
+from tb_lstm_gates.logs import metadata, selfcheck
 
 
 def array_tensor(values, dtype):
@@ -491,13 +491,16 @@ class CellLogger:
         self._previous[layer] = arrays
 
 
-def write_probe_trace(writer, layer, trace, maps):
+def write_probe_trace(writer, layer, trace, maps, warned=None):
     """Adds what one layer's gates did on the probe (an `activations.Trace`) to the writer's current step.
 
     Per gate: the activation statistics, the state gate's retention, each
     unit's saturated fractions and, with `maps`, the activation map and the
     probe's first sequences with the cell's state (for the tab's Text view).
+    Per layer, the self-check, where the trace has `reference_outputs`
+    (`logs.selfcheck.write_self_check`; `warned` as there).
     """
+    selfcheck.write_self_check(writer, layer, trace, warned)
     writer.write_gate_stats(
         layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace)
     )
