@@ -16,8 +16,13 @@ import numpy as np
 from tb_lstm_gates.keras.probe_calls import flatten, to_numpy
 
 
+def _legacy(cell):
+    """Whether `cell` is a tf_keras cell (or a user's subclass of one)."""
+    return any(klass.__module__.startswith("tf_keras") for klass in type(cell).__mro__)
+
+
 def _rnn_class(cell):
-    if type(cell).__module__.startswith("tf_keras"):
+    if _legacy(cell):
         import tf_keras
 
         return tf_keras.layers.RNN
@@ -26,16 +31,27 @@ def _rnn_class(cell):
     return keras.layers.RNN
 
 
+def _tensor(cell, value, dtype):
+    """`value` as the framework's tensor: tf_keras takes no numpy array as an initial state."""
+    if _legacy(cell):
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(np.asarray(value, dtype))
+    import keras
+
+    return keras.ops.convert_to_tensor(np.asarray(value, dtype))
+
+
 def _dtype(cell):
-    return getattr(cell, "compute_dtype", None) or "float32"
+    return getattr(cell, "compute_dtype", None) or getattr(cell, "dtype", None) or "float32"
 
 
-def _states(cell_kind, trace, states, dtype):
+def _states(cell, trace, states, dtype):
     """The call's initial states, or zeros shaped as the outputs' (h, and c for an LSTM)."""
-    if states is not None:
-        return [np.asarray(s, dtype) for s in states]
-    zero = np.zeros(trace.outputs[:, 0].shape, dtype)
-    return [zero] if cell_kind == "gru" else [zero, zero.copy()]
+    if states is None:
+        zero = np.zeros(trace.outputs[:, 0].shape, dtype)
+        states = [zero] if cell.layout.cell == "gru" else [zero, zero]
+    return [_tensor(cell.obj, s, dtype) for s in states]
 
 
 def layer_outputs(cell, trace, sequence, mask, go_backwards, states):
@@ -43,10 +59,10 @@ def layer_outputs(cell, trace, sequence, mask, go_backwards, states):
     obj = cell.obj
     dtype = _dtype(obj)
     rnn = _rnn_class(obj)(obj, return_sequences=True, go_backwards=go_backwards)
-    kwargs = {"initial_state": _states(cell.layout.cell, trace, states, dtype), "training": False}
+    kwargs = {"initial_state": _states(cell, trace, states, dtype), "training": False}
     if mask is not None:
-        kwargs["mask"] = np.asarray(mask, bool)
-    out = rnn(np.asarray(sequence, dtype), **kwargs)
+        kwargs["mask"] = _tensor(obj, mask, bool)
+    out = rnn(_tensor(obj, sequence, dtype), **kwargs)
     return to_numpy(flatten(out)[0]).reshape(trace.outputs.shape)
 
 
@@ -54,5 +70,5 @@ def step_outputs(cell, trace, inputs, states):
     """What one direct call of `cell` on `inputs` and `states` returns, shaped as `trace.outputs`."""
     obj = cell.obj
     dtype = _dtype(obj)
-    out = obj(np.asarray(inputs, dtype), _states(cell.layout.cell, trace, states, dtype), training=False)
+    out = obj(_tensor(obj, inputs, dtype), _states(cell, trace, states, dtype), training=False)
     return to_numpy(flatten(out)[0]).reshape(trace.outputs.shape)
