@@ -45,6 +45,8 @@ the probe.
 
 import dataclasses
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -260,7 +262,7 @@ class ProbeLogger:
             )
         return [(cell, traced[id(cell.obj)]) for cell in self._cells]
 
-    def _checked(self, trace, cell, reference, *call):
+    def _checked(self, trace: Any, cell: Any, reference: Callable[..., Any], *call: Any) -> Any:
         """`trace` with Keras's own outputs of the call (`probe_reference`), for the self-check."""
         try:
             with preserved(self._model):

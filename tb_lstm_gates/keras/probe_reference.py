@@ -11,27 +11,33 @@ recomputation does); a direct call of the cell, one step. If a custom cell's
 the two differ.
 """
 
+import importlib
+from typing import Any
+
 import numpy as np
 
-from tb_lstm_gates.keras.probe_calls import flatten, to_numpy
+from tb_lstm_gates.core import scopes
 
 
-def _legacy(cell):
+def _first(out: Any) -> Any:
+    """The outputs of what an RNN (a tensor) or a cell (outputs and states) returns."""
+    return out[0] if isinstance(out, (list, tuple)) else out
+
+
+def _legacy(cell: Any) -> bool:
     """Whether `cell` is a tf_keras cell (or a user's subclass of one)."""
     return any(klass.__module__.startswith("tf_keras") for klass in type(cell).__mro__)
 
 
-def _rnn_class(cell):
+def _rnn_class(cell: Any) -> Any:
     if _legacy(cell):
-        import tf_keras
-
-        return tf_keras.layers.RNN
+        return importlib.import_module("tf_keras").layers.RNN
     import keras
 
     return keras.layers.RNN
 
 
-def _tensor(cell, value, dtype):
+def _tensor(cell: Any, value: Any, dtype: Any) -> Any:
     """`value` as the framework's tensor: tf_keras takes no numpy array as an initial state."""
     if _legacy(cell):
         import tensorflow as tf
@@ -42,11 +48,11 @@ def _tensor(cell, value, dtype):
     return keras.ops.convert_to_tensor(np.asarray(value, dtype))
 
 
-def _dtype(cell):
+def _dtype(cell: Any) -> Any:
     return getattr(cell, "compute_dtype", None) or getattr(cell, "dtype", None) or "float32"
 
 
-def _states(cell, trace, states, dtype):
+def _states(cell: Any, trace: Any, states: Any, dtype: Any) -> list[Any]:
     """The call's initial states, or zeros shaped as the outputs' (h, and c for an LSTM)."""
     if states is None:
         zero = np.zeros(trace.outputs[:, 0].shape, dtype)
@@ -54,7 +60,9 @@ def _states(cell, trace, states, dtype):
     return [_tensor(cell.obj, s, dtype) for s in states]
 
 
-def layer_outputs(cell, trace, sequence, mask, go_backwards, states):
+def layer_outputs(
+    cell: Any, trace: Any, sequence: Any, mask: Any, go_backwards: bool, states: Any
+) -> np.ndarray:
     """What Keras's loop gives running `cell` on a layer call's `sequence`: shaped and ordered as `trace.outputs`."""
     obj = cell.obj
     dtype = _dtype(obj)
@@ -63,12 +71,14 @@ def layer_outputs(cell, trace, sequence, mask, go_backwards, states):
     if mask is not None:
         kwargs["mask"] = _tensor(obj, mask, bool)
     out = rnn(_tensor(obj, sequence, dtype), **kwargs)
-    return to_numpy(flatten(out)[0]).reshape(trace.outputs.shape)
+    array: np.ndarray = np.asarray(scopes.variable_array(_first(out))).reshape(trace.outputs.shape)
+    return array
 
 
-def step_outputs(cell, trace, inputs, states):
+def step_outputs(cell: Any, trace: Any, inputs: Any, states: Any) -> np.ndarray:
     """What one direct call of `cell` on `inputs` and `states` returns, shaped as `trace.outputs`."""
     obj = cell.obj
     dtype = _dtype(obj)
     out = obj(_tensor(obj, inputs, dtype), _states(cell, trace, states, dtype), training=False)
-    return to_numpy(flatten(out)[0]).reshape(trace.outputs.shape)
+    array: np.ndarray = np.asarray(scopes.variable_array(_first(out))).reshape(trace.outputs.shape)
+    return array

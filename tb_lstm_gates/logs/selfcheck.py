@@ -8,15 +8,16 @@ finding that reads it and the warning, with nothing more to write.
 
 import warnings
 import weakref
+from typing import Any
 
 from tb_lstm_gates.core import callers, selfcheck
 from tb_lstm_gates.logs import metadata
 
 # The layers already warned about, per writer of loggers that pass no set of their own.
-_WARNED = weakref.WeakKeyDictionary()
+_WARNED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def write_self_check(writer, layer, trace, warned=None):
+def write_self_check(writer: Any, layer: str, trace: Any, warned: set[str] | None = None) -> float | None:
     """Adds the layer's self-check to the writer's current step; warns the first time it fails.
 
     Args:
@@ -48,7 +49,7 @@ def write_self_check(writer, layer, trace, warned=None):
     return value
 
 
-def mismatch_message(layer, value):
+def mismatch_message(layer: str, value: float) -> str:
     """The warning of a failed self-check: the layer, the difference and the likely cause."""
     return (
         "tb-lstm-gates: the weights logged for %s are not the ones it computes with: the gates recomputed "

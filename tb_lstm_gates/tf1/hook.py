@@ -263,10 +263,10 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         ):
             self._log(run_context.session)
 
-    def _due(self, step):
+    def _due(self, step: int) -> bool:
         """Whether `step`, a global step read, is one to log at (see `every_n_steps`)."""
         if self._every_n_steps is None:
-            return self._timer.should_trigger_for_step(step)
+            return bool(self._timer.should_trigger_for_step(step))
         n = self._every_n_steps
         return self._last_step is None or step // n > self._last_step // n
 
