@@ -96,7 +96,7 @@ def _weights_mismatch(rule, index, limits):
                     s.steps[i],
                     s.values[i],
                     "The probe's outputs of %s recomputed from its logged weights differ from the model's "
-                    "own by %.3g from step %d on: the logged weights are not the ones it computes with, and "
+                    "own by %.3g at step %d: the logged weights are not the ones it computes with, and "
                     "its statistics describe other weights." % (s.layer, s.values[i], s.steps[i]),
                 )
             )
