@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tb_lstm_gates
-from tb_lstm_gates.core import activations, layouts
+from tb_lstm_gates.core import activations, layouts, selfcheck
 from tb_lstm_gates.keras import discover, probe
 from tb_lstm_gates.keras.probe_calls import to_numpy
 
@@ -157,12 +157,21 @@ def assert_every_cell_logged_once_as_keras_computes_it(model, x):
         assert len(got) == len(want) > 0, cell.layer
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4, err_msg=cell.layer)
+    # The self-check runs on every call and finds no mismatch.
+    for cell, calls in traces:
+        for trace in calls:
+            assert trace.reference_outputs is not None, cell.layer
+            difference = selfcheck.check(trace)
+            assert not selfcheck.mismatched(difference), (cell.layer, difference)
     # The logged l2 is numpy's.
     with tempfile.TemporaryDirectory() as log_dir:
         records = log_one_step(model, log_dir, x)
     l2 = {(r.layer, r.part, r.gate): r.value for r in records if r.stat == "l2" and r.step == 0}
     want_l2 = expected_l2(cells)
     assert sorted(l2) == sorted(want_l2)
+    checked = {r.layer: r.value for r in records if r.stat == "self_check" and r.step == 0}
+    assert sorted(checked) == sorted({cell.layer for cell, calls in traces if calls})
+    assert all(value <= selfcheck.TOLERANCE for value in checked.values()), checked
     for key, value in want_l2.items():
         assert value == pytest.approx(l2[key], rel=1e-5, abs=1e-6), key
     return cells, traces

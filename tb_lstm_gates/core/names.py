@@ -81,6 +81,11 @@ GRAD_NORM = "grad_norm"
 # weights' own `.grad` (PyTorch's GateLogger, when `log` runs between
 # `backward()` and `zero_grad()`), on the weight's own part.
 TRAIN_GRAD_NORM = "train_grad_norm"
+# The probe's self-check (`selfcheck.difference`): the largest difference
+# between the outputs recomputed from the logged blocks and the framework's
+# own, over the probe's valid steps, relative to the output's scale where
+# that exceeds 1. Written per probed layer with part = gate = TOTAL.
+SELF_CHECK = "self_check"
 # Statistics of the probe, in the order the tab lists them.
 PROBE_STATS = ACTIVATION_STATS + (GRAD_NORM,)
 # The activations of one gate on the probe's first sequence: a [time, units]

@@ -83,6 +83,26 @@ def _nonfinite(rule, index, limits):
     return findings
 
 
+def _weights_mismatch(rule, index, limits):
+    findings = []
+    for s in index.by_stat[metadata.SELF_CHECK]:
+        # inf (finite on one side only) is past any threshold; nan (no valid step) is no value.
+        i = _first(~np.isnan(s.values) & (s.values > limits["max"]))
+        if i is not None:
+            findings.append(
+                _finding(
+                    rule,
+                    s,
+                    s.steps[i],
+                    s.values[i],
+                    "The probe's outputs of %s recomputed from its logged weights differ from the model's "
+                    "own by %.3g at step %d: the logged weights are not the ones it computes with, and "
+                    "its statistics describe other weights." % (s.layer, s.values[i], s.steps[i]),
+                )
+            )
+    return findings
+
+
 def _weight_series(index, stat):
     return [s for s in index.by_stat[stat] if s.part in WEIGHT_PARTS]
 
@@ -340,6 +360,7 @@ def _spectral_norm_high(rule, index, limits):
 
 CHECKS = {
     "nonfinite": _nonfinite,
+    "weights_mismatch": _weights_mismatch,
     "update_ratio_high": _update_ratio_high,
     "update_ratio_stalled": _update_ratio_stalled,
     "l2_exploding": _l2_exploding,

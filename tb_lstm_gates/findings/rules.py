@@ -7,6 +7,7 @@ import collections
 import dataclasses
 import math
 
+from tb_lstm_gates.core import selfcheck
 from tb_lstm_gates.logs import metadata
 
 SEVERITIES = ("info", "warning", "error")
@@ -31,6 +32,7 @@ STATS_READ = frozenset(
         metadata.GRAD_NORM,
         metadata.PENALTY,
         metadata.LOSS,
+        metadata.SELF_CHECK,
     }
 )
 
@@ -68,6 +70,22 @@ RULES = (
         "any non-finite weight poisons every output it reaches; the first block and step show where it began",
         "lower the learning rate, clip gradients (`clipnorm`), look for log(0) or division by zero in the "
         "loss, and restart from the last finite checkpoint",
+    ),
+    Rule(
+        "weights_mismatch",
+        "error",
+        metadata.SELF_CHECK,
+        {"max": (selfcheck.TOLERANCE, "largest self-check difference of a healthy cell")},
+        "the probe's outputs recomputed from the logged weights differ from the model's own: the logged "
+        "weights are not the ones the layer computes with (value: the largest difference, relative to the "
+        "output's scale where it exceeds 1)",
+        "the recomputation runs in float64, the framework in float32: on every healthy structure of the "
+        "Keras test generator, the demo's 40-step char model, tf_keras layers and the docs' examples, the "
+        "two differ by at most about 1e-6; weights changed behind the logger (one recurrent weight in ten "
+        "dropped, halved inputs) move the outputs by 1e-2 and more",
+        "look for a wrapper or custom cell that changes the weights or inputs the cell computes with (weight "
+        "drop, a parametrization, a custom `call`); every statistic of the layer describes other weights "
+        "until the logger reads the ones the model uses (see the self-check in docs/probe.md)",
     ),
     Rule(
         "update_ratio_high",

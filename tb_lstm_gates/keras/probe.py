@@ -43,12 +43,16 @@ tf_keras layers with `time_major=True`, and cells the model does not call on
 the probe.
 """
 
+import dataclasses
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
 
 from tb_lstm_gates.core import activations, callers, layouts, stats
+from tb_lstm_gates.keras import probe_reference
 from tb_lstm_gates.keras.probe_calls import calls_to_numpy, record_calls, to_numpy
 from tb_lstm_gates.keras.probe_run import (
     GRADIENT_BACKENDS,
@@ -145,6 +149,8 @@ class ProbeLogger:
         self._owners = {}  # id(recurrent layer) -> (layer, its stack of probed cells or None)
         self._order = []  # (id of a layer or cell, index of its call), in call order
         self._missing_warned = False
+        self._unchecked = set()  # layers whose self-check could not run, warned about
+        self._warned = set()  # layers whose self-check failed, warned about
         self._compiled_capture = None  # a tf.function of _run_recording, False where one cannot be
         skipped = []
         for cell in cells:
@@ -226,7 +232,8 @@ class ProbeLogger:
             if key in traced:
                 # A direct call of the cell: one step from the states it was given.
                 cell = next(c for c in self._cells if id(c.obj) == key)
-                traced[key].append(_trace(cell, inputs[:, None], None, False, states))
+                trace = _trace(cell, inputs[:, None], None, False, states)
+                traced[key].append(self._checked(trace, cell, probe_reference.step_outputs, inputs, states))
                 continue
             rnn, stack = self._owners[key]
             if stack is None:
@@ -238,7 +245,11 @@ class ProbeLogger:
                 count = 1 if cell.layout.cell == "gru" else 2
                 own, states = (None, None) if states is None else (states[:count], states[count:])
                 trace = _trace(cell, sequence, mask, rnn.go_backwards, own)
-                traced[id(cell.obj)].append(trace)
+                traced[id(cell.obj)].append(
+                    self._checked(
+                        trace, cell, probe_reference.layer_outputs, sequence, mask, rnn.go_backwards, own
+                    )
+                )
                 # The next stacked cell reads this one's outputs, in the input's time order.
                 sequence = trace.outputs[:, ::-1] if rnn.go_backwards else trace.outputs
         missing = [cell.layer for cell in self._cells if not traced[id(cell.obj)]]
@@ -251,10 +262,26 @@ class ProbeLogger:
             )
         return [(cell, traced[id(cell.obj)]) for cell in self._cells]
 
+    def _checked(self, trace: Any, cell: Any, reference: Callable[..., Any], *call: Any) -> Any:
+        """`trace` with Keras's own outputs of the call (`probe_reference`), for the self-check."""
+        try:
+            with preserved(self._model):
+                outputs = reference(cell, trace, *call)
+        except Exception as e:  # never a failed probe for a failed check; say it once
+            if cell.layer not in self._unchecked:
+                self._unchecked.add(cell.layer)
+                warnings.warn(
+                    "tb-lstm-gates cannot self-check the probe of %s (%s: %s): nothing verifies that its "
+                    "logged weights are the ones it computes with" % (cell.layer, type(e).__name__, e),
+                    stacklevel=callers.user_stacklevel(),
+                )
+            return trace
+        return dataclasses.replace(trace, reference_outputs=outputs)
+
     def log(self, writer, maps):
         """Adds the probe's statistics (and activation maps if `maps`) to the writer's current step."""
         for cell, trace in self.traces():
-            summary.write_probe_trace(writer, cell.layer, trace, maps)
+            summary.write_probe_trace(writer, cell.layer, trace, maps, self._warned)
         if self._gradient_cells:
             self._log_gradients(writer)
 

@@ -1,7 +1,7 @@
 """What a wing hands the writer: a cell's weight statistics (`CellLogger`) and a probe's trace (`write_probe_trace`)."""
 
 from tb_lstm_gates.core import activations, stats
-from tb_lstm_gates.logs import metadata
+from tb_lstm_gates.logs import metadata, selfcheck
 
 
 class CellLogger:
@@ -52,13 +52,16 @@ class CellLogger:
         self._previous[layer] = arrays
 
 
-def write_probe_trace(writer, layer, trace, maps):
+def write_probe_trace(writer, layer, trace, maps, warned=None):
     """Adds what one layer's gates did on the probe (an `activations.Trace`) to the writer's current step.
 
     Per gate: the activation statistics, the state gate's retention, each
     unit's saturated fractions and, with `maps`, the activation map and the
     probe's first sequences with the cell's state (for the tab's Text view).
+    Per layer, the self-check, where the trace has `reference_outputs`
+    (`logs.selfcheck.write_self_check`; `warned` as there).
     """
+    selfcheck.write_self_check(writer, layer, trace, warned)
     writer.write_gate_stats(
         layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace)
     )

@@ -41,6 +41,7 @@ from tb_lstm_gates.core.names import (  # noqa: F401
     SATURATION_BOUNDS,
     SATURATION_SLOPE,
     SCALAR_STATS,
+    SELF_CHECK,
     SIGMOID_SATURATION,
     SPECTRAL_NORM,
     STATES,

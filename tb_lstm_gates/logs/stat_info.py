@@ -11,6 +11,7 @@ from tb_lstm_gates.core.names import (
     SATURATED,
     SATURATED_HIGH,
     SATURATED_LOW,
+    SELF_CHECK,
     SPECTRAL_NORM,
     TRAIN_GRAD_NORM,
 )
@@ -114,6 +115,13 @@ STAT_INFO = {
         "gradient norm (training)",
         "Norm of the block's gradient on the training batch (its .grad when logged after backward()): "
         "vanishing near 0 or exploding by orders of magnitude are both unhealthy.",
+        "log",
+    ),
+    SELF_CHECK: StatInfo(
+        "self-check difference",
+        "Largest difference between the probe's outputs recomputed from the logged weights and the "
+        "framework's own (relative where outputs exceed 1): about 1e-6 is rounding; past 1e-3 the logged "
+        "weights are not the ones the model computes with.",
         "log",
     ),
     PENALTY: StatInfo(

@@ -163,8 +163,9 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
     For `tf.compat.v1.train.MonitoredTrainingSession` (or any `MonitoredSession`).
     Finds the cells when the graph is finalised (see `scopes.find_cells_by_name`), logs their
     weights right after the session is created (the weights before training)
-    and then every `every_n_steps` global steps or `every_n_secs` seconds, at
-    the graph's global step, and once more at the end. Each time, every
+    and then every `every_n_steps` global steps (at their multiples) or
+    `every_n_secs` seconds, at the graph's global step read after the run,
+    and once more at the end. Each time, every
     weight is read in one `session.run`. Only the chief (see
     `distribute.is_chief`) writes. Penalties built with `tf1_gate_penalty`
     on the cells' kernels are logged too, per block, with each cell's and
@@ -176,9 +177,15 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
 
     Args:
       log_dir: the run directory the summaries go to.
-      every_n_steps: log every this many global steps (100 if neither this
-        nor `every_n_secs` is given).
-      every_n_secs: or log at most once every this many seconds.
+      every_n_steps: log at the global steps that are multiples of this
+        (100 if neither this nor `every_n_secs` is given), whatever step
+        the session starts from (a restored global step keeps the grid).
+        The hook reads the global step after each `session.run`: runs
+        that do not move it (evaluations, a second train op of the same
+        step) never log; where one run moves it past a multiple (several
+        steps per run), the step read is logged.
+      every_n_secs: or log at most once every this many seconds, at the
+        global step read after a run that moved it.
       histogram_freq: write histograms every this many logged steps; 0 for none.
       histogram_bins: buckets per gate histogram.
       layouts: mapping from a cell's scope to its `layouts.Layout`, for cells
@@ -254,6 +261,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         self.input_depth = input_depth
         self.strict = strict
         self.hparams = None if hparams is None else dict(hparams)
+        self._every_n_steps = every_n_steps
         self._timer = tf.compat.v1.train.SecondOrStepTimer(every_secs=every_n_secs, every_steps=every_n_steps)
         self._logger = None
         self._guard = guard.FailureGuard("LSTMGatesHook", self.log_dir, strict)
@@ -293,10 +301,22 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
     def after_run(self, run_context, run_values):
         if run_values.results is None:
             return
-        # The fetched step is read while the train op runs; the next logged
-        # step is read again, with the weights, after it.
-        if self._timer.should_trigger_for_step(int(run_values.results) + 1):
+        # The fetched step was read while the run ran: before a train op
+        # moved it, and not moved at all by an evaluation run. The decision
+        # is taken on the step read after the run, as TF's
+        # CheckpointSaverHook does, and that read is made only where a train
+        # step could have reached the grid.
+        if self._due(int(run_values.results) + 1) and self._due(
+            int(run_context.session.run(self._global_step))
+        ):
             self._log(run_context.session)
+
+    def _due(self, step: int) -> bool:
+        """Whether `step`, a global step read, is one to log at (see `every_n_steps`)."""
+        if self._every_n_steps is None:
+            return bool(self._timer.should_trigger_for_step(step))
+        n = self._every_n_steps
+        return self._last_step is None or step // n > self._last_step // n
 
     def end(self, session):
         if self._logger is None:
