@@ -25,20 +25,18 @@ graph, tf_keras checkpoints and Keras `.weights.h5` files name them.
 """
 
 import os
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 from tb_lstm_gates.core import scopes, stats
 from tb_lstm_gates.core.layouts import Layout
 from tb_lstm_gates.core.scopes import strip_output_index
-from tb_lstm_gates.logs import distribute, guard, penalties, summary, tokens
+from tb_lstm_gates.logs import distribute, guard, summary, tokens
 from tb_lstm_gates.logs import hparams as hparams_summary
 from tb_lstm_gates.tf1.penalty import penalty_fetches
-from tb_lstm_gates.tf1.probe import TF1Probe, check_probe
+from tb_lstm_gates.tf1.session_logger import SESSION_LOGGERS, SessionLogger, make_probe, probe_errors
 
 
 def graph_cells(
@@ -75,73 +73,6 @@ def graph_cells(
     for cell in cells:
         cell.variables = {w: variables[strip_output_index(n)] for w, n in cell.variables.items()}
     return cells
-
-
-# One logger per writer, so `log_session` keeps the previous weights for `update_ratio`.
-_SESSION_LOGGERS = weakref.WeakKeyDictionary()
-
-
-class _SessionLogger:
-    """Reads every cell's weights and gate penalties in one `session.run` and logs them at a step.
-
-    `penalties` are `penalty_fetches` of the cells' graph: the blocks of
-    every `tf1_gate_penalty` on their kernels.
-    """
-
-    def __init__(self, writer, cells, histogram_bins, penalties=(), probe=None):
-        self.writer = writer
-        self.cells = cells
-        self.penalties = penalties
-        self.probe = probe  # a `probe.TF1Probe`, or None
-        self._logger = summary.CellLogger(writer, histogram_bins)
-        writer.set_layer_order([cell.layer for cell in cells])
-
-    def fetches(self):
-        fetches = {(i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()}
-        fetches.update((("penalty", j), p[3]) for j, p in enumerate(self.penalties))
-        if self.probe is not None:
-            fetches.update(self.probe.fetches())
-        return fetches
-
-    def write(self, step, values, histograms, session=None):
-        by_layer = {}
-        for i, cell in enumerate(self.cells):
-            arrays = by_layer[cell.layer] = {w: np.asarray(values[(i, w)]) for w in cell.variables}
-            self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
-        if self.probe is not None:
-            # The weights of this same `session.run`: the gates are those the graph would compute now.
-            self.probe.write(self.writer, values, by_layer, histograms, session)
-        self._write_fetched_penalties(values)
-        self.writer.end_step(step)
-
-    def _write_fetched_penalties(self, values):
-        # Two penalties on one kernel (or on a GRU's two kernels) add up per block.
-        per_cell = {}
-        for j, (i, part, gates, _, penalized) in enumerate(self.penalties):
-            per_gate = per_cell.setdefault(i, {}).setdefault(part, {})
-            for gate, value in zip(gates, np.asarray(values["penalty", j], dtype=np.float64).tolist()):
-                if gate in penalized:
-                    per_gate[gate] = per_gate.get(gate, 0.0) + value
-        totals = [
-            penalties.write_cell_penalties(self.writer, self.cells[i], list(parts.items()))
-            for i, parts in sorted(per_cell.items())
-        ]
-        if totals:
-            penalties.write_model_totals(self.writer, sum(totals))
-
-
-def _probe_errors(probe):
-    try:
-        check_probe(probe)
-    except ValueError as e:
-        return [str(e)]
-    return []
-
-
-def _make_probe(cells, probe, probe_tokens, probe_inputs):
-    if probe is None:
-        return None
-    return TF1Probe(tf.compat.v1.get_default_graph(), cells, probe, probe_tokens, probe_inputs)
 
 
 def _check_timing(every_n_steps, every_n_secs):
@@ -247,10 +178,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
             every_n_steps = 100
         errors = _check_timing(every_n_steps, every_n_secs)
         errors += guard.check_logging_args(log_dir, histogram_freq, histogram_bins, hparams)
-        if probe is not None:
-            errors += _probe_errors(probe)
-        if probe is None and (probe_tokens is not None or probe_inputs):
-            errors.append("probe_tokens and probe_inputs need probe=, a feed dict for the probe batch")
+        errors += probe_errors(probe, probe_tokens, probe_inputs)
         if errors:
             raise ValueError("LSTMGatesHook: " + "; ".join(errors))
         self.probe, self.probe_tokens, self.probe_inputs = probe, probe_tokens, probe_inputs
@@ -277,7 +205,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
                 "none: create it with tf.compat.v1.train.get_or_create_global_step()"
             )
         self._penalties = penalty_fetches(tf.compat.v1.get_default_graph(), self._cells)
-        self._probe = _make_probe(self._cells, self.probe, self.probe_tokens, self.probe_inputs)
+        self._probe = make_probe(self._cells, self.probe, self.probe_tokens, self.probe_inputs)
         self._chief = distribute.is_chief()
         self._fetches = None
 
@@ -290,7 +218,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         writer = summary.GateSummaryWriter(self.log_dir, step_unit="global step")
         if self.hparams is not None:
             hparams_summary.write_session(self.log_dir, self.hparams)
-        self._logger = _SessionLogger(writer, self._cells, self.histogram_bins, self._penalties, self._probe)
+        self._logger = SessionLogger(writer, self._cells, self.histogram_bins, self._penalties, self._probe)
         self._fetches = {"step": self._global_step, "values": self._logger.fetches()}
 
     def before_run(self, run_context):
@@ -389,24 +317,22 @@ def log_session(
     ```
     """
     cells = graph_cells(session.graph, layouts, input_depth)
-    errors = [] if probe is None else _probe_errors(probe)
-    if probe is None and (probe_tokens is not None or probe_inputs):
-        errors.append("probe_tokens and probe_inputs need probe=, a feed dict for the probe batch")
+    errors = probe_errors(probe, probe_tokens, probe_inputs)
     if errors:
         raise ValueError("log_session: " + "; ".join(errors))
     own = not isinstance(writer, summary.GateSummaryWriter)
     if own:
         writer = summary.GateSummaryWriter(writer, step_unit="global step" if step is None else "step")
     try:
-        logger = _SESSION_LOGGERS.get(writer)
+        logger = SESSION_LOGGERS.get(writer)
         if logger is None or [c.layer for c in logger.cells] != [c.layer for c in cells]:
-            logger = _SessionLogger(writer, cells, histogram_bins)
-            _SESSION_LOGGERS[writer] = logger
+            logger = SessionLogger(writer, cells, histogram_bins)
+            SESSION_LOGGERS[writer] = logger
         # The same cells may live in a new graph (a rebuilt model); read these.
         logger.cells = cells
         logger.penalties = penalty_fetches(session.graph, cells)
         with session.graph.as_default():
-            logger.probe = _make_probe(cells, probe, probe_tokens, probe_inputs)
+            logger.probe = make_probe(cells, probe, probe_tokens, probe_inputs)
         fetches = {"values": logger.fetches()}
         if step is None:
             global_step = tf.compat.v1.train.get_global_step(session.graph)
