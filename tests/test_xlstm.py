@@ -136,7 +136,7 @@ def test_probe_gates_m_n_and_h_equal_the_package_forward_per_head():
     model = Model()
     cells = tg.find_cells(model)
     traces = {c.layer: t for c, t in probe_traces(model, cells, x)}
-    assert set(traces) == {"stack/blocks/1/xlstm/head0", "stack/blocks/1/xlstm/head1"}
+    assert list(traces) == [c.layer for c in cells]
     layer = model.stack.blocks[1].xlstm
     # The package's own vanilla forward of the same layer, on the input the stack gave it.
     inputs = []
@@ -162,6 +162,54 @@ def test_probe_gates_m_n_and_h_equal_the_package_forward_per_head():
         # The self-check's pair: the package's own h, captured at the probe's call.
         np.testing.assert_allclose(trace.outputs, trace.reference_outputs, rtol=1e-4, atol=1e-5)
         assert trace.saturated_high[:, 0, 0].all()  # from the zero state the input sets m at the first step
+
+
+def test_mlstm_probe_gates_and_h_equal_the_package_forward_per_head():
+    x, _ = data()
+    torch.manual_seed(0)
+    model = Model()
+    # Gate weights away from the package's zero init, so the gates vary over heads and steps.
+    with torch.no_grad():
+        for b in (0, 2):
+            for linear in (
+                model.stack.blocks[b].xlstm.mlstm_cell.igate,
+                model.stack.blocks[b].xlstm.mlstm_cell.fgate,
+            ):
+                linear.weight.normal_(0.0, 0.3)
+    cells = tg.find_cells(model)
+    traces = {c.layer: t for c, t in probe_traces(model, cells, x)}
+    model.eval()
+    for b in (0, 2):
+        cell = model.stack.blocks[b].xlstm.mlstm_cell
+        seen = {}
+
+        def keep(name, seen=seen):
+            return lambda mod, args, out=None: seen.__setitem__(
+                name, (args[0] if out is None else out).numpy()
+            )
+
+        handles = [
+            cell.igate.register_forward_hook(keep("i")),
+            cell.fgate.register_forward_hook(keep("f")),
+            cell.outnorm.register_forward_pre_hook(keep("h")),
+        ]
+        with torch.no_grad():
+            model(x)
+        for handle in handles:
+            handle.remove()
+        trace = traces["stack/blocks/%d/xlstm" % b]
+        assert trace.gates == xlstm_probe.MLSTM_GATES
+        # (batch, time, heads): the package's own pre-activations, through the gates' functions.
+        np.testing.assert_allclose(
+            trace.activations[:, :, 1], 1 / (1 + np.exp(-seen["f"])), rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            trace.activations[:, :, 0], np.exp(seen["i"] - trace.activations[:, :, 2]), rtol=1e-4, atol=1e-6
+        )
+        assert (trace.activations[:, :, 2] >= seen["i"] - 1e-5).all()  # m_t bounds the step's own input
+        h = seen["h"].transpose(0, 2, 1, 3).reshape(x.shape[0], TIME, -1)
+        np.testing.assert_allclose(trace.outputs, h, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(trace.reference_outputs, h, rtol=1e-6, atol=1e-7)
 
 
 def test_the_split_follows_what_the_package_runs_not_its_names():

@@ -63,9 +63,9 @@ def probe_traces(module, cells, probe):
             for m in modules.values()
             if not isinstance(m, xlstm.XLSTM_TYPES)
         ]
-        for m in modules.values():  # the sLSTM layers' own hooks record their calls
-            if xlstm.sLSTMLayer is not None and isinstance(m, xlstm.sLSTMLayer):
-                handles += xlstm_probe.register(m, calls[id(m)])
+        for m in modules.values():  # xLSTM layers' own hooks record their calls
+            if isinstance(m, xlstm.XLSTM_TYPES):
+                handles += xlstm_probe.register_layer(m, calls[id(m)])
         try:
             with torch.no_grad():
                 for root, inputs in runs:
@@ -82,13 +82,11 @@ def probe_traces(module, cells, probe):
     arrays = {c.layer: c.arrays() for c in cells}
     for key, m in modules.items():
         mine = [c for c in cells if c.module is m]
-        if xlstm.mLSTMLayer is not None and isinstance(m, xlstm.mLSTMLayer):
-            continue  # weights only: the mLSTM's gates are not probed (docs/getting-started/xlstm.md)
         if not calls[key]:
             skipped.append("%s (not called by the model's forward)" % _module_name(mine[0]))
             continue
         if isinstance(m, xlstm.XLSTM_TYPES):
-            per_call = xlstm_probe.trace_calls(m, mine, calls[key])
+            per_call = xlstm_probe.trace_layer_calls(m, mine, calls[key])
         elif isinstance(m, _CELL_TYPES):
             per_call = [
                 [(mine[0], _trace_cell_call(mine[0], arrays[mine[0].layer], *call))] for call in calls[key]

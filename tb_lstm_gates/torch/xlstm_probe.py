@@ -191,3 +191,114 @@ def package_forward(layer, x):
     finally:
         handle.remove()
     return states.numpy(), gates.numpy()
+
+
+# mLSTM: one scalar input and forget gate per head, on the concatenated q, k, v.
+MLSTM_GATES = ("input", "forget", "stabilizer", "normalizer")
+MLSTM_FUNCTIONS = ("exp", "sigmoid", "identity", "identity")
+
+
+def register_mlstm(layer, calls):
+    """Hooks on an mLSTM layer appending one `{q, k, v, reference}` per call to `calls`; returns the handles.
+
+    `reference` is the package's own h before the cell's output norm (the
+    output of its `parallel_stabilized_simple` backend), `(batch, heads, time, head_dim)`.
+    """
+    current = {}
+    cell = layer.mlstm_cell
+
+    def pre(mod, args, kwargs):
+        current.clear()
+        for name in ("q", "k", "v"):
+            current[name] = kwargs[name].detach().to("cpu", copy=True).double().numpy()
+
+    def norm(mod, args):
+        calls.append(dict(current, reference=args[0].detach().to("cpu", copy=True).float().numpy()))
+
+    return [
+        cell.register_forward_pre_hook(pre, with_kwargs=True),
+        cell.outnorm.register_forward_pre_hook(norm),
+    ]
+
+
+def recompute_mlstm(arrays, heads, q, k, v, eps=1e-6):
+    """The mLSTM cell's parallel stabilized form in numpy (float64), from the layer's split gate blocks.
+
+    Returns a dict: `pre` `(batch, time, 2, heads)` (i, f pre-activations),
+    `m` (the row-wise stabilizer, max_s log D[t, s]), `n` (the normalizer,
+    max(|sum_s C[t, s]|, exp(-m))), `i` (exp(i_t - m_t), the weight of the
+    step's own input), `f` (sigmoid f_t), each `(batch, time, heads)`, and
+    `h` `(batch, time, heads * head_dim)`.
+    """
+    qkv = np.concatenate([q, k, v], axis=-1)
+    pre = (qkv @ arrays["gate_kernel"].astype(np.float64) + arrays["gate_bias"]).reshape(
+        *qkv.shape[:2], 2, heads
+    )
+    b, t = qkv.shape[:2]
+    d = q.shape[-1] // heads
+    qh, kh, vh = (a.reshape(b, t, heads, d).transpose(0, 2, 1, 3) for a in (q, k, v))
+    i_pre, f_pre = pre[:, :, 0].transpose(0, 2, 1), pre[:, :, 1].transpose(0, 2, 1)  # (b, heads, t)
+    log_f = np.concatenate([np.zeros((b, heads, 1)), np.cumsum(_log_sigmoid(f_pre), axis=-1)], axis=-1)
+    log_fg = log_f[:, :, 1:, None] - log_f[:, :, None, 1:]  # [t, s] = sum of log f over (s, t]
+    causal = np.tril(np.ones((t, t), bool))
+    log_d = np.where(causal, log_fg, -np.inf) + i_pre[:, :, None, :]
+    m = log_d.max(axis=-1)
+    c = (qh @ (kh / np.sqrt(d)).transpose(0, 1, 3, 2)) * np.exp(log_d - m[..., None])
+    n = np.maximum(np.abs(c.sum(axis=-1)), np.exp(-m))
+    h = (c / (n[..., None] + eps)) @ vh  # (b, heads, t, d)
+    return {
+        "pre": pre,
+        "m": m.transpose(0, 2, 1),
+        "n": n.transpose(0, 2, 1),
+        "i": np.exp(i_pre - m).transpose(0, 2, 1),
+        "f": (1.0 / (1.0 + np.exp(-f_pre))).transpose(0, 2, 1),
+        "h": h.transpose(0, 2, 1, 3).reshape(b, t, heads * d),
+    }
+
+
+def trace_mlstm_calls(layer, cell, calls):
+    """`[[(cell, Trace)] per call]` of an mLSTM layer (one unit per head), from the calls `register_mlstm` recorded.
+
+    Stand-ins for saturation: input gate `saturated_high` where the step's
+    own input sets the stabilizer (exp(i_t - m_t) = 1), `saturated_low`
+    where it underflows in float32; forget gate the sigmoid bounds.
+    """
+    arrays = xlstm.mlstm_arrays(layer)
+    heads = cell.heads
+    per_call = []
+    for call in calls:
+        run = recompute_mlstm(arrays, heads, call["q"], call["k"], call["v"])
+        acts = np.stack([run["i"], run["f"], run["m"], run["n"]], axis=2)
+        low, high = np.zeros(acts.shape, bool), np.zeros(acts.shape, bool)
+        log_i = np.log(np.maximum(run["i"], np.finfo(np.float64).tiny))
+        high[:, :, 0] = log_i >= 0.0
+        low[:, :, 0] = log_i < UNDERFLOW
+        low[:, :, 1] = run["f"] < names.SIGMOID_SATURATION[0]
+        high[:, :, 1] = run["f"] > names.SIGMOID_SATURATION[1]
+        b, t = acts.shape[:2]
+        reference = call["reference"].transpose(0, 2, 1, 3).reshape(b, t, -1)
+        trace = activations.Trace(
+            cell="mlstm",
+            gates=MLSTM_GATES,
+            functions=MLSTM_FUNCTIONS,
+            activations=acts.astype(np.float32),
+            valid=np.ones((b, t), bool),
+            outputs=run["h"].astype(np.float32),
+            saturated_low=low,
+            saturated_high=high,
+            reference_outputs=reference,
+        )
+        per_call.append([(cell, trace)])
+    return per_call
+
+
+def register_layer(layer, calls):
+    """`register` or `register_mlstm`, by the layer's kind."""
+    return (register if isinstance(layer, xlstm.sLSTMLayer) else register_mlstm)(layer, calls)
+
+
+def trace_layer_calls(layer, cells, calls):
+    """`trace_calls` or `trace_mlstm_calls`, by the layer's kind."""
+    if isinstance(layer, xlstm.sLSTMLayer):
+        return trace_calls(layer, cells, calls)
+    return trace_mlstm_calls(layer, cells[0], calls)
