@@ -10,7 +10,7 @@ xlstm = pytest.importorskip(
 )
 
 from tb_lstm_gates import torch as tg  # noqa: E402
-from tb_lstm_gates.logs import reader  # noqa: E402
+from tb_lstm_gates.logs import metadata, reader, summary  # noqa: E402
 from tb_lstm_gates.torch import xlstm_probe  # noqa: E402
 from tb_lstm_gates.torch.probe import probe_traces  # noqa: E402
 from tb_lstm_gates.torch.xlstm import slstm_arrays  # noqa: E402
@@ -277,3 +277,22 @@ def test_an_lm_model_built_from_the_readme_config_logs(tmp_path):
     assert {r.gate for r in records if r.layer.endswith("head0") and r.stat == "act_mean"} == set(
         xlstm_probe.GATES
     )
+    heads = {}
+    for path in tmp_path.iterdir():
+        for event in summary.read_events(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.content:
+                    content = metadata.parse_plugin_content(value.metadata.plugin_data.content)
+                    heads.setdefault(content.blocks[0].layer, set()).add(repr(content.heads))
+    assert heads == {
+        "xlstm_block_stack/blocks/0/xlstm": {repr({"count": 2, "head": None})},
+        "xlstm_block_stack/blocks/1/xlstm/head0": {repr({"count": 2, "head": 0})},
+        "xlstm_block_stack/blocks/1/xlstm/head1": {repr({"count": 2, "head": 1})},
+        "xlstm_block_stack/blocks/2/xlstm": {repr({"count": 2, "head": None})},
+    }
+
+
+def test_gate_penalty_names_the_xlstm_layers_it_cannot_penalize():
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="does not penalize xLSTM layers .*stack/blocks/1/xlstm/head0"):
+        tg.GatePenalty(l2=1e-3)(Model())

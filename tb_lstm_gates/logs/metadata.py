@@ -287,8 +287,8 @@ Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat"
 # say (logs before the field: sigmoid gates and tanh gates, see TANH_GATES).
 Content = collections.namedtuple(
     "Content",
-    ["kind", "blocks", "shape", "stride", "step_unit", "index", "functions"],
-    defaults=(DEFAULT_STEP_UNIT, None, None),
+    ["kind", "blocks", "shape", "stride", "step_unit", "index", "functions", "heads"],
+    defaults=(DEFAULT_STEP_UNIT, None, None, None),
 )
 # The kinds of the probe's per-gate activations, whose content names each
 # gate's activation function.
@@ -311,7 +311,18 @@ def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
 
 
 def create_summary_metadata(
-    layer, kind, cell, parts, stats, gates, stride=1, missing=(), step_unit="step", index=None, functions=None
+    layer,
+    kind,
+    cell,
+    parts,
+    stats,
+    gates,
+    stride=1,
+    missing=(),
+    step_unit="step",
+    index=None,
+    functions=None,
+    heads=None,
 ):
     """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
@@ -331,6 +342,9 @@ def create_summary_metadata(
       index: the layer's place in the model's order (0 first), or None.
       functions: for PROBE_KINDS, a mapping from each gate to the name of
         its activation function, or None.
+      heads: for a layer with heads (xLSTM), `{"count": its layer's number
+        of heads, "head": which one this layer is, or None where the units
+        are the heads (an mLSTM's scalar gates)}`; None for others.
     """
     content = {
         "version": PROTOCOL_VERSION,
@@ -356,6 +370,8 @@ def create_summary_metadata(
         content["state"] = STATES[cell]
     if functions and kind in PROBE_KINDS:
         content["functions"] = {gate: str(functions[gate]) for gate in gates}
+    if heads is not None:
+        content["heads"] = dict(heads)
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,
@@ -457,6 +473,9 @@ def parse_plugin_content(content):
     functions = parsed.get("functions")
     if not (isinstance(functions, dict) and all(isinstance(f, str) for f in functions.values())):
         functions = None
+    heads = parsed.get("heads")
+    if not (isinstance(heads, dict) and isinstance(heads.get("count"), int)):
+        heads = None
     return Content(
         kind,
         blocks,
@@ -465,6 +484,7 @@ def parse_plugin_content(content):
         step_unit if step_unit in STEP_UNITS else DEFAULT_STEP_UNIT,
         index,
         functions,
+        heads,
     )
 
 

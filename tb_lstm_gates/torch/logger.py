@@ -245,6 +245,9 @@ class GateLogger:
         if self._writer is None:
             self._writer = summary.GateSummaryWriter(self.log_dir, step_unit=self.step_unit)
             self._writer.set_layer_order([cell.layer for cell in cells])
+            for cell in cells:
+                if getattr(cell, "heads", None):
+                    self._writer.set_layer_heads(cell.layer, {"count": cell.heads, "head": cell.head})
             if self._probe_tokens is not None:
                 self._writer.write_probe_tokens(self._probe_tokens)
             self._logger = summary.CellLogger(self._writer, self.histogram_bins)

@@ -31,16 +31,22 @@ head. The q, k and v projections are parts of their own, `query`, `key`,
 """
 
 import dataclasses
+import warnings
 
 import numpy as np
 
 from tb_lstm_gates.core import layouts
 
 try:  # the wing's optional dependency
+    from xlstm import __version__ as XLSTM_VERSION
     from xlstm.blocks.mlstm.layer import mLSTMLayer
     from xlstm.blocks.slstm.layer import sLSTMLayer
 except ImportError:  # pragma: no cover - exercised where xlstm is absent
-    sLSTMLayer = mLSTMLayer = None
+    sLSTMLayer = mLSTMLayer = XLSTM_VERSION = None
+
+# The releases whose sLSTM forward the split was verified against (tests/test_xlstm.py).
+VERIFIED_VERSIONS = ("2.0.",)
+_warned = []
 
 XLSTM_TYPES = () if sLSTMLayer is None else (sLSTMLayer, mLSTMLayer)
 ROOT_NAMES = {} if sLSTMLayer is None else {sLSTMLayer: "slstm", mLSTMLayer: "mlstm"}
@@ -156,6 +162,14 @@ def mlstm_arrays(layer):
 
 def xlstm_cells(base, module):
     """The `XLSTMCell`s of one sLSTM / mLSTM layer found at `base` (its name in the logs)."""
+    if not XLSTM_VERSION.startswith(VERIFIED_VERSIONS) and not _warned:
+        _warned.append(XLSTM_VERSION)
+        warnings.warn(
+            "tb-lstm-gates splits xLSTM layers as xlstm %s runs them, verified for xlstm %s only: give "
+            "GateLogger a probe=, whose self-check compares the recomputed h with the package's own"
+            % (XLSTM_VERSION, " / ".join(v + "x" for v in VERIFIED_VERSIONS)),
+            stacklevel=2,
+        )
     if isinstance(module, sLSTMLayer):
         heads = module.slstm_cell.config.num_heads
         layout = slstm_layout()
