@@ -224,8 +224,11 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "penalties": False,
                     "index": None,
                     "step_units": set(),
+                    "heads": None,
                 },
             )
+            # xLSTM layers: {"count": heads, "head": k or None}, for the tab's head selector.
+            layer["heads"] = layer["heads"] or parsed.content.heads
             index = parsed.content.index
             if index is not None and (layer["index"] is None or index < layer["index"]):
                 layer["index"] = index
