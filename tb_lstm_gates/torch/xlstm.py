@@ -32,6 +32,7 @@ head. The q, k and v projections are parts of their own, `query`, `key`,
 
 import dataclasses
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ except ImportError:  # pragma: no cover - exercised where xlstm is absent
 
 # The releases whose sLSTM forward the split was verified against (tests/test_xlstm.py).
 VERIFIED_VERSIONS = ("2.0.",)
-_warned = []
+_warned: list[str] = []
 
 XLSTM_TYPES = () if sLSTMLayer is None else (sLSTMLayer, mLSTMLayer)
 ROOT_NAMES = {} if sLSTMLayer is None else {sLSTMLayer: "slstm", mLSTMLayer: "mlstm"}
@@ -61,12 +62,12 @@ SLSTM_INPUT_MODULES = ("fgate", "igate", "zgate", "ogate")
 MLSTM_PARTS = ("query", "key", "value")
 
 
-def slstm_layout():
+def slstm_layout() -> layouts.Layout:
     """The layout of one sLSTM head: `kernel` (head_dim, 4 * head_dim), `recurrent_kernel`, `bias` (4 * head_dim)."""
     return layouts.keras_lstm()
 
 
-def mlstm_layout():
+def mlstm_layout() -> layouts.Layout:
     """The layout of one mLSTM layer (see the module docstring)."""
     gates = ("input", "forget")
     return layouts.Layout(
@@ -97,25 +98,31 @@ class XLSTMCell:
 
     layer: str
     layout: layouts.Layout
-    module: object
-    params: dict
+    module: Any
+    params: dict[str, Any]
     head: int | None
     heads: int
     index: int = 0
     reverse: bool = False
 
-    def arrays(self):
+    def arrays(self) -> dict[str, np.ndarray]:
         """The weights of this head (or layer) as numpy copies, as the layout names them."""
         if self.head is None:
             return mlstm_arrays(self.module)
         return slstm_arrays(self.module)[self.head]
 
 
-def _numpy(tensor):
-    return tensor.detach().to("cpu", copy=True).float().numpy()
+def _numpy(tensor: Any) -> np.ndarray:
+    array: np.ndarray = tensor.detach().to("cpu", copy=True).float().numpy()
+    return array
 
 
-def slstm_arrays(layer):
+def is_slstm(module: Any) -> bool:
+    """Whether `module` is an `xlstm` sLSTM layer (False without the package)."""
+    return sLSTMLayer is not None and isinstance(module, sLSTMLayer)
+
+
+def slstm_arrays(layer: Any) -> list[dict[str, np.ndarray]]:
     """`[{kernel, recurrent_kernel, bias}]`, one mapping per head of an `sLSTMLayer`, as numpy copies.
 
     `kernel[:, g * d:(g + 1) * d]` is gate g's headwise input weight,
@@ -146,7 +153,7 @@ def slstm_arrays(layer):
     ]
 
 
-def mlstm_arrays(layer):
+def mlstm_arrays(layer: Any) -> dict[str, np.ndarray]:
     """`{gate_kernel, gate_bias, query, key, value}` of an `mLSTMLayer`, as numpy copies."""
     cell = layer.mlstm_cell
     arrays = {
@@ -160,7 +167,7 @@ def mlstm_arrays(layer):
     return arrays
 
 
-def xlstm_cells(base, module):
+def xlstm_cells(base: str, module: Any) -> list[XLSTMCell]:
     """The `XLSTMCell`s of one sLSTM / mLSTM layer found at `base` (its name in the logs)."""
     if not XLSTM_VERSION.startswith(VERIFIED_VERSIONS) and not _warned:
         _warned.append(XLSTM_VERSION)

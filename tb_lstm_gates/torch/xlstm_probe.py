@@ -30,6 +30,8 @@ Saturation of an exponential gate has no fixed bounds; its stand-ins:
 - stabilizer and normalizer: never (they are states, not gates).
 """
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -42,11 +44,11 @@ FUNCTIONS = ("exp", "sigmoid", "tanh", "sigmoid", "identity", "identity")
 UNDERFLOW = float(np.log(np.finfo(np.float32).tiny))
 
 
-def register(layer, calls):
+def register(layer: Any, calls: list[dict[str, Any]]) -> list[Any]:
     """Hooks on an sLSTM layer appending one `{x, x_conv, reference}` per call to `calls`; returns the handles."""
-    current = {}
+    current: dict[str, Any] = {}
 
-    def pre(mod, args, kwargs):
+    def pre(mod: Any, args: Any, kwargs: Any) -> None:
         x = args[0] if args else kwargs["x"]
         if kwargs.get("slstm_state") is not None or len(args) > 2:
             raise ValueError(
@@ -55,10 +57,10 @@ def register(layer, calls):
         current.clear()
         current["x"] = x.detach().to("cpu", copy=True).double().numpy()
 
-    def conv(mod, args, output):
+    def conv(mod: Any, args: Any, output: Any) -> None:
         current["x_conv"] = output.detach().to("cpu", copy=True).double().numpy()
 
-    def cell(mod, args, output):
+    def cell(mod: Any, args: Any, output: Any) -> None:
         y = output[0]  # (batch, heads, time, head_dim): the cell's output_shape BNSH
         entry = dict(current)
         entry.setdefault("x_conv", entry["x"])
@@ -72,11 +74,14 @@ def register(layer, calls):
     return handles
 
 
-def _log_sigmoid(x):
-    return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    result: np.ndarray = np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
+    return result
 
 
-def recompute(per_head, x, x_conv):
+def recompute(
+    per_head: list[dict[str, np.ndarray]], x: np.ndarray, x_conv: np.ndarray
+) -> dict[str, np.ndarray]:
     """Runs an sLSTM layer's cell in numpy (float64) from its heads' blocks.
 
     Args:
@@ -128,7 +133,7 @@ def recompute(per_head, x, x_conv):
     return out
 
 
-def _head_trace(run, h, reference):
+def _head_trace(run: dict[str, np.ndarray], h: int, reference: np.ndarray) -> activations.Trace:
     gates = run["gates"][:, :, :, h]  # (batch, time, 4, d)
     acts = np.concatenate([gates, run["m"][:, :, None, h], run["n"][:, :, None, h]], axis=2)
     low = np.zeros(acts.shape, bool)
@@ -158,7 +163,9 @@ def _head_trace(run, h, reference):
     )
 
 
-def trace_calls(layer, cells, calls):
+def trace_calls(
+    layer: Any, cells: list[Any], calls: list[dict[str, Any]]
+) -> list[list[tuple[Any, activations.Trace]]]:
     """`[[(cell, Trace)] per call]` of an sLSTM layer's head cells, from the calls `register` recorded."""
     per_call = []
     per_head = xlstm.slstm_arrays(layer)
@@ -168,7 +175,7 @@ def trace_calls(layer, cells, calls):
     return per_call
 
 
-def package_forward(layer, x):
+def package_forward(layer: Any, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """The package's own vanilla forward of an sLSTM layer's cell on `x`, for checks: `(states, gates)`.
 
     `states` `(4, time + 1, batch, hidden)` holds y, c, n, m (step 0 the
@@ -198,21 +205,21 @@ MLSTM_GATES = ("input", "forget", "stabilizer", "normalizer")
 MLSTM_FUNCTIONS = ("exp", "sigmoid", "identity", "identity")
 
 
-def register_mlstm(layer, calls):
+def register_mlstm(layer: Any, calls: list[dict[str, Any]]) -> list[Any]:
     """Hooks on an mLSTM layer appending one `{q, k, v, reference}` per call to `calls`; returns the handles.
 
     `reference` is the package's own h before the cell's output norm (the
     output of its `parallel_stabilized_simple` backend), `(batch, heads, time, head_dim)`.
     """
-    current = {}
+    current: dict[str, Any] = {}
     cell = layer.mlstm_cell
 
-    def pre(mod, args, kwargs):
+    def pre(mod: Any, args: Any, kwargs: Any) -> None:
         current.clear()
         for name in ("q", "k", "v"):
             current[name] = kwargs[name].detach().to("cpu", copy=True).double().numpy()
 
-    def norm(mod, args):
+    def norm(mod: Any, args: Any) -> None:
         calls.append(dict(current, reference=args[0].detach().to("cpu", copy=True).float().numpy()))
 
     return [
@@ -221,7 +228,9 @@ def register_mlstm(layer, calls):
     ]
 
 
-def recompute_mlstm(arrays, heads, q, k, v, eps=1e-6):
+def recompute_mlstm(
+    arrays: dict[str, np.ndarray], heads: int, q: np.ndarray, k: np.ndarray, v: np.ndarray, eps: float = 1e-6
+) -> dict[str, np.ndarray]:
     """The mLSTM cell's parallel stabilized form in numpy (float64), from the layer's split gate blocks.
 
     Returns a dict: `pre` `(batch, time, 2, heads)` (i, f pre-activations),
@@ -256,7 +265,9 @@ def recompute_mlstm(arrays, heads, q, k, v, eps=1e-6):
     }
 
 
-def trace_mlstm_calls(layer, cell, calls):
+def trace_mlstm_calls(
+    layer: Any, cell: Any, calls: list[dict[str, Any]]
+) -> list[list[tuple[Any, activations.Trace]]]:
     """`[[(cell, Trace)] per call]` of an mLSTM layer (one unit per head), from the calls `register_mlstm` recorded.
 
     Stand-ins for saturation: input gate `saturated_high` where the step's
@@ -292,13 +303,15 @@ def trace_mlstm_calls(layer, cell, calls):
     return per_call
 
 
-def register_layer(layer, calls):
+def register_layer(layer: Any, calls: list[dict[str, Any]]) -> list[Any]:
     """`register` or `register_mlstm`, by the layer's kind."""
-    return (register if isinstance(layer, xlstm.sLSTMLayer) else register_mlstm)(layer, calls)
+    return (register if xlstm.is_slstm(layer) else register_mlstm)(layer, calls)
 
 
-def trace_layer_calls(layer, cells, calls):
+def trace_layer_calls(
+    layer: Any, cells: list[Any], calls: list[dict[str, Any]]
+) -> list[list[tuple[Any, activations.Trace]]]:
     """`trace_calls` or `trace_mlstm_calls`, by the layer's kind."""
-    if isinstance(layer, xlstm.sLSTMLayer):
+    if xlstm.is_slstm(layer):
         return trace_calls(layer, cells, calls)
     return trace_mlstm_calls(layer, cells[0], calls)
