@@ -1,7 +1,7 @@
 """The torch GateLogger's cost on an xLSTM stack (the `xlstm` package, vanilla sLSTM backend, CPU).
 
-A 4-block `xLSTMBlockStack` (embedding 256, 4 heads, sLSTM at blocks 1 and
-3, mLSTM at 0 and 2; 64 steps), trained on random data. Beside the median
+A 4-block `xLSTMBlockStack` (embedding 128, 4 heads, sLSTM at blocks 1 and
+3, mLSTM at 0 and 2; 32 steps, batch 8), trained on random data. Beside the median
 time of one training step (forward, backward, Adam) it prints the median
 **blocking time** of `GateLogger.log` (what training waits for: the
 weights' copy, and the probe when there is one), with and without a probe
@@ -31,7 +31,7 @@ from xlstm import (
 
 from tb_lstm_gates.torch import GateLogger, find_cells
 
-WIDTH, TIME, BATCH, HEADS = 256, 64, 16, 4
+WIDTH, TIME, BATCH, HEADS = 128, 32, 8, 4
 
 
 def stack():
@@ -77,7 +77,7 @@ def measure(steps, probe):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(2)
     commit = subprocess.run(
