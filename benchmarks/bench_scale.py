@@ -30,7 +30,7 @@ for a before/after table; its `plugin/static` must hold a built frontend.
 
     python benchmarks/bench_scale.py [--runs 2 --steps 10000 --layers 2 --units 32]
         [--load_fast true false] [--checkout DIR] [--render]
-    python benchmarks/bench_scale.py --sweep 100 500 [--checkout DIR]
+    python benchmarks/bench_scale.py --sweep 100 500 2000 [--checkout DIR]
 """
 
 import argparse
@@ -285,7 +285,7 @@ def findings_until_complete(board):
 
 
 def sweep(launcher, checkout, root, sizes, units):
-    """Rows of the sweep table, one per number of runs in `sizes`."""
+    """Rows of the sweep table, one per number of runs in `sizes`, each yielded once measured."""
     epochs, layers = 100, 4
     source = os.path.join(root, "source")
     layer = subprocess.run(
@@ -296,12 +296,13 @@ def sweep(launcher, checkout, root, sizes, units):
         text=True,
     ).stdout.split()[-1]
     last_layer = layer.replace("lstm_0", "lstm_%d" % (layers - 1))
-    rows = []
     for n in sizes:
         logdir = os.path.join(root, "sweep_%d" % n)
-        runs = ["run_%03d" % r for r in range(n)]
+        runs = ["run_%04d" % r for r in range(n)]
         for run in runs:
-            shutil.copytree(source, os.path.join(logdir, run))
+            # Hard links, not copies: a run with its probe's sequences is about 20 MB, and
+            # 2,000 copies would fill a shared disk; TensorBoard reads each link as its own file.
+            shutil.copytree(source, os.path.join(logdir, run), copy_function=os.link)
         # As the tab asks: every run named, without wall times (which an
         # older plugin ignores, as any unknown parameter).
         series_params = [("layer", layer), ("stat", "l2"), ("wall_times", "false")] + [
@@ -331,10 +332,7 @@ def sweep(launcher, checkout, root, sizes, units):
         finally:
             board.close()
             shutil.rmtree(logdir, ignore_errors=True)
-        rows.append(
-            (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, rendered_again)
-        )
-    return rows
+        yield (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, rendered_again)
 
 
 def wait_loaded(board, runs, epochs, layer, last_layer):
@@ -358,12 +356,28 @@ def print_sweep(rows):
         "| `findings` first answer | `findings` cold (every run checked) | `findings` warm "
         "| first full render (its last data response) / again |"
     )
-    print("| --- " * 8 + "|")
+    print("| --- " * 8 + "|", flush=True)
     for n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, again in rows:
         print(
             "| %d | %.0f s | %.2f s | %.2f / %.2f s | %.2f s | %.1f s | %.2f s | %.1f (%.1f) / %.1f s |"
-            % (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, again)
+            % (n, loaded, runs_s, series_cold, series_s, first, cold, warm, rendered, data_at, again),
+            flush=True,
         )
+
+
+def commit_of(checkout):
+    """The short commit of `checkout` (with `+changes` if its tree differs), or `unknown` outside git."""
+    git = ["git", "-C", checkout]
+    try:
+        commit = subprocess.run(
+            git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def main(argv=None):
@@ -387,8 +401,8 @@ def main(argv=None):
     if args.sweep:
         try:
             print(
-                "checkout %s; one run of 100 epochs x 4 LSTM(%d) cells with probe and histograms"
-                % (checkout, args.units)
+                "checkout %s at commit %s; one run of 100 epochs x 4 LSTM(%d) cells with probe and histograms"
+                % (checkout, commit_of(checkout), args.units)
             )
             print_sweep(sweep(launcher, checkout, root, args.sweep, args.units))
         finally:

@@ -22,6 +22,33 @@ if os.environ.get("KERAS_BACKEND") not in ("torch", "jax"):
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
+# Modules whose tests are `slow`: a headless browser, a real TensorBoard
+# process, training in subprocesses (TF1, Keras backends, distributed), the
+# hypothesis generator of Keras structures, the docs' examples and site
+# build, the demo, the frontend's own test run. `-m "not slow"` leaves them out.
+SLOW_MODULES = {
+    "test_e2e_browser",
+    "test_e2e_findings",
+    "test_e2e_run_list",
+    "test_e2e_text_overview",
+    "test_plugin_tensorboard",
+    "test_tf1_suite",
+    "test_keras_backends",
+    "test_distributed",
+    "test_torch_distributed",
+    "test_every_cell_keras",
+    "test_docs_examples",
+    "test_demo_serve",
+    "test_frontend_units",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium through Playwright, one for every browser test

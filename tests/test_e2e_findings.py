@@ -234,3 +234,24 @@ def test_saturation_scatter_draws_one_dot_per_unit_at_the_chosen_step(page, url)
     assert shut[1] == origin[1] and shut[0] - origin[0] > 200
     assert frame.evaluate(UNNAMED_CONTROLS) == []
     page.screenshot("saturation_scatter.png")
+
+
+@pytest.fixture(scope="module")
+def healthy_url(tmp_path_factory):
+    root = tmp_path_factory.mktemp("healthy_logs")
+    findings_runs.train_healthy(root)
+    with tensorboard(root) as base:
+        yield base
+
+
+def test_with_no_findings_the_panel_is_one_line_and_opens_when_findings_come(page, healthy_url, url):
+    frame = page.open_tab(healthy_url)
+    headline = frame.locator(".findings .findings-headline")
+    headline.filter(has_text="No findings in 1 run.").wait_for(timeout=60000)
+    assert frame.locator(".findings-body").is_hidden()
+    panel = frame.locator(".findings").bounding_box()
+    line = frame.locator(".findings summary").bounding_box()
+    assert panel["height"] < line["height"] + 20, (panel, line)  # the summary line and the card's padding
+    # Runs with findings: the list opens below the same line, at its fixed height.
+    frame = open_findings(page, url)
+    assert frame.locator(".findings-body").bounding_box()["height"] == pytest.approx(200, abs=1)

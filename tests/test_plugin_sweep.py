@@ -19,7 +19,7 @@ from tensorboard.plugins import base_plugin
 from tb_lstm_gates.core import layouts
 from tb_lstm_gates.logs import metadata, summary
 from tb_lstm_gates.plugin import plugin as plugin_module
-from tb_lstm_gates.plugin import unpack
+from tb_lstm_gates.plugin import store
 from tb_lstm_gates.plugin.loader import LSTMGatesLoader
 
 LAYER = "lstm/lstm_cell"
@@ -246,7 +246,7 @@ def test_a_tag_logged_after_the_last_full_listing_is_served_once_that_listing_is
     tmp_path, served, monkeypatch
 ):
     plugin, _, multiplexer = served
-    monkeypatch.setattr(unpack, "KNOWN_TAGS_SECONDS", 0.5)
+    monkeypatch.setattr(store, "KNOWN_TAGS_SECONDS", 0.5)
     run = Run(os.fspath(tmp_path / "a")).log([0])
     reload(multiplexer, tmp_path)
     ctx = RequestContext()

@@ -6,7 +6,7 @@ from tensorboard.backend.event_processing import event_file_loader
 
 import tb_lstm_gates
 from tb_lstm_gates.core import layouts, stats
-from tb_lstm_gates.logs import metadata, summary
+from tb_lstm_gates.logs import hparams, metadata, summary
 
 LAYER = "lstm/lstm_cell"
 
@@ -63,7 +63,12 @@ def test_one_event_per_step_packs_a_layers_statistics_into_one_tensor(tmp_path):
     writer.end_step(7)
     writer.close()
     (event,) = _events(writer)
-    (value,) = [v for v in event.summary.value if "every_" not in v.tag]
+    # Beside the packed tensor: the plain scalars of the HParams dashboard (logs/hparams.py).
+    (value,) = [
+        v
+        for v in event.summary.value
+        if "every_" not in v.tag and v.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME
+    ]
     np.testing.assert_array_equal(
         np.frombuffer(value.tensor.tensor_content, np.float32).reshape(2, 2, 2), [[[1, 2], [3, 4]]] * 2
     )
@@ -71,7 +76,9 @@ def test_one_event_per_step_packs_a_layers_statistics_into_one_tensor(tmp_path):
     assert (content.kind, content.shape) == (metadata.STATS_KIND, (2, 2, 2))
     # Step 7 is the first step of the file: in every stride too.
     assert sorted(v.tag for v in event.summary.value) == sorted(
-        [value.tag] + ["%s/every_%d" % (value.tag, s) for s in metadata.STRIDES]
+        [value.tag]
+        + ["%s/every_%d" % (value.tag, s) for s in metadata.STRIDES]
+        + [hparams.metric_tag(LAYER, "forget", "recurrent_l2")]
     )
 
 

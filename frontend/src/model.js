@@ -49,9 +49,36 @@ export function runListSummary(total, listed, hidden) {
 /** The parts of a layer's weights (the probe's `activation` part has its own view). */
 export const weightParts = (layer) => layer.parts.filter((p) => p !== contract.activation);
 
+const byIndex = (a, b) => (a.index ?? Infinity) - (b.index ?? Infinity) || a.layer.localeCompare(b.layer);
+
 /**
- * Every layer across runs, merged, in the model's order (each layer's
- * smallest `index` across runs), those without one (older logs) after, by name:
+ * The layer names of `runs` in one order that keeps each run's own (its
+ * layers by `index`, those without one after, by name), run by run: a run's
+ * new layer goes right after its run's previous layer, or before its run's
+ * next one already listed, else last. Runs of one model share one order;
+ * runs of different models list the first run's layers, then the next's.
+ */
+export function layerOrder(runs) {
+  const order = [];
+  for (const run of runs) {
+    const own = [...run.layers].sort(byIndex).map((info) => info.layer);
+    let at = null;
+    own.forEach((layer, k) => {
+      const found = order.indexOf(layer);
+      if (found >= 0) {
+        at = found + 1;
+        return;
+      }
+      if (at === null) at = own.slice(k + 1).map((l) => order.indexOf(l)).find((p) => p >= 0) ?? order.length;
+      order.splice(at, 0, layer);
+      at += 1;
+    });
+  }
+  return order;
+}
+
+/**
+ * Every layer across runs, merged, in the runs' order (`layerOrder`):
  * {layer, cell, index, infos, runs, parts, gates, stats, histogramRuns, probeRuns, mapRuns, saturationRuns, sequenceRuns}.
  */
 export function mergeLayers(runs) {
@@ -83,8 +110,8 @@ export function mergeLayers(runs) {
       byName.set(info.layer, entry);
     }
   }
-  return [...byName.values()]
-    .sort((a, b) => (a.index ?? Infinity) - (b.index ?? Infinity) || a.layer.localeCompare(b.layer))
+  return layerOrder(runs)
+    .map((layer) => byName.get(layer))
     .map((e) => ({
       ...e,
       parts: union(e.infos.map((i) => i.parts)),

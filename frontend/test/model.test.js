@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { saturationBounds, statDescription, statLogScale, statName } from "../src/contract.js";
-import { Model, capitalized, mergeLayers, runListSummary, runMatcher, weightParts, withRunsShown } from "../src/model.js";
+import { Model, capitalized, layerOrder, mergeLayers, runListSummary, runMatcher, weightParts, withRunsShown } from "../src/model.js";
 import { CONTRACT, GRU, LSTM, RUNS, stateWith } from "./fixtures.js";
 
 const model = new Model(RUNS);
@@ -81,6 +81,21 @@ test("the activation map needs the Activations view and a visible run with maps"
   const lstm = model.currentLayer(stateWith());
   assert.deepEqual(model.activationRows(lstm), ["act_mean", "saturated_low", "saturated_high", "retention"]);
   assert.deepEqual(model.probedRuns(lstm, stateWith()), ["alpha/train"]);
+});
+
+test("runs of different models list the first run's layers in its order, then the next run's, not interleaved by index", () => {
+  const layer = (name, index) => ({ ...LSTM, layer: name, index });
+  const encoderDecoder = { run: "a_seq2seq", layers: [layer("decoder/lstm_cell", 1), layer("encoder/lstm_cell", 0)], regularization: false };
+  const tagger = { run: "b_tagger", layers: [layer("tagger/lstm_cell", 0), layer("char/lstm_cell", 1)], regularization: false };
+  const names = (runs) => new Model(runs).layers.map((l) => l.layer);
+  assert.deepEqual(names([tagger, encoderDecoder]), ["encoder/lstm_cell", "decoder/lstm_cell", "tagger/lstm_cell", "char/lstm_cell"]);
+  // A run of the same model with one more layer puts it where its own order says, not last.
+  const deeper = { run: "c_seq2seq", layers: [layer("encoder/lstm_cell", 0), layer("attention/lstm_cell", 1), layer("decoder/lstm_cell", 2)] };
+  assert.deepEqual(layerOrder([encoderDecoder, deeper]), ["encoder/lstm_cell", "attention/lstm_cell", "decoder/lstm_cell"]);
+  assert.deepEqual(layerOrder([deeper, tagger, encoderDecoder]), ["encoder/lstm_cell", "attention/lstm_cell", "decoder/lstm_cell", "tagger/lstm_cell", "char/lstm_cell"]);
+  // A run's new first layer goes before the run's next layer already listed.
+  const withEmbedding = { run: "d", layers: [layer("embed/lstm_cell", 0), layer("encoder/lstm_cell", 1)] };
+  assert.deepEqual(layerOrder([encoderDecoder, withEmbedding]), ["embed/lstm_cell", "encoder/lstm_cell", "decoder/lstm_cell"]);
 });
 
 test("merging an empty run list gives no layer", () => {

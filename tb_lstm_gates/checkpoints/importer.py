@@ -259,7 +259,7 @@ def _checkpoints_in(directory):
 
 def logged_weight_stats(run_dir):
     """`{step: {(layer, part, gate, stat): value}}` of the weight statistics a run directory holds."""
-    if not os.path.isdir(run_dir):
+    if not summary.gfile(run_dir).isdir(run_dir):  # local or remote
         return {}
     out = {}
     for r in reader.load(run_dir):

@@ -1,6 +1,5 @@
 """`LSTMGatesCallback`: per-gate weight summaries from `model.fit`."""
 
-import functools
 import os
 import warnings
 from collections.abc import Sequence
@@ -9,15 +8,22 @@ from typing import Any
 import keras
 
 from tb_lstm_gates.core import callers, stats
-from tb_lstm_gates.keras import discover, probe_calls, probe_run
-from tb_lstm_gates.keras import penalties as keras_penalties
+from tb_lstm_gates.keras import (
+    callback_args,
+    callback_steps,
+    discover,
+    probe_run,
+    run_steps,
+    step_writer,
+)
 from tb_lstm_gates.keras import probe as probe_lib
 from tb_lstm_gates.logs import background, distribute, guard, summary, tokens
+from tb_lstm_gates.logs import hparams as hparams_summary
 
 TRAIN_RUN = "train"
 
 
-class LSTMGatesCallback(keras.callbacks.Callback):
+class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
     # One class for Keras 3 and tf_keras: it subclasses Keras 3's Callback and
     # implements the few private hooks tf_keras's CallbackList asks every
     # callback for (below). Choosing the base class by the model's framework
@@ -99,6 +105,10 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         per probe sequence and as long as its time steps; or, for a probe
         of integer ids, a vocabulary (a list or dict from id to string) or
         a function from an id to its string (`tb_lstm_gates.logs.tokens`).
+      hparams: None, or the run's hyperparameters (a dict of names to bool,
+        int, float or str): `log_dir` becomes a session of TensorBoard's
+        HParams dashboard, as with `hp.KerasCallback(log_dir, hparams)`, and
+        shows the gate metrics every step writes (docs/sweeps.md).
 
     Example:
 
@@ -127,29 +137,20 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         probe: Any = None,
         probe_gradients: bool = False,
         probe_tokens: tokens.ProbeTokens | None = None,
+        hparams: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
-        self._probe_x = self._probe_tokens = None
-        try:
-            self._probe_x, self._probe_y = probe_lib.check_probe(probe, probe_gradients)
-        except ValueError as e:
-            errors.append(str(e))
-        try:
-            first = None if self._probe_x is None else keras.tree.flatten(self._probe_x)[0]
-            self._probe_tokens = tokens.check_probe_tokens(probe_tokens, first)
-        except ValueError as e:
-            errors.append(str(e))
-        if update_freq != "epoch" and not (guard.is_int(update_freq) and update_freq > 0):
-            errors.append('update_freq must be "epoch" or a positive int (batches), got %r' % (update_freq,))
-        if layers is not None and (
-            isinstance(layers, str) or not all(isinstance(n, str) for n in layers) or not layers
-        ):
-            errors.append("layers must be None or a non-empty list of layer names, got %r" % (layers,))
-        if not isinstance(probe_gradients, bool):
-            errors.append("probe_gradients must be True or False, got %r" % (probe_gradients,))
-        if errors:
-            raise ValueError("LSTMGatesCallback: " + "; ".join(errors))
+        self._probe_x, self._probe_y, self._probe_tokens = callback_args.check(
+            log_dir,
+            update_freq,
+            histogram_freq,
+            layers,
+            histogram_bins,
+            probe,
+            probe_gradients,
+            probe_tokens,
+            hparams,
+        )
         self.log_dir = os.fspath(log_dir)
         self.update_freq = update_freq
         self.histogram_freq = histogram_freq
@@ -157,6 +158,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         self.histogram_bins = histogram_bins
         self.strict = strict
         self.probe_gradients = probe_gradients
+        self.hparams = None if hparams is None else dict(hparams)
         self._guard = guard.FailureGuard("LSTMGatesCallback", self.run_dir, strict)
         # What tf_keras's CallbackList reads from every callback: logs as
         # numpy values, and no chief-only rule of its own (`is_chief` decides).
@@ -226,7 +228,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
     def _open_if_ready(self):
         if self._no_cells or self._unbuilt or not distribute.is_chief() or self._guard.failed:
             return
-        if self._writer is not None and not _exists(self._writer.path):
+        if self._writer is not None and not run_steps.exists(self._writer.path):
             # The log directory was removed between two `fit` calls (a
             # notebook's `rm -r logs`): write a new file rather than the
             # unlinked one.
@@ -263,24 +265,6 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         if distribute.is_chief():
             self._guarded(self._continue_run)
 
-    def _continue_run(self):
-        """Where this model's steps continue in `log_dir`, from the steps it already holds."""
-        self._existing.update(logged_steps(self.run_dir))
-        if not self._existing:
-            return
-        if self._iterations():
-            # A model that has trained continues the run its log_dir holds.
-            self._last_step = max(self._existing)
-            return
-        self._rerun = True
-        warnings.warn(
-            "LSTMGatesCallback: %s already holds steps %s of an earlier run, and this model has not "
-            "trained yet: its steps start again at 0 and replace them. To keep both runs, give this one "
-            "a new directory, e.g. log_dir=%r."
-            % (self.run_dir, _step_range(self._existing), self.log_dir + "_2"),
-            stacklevel=callers.user_stacklevel(),
-        )
-
     def _open(self):
         # The writer stays open for the next `fit` of this model (every step
         # is flushed as it is written), so a loop of `fit` calls leaves one
@@ -288,6 +272,8 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         # Steps count epochs or batches, as `update_freq` says; the tab names the unit on its axes.
         unit = "epoch" if self.update_freq == "epoch" else "batch"
         self._writer = summary.GateSummaryWriter(self.run_dir, step_unit=unit)
+        if self.hparams is not None:
+            hparams_summary.write_session(self.log_dir, self.hparams)
         self._writer.set_layer_order([cell.layer for cell in self._cells])
         if self._probe_tokens is not None:
             self._writer.write_probe_tokens(self._probe_tokens)
@@ -306,30 +292,6 @@ class LSTMGatesCallback(keras.callbacks.Callback):
         if self._first_epoch is None:
             self._begin_fit(epoch)
         self._epoch = epoch
-
-    def _begin_fit(self, epoch, log_base=True):
-        """Fixes the step this `fit` call starts from, and logs it (if no run holds it yet and `log_base`)."""
-        self._first_epoch = epoch
-        iterations = self._iterations()
-        if self.update_freq == "epoch":
-            # `initial_epoch` given: Keras's epoch numbers are the steps.
-            base = epoch if epoch > 0 else self._last_step or 0
-        elif iterations:
-            base = iterations
-        elif epoch > 0:
-            base = epoch * ((self.params or {}).get("steps") or 0)
-        else:
-            base = self._last_step or 0
-        self._base = base
-        if log_base and self._last_step is None and (base not in self._existing or self._rerun):
-            self._log(base)
-
-    def _fit_begun(self, epoch):
-        # A hook after the epoch began, with no `on_epoch_begin` before it:
-        # the weights before this epoch are gone, so its first step is not logged.
-        if self._first_epoch is None:
-            self._begin_fit(epoch, log_base=False)
-            self._epoch = epoch
 
     def _built_now(self):
         """Finds the cells of a model the first training step has just built; warns of the lost step."""
@@ -381,28 +343,6 @@ class LSTMGatesCallback(keras.callbacks.Callback):
                 self._guard.run(self._writer.close)
                 self._writer = None
 
-    def _iterations(self):
-        """How many steps the model's optimizer has taken, or None without one."""
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None or getattr(optimizer, "iterations", None) is None:
-            return None
-        self._sync_backend_state()
-        return int(probe_calls.to_numpy(optimizer.iterations))
-
-    def _global_batch(self, batch):
-        steps = (self.params or {}).get("steps")
-        if steps:
-            return self._base + (self._epoch - self._first_epoch) * steps + batch + 1
-        # Unknown epoch length: the optimizer's own count.
-        return self._iterations()
-
-    def _sync_backend_state(self):
-        # Keras on JAX keeps the weights out of the model's variables during an
-        # epoch; a batch hook that reads them has to put them back first.
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync is not None:
-            sync()
-
     def _log(self, step, logs=None):
         if self._writer is None or self._guard.failed or step == self._last_written:
             return
@@ -412,7 +352,7 @@ class LSTMGatesCallback(keras.callbacks.Callback):
                 "LSTMGatesCallback writes step %d again in %s, which already holds steps %s; readers show "
                 "the value written last. A run resumed from a checkpoint older than its last logged "
                 "step does this; to keep both, log to a new directory."
-                % (step, self.run_dir, _step_range(self._existing)),
+                % (step, self.run_dir, run_steps.step_range(self._existing)),
                 stacklevel=callers.user_stacklevel(),
             )
         histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
@@ -421,56 +361,14 @@ class LSTMGatesCallback(keras.callbacks.Callback):
             self._last_step = self._last_written = step
 
     def _write_step(self, step, histograms, logs):
-        # Training waits only for what reads the model (the probe, the
-        # penalties) and for a copy of the weights; statistics, histograms
-        # and writing run on the writer's thread (see `logs.background`).
-        probed = background.StepRecorder()
-        if self._probe is not None:
-            self._probe.log(probed, maps=histograms)
-        # At most one step in flight: the previous one is done before this
-        # step's copy is taken, so memory holds one snapshot at a time.
-        self._background.wait()
-        snapshot = [(cell, cell.snapshot()) for cell in self._cells]
-        penalized = background.StepRecorder()
-        penalties = [(cell, keras_penalties.cell_penalties(cell, arrays)) for cell, arrays in snapshot]
-        keras_penalties.write_penalties(penalized, self.model, penalties, (logs or {}).get("loss"))
-        self._background.submit(
-            functools.partial(
-                _write_snapshot, self._writer, self._logger, step, histograms, probed, snapshot, penalized
-            )
+        step_writer.write_step(
+            self.model,
+            self._cells,
+            self._probe,
+            self._background,
+            self._writer,
+            self._logger,
+            step,
+            histograms,
+            logs,
         )
-
-
-def _write_snapshot(writer, logger, step, histograms, probed, snapshot, penalized):
-    """One step's work on the writer's thread: statistics of the copied weights, then the event."""
-    probed.replay(writer)
-    for cell, arrays in snapshot:
-        logger.log_cell(cell.layer, cell.layout, arrays, histograms)
-    penalized.replay(writer)
-    writer.end_step(step)
-
-
-def logged_steps(run_dir):
-    """The steps of tb-lstm-gates' events in `run_dir` (local or remote), as a set; empty if none."""
-    files = summary.gfile(run_dir)
-    if not files.isdir(run_dir):
-        return set()
-    steps = set()
-    for name in files.listdir(run_dir):
-        if "tfevents" in name and name.endswith(".lstm_gates"):
-            steps.update(
-                e.step for e in summary.read_events(os.path.join(run_dir, name)) if e.HasField("summary")
-            )
-    return steps
-
-
-def _exists(path):
-    return summary.gfile(path).exists(path)
-
-
-def _step_range(steps):
-    steps = sorted(steps)
-    if steps == list(range(steps[0], steps[-1] + 1)):
-        return "%d to %d" % (steps[0], steps[-1]) if len(steps) > 1 else str(steps[0])
-    shown = ", ".join(map(str, steps[:5]))
-    return shown + (", ... %d" % steps[-1] if len(steps) > 5 else "")

@@ -14,6 +14,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from tb_lstm_gates.core import callers
+from tb_lstm_gates.logs import hparams as hparams_summary
 
 
 def is_int(value: Any) -> TypeGuard[int | np.integer[Any]]:
@@ -21,9 +22,15 @@ def is_int(value: Any) -> TypeGuard[int | np.integer[Any]]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def check_logging_args(log_dir: Any, histogram_freq: Any, histogram_bins: Any) -> list[str]:
+def check_logging_args(
+    log_dir: Any, histogram_freq: Any, histogram_bins: Any, hparams: Any = None
+) -> list[str]:
     """Messages naming each bad argument every gate logger takes; empty if all are good."""
     errors = []
+    try:
+        hparams_summary.check_hparams(hparams)
+    except ValueError as e:
+        errors.append(str(e))
     if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
         errors.append("log_dir must be a non-empty path, got %r" % (log_dir,))
     if not (is_int(histogram_freq) and histogram_freq >= 0):

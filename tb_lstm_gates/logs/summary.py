@@ -4,169 +4,38 @@ Needs numpy, tensorboard and google-crc32c only, and never imports TensorFlow:
 a PyTorch or JAX process must not pay for it. Event files are TFRecord files
 of `Event` protos, framed here with google-crc32c's compiled CRC32C
 (TensorBoard's pure-Python one runs at about 1.5 MB/s, which histograms of
-large layers feel). Files go through TensorBoard's own `gfile` (local, S3,
-fsspec), or TensorFlow's for a remote path when TensorFlow is installed, as
-remote log directories always needed it.
+large layers feel). `storage` picks the file system of a path and, on
+object storage, uploads a run as a sequence of event files.
+
+The event framing lives in `event_files`, the tensors in `tensors`, and
+what a wing hands the writer in `cell_logger`; their public names are
+re-exported here, where they have always been imported from.
 """
 
-import importlib.util
-import itertools
 import os
-import socket
-import struct
 import time
 
-import google_crc32c
 import numpy as np
-from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from tb_lstm_gates.core import activations, stats
-from tb_lstm_gates.logs import metadata
+from tb_lstm_gates.logs import event_files, hparams, metadata
+from tb_lstm_gates.logs.cell_logger import CellLogger, write_probe_trace
+from tb_lstm_gates.logs.event_files import event_file_name, gfile, read_events
+from tb_lstm_gates.logs.tensors import array_tensor, histogram_tensor, pack_histograms
 
-
-def array_tensor(values, dtype):
-    """A `TensorProto` of `values` as `dtype` (float32, float16, uint8, uint16 or uint32), any shape."""
-    values = np.ascontiguousarray(values, dtype=dtype)
-    return tensor_pb2.TensorProto(
-        dtype=_PROTO_DTYPES[values.dtype],
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in values.shape]
-        ),
-        tensor_content=values.tobytes(),
-    )
-
-
-_PROTO_DTYPES = {
-    np.dtype(np.float32): types_pb2.DT_FLOAT,
-    np.dtype(np.float16): types_pb2.DT_HALF,
-    np.dtype(np.uint8): types_pb2.DT_UINT8,
-    np.dtype(np.uint16): types_pb2.DT_UINT16,
-    np.dtype(np.uint32): types_pb2.DT_UINT32,
-}
-
-
-def pack_histograms(histograms):
-    """`(ends, counts)` of `n` histograms of `k` even buckets: float32 `(n, 2)` `[left, right]`, int64 `(n, k)`.
-
-    Args:
-      histograms: array of shape `(n, k, 3)`, rows `[left, right, count]`,
-        as `stats.gate_summary` returns.
-
-    Raises:
-      ValueError: the buckets of a histogram are not contiguous and evenly
-        spaced (what `stats` makes), so the edges cannot be rebuilt from
-        the ends, or the counts are not whole numbers below 2**32.
-    """
-    histograms = np.asarray(histograms, dtype=np.float64)
-    if histograms.ndim != 3 or histograms.shape[-1] != 3 or not histograms.shape[1]:
-        raise ValueError("histograms must have shape (gates, buckets, 3), got %s" % (histograms.shape,))
-    left, right = histograms[:, 0, 0], histograms[:, -1, 1]
-    k = histograms.shape[1]
-    edges = left[:, None] + ((right - left) / k)[:, None] * np.arange(k + 1)
-    edges[:, -1] = right
-    tolerance = 1e-6 * np.abs(right - left)[:, None] + 1e-12
-    if not (
-        np.all(np.abs(histograms[:, :, 0] - edges[:, :-1]) <= tolerance)
-        and np.all(np.abs(histograms[:, :, 1] - edges[:, 1:]) <= tolerance)
-    ):
-        raise ValueError(
-            "histogram buckets must be contiguous and evenly spaced (as stats.gate_summary makes them); "
-            "compute them with stats.gate_histograms"
-        )
-    counts = histograms[:, :, 2]
-    if not (np.all(counts >= 0) and np.all(counts < 2**32) and np.all(counts == np.round(counts))):
-        raise ValueError("histogram counts must be whole numbers from 0 to 2**32 - 1")
-    return np.stack([left, right], axis=-1).astype(np.float32), counts.astype(np.int64)
-
-
-def histogram_tensor(ends, counts):
-    """Packed histograms: `[..., ends as float32 bits, counts]` in the smallest unsigned type that holds the counts.
-
-    Args:
-      ends: float32 array `(..., 2)`, `[left, right]` of each histogram.
-      counts: int array `(..., bins)`.
-    """
-    largest = int(counts.max()) if counts.size else 0
-    dtype = next(t for t in (np.uint8, np.uint16, np.uint32) if largest <= np.iinfo(t).max)
-    bits = np.ascontiguousarray(ends, dtype=np.float32).view(dtype)
-    return array_tensor(np.concatenate([bits, counts.astype(dtype)], axis=-1), dtype)
-
-
-_file_ids = itertools.count()
-
-
-def gfile(path):
-    """The `gfile` module for `path`: TensorFlow's for a remote path when installed, else TensorBoard's."""
-    if "://" in os.fspath(path) and importlib.util.find_spec("tensorflow") is not None:
-        import tensorflow as tf
-
-        return tf.io.gfile
-    from tensorboard.compat.tensorflow_stub.io import gfile as stub_gfile
-
-    return stub_gfile
-
-
-def _masked_crc(data):
-    """TFRecord's masked CRC32C of `data`."""
-    crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-class _RecordFile:
-    """Writes TFRecords (length, its CRC, data, its CRC) to a file object."""
-
-    def __init__(self, file):
-        self._file = file
-
-    def write(self, data):
-        header = struct.pack("<Q", len(data))
-        self._file.write(
-            header + struct.pack("<I", _masked_crc(header)) + data + struct.pack("<I", _masked_crc(data))
-        )
-
-    def flush(self):
-        self._file.flush()
-
-    def close(self):
-        self._file.close()
-
-
-def read_events(path):
-    """The `Event`s of one event file, up to its last whole, intact record.
-
-    Reads the framing itself, like `_RecordFile` writes it, because
-    TensorBoard's readers import TensorFlow whenever it is installed.
-    """
-    with gfile(path).GFile(path, "rb") as f:
-        data = f.read()
-    offset = 0
-    while offset + 12 <= len(data):
-        header = data[offset : offset + 8]
-        (length,) = struct.unpack("<Q", header)
-        end = offset + 12 + length + 4
-        if end > len(data) or struct.unpack("<I", data[offset + 8 : offset + 12])[0] != _masked_crc(header):
-            return
-        record = data[offset + 12 : end - 4]
-        if struct.unpack("<I", data[end - 4 : end])[0] != _masked_crc(record):
-            return
-        yield event_pb2.Event.FromString(record)
-        offset = end
-
-
-def _open_records(path):
-    """A TFRecord writer with `write(bytes)`, `flush()` and `close()`."""
-    return _RecordFile(gfile(path).GFile(path, "wb"))
-
-
-def event_file_name(filename_suffix=""):
-    """A new event file name in TensorBoard's pattern, unique in this process."""
-    return "events.out.tfevents.%010d.%s.%d.%d%s" % (
-        time.time(),
-        socket.gethostname(),
-        os.getpid(),
-        next(_file_ids),
-        filename_suffix,
-    )
+__all__ = [
+    "SEQUENCE_STEPS",
+    "CellLogger",
+    "GateSummaryWriter",
+    "array_tensor",
+    "event_file_name",
+    "gfile",
+    "histogram_tensor",
+    "keeps_sequences",
+    "pack_histograms",
+    "read_events",
+    "write_probe_trace",
+]
 
 
 class GateSummaryWriter:
@@ -174,7 +43,8 @@ class GateSummaryWriter:
 
     Each `write_*` call adds values to the step being assembled; `end_step`
     packs them and writes them as one event, and flushes, so a run killed
-    between steps leaves only whole steps on disk. Packing, per layer:
+    between steps leaves only whole steps on disk (on object storage, the
+    steps go up every `storage.ROLL_SECONDS`, as new files). Packing, per layer:
     the scalars of the parts that share their gates and whose statistics
     nest become one float32 `[parts, stats, gates]` tensor (NaN where a
     part lacks a statistic, listed as `missing` in its metadata), the histograms one unsigned
@@ -198,8 +68,8 @@ class GateSummaryWriter:
         logdir = os.fspath(logdir)
         gfile(logdir).makedirs(logdir)
         self.logdir = logdir
-        self.path = os.path.join(logdir, event_file_name(filename_suffix))
-        self._records = _open_records(self.path)
+        self.path = os.path.join(logdir, event_files.event_file_name(filename_suffix))
+        self._records = event_files.open_records(self.path)
         self._tags = {}  # (layer, kind, cell, parts, stats, gates, missing) -> tags of stride 1 and STRIDES
         self._written = set()  # tags whose metadata this file holds
         self._step = {}
@@ -385,6 +255,15 @@ class GateSummaryWriter:
                     values += self._values(step, layer, kind, cell, (metadata.ACTIVATION,), (), gates, tensor)
         return values
 
+    def _gate_metrics(self):
+        """The step's gate metrics for the HParams dashboard, as plain scalars (see `hparams`)."""
+        values = []
+        for (layer, cell), entry in self._step.items():
+            for tag, value in hparams.gate_metrics(layer, cell, entry[0]).items():
+                values.append(hparams.scalar_value(tag, value, tag not in self._written))
+                self._written.add(tag)
+        return values
+
     def _tokens_value(self):
         """The `Summary.Value` of the probe's tokens: one time series of stride 1, never thinned."""
         parts, layer, cell = (metadata.ACTIVATION,), metadata.MODEL_LAYER, metadata.MODEL_CELL
@@ -401,7 +280,7 @@ class GateSummaryWriter:
     def end_step(self, step, wall_time=None):
         """Writes the values added since the last call as one event at `step`, and flushes."""
         if self._step:
-            values = self._packed(int(step))
+            values = self._packed(int(step)) + self._gate_metrics()
             self._step = {}
             self._write(
                 event_pb2.Event(
@@ -447,71 +326,3 @@ def _pack_part(packings, part, rows):
             parts[part] = rows
             return
     packings.append((list(rows), {part: rows}))
-
-
-class CellLogger:
-    """Splits a cell's weights, computes their statistics and hands them to a writer.
-
-    Keeps the previous step's weights of each cell (references to arrays the
-    caller no longer changes) for `update_ratio`, and the top singular
-    vectors of its recurrent blocks, from which the next step's
-    `spectral_norm` starts (see `stats.top_singular`).
-
-    Args:
-      writer: a `GateSummaryWriter`.
-      bins: histogram buckets per gate block.
-    """
-
-    def __init__(self, writer, bins=stats.DEFAULT_BINS):
-        self._writer = writer
-        self._bins = bins
-        self._previous = {}
-        self._singular = {}
-
-    def log_cell(self, layer, layout, arrays, histograms=True):
-        """Adds the statistics (and optionally histograms) of one cell to the current step.
-
-        Args:
-          layer: the cell's path, e.g. `model/lstm/lstm_cell`.
-          layout: its `layouts.Layout`.
-          arrays: mapping from weight name to numpy array, as the layout names them.
-          histograms: whether to add per-gate histograms.
-        """
-        pieces = list(layout.blocks(arrays))
-        previous = self._previous.get(layer)
-        if previous is None:
-            previous_views = [None] * len(pieces)
-        else:
-            previous_views = [view for _, _, view in layout.blocks(previous)]
-        for (part, gates, view), previous_view in zip(pieces, previous_views):
-            block_stats, hist = stats.gate_summary(view, previous_view, self._bins if histograms else 0)
-            if part == "recurrent" and view.ndim == 3:
-                # A matrix per gate (not a ConvLSTM's convolution): its spectral norm.
-                key = (layer, tuple(gates))  # a TF1 GRU has two recurrent pieces
-                block_stats[metadata.SPECTRAL_NORM], self._singular[key] = stats.top_singular(
-                    view, self._singular.get(key)
-                )
-            self._writer.write_gate_stats(layer, layout.cell, part, gates, block_stats)
-            if hist is not None:
-                self._writer.write_gate_histograms(layer, layout.cell, part, gates, hist)
-        self._previous[layer] = arrays
-
-
-def write_probe_trace(writer, layer, trace, maps):
-    """Adds what one layer's gates did on the probe (an `activations.Trace`) to the writer's current step.
-
-    Per gate: the activation statistics, the state gate's retention, each
-    unit's saturated fractions and, with `maps`, the activation map and the
-    probe's first sequences with the cell's state (for the tab's Text view).
-    """
-    writer.write_gate_stats(
-        layer, trace.cell, metadata.ACTIVATION, trace.gates, activations.gate_statistics(trace)
-    )
-    writer.write_activation_functions(layer, trace.gates, trace.functions)
-    gate, horizon = activations.retention(trace)
-    writer.write_scalar(layer, trace.cell, metadata.ACTIVATION, gate, metadata.RETENTION, horizon)
-    writer.write_unit_saturation(layer, trace.cell, trace.gates, activations.unit_saturation(trace))
-    if maps:
-        writer.write_activation_maps(layer, trace.cell, trace.gates, activations.activation_map(trace))
-        if trace.states is not None:
-            writer.write_probe_sequences(layer, trace.cell, trace.gates, activations.probe_sequences(trace))

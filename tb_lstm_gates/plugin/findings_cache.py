@@ -13,14 +13,25 @@ only the runs whose listing changed.
 TensorBoard serves requests on several threads: the table is guarded by a
 lock, and one request (or the thread it hands its remaining runs to)
 checks runs at a time; the others answer with what is kept
-(`begin_checking`).
+(`begin_checking`). `refresh` schedules the checks: a request checks
+stale runs in batches until its budget is spent, then hands the rest to a
+background thread.
 """
 
 import collections
+import logging
 import threading
+import time
+
+logger = logging.getLogger(__name__)
 
 # Threshold overrides (`set`) kept at once; each has its own findings per run.
 SETTINGS_KEPT = 4
+# Seconds a `findings` request spends checking runs before it answers with
+# the others pending (a background thread goes on with them), and the runs
+# read together (one read per batch).
+FINDINGS_BUDGET = 0.5
+FINDINGS_BATCH = 16
 
 
 def settings_key(settings):
@@ -72,3 +83,54 @@ class FindingsCache:
 
     def end_checking(self):
         self._checking.release()
+
+    def refresh(self, settings, stale, keys, check, kept, budget=FINDINGS_BUDGET):
+        """Checks the runs of `stale` and keeps their findings; returns the set of runs checked now.
+
+        `check(runs)` returns `{run: findings}` of a batch of runs; `keys`
+        is `{run: listing key}`. Runs are checked a batch at a time until
+        `budget` seconds have passed (None: all), their findings added to
+        `kept`; a background thread goes on with the others. If another
+        request or thread is checking, nothing is checked now.
+        """
+        if not stale or not self.begin_checking():
+            return set()
+        deadline = None if budget is None else time.monotonic() + budget
+        try:
+            checked = self._check_stale(settings, stale, keys, check, deadline, kept)
+        except BaseException:
+            self.end_checking()
+            raise
+        left = [run for run in stale if run not in checked]
+        if left:
+            # The lock passes to the thread, which lets it go when done.
+            threading.Thread(
+                target=self._check_in_background,
+                args=(settings, left, keys, check),
+                name="lstm_gates findings",
+                daemon=True,
+            ).start()
+        else:
+            self.end_checking()
+        return checked
+
+    def _check_stale(self, settings, stale, keys, check, deadline, kept):
+        checked = set()
+        for k in range(0, len(stale), FINDINGS_BATCH):
+            batch = stale[k : k + FINDINGS_BATCH]
+            found = check(batch)
+            for run in batch:
+                self.store(settings, run, keys[run], found[run])
+                kept[run] = found[run]
+            checked.update(batch)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        return checked
+
+    def _check_in_background(self, settings, stale, keys, check):
+        try:
+            self._check_stale(settings, stale, keys, check, None, {})
+        except Exception:  # A run that cannot be read now stays pending; the next request tries again.
+            logger.warning("LSTM Gates: checking findings failed", exc_info=True)
+        finally:
+            self.end_checking()

@@ -7,14 +7,10 @@ loads the plugin): an import error here would stop TensorBoard.
 from tensorboard.plugins import base_plugin
 
 from tb_lstm_gates.logs import metadata
+from tb_lstm_gates.plugin import limits
 
-# Points TensorBoard keeps of each `lstm_gates` time series unless the user
-# passes `--samples_per_plugin lstm_gates=N` (0: every point). A version 2
-# time series holds one point per step, so every step of a series is kept
-# up to 10,000 steps, and memory stays bounded however long a run is.
-# Beyond it both loaders keep a reservoir sample: a uniform random
-# subset of the steps, always with the latest.
-SAMPLES_CAP = 10000
+# Re-exported: `loader.SAMPLES_CAP` is where the docs and users find it.
+SAMPLES_CAP = limits.SAMPLES_CAP
 
 
 class LSTMGatesLoader(base_plugin.TBLoader):

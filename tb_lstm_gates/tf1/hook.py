@@ -27,6 +27,7 @@ graph, tf_keras checkpoints and Keras `.weights.h5` files name them.
 import os
 import weakref
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -35,6 +36,7 @@ from tb_lstm_gates.core import scopes, stats
 from tb_lstm_gates.core.layouts import Layout
 from tb_lstm_gates.core.scopes import strip_output_index
 from tb_lstm_gates.logs import distribute, guard, penalties, summary
+from tb_lstm_gates.logs import hparams as hparams_summary
 from tb_lstm_gates.tf1.penalty import penalty_fetches
 
 
@@ -161,6 +163,9 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         `scopes.find_cells_by_name` cannot find or split on its own.
       input_depth: mapping from a TF1 cell's scope to its input depth.
       strict: raise logging failures instead of warning and going on.
+      hparams: None, or the run's hyperparameters (a dict of names to bool,
+        int, float or str) to show in TensorBoard's HParams dashboard beside
+        the gate metrics every step writes (docs/sweeps.md).
 
     Example:
 
@@ -196,11 +201,12 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         layouts: Mapping[str, Layout] | None = None,
         input_depth: Mapping[str, int] | None = None,
         strict: bool = False,
+        hparams: Mapping[str, Any] | None = None,
     ) -> None:
         if every_n_steps is None and every_n_secs is None:
             every_n_steps = 100
         errors = _check_timing(every_n_steps, every_n_secs)
-        errors += guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
+        errors += guard.check_logging_args(log_dir, histogram_freq, histogram_bins, hparams)
         if errors:
             raise ValueError("LSTMGatesHook: " + "; ".join(errors))
         self.log_dir = os.fspath(log_dir)
@@ -209,6 +215,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         self.layouts = layouts
         self.input_depth = input_depth
         self.strict = strict
+        self.hparams = None if hparams is None else dict(hparams)
         self._timer = tf.compat.v1.train.SecondOrStepTimer(every_secs=every_n_secs, every_steps=every_n_steps)
         self._logger = None
         self._guard = guard.FailureGuard("LSTMGatesHook", self.log_dir, strict)
@@ -234,6 +241,8 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
 
     def _open(self):
         writer = summary.GateSummaryWriter(self.log_dir, step_unit="global step")
+        if self.hparams is not None:
+            hparams_summary.write_session(self.log_dir, self.hparams)
         self._logger = _SessionLogger(writer, self._cells, self.histogram_bins, self._penalties)
         self._fetches = {"step": self._global_step, "values": self._logger.fetches()}
 

@@ -1,7 +1,7 @@
 """`LSTMGatesCallback` for Lightning: `tb_lstm_gates.torch.GateLogger` driven by the trainer."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
@@ -27,7 +27,7 @@ class LSTMGatesCallback(pl.Callback):
         to Lightning's own scalars, so they share a run in TensorBoard.
       every_n_epochs: log after every this many epochs.
       every_n_train_steps: log every this many global steps instead of by epoch.
-      probe, penalty, layers, histogram_freq, histogram_bins, probe_tokens: as for `GateLogger`.
+      probe, penalty, layers, histogram_freq, histogram_bins, probe_tokens, hparams: as for `GateLogger`.
 
     Example:
 
@@ -49,6 +49,7 @@ class LSTMGatesCallback(pl.Callback):
         histogram_freq: int = 1,
         histogram_bins: int = stats.DEFAULT_BINS,
         probe_tokens: tokens.ProbeTokens | None = None,
+        hparams: Mapping[str, Any] | None = None,
     ) -> None:
         errors = []
         if not (guard.is_int(every_n_epochs) and every_n_epochs > 0):
@@ -70,6 +71,7 @@ class LSTMGatesCallback(pl.Callback):
             probe,
             penalty,
             probe_tokens=probe_tokens,
+            hparams=hparams,
         )
         self.log_dir = None if log_dir is None else str(log_dir)
         self.every_n_epochs = every_n_epochs
@@ -81,6 +83,7 @@ class LSTMGatesCallback(pl.Callback):
             probe=probe,
             penalty=penalty,
             probe_tokens=probe_tokens,
+            hparams=hparams,
             step_unit="epoch" if every_n_train_steps is None else "global step",
         )
         self._logger = None

@@ -12,6 +12,7 @@ from torch import nn
 
 from tb_lstm_gates.core import callers, layouts, stats
 from tb_lstm_gates.logs import background, guard, metadata, penalties, summary, tokens
+from tb_lstm_gates.logs import hparams as hparams_summary
 from tb_lstm_gates.torch.cells import find_cells, numpy_copy, unlogged_weights
 from tb_lstm_gates.torch.penalty import GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
@@ -98,6 +99,9 @@ class GateLogger:
       step_unit: what `step` counts, for the tab's x axes: "epoch", "batch",
         "global step" or "step".
       probe_tokens: None, or the probe's tokens (see above).
+      hparams: None, or the run's hyperparameters (a dict of names to bool,
+        int, float or str) to show in TensorBoard's HParams dashboard beside
+        the gate metrics every step writes (docs/sweeps.md).
 
     Example:
 
@@ -121,8 +125,9 @@ class GateLogger:
         strict: bool = False,
         step_unit: str = "step",
         probe_tokens: tokens.ProbeTokens | None = None,
+        hparams: Mapping[str, Any] | None = None,
     ) -> None:
-        errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins)
+        errors = guard.check_logging_args(log_dir, histogram_freq, histogram_bins, hparams)
         try:
             metadata.check_step_unit(step_unit)
         except ValueError as e:
@@ -161,6 +166,7 @@ class GateLogger:
         self.probe = probe
         self.penalty = penalty
         self.step_unit = step_unit
+        self.hparams = None if hparams is None else dict(hparams)
         self._writer = None
         self._logger = None
         self._background = background.BackgroundWriter()
@@ -244,6 +250,8 @@ class GateLogger:
     def _write_step(self, module, cells, step, histograms, loss):
         if self._writer is None:
             self._writer = summary.GateSummaryWriter(self.log_dir, step_unit=self.step_unit)
+            if self.hparams is not None:
+                hparams_summary.write_session(self.log_dir, self.hparams)
             self._writer.set_layer_order([cell.layer for cell in cells])
             for cell in cells:
                 if getattr(cell, "heads", None):

@@ -97,7 +97,6 @@ export class FindingsView {
    * called after each new answer is drawn (the Overview outlines the cells with findings).
    */
   async load(onData = () => {}) {
-    // The panel takes its full height before the charts below it draw, so they do not move when the findings come.
     if (!this.data) this.render();
     if (this.app.model.runs.length === 0) {
       this.latest.clear();
@@ -129,12 +128,19 @@ export class FindingsView {
     this.section.hidden = this.app.model.empty;
     if (this.section.hidden) return;
     const data = this.data;
+    // Nothing to list (the runs still being checked, or no finding): the panel is its headline alone, one
+    // line, so a healthy sweep keeps its charts in view; the list opens when the first finding comes.
+    this.body.hidden = !data || data.findings.length === 0;
     if (!data) {
       this.headline.textContent = " · checking the runs…";
-      this.body.replaceChildren(el("p", { class: "message", text: "Applying the gate-health rules to every run." }));
+      this.body.replaceChildren();
       return;
     }
     this.headline.textContent = ` · ${summary(data)}`;
+    if (this.body.hidden) {
+      this.body.replaceChildren();
+      return;
+    }
     const counts = el(
       "table",
       { class: "findings-counts" },
@@ -163,9 +169,7 @@ export class FindingsView {
         el("td", { class: "finding-message", text: f.message }),
       );
     });
-    const list = data.findings.length
-      ? el("div", { class: "findings-list" }, el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", { text: h })))), el("tbody", {}, rows)))
-      : el("p", { class: "message", text: (data.pending || []).length ? "Nothing found so far." : "The rules found nothing wrong in these runs." });
+    const list = el("div", { class: "findings-list" }, el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", { text: h })))), el("tbody", {}, rows)));
     this.body.replaceChildren(el("div", { class: "findings-runs" }, counts), list);
   }
 
