@@ -29,6 +29,7 @@ EXPECTED_RUNS = {
     ("README.md", 0): {"logs/keras_run/train": set(range(6)), "logs/torch_run": set(range(4))},
     ("docs/getting-started/pytorch.md", 0): {"logs/torch_run": set(range(4))},
     ("docs/getting-started/lightning.md", 0): {"lightning_logs/version_0": set(range(4))},
+    ("docs/getting-started/tf1.md", 1): {"logs/doc_word": {0, 20, 40, 60}},
 }
 
 

@@ -35,9 +35,10 @@ import tensorflow as tf
 from tb_lstm_gates.core import scopes, stats
 from tb_lstm_gates.core.layouts import Layout
 from tb_lstm_gates.core.scopes import strip_output_index
-from tb_lstm_gates.logs import distribute, guard, penalties, summary
+from tb_lstm_gates.logs import distribute, guard, penalties, summary, tokens
 from tb_lstm_gates.logs import hparams as hparams_summary
 from tb_lstm_gates.tf1.penalty import penalty_fetches
+from tb_lstm_gates.tf1.probe import TF1Probe, check_probe
 
 
 def graph_cells(
@@ -87,22 +88,29 @@ class _SessionLogger:
     every `tf1_gate_penalty` on their kernels.
     """
 
-    def __init__(self, writer, cells, histogram_bins, penalties=()):
+    def __init__(self, writer, cells, histogram_bins, penalties=(), probe=None):
         self.writer = writer
         self.cells = cells
         self.penalties = penalties
+        self.probe = probe  # a `probe.TF1Probe`, or None
         self._logger = summary.CellLogger(writer, histogram_bins)
         writer.set_layer_order([cell.layer for cell in cells])
 
     def fetches(self):
         fetches = {(i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()}
         fetches.update((("penalty", j), p[3]) for j, p in enumerate(self.penalties))
+        if self.probe is not None:
+            fetches.update(self.probe.fetches())
         return fetches
 
-    def write(self, step, values, histograms):
+    def write(self, step, values, histograms, session=None):
+        by_layer = {}
         for i, cell in enumerate(self.cells):
-            arrays = {w: np.asarray(values[(i, w)]) for w in cell.variables}
+            arrays = by_layer[cell.layer] = {w: np.asarray(values[(i, w)]) for w in cell.variables}
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
+        if self.probe is not None:
+            # The weights of this same `session.run`: the gates are those the graph would compute now.
+            self.probe.write(self.writer, values, by_layer, histograms, session)
         self._write_fetched_penalties(values)
         self.writer.end_step(step)
 
@@ -120,6 +128,20 @@ class _SessionLogger:
         ]
         if totals:
             penalties.write_model_totals(self.writer, sum(totals))
+
+
+def _probe_errors(probe):
+    try:
+        check_probe(probe)
+    except ValueError as e:
+        return [str(e)]
+    return []
+
+
+def _make_probe(cells, probe, probe_tokens, probe_inputs):
+    if probe is None:
+        return None
+    return TF1Probe(tf.compat.v1.get_default_graph(), cells, probe, probe_tokens, probe_inputs)
 
 
 def _check_timing(every_n_steps, every_n_secs):
@@ -166,6 +188,14 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
       hparams: None, or the run's hyperparameters (a dict of names to bool,
         int, float or str) to show in TensorBoard's HParams dashboard beside
         the gate metrics every step writes (docs/sweeps.md).
+      probe: None, or a feed dict for the model's placeholders (a probe
+        batch, its sequence lengths, keep_prob 1.0): each logged step also
+        holds what every cell's gates did on it (see `tb_lstm_gates.tf1.probe`),
+        fetched with the weights in the same `session.run`.
+      probe_tokens: None, or the probe's tokens for the tab's Text view (see
+        `tb_lstm_gates.logs.tokens`).
+      probe_inputs: `{cell scope: batch-major input tensor}` for cells no
+        `dynamic_rnn` runs (a warning names them).
 
     Example:
 
@@ -202,13 +232,21 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         input_depth: Mapping[str, int] | None = None,
         strict: bool = False,
         hparams: Mapping[str, Any] | None = None,
+        probe: dict | None = None,
+        probe_tokens: tokens.ProbeTokens | None = None,
+        probe_inputs: Mapping[str, tf.Tensor] | None = None,
     ) -> None:
         if every_n_steps is None and every_n_secs is None:
             every_n_steps = 100
         errors = _check_timing(every_n_steps, every_n_secs)
         errors += guard.check_logging_args(log_dir, histogram_freq, histogram_bins, hparams)
+        if probe is not None:
+            errors += _probe_errors(probe)
+        if probe is None and (probe_tokens is not None or probe_inputs):
+            errors.append("probe_tokens and probe_inputs need probe=, a feed dict for the probe batch")
         if errors:
             raise ValueError("LSTMGatesHook: " + "; ".join(errors))
+        self.probe, self.probe_tokens, self.probe_inputs = probe, probe_tokens, probe_inputs
         self.log_dir = os.fspath(log_dir)
         self.histogram_freq = histogram_freq
         self.histogram_bins = histogram_bins
@@ -231,6 +269,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
                 "none: create it with tf.compat.v1.train.get_or_create_global_step()"
             )
         self._penalties = penalty_fetches(tf.compat.v1.get_default_graph(), self._cells)
+        self._probe = _make_probe(self._cells, self.probe, self.probe_tokens, self.probe_inputs)
         self._chief = distribute.is_chief()
         self._fetches = None
 
@@ -243,7 +282,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         writer = summary.GateSummaryWriter(self.log_dir, step_unit="global step")
         if self.hparams is not None:
             hparams_summary.write_session(self.log_dir, self.hparams)
-        self._logger = _SessionLogger(writer, self._cells, self.histogram_bins, self._penalties)
+        self._logger = _SessionLogger(writer, self._cells, self.histogram_bins, self._penalties, self._probe)
         self._fetches = {"step": self._global_step, "values": self._logger.fetches()}
 
     def before_run(self, run_context):
@@ -272,12 +311,12 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         self._guard.run(self._log_now, session)
 
     def _log_now(self, session):
-        result = session.run(self._fetches)
+        result = session.run(self._fetches, self.probe)
         step = int(result["step"])
         self._timer.update_last_triggered_step(step)
         if step != self._last_step:
             histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
-            self._logger.write(step, result["values"], histograms)
+            self._logger.write(step, result["values"], histograms, session)
             self._last_step = step
             self._logged += 1
 
@@ -290,6 +329,9 @@ def log_session(
     histogram_bins: int = stats.DEFAULT_BINS,
     layouts: Mapping[str, Layout] | None = None,
     input_depth: Mapping[str, int] | None = None,
+    probe: dict | None = None,
+    probe_tokens: tokens.ProbeTokens | None = None,
+    probe_inputs: Mapping[str, tf.Tensor] | None = None,
 ) -> int:
     """Logs the gates of every recurrent cell of `session.graph` once, for hand-written loops.
 
@@ -307,6 +349,10 @@ def log_session(
       histograms: whether to write per-gate histograms.
       histogram_bins: buckets per gate histogram.
       layouts, input_depth: as for `scopes.find_cells_by_name`.
+      probe, probe_tokens, probe_inputs: as for `LSTMGatesHook`; the probe
+        is fetched in the same `session.run` as the weights. To see the
+        gates of a past run, rebuild its graph, restore a checkpoint and
+        call `log_session(sess, run_dir, step=..., probe=feed)`.
 
     Returns:
       the step logged.
@@ -323,6 +369,11 @@ def log_session(
     ```
     """
     cells = graph_cells(session.graph, layouts, input_depth)
+    errors = [] if probe is None else _probe_errors(probe)
+    if probe is None and (probe_tokens is not None or probe_inputs):
+        errors.append("probe_tokens and probe_inputs need probe=, a feed dict for the probe batch")
+    if errors:
+        raise ValueError("log_session: " + "; ".join(errors))
     own = not isinstance(writer, summary.GateSummaryWriter)
     if own:
         writer = summary.GateSummaryWriter(writer, step_unit="global step" if step is None else "step")
@@ -334,15 +385,17 @@ def log_session(
         # The same cells may live in a new graph (a rebuilt model); read these.
         logger.cells = cells
         logger.penalties = penalty_fetches(session.graph, cells)
+        with session.graph.as_default():
+            logger.probe = _make_probe(cells, probe, probe_tokens, probe_inputs)
         fetches = {"values": logger.fetches()}
         if step is None:
             global_step = tf.compat.v1.train.get_global_step(session.graph)
             if global_step is None:
                 raise ValueError("pass step=: the graph has no global step")
             fetches["step"] = global_step
-        result = session.run(fetches)
+        result = session.run(fetches, probe)
         step = int(result["step"]) if step is None else int(step)
-        logger.write(step, result["values"], histograms)
+        logger.write(step, result["values"], histograms, session)
         return step
     finally:
         if own:
