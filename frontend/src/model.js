@@ -96,8 +96,10 @@ export function mergeLayers(runs) {
         saturationRuns: [],
         sequenceRuns: [],
         index: null,
+        heads: null,
       };
       entry.infos.push(info);
+      entry.heads = entry.heads || info.heads || null;
       entry.runs.push(run.run);
       if (info.histograms) entry.histogramRuns.push(run.run);
       if (info.parts.includes(contract.activation)) entry.probeRuns.push(run.run);
@@ -116,6 +118,20 @@ export function mergeLayers(runs) {
       gates: union(e.infos.map((i) => i.gates)),
       stats: union(e.infos.map((i) => i.stats)),
     }));
+}
+
+/**
+ * The heads of the layer `layer` is one head of (an xLSTM sLSTM layer logs each head as a layer
+ * `<path>/head<k>`, its metadata's `heads` saying which), in head order: `[{head, layer}]`; empty for
+ * a layer without heads, or whose units are its heads (an mLSTM's scalar gates).
+ */
+export function headSiblings(layers, layer) {
+  if (!layer || !layer.heads || !Number.isInteger(layer.heads.head)) return [];
+  const base = layer.layer.slice(0, layer.layer.lastIndexOf("/"));
+  return layers
+    .filter((l) => l.heads && Number.isInteger(l.heads.head) && l.layer.slice(0, l.layer.lastIndexOf("/")) === base)
+    .map((l) => ({ head: l.heads.head, layer: l.layer }))
+    .sort((a, b) => a.head - b.head);
 }
 
 /** Runs, layers and their statistics as the `runs` route lists them; every selection is read against a state. */

@@ -2,7 +2,7 @@
 // parts, smoothing, scale, reload, downloads) above the run list.
 import { el, select } from "./dom.js";
 import { statLogScale, statName } from "./contract.js";
-import { runListSummary, weightParts, withRunsShown } from "./model.js";
+import { headSiblings, runListSummary, weightParts, withRunsShown } from "./model.js";
 
 // Typing in the run filter redraws the run list at once, and asks for the charts of the runs it lets
 // through once typing pauses: each request reads every listed run, hundreds in a sweep.
@@ -104,15 +104,34 @@ export class Sidebar {
       this.controls.replaceChildren();
       return;
     }
-    const layerSelect = field(
+    const chooseLayer = (value) => app.update({ layer: value }, () => app.onLayerChanged());
+    const layerField = field(
       "Layer",
       select(
         model.layers.map((l) => [l.layer, `${l.layer} (${l.cell})`]),
         layer.layer,
-        (value) => app.update({ layer: value }, () => app.onLayerChanged()),
+        chooseLayer,
         { class: "layer-select" },
       ),
     );
+    // A layer with heads (xLSTM's sLSTM logs each head as a layer): its heads side by side in one selector.
+    const heads = headSiblings(model.layers, layer);
+    const layerSelect = heads.length
+      ? el(
+          "div",
+          { class: "layer-fields" },
+          layerField,
+          field(
+            "Head",
+            select(
+              heads.map((h) => [h.layer, `head ${h.head} of ${layer.heads.count}`]),
+              layer.layer,
+              chooseLayer,
+              { class: "head-select" },
+            ),
+          ),
+        )
+      : layerField;
     // The Activations and Text views show every activation statistic and gate, and the Overview every
     // layer: only the layer is chosen.
     if (state.view !== "weights") {

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 # The gate that decides how much of the state is kept at each step.
-RETENTION_GATE = {"lstm": "forget", "conv_lstm": "forget", "gru": "update"}
+RETENTION_GATE = {"lstm": "forget", "conv_lstm": "forget", "gru": "update", "mlstm": "forget"}
 
 
 @dataclasses.dataclass

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tb_lstm_gates.findings import exponential
 from tb_lstm_gates.findings.checks import CHECKS, Index
 from tb_lstm_gates.findings.rules import (
     RULES,
@@ -59,7 +60,7 @@ def check_series(series, settings=None):
     findings = []
     for rule in RULES:
         limits = {name: thresholds[rule.name, name] for name in rule.thresholds}
-        findings += CHECKS[rule.name](rule, index, limits)
+        findings += {**CHECKS, **exponential.CHECKS}[rule.name](rule, index, limits)
     order = {name: k for k, name in enumerate(RULES_BY_NAME)}
     findings.sort(
         key=lambda f: (

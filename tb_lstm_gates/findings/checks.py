@@ -205,6 +205,10 @@ def _saturated(rule, index, limits):
     for s in _probe_series(index, metadata.SATURATED):
         if _state_gate(s):
             continue  # the forget rules read its saturation through retention
+        if s.gate in ("input", "stabilizer", "normalizer") and (
+            (s.run, s.layer, s.part, "stabilizer", metadata.ACT_MEAN) in index.by_key
+        ):
+            continue  # exponential gating: its own rules read these (`findings.exponential`)
         start = _trailing(s.values >= limits["fraction"], limits["window"])
         if start is not None:
             low = index.by_key.get((s.run, s.layer, s.part, s.gate, metadata.SATURATED_LOW))

@@ -220,6 +220,65 @@ RULES = (
         "clip gradients, add an orthogonal penalty on the recurrent kernel "
         "(`GateRegularizer(orthogonal=...)`), lower the learning rate",
     ),
+    # Exponential gating (xLSTM; `findings.exponential`): layers whose probe logs a stabilizer.
+    Rule(
+        "stabilizer_dominates",
+        "warning",
+        "saturated_low",
+        {
+            "fraction": (0.5, "share of probe steps where the exponential input gate exp(i - m) underflows"),
+            "window": (3, "last logged steps where it must hold"),
+        },
+        "the stabilizer m, not the input, sets an exponential input gate so far below it that exp(i - m) "
+        "underflows in float32 on most of the probe (value: the share)",
+        "Beck et al. (2024, xLSTM) keep exp(i) finite with m_t = max(i_t, log f_t + m_{t-1}); where i_t - m_t "
+        "< log(float32 tiny) = -87.3 the input's weight is exactly 0 and it passes no gradient; on half of "
+        "the steps that is no longer a rare new maximum but the stabilizer ruling the gate",
+        "lower the learning rate, clip gradients, look for input-gate pre-activations with outliers (the "
+        "input scale, the input-gate weights' norm)",
+    ),
+    Rule(
+        "exponent_growing",
+        "warning",
+        "act_mean",
+        {
+            "min": (20.0, "mean stabilizer m from which growth counts"),
+            "window": (3, "last logged steps at each of which m must have grown"),
+        },
+        "the stabilizer m of an exponential-gating layer grows at every logged step and is large "
+        "(value: its mean over the probe)",
+        "m is the running maximum of the input gate's exponent; exp(20) = 4.9e8 is beyond float16's range "
+        "(65504 = exp(11.1)) and a quarter of the way to float32's overflow at exp(88.7): exponents growing "
+        "step after step are the drift the stabilizer hides until the gates' precision is gone",
+        "lower the learning rate, add weight decay on the input-gate weights, clip gradients",
+    ),
+    Rule(
+        "input_gate_closed",
+        "warning",
+        "act_mean",
+        {
+            "act_mean": (0.1, "mean stabilized input gate exp(i - m) at or under which it counts as closed"),
+            "window": (3, "last logged steps where it must hold"),
+        },
+        "a head's exponential input gate never opens: its mean stabilized activation exp(i - m) is small "
+        "(value: the mean)",
+        "from a zero state the first step's input sets m (exp(i - m) = 1), so on a probe of T steps the mean "
+        "is at least 1/T: probes of 20 steps or more let 0.1 mean the gate opened on under one step in ten",
+        "check the head's input-gate bias and weights, and whether the other heads do its work",
+    ),
+    Rule(
+        "forget_pinned",
+        "info",
+        "act_mean",
+        {
+            "act_mean": (0.999, "mean forget-gate activation at or over which it counts as pinned at 1"),
+            "window": (3, "last logged steps where it must hold"),
+        },
+        "the forget gate of an exponential-gating layer is pinned at 1 (value: its mean)",
+        "a forget gate of 0.999 keeps e^-1 of the memory after 1000 steps; xLSTM initialises forget biases "
+        "at 3 to 6 (sigmoid 0.95 to 0.998), so a mean over 0.999 is past the initialisation's range",
+        "lower the forget-gate bias, check the input scale of the forget gate, lower the learning rate",
+    ),
 )
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
 

@@ -112,6 +112,9 @@ def parse_plugin_content(content):
     functions = parsed.get("functions")
     if not (isinstance(functions, dict) and all(isinstance(f, str) for f in functions.values())):
         functions = None
+    heads = parsed.get("heads")
+    if not (isinstance(heads, dict) and isinstance(heads.get("count"), int)):
+        heads = None
     return Content(
         kind,
         blocks,
@@ -120,6 +123,7 @@ def parse_plugin_content(content):
         step_unit if step_unit in STEP_UNITS else DEFAULT_STEP_UNIT,
         index,
         functions,
+        heads,
     )
 
 

@@ -98,10 +98,11 @@ Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat"
 # `functions` maps each gate of a probe kind (PROBE_KINDS) to the name of its
 # activation function (`sigmoid`, `relu`, ...), None where the writer did not
 # say (logs before the field: sigmoid gates and tanh gates, see TANH_GATES).
+# `heads`, for layers with heads (xLSTM), `{"count": heads, "head": k or None}`, else None.
 Content = collections.namedtuple(
     "Content",
-    ["kind", "blocks", "shape", "stride", "step_unit", "index", "functions"],
-    defaults=(DEFAULT_STEP_UNIT, None, None),
+    ["kind", "blocks", "shape", "stride", "step_unit", "index", "functions", "heads"],
+    defaults=(DEFAULT_STEP_UNIT, None, None, None),
 )
 # The kinds of the probe's per-gate activations, whose content names each
 # gate's activation function.

@@ -120,7 +120,18 @@ def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
 
 
 def create_summary_metadata(
-    layer, kind, cell, parts, stats, gates, stride=1, missing=(), step_unit="step", index=None, functions=None
+    layer,
+    kind,
+    cell,
+    parts,
+    stats,
+    gates,
+    stride=1,
+    missing=(),
+    step_unit="step",
+    index=None,
+    functions=None,
+    heads=None,
 ):
     """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
@@ -140,6 +151,9 @@ def create_summary_metadata(
       index: the layer's place in the model's order (0 first), or None.
       functions: for PROBE_KINDS, a mapping from each gate to the name of
         its activation function, or None.
+      heads: for a layer with heads (xLSTM), `{"count": its layer's number
+        of heads, "head": which one this layer is, or None where the units
+        are the heads (an mLSTM's scalar gates)}`; None for others.
     """
     content = {
         "version": PROTOCOL_VERSION,
@@ -165,6 +179,8 @@ def create_summary_metadata(
         content["state"] = STATES[cell]
     if functions and kind in PROBE_KINDS:
         content["functions"] = {gate: str(functions[gate]) for gate in gates}
+    if heads is not None:
+        content["heads"] = dict(heads)
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,

@@ -75,6 +75,7 @@ class GateSummaryWriter:
         self._step = {}
         self._order = {}  # layer -> its index in the model's order
         self._functions = {}  # layer -> {gate: name of its activation function}
+        self._heads = {}  # layer -> {"count": heads, "head": k or None} (xLSTM layers)
         self._sequence_offers = {}  # layer -> probe sequences offered so far
         self._tokens = None  # the probe's tokens, until the next step writes them
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -90,6 +91,10 @@ class GateSummaryWriter:
         on the model's first recurrent layer and lists them in order.
         """
         self._order = {layer: i for i, layer in enumerate(layers)}
+
+    def set_layer_heads(self, layer, heads):
+        """Records a layer's heads (`metadata.create_summary_metadata`'s `heads`) in its summaries' metadata."""
+        self._heads[layer] = heads
 
     def write_probe_tokens(self, tokens):
         """Writes the probe's tokens (a list of lists of strings) with the next step, once."""
@@ -185,6 +190,7 @@ class GateSummaryWriter:
                         self.step_unit,
                         self._order.get(layer),
                         self._functions.get(layer),
+                        self._heads.get(layer),
                     )
                 )
             values.append(value)

@@ -60,9 +60,12 @@ def _add_layer(layers, parsed):
             "probe_sequences": False,
             "penalties": False,
             "index": None,
+            "heads": None,
             "step_units": set(),
         },
     )
+    # xLSTM layers: {"count": heads, "head": k or None}, for the tab's head selector.
+    layer["heads"] = layer["heads"] or parsed.content.heads
     index = parsed.content.index
     if index is not None and (layer["index"] is None or index < layer["index"]):
         layer["index"] = index

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from tb_lstm_gates.core import layouts
+from tb_lstm_gates.torch import xlstm
 
 _LSTM_TYPES = (nn.LSTM, nn.LSTMCell)
 _RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
@@ -78,7 +79,7 @@ def _walk(module, path, seen):
     if id(module) in seen:
         return
     seen.add(id(module))
-    if isinstance(module, _RECURRENT_TYPES):
+    if isinstance(module, _RECURRENT_TYPES + xlstm.XLSTM_TYPES):
         yield path, module
         return
     for name, child in module.named_children():
@@ -113,6 +114,8 @@ def recurrent_modules(module):
 def _cells_of(path, module):
     """The `TorchCell`s of one recurrent module found at `path` (a tuple of names)."""
     base = "/".join(path) or _ROOT_NAMES[type(module)]
+    if isinstance(module, xlstm.XLSTM_TYPES):
+        return xlstm.xlstm_cells(base, module)
     lstm = isinstance(module, _LSTM_TYPES)
     projection = getattr(module, "proj_size", 0) > 0
     bias = module.bias
@@ -132,7 +135,13 @@ def _cells_of(path, module):
     return cells
 
 
-_ROOT_NAMES = {nn.LSTM: "lstm", nn.GRU: "gru", nn.LSTMCell: "lstm_cell", nn.GRUCell: "gru_cell"}
+_ROOT_NAMES = {
+    nn.LSTM: "lstm",
+    nn.GRU: "gru",
+    nn.LSTMCell: "lstm_cell",
+    nn.GRUCell: "gru_cell",
+    **xlstm.ROOT_NAMES,
+}
 
 
 def find_cells(
@@ -157,7 +166,10 @@ def find_cells(
     names = ["/".join(path) or _ROOT_NAMES[type(m)] for path, m in found]
     if not found:
         held = ", ".join(type(unwrap(m)).__name__ for _, m in _roots(module))
-        raise ValueError("%s holds no nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell" % held)
+        kinds = "nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell"
+        if xlstm.XLSTM_TYPES:
+            kinds = "nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell, xlstm's sLSTMLayer or mLSTMLayer"
+        raise ValueError("%s holds no %s" % (held, kinds))
     if layers is None:
         return cells
     wanted = [name.replace(".", "/").strip("/") for name in layers]

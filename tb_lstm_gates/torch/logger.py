@@ -253,6 +253,7 @@ class GateLogger:
             if self.hparams is not None:
                 hparams_summary.write_session(self.log_dir, self.hparams)
             self._writer.set_layer_order([cell.layer for cell in cells])
+            _record_heads(self._writer, cells)
             if self._probe_tokens is not None:
                 self._writer.write_probe_tokens(self._probe_tokens)
             self._logger = summary.CellLogger(self._writer, self.histogram_bins)
@@ -302,6 +303,13 @@ class GateLogger:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _record_heads(writer: Any, cells: Any) -> None:
+    """Records the heads of the cells that have them (xLSTM layers) in their summaries' metadata."""
+    for cell in cells:
+        if getattr(cell, "heads", None):
+            writer.set_layer_heads(cell.layer, {"count": cell.heads, "head": cell.head})
 
 
 def _describe(module):

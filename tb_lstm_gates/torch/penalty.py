@@ -9,6 +9,7 @@ import torch
 from tb_lstm_gates.core import gate_penalty, layouts
 from tb_lstm_gates.core.gate_penalty import Coefficients
 from tb_lstm_gates.logs import metadata
+from tb_lstm_gates.torch import xlstm
 from tb_lstm_gates.torch.cells import TorchCell, blocks_of_cell, find_cells, unwrap
 
 # Parts a coefficient key may name, and the parts a key naming only a gate covers.
@@ -74,6 +75,12 @@ class GatePenalty:
     def cells(self, model: torch.nn.Module | Mapping[str, torch.nn.Module]) -> list[TorchCell]:
         """The `TorchCell`s this penalty covers in `model`."""
         cells = find_cells(model, self.layers)
+        xlstm_layers = [c.layer for c in cells if isinstance(c, xlstm.XLSTMCell)]
+        if xlstm_layers:
+            raise ValueError(
+                "GatePenalty does not penalize xLSTM layers (%s): their heads share the package's tensors; "
+                "give layers= the paths of the nn.LSTM / nn.GRU modules to penalize" % ", ".join(xlstm_layers)
+            )
         self._check_keys(cells)
         return cells
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from tb_lstm_gates.core import activations, callers
+from tb_lstm_gates.torch import xlstm, xlstm_probe
 from tb_lstm_gates.torch.cells import numpy_copy, unwrap
 
 _CELL_TYPES = (nn.LSTMCell, nn.GRUCell)
@@ -57,7 +58,14 @@ def probe_traces(module, cells, probe):
         calls[id(mod)].append((args, kwargs))
 
     with _ModelState([root for root, _ in runs]):
-        handles = [m.register_forward_pre_hook(capture, with_kwargs=True) for m in modules.values()]
+        handles = [
+            m.register_forward_pre_hook(capture, with_kwargs=True)
+            for m in modules.values()
+            if not isinstance(m, xlstm.XLSTM_TYPES)
+        ]
+        for m in modules.values():  # xLSTM layers' own hooks record their calls
+            if isinstance(m, xlstm.XLSTM_TYPES):
+                handles += xlstm_probe.register_layer(m, calls[id(m)])
         try:
             with torch.no_grad():
                 for root, inputs in runs:
@@ -77,7 +85,9 @@ def probe_traces(module, cells, probe):
         if not calls[key]:
             skipped.append("%s (not called by the model's forward)" % _module_name(mine[0]))
             continue
-        if isinstance(m, _CELL_TYPES):
+        if isinstance(m, xlstm.XLSTM_TYPES):
+            per_call = xlstm_probe.trace_layer_calls(m, mine, calls[key])
+        elif isinstance(m, _CELL_TYPES):
             per_call = [
                 [(mine[0], _trace_cell_call(mine[0], arrays[mine[0].layer], *call))] for call in calls[key]
             ]
