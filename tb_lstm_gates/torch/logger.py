@@ -312,8 +312,13 @@ def _probe_ids(probe):
 
 
 def _train_grads(cell):
-    """Copies of the cell's weights' `.grad` (those not None), taken with the snapshot."""
-    return {name: numpy_copy(p.grad) for name, p in cell.params.items() if p.grad is not None}
+    """Copies of the `.grad` of the cell's weights' leaf parameters (those not None), taken with the snapshot.
+
+    Only leaf parameters: a weight drop's raw parameter for its dropped
+    copy, none for a parametrized weight (its parameters' gradients are not
+    the weight's), so torch never warns about reading a non-leaf's `.grad`.
+    """
+    return {name: numpy_copy(p.grad) for name, p in cell.grad_params.items() if p.grad is not None}
 
 
 def _write_train_grads(writer, cell, grads):
