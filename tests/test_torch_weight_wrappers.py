@@ -357,3 +357,34 @@ def test_a_module_missing_its_weight_is_named_in_a_warning_and_left_out(tmp_path
         with pytest.warns(UserWarning, match=r"0: its weights cannot be split: it has no weight_hh_l0"):
             logger.log(model, 0)
     assert {r.layer for r in reader.load(tmp_path)} == {"1/l0"}
+
+
+def test_each_weights_origin_is_in_the_layers_metadata_for_readers_and_the_tab(tmp_path):
+    from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
+    from tensorboard.backend.event_processing import data_provider as multiplexer_data_provider
+    from tensorboard.context import RequestContext
+    from tensorboard.plugins import base_plugin
+
+    from tb_lstm_gates.logs.origins import weight_origins
+    from tb_lstm_gates.plugin.loader import LSTMGatesLoader
+
+    model = train("salesforce", steps=1)
+    model.extra = parametrized("orthogonal")
+    with tg.GateLogger(tmp_path / "run") as logger:
+        logger.log(model, 0)
+        logger.log(model, 1)
+    dropped = {"recurrent": "weight drop: weight_hh_l0_raw"}
+    expected = {
+        "rnns/0/module/l0": dropped,
+        "rnns/1/module/l0": dropped,
+        "extra/l0": {"recurrent": "parametrized: orthogonal"},
+    }
+    assert weight_origins(tmp_path) == {"run": expected}
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE)
+    multiplexer.AddRunsFromDirectory(str(tmp_path))
+    multiplexer.Reload()
+    provider = multiplexer_data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
+    plugin = LSTMGatesLoader().load(base_plugin.TBContext(data_provider=provider))
+    [run] = plugin.runs_impl(RequestContext(), "")["runs"]
+    listed = {layer["layer"]: layer["origins"] for layer in run["layers"]}
+    assert listed == {**expected, "extra/l0_reverse": {}, "extra/l1": {}, "extra/l1_reverse": {}}

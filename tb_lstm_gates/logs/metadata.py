@@ -285,10 +285,12 @@ Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat"
 # `functions` maps each gate of a probe kind (PROBE_KINDS) to the name of its
 # activation function (`sigmoid`, `relu`, ...), None where the writer did not
 # say (logs before the field: sigmoid gates and tanh gates, see TANH_GATES).
+# `origins` maps a part of STATS_KIND to where its weights come from when they
+# are not plain parameters (see `logs.origins`), None where none is named.
 Content = collections.namedtuple(
     "Content",
-    ["kind", "blocks", "shape", "stride", "step_unit", "index", "functions"],
-    defaults=(DEFAULT_STEP_UNIT, None, None),
+    ["kind", "blocks", "shape", "stride", "step_unit", "index", "functions", "origins"],
+    defaults=(DEFAULT_STEP_UNIT, None, None, None),
 )
 # The kinds of the probe's per-gate activations, whose content names each
 # gate's activation function.
@@ -311,7 +313,18 @@ def tag_for(layer, kind, cell, parts, stats, gates, stride=1, missing=()):
 
 
 def create_summary_metadata(
-    layer, kind, cell, parts, stats, gates, stride=1, missing=(), step_unit="step", index=None, functions=None
+    layer,
+    kind,
+    cell,
+    parts,
+    stats,
+    gates,
+    stride=1,
+    missing=(),
+    step_unit="step",
+    index=None,
+    functions=None,
+    origins=None,
 ):
     """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
@@ -331,6 +344,8 @@ def create_summary_metadata(
       index: the layer's place in the model's order (0 first), or None.
       functions: for PROBE_KINDS, a mapping from each gate to the name of
         its activation function, or None.
+      origins: for STATS_KIND, `{part: origin}` of the parts whose weights
+        are not plain parameters (see `logs.origins`), or None.
     """
     content = {
         "version": PROTOCOL_VERSION,
@@ -356,6 +371,8 @@ def create_summary_metadata(
         content["state"] = STATES[cell]
     if functions and kind in PROBE_KINDS:
         content["functions"] = {gate: str(functions[gate]) for gate in gates}
+    if origins and kind == STATS_KIND:
+        content["origins"] = {str(part): str(origin) for part, origin in origins.items()}
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,
@@ -457,6 +474,9 @@ def parse_plugin_content(content):
     functions = parsed.get("functions")
     if not (isinstance(functions, dict) and all(isinstance(f, str) for f in functions.values())):
         functions = None
+    origins = parsed.get("origins")
+    if not (isinstance(origins, dict) and all(isinstance(o, str) for o in origins.values())):
+        origins = None
     return Content(
         kind,
         blocks,
@@ -465,6 +485,7 @@ def parse_plugin_content(content):
         step_unit if step_unit in STEP_UNITS else DEFAULT_STEP_UNIT,
         index,
         functions,
+        origins,
     )
 
 

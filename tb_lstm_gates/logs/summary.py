@@ -205,6 +205,7 @@ class GateSummaryWriter:
         self._step = {}
         self._order = {}  # layer -> its index in the model's order
         self._functions = {}  # layer -> {gate: name of its activation function}
+        self._origins = {}  # layer -> {part: origin} of weights that are not plain parameters
         self._sequence_offers = {}  # layer -> probe sequences offered so far
         self._tokens = None  # the probe's tokens, until the next step writes them
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -220,6 +221,10 @@ class GateSummaryWriter:
         on the model's first recurrent layer and lists them in order.
         """
         self._order = {layer: i for i, layer in enumerate(layers)}
+
+    def set_weight_origins(self, layer, origins):
+        """Records where the weights of `layer`'s parts come from (`{part: origin}`, see `logs.origins`)."""
+        self._origins[layer] = dict(origins)
 
     def write_probe_tokens(self, tokens):
         """Writes the probe's tokens (a list of lists of strings) with the next step, once."""
@@ -315,6 +320,7 @@ class GateSummaryWriter:
                         self.step_unit,
                         self._order.get(layer),
                         self._functions.get(layer),
+                        self._origins.get(layer),
                     )
                 )
             values.append(value)

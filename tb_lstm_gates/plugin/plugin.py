@@ -224,8 +224,11 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
                     "penalties": False,
                     "index": None,
                     "step_units": set(),
+                    # {part: origin} of weights that are not plain parameters (see `logs.origins`).
+                    "origins": {},
                 },
             )
+            layer["origins"].update(parsed.content.origins or {})
             index = parsed.content.index
             if index is not None and (layer["index"] is None or index < layer["index"]):
                 layer["index"] = index

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from tb_lstm_gates.core import callers, layouts, stats
-from tb_lstm_gates.logs import background, guard, metadata, penalties, summary, tokens
+from tb_lstm_gates.logs import background, guard, metadata, origins, penalties, summary, tokens
 from tb_lstm_gates.torch.cells import find_cells, numpy_copy, unlogged_weights
 from tb_lstm_gates.torch.penalty import GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
@@ -270,6 +270,9 @@ class GateLogger:
             summary.write_probe_trace(self._writer, cell.layer, trace, histograms)
         model_penalty = 0.0
         for cell, arrays, grads in snapshot:
+            parts = origins.of_parts(cell.layout, cell.origins)
+            if parts:
+                self._writer.set_weight_origins(cell.layer, parts)
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
             _write_train_grads(self._writer, cell, grads)
             if cell.layer in penalized:
