@@ -300,11 +300,17 @@ def test_reading_a_spectral_norm_in_training_mode_leaves_its_vectors_untouched()
     lstm = parametrized("spectral_norm")
     lstm(torch.randn(5, 2, 3))
     state = copy.deepcopy(lstm.state_dict())
+    versions = {name: value._version for name, value in lstm.state_dict().items()}
     rng = torch.random.get_rng_state()
-    tg.find_cells(lstm)
+    cells = tg.find_cells(lstm)
     assert lstm.training and all(m.training for m in lstm.modules())
     for name, value in lstm.state_dict().items():
-        assert torch.equal(value, state[name]) and value._version == lstm.state_dict()[name]._version, name
+        # Not even written in place and put back: the power iteration never ran.
+        assert torch.equal(value, state[name]) and value._version == versions[name], name
+    # What eval mode computes with: sigma from the stored u and v.
+    with torch.no_grad():
+        expected = lstm.eval().weight_hh_l1_reverse
+    assert torch.equal(cells[3].params["weight_hh"].detach(), expected)
     assert torch.equal(torch.random.get_rng_state(), rng)
 
 
