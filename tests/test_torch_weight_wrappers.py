@@ -394,3 +394,20 @@ def test_each_weights_origin_is_in_the_layers_metadata_for_readers_and_the_tab(t
     [run] = plugin.runs_impl(RequestContext(), "")["runs"]
     listed = {layer["layer"]: layer["origins"] for layer in run["layers"]}
     assert listed == {**expected, "extra/l0_reverse": {}, "extra/l1": {}, "extra/l1_reverse": {}}
+
+
+def test_a_parametrization_that_fails_is_named_in_a_warning_never_raised(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.LSTM(3, H), nn.GRU(3, H))
+    parametrize.register_parametrization(model[0], "weight_hh_l0", Halved())
+
+    def broken(w):
+        raise RuntimeError("needs a batch statistic")
+
+    model[0].parametrizations.weight_hh_l0[0].forward = broken
+    with tg.GateLogger(tmp_path) as logger:
+        with pytest.warns(
+            UserWarning, match=r"0: its weights cannot be split: computing its weight_hh_l0 raised"
+        ):
+            logger.log(model, 0)
+    assert {r.layer for r in reader.load(tmp_path)} == {"1/l0"}

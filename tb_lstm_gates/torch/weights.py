@@ -73,9 +73,12 @@ def resolve(module, name, parent=None):
         raw = None if owner is None else owner._parameters.get(raw_name)
         if raw is not None:
             return Weight(raw, "weight drop: %s%s" % (raw_name, where), raw, (raw,))
-    if parametrize.is_parametrized(module, name):
-        return _parametrized(module, name)
-    hook = _weight_hook(module, name)
+    try:
+        if parametrize.is_parametrized(module, name):
+            return _parametrized(module, name)
+        hook = _weight_hook(module, name)
+    except Exception as e:  # a custom parametrization's own failure: named, never raised into training
+        raise Unsplittable("computing its %s raised %s: %s" % (name, type(e).__name__, e)) from None
     if hook is not None:
         return hook
     param = module._parameters.get(name)
