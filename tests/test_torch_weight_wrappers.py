@@ -411,3 +411,21 @@ def test_a_parametrization_that_fails_is_named_in_a_warning_never_raised(tmp_pat
         ):
             logger.log(model, 0)
     assert {r.layer for r in reader.load(tmp_path)} == {"1/l0"}
+
+
+@pytest.mark.parametrize("style", sorted(WRAPPERS))
+def test_a_weight_drop_checkpoint_imports_the_raw_weights_under_the_live_names(style):
+    from tb_lstm_gates.torch.state_dict import cells_from_state_dict, state_arrays
+
+    model = train(style, steps=1)
+    live = {c.layer: c.arrays() for c in tg.find_cells(model)}
+    with torch.no_grad():
+        model.eval()(TOKENS[0])  # salesforce's eval forward registers the raw weight again as weight_hh_l0
+    state = model.state_dict()
+    imported = cells_from_state_dict({k: tuple(v.shape) for k, v in state.items()})
+    assert [layer for layer, _, _ in imported] == sorted(live)
+    for layer, _, keys in imported:
+        assert keys["weight_hh"].endswith("weight_hh_l0_raw")
+        arrays = state_arrays(state, keys.values())
+        for weight, key in keys.items():
+            np.testing.assert_array_equal(arrays[key], live[layer][weight])
