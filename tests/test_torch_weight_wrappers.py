@@ -344,7 +344,7 @@ def test_a_quantized_lstm_gets_one_warning_naming_it_never_an_exception(tmp_path
             return self.lstm(x)[0] + self.gru(x)[0]
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # torch's own deprecation of quantized tensors
+        warnings.simplefilter("ignore")  # torch's own deprecations of quantization
         model = torch.ao.quantization.quantize_dynamic(Tagger(), {nn.LSTM}, dtype=torch.qint8)
     with tg.GateLogger(tmp_path, probe=torch.randn(5, 2, 3)) as logger:
         with pytest.warns(UserWarning, match="lstm: a quantized LSTM") as caught:
