@@ -124,7 +124,7 @@ def _to_device(probe, device):
 
 
 class _Intercepted:
-    """Records every call of `modules` (`{id: module}`) in `calls` (`{id: [(args, kwargs, output)]}`).
+    """Records every call of `modules` (`{id: module}`) in `calls` (`{id: [(args, kwargs, output, weights)]}`).
 
     An instance-level wrapper of each module's `forward` for the duration
     of the block: `module(...)` reaches it through `__call__`, and so does a
@@ -140,14 +140,21 @@ class _Intercepted:
         self._saved = []
         for key, module in self._modules.items():
             self._saved.append((module, module.__dict__.get("forward", _MISSING)))
-            module.forward = self._wrap(module.forward, self._calls[key])
+            module.forward = self._wrap(module, module.forward, self._calls[key])
         return self
 
     @staticmethod
-    def _wrap(forward, calls):
+    def _wrap(module, forward, calls):
         def recorded(*args, **kwargs):
+            # The weights this call computes with, as an nn.LSTM / nn.GRU's forward reads them
+            # (`_update_flat_weights`): after a wrapper set them, before the call.
+            names = getattr(module, "_flat_weights_names", ()) if getattr(module, "num_layers", 1) > 1 else ()
+            weights = {
+                name: getattr(module, name, flat)
+                for name, flat in zip(names, getattr(module, "_flat_weights", ()))
+            }
             output = forward(*args, **kwargs)
-            calls.append((args, kwargs, output))
+            calls.append((args, kwargs, output, weights))
             return output
 
         return recorded
@@ -249,7 +256,7 @@ def _run(cell, arrays, x, mask, backwards, state):
     return activations.gru(cell.layout, arrays, x, mask, backwards, reset_after=True, initial_state=state)
 
 
-def _trace_rnn(module, cells, arrays, args, kwargs, output):
+def _trace_rnn(module, cells, arrays, args, kwargs, output, weights):
     """Traces of every layer and direction of an `nn.LSTM` / `nn.GRU`, from one captured call, in `cells` order."""
     inputs = args[0] if args else kwargs["input"]
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
@@ -283,10 +290,11 @@ def _trace_rnn(module, cells, arrays, args, kwargs, output):
             trace = traces[cell.layer] = _run(cell, arrays[cell.layer], x, mask, cell.reverse, state)
             outputs.append(trace.outputs[:, ::-1] if cell.reverse else trace.outputs)
         x = np.concatenate(outputs, axis=-1)
-    return reference.rnn(module, [(cell, traces[cell.layer]) for cell in cells], output, packed, unbatched)
+    pairs = [(cell, traces[cell.layer]) for cell in cells]
+    return reference.rnn(module, pairs, (args, kwargs, output, weights), packed, unbatched)
 
 
-def _trace_cell_call(cell, arrays, args, kwargs, output):
+def _trace_cell_call(cell, arrays, args, kwargs, output, weights):
     """The one-step trace of one call of a cell module, from the state that call was given."""
     x = numpy_copy(args[0] if args else kwargs["input"])
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
