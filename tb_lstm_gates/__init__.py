@@ -11,9 +11,13 @@ models that use it after a plain `import tb_lstm_gates`.
 
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
+import types
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
 
@@ -27,8 +31,16 @@ _LAZY = {
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
+if TYPE_CHECKING:
+    # What `__getattr__` hands out, for type checkers; at run time they load on first use.
+    from tb_lstm_gates.keras.blocks import gate_blocks as gate_blocks
+    from tb_lstm_gates.keras.callback import LSTMGatesCallback as LSTMGatesCallback
+    from tb_lstm_gates.keras.regularizers import GateRegularizer as GateRegularizer
+    from tb_lstm_gates.keras.regularizers import attach_gate_regularizers as attach_gate_regularizers
+    from tb_lstm_gates.logs.reader import load as load
 
-def __getattr__(name):
+
+def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError("module 'tb_lstm_gates' has no attribute %r" % name)
     module, attr = _LAZY[name]
@@ -37,7 +49,7 @@ def __getattr__(name):
     return value
 
 
-def _register_with_keras():
+def _register_with_keras() -> None:
     """Imports `regularizers`, whose `GateRegularizer` registers itself with Keras."""
     try:
         importlib.import_module("tb_lstm_gates.keras.regularizers")
@@ -59,10 +71,12 @@ class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
     leaves it in place.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._looking = False
 
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if name != "keras" or self._looking:
             return None
         self._looking = True
@@ -79,16 +93,17 @@ class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
 class _ThenRegister(importlib.abc.Loader):
     """Runs a module's own loader, then `_register_with_keras`, then steps aside."""
 
-    def __init__(self, loader, finder):
+    def __init__(self, loader: importlib.abc.Loader, finder: _RegisterAfterKeras) -> None:
         self._loader = loader
         self._finder = finder
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return self._loader.create_module(spec)
 
-    def exec_module(self, module):
+    def exec_module(self, module: types.ModuleType) -> None:
         # The module's own loader again, for reloads and resource readers.
-        module.__loader__ = module.__spec__.loader = self._loader
+        # The import system runs exec_module on a module made from its spec, so `__spec__` is set.
+        module.__loader__ = module.__spec__.loader = self._loader  # type: ignore[union-attr]
         if self._finder in sys.meta_path:
             sys.meta_path.remove(self._finder)
         self._loader.exec_module(module)

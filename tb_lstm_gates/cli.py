@@ -10,11 +10,13 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Sequence
+from typing import IO, Any
 
 PROG = "tb-lstm-gates"
 
 
-def _parser():
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Per-gate views of LSTM and GRU weights in TensorBoard."
     )
@@ -53,7 +55,7 @@ def _parser():
     return parser
 
 
-def default_run(path):
+def default_run(path: str) -> str:
     path = os.path.abspath(path)
     if not os.path.isdir(path):
         path = os.path.dirname(path)
@@ -65,7 +67,7 @@ _TF_LOG_LINE = re.compile(r"^(?:([IWEF])\d{4} |\d{4}-\d\d-\d\d [\d:.]+: ([IWEF])
 _ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 
 
-def import_tensorflow_quietly():
+def import_tensorflow_quietly() -> None:
     """Imports TensorFlow (if installed) with its C++ log level set, default 2 (errors only).
 
     A level the user set in TF_CPP_MIN_LOG_LEVEL stays. TensorFlow 2.19 and
@@ -95,13 +97,14 @@ def import_tensorflow_quietly():
             sys.stderr.flush()
 
 
-def tf_log_at_level(text, level):
+def tf_log_at_level(text: str, level: int) -> str:
     """The lines of `text` that TF_CPP_MIN_LOG_LEVEL=`level` lets through (0 all, 1 no I, 2 no W, 3 no E).
 
     A line that is not a log line (a continuation, a Python warning) goes
     with the log line above it, or through if there is none.
     """
-    keep, out = True, []
+    keep = True
+    out: list[str] = []
     for line in text.splitlines(keepends=True):
         match = _TF_LOG_LINE.match(line)
         if match:
@@ -113,7 +116,7 @@ def tf_log_at_level(text, level):
     return "".join(out)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == REPORT:
         return _report(args)
@@ -138,7 +141,7 @@ def main(argv=None):
         return 1
 
 
-def _import(args):
+def _import(args: argparse.Namespace) -> int:
     from tb_lstm_gates import checkpoints
 
     run = args.run or default_run(args.paths[0])
@@ -165,18 +168,18 @@ def _import(args):
     return 0
 
 
-def _steps_text(steps):
+def _steps_text(steps: Sequence[int]) -> str:
     return ", ".join(map(str, steps)) if len(steps) <= 6 else "%d..%d" % (steps[0], steps[-1])
 
 
 class _ProgressBar:
     """A one-line progress bar on a terminal."""
 
-    def __init__(self, stream, width=30):
+    def __init__(self, stream: IO[str], width: int = 30) -> None:
         self._stream = stream
         self._width = width
 
-    def __call__(self, done, total, path):
+    def __call__(self, done: int, total: int, path: str) -> None:
         filled = self._width * done // max(total, 1)
         line = "\r[%s%s] %d/%d %s" % (
             "#" * filled,
@@ -197,7 +200,7 @@ REPORT = "report"
 REPORT_ERROR = 2
 
 
-def _add_report_parser(commands):
+def _add_report_parser(commands: Any) -> None:
     from tb_lstm_gates import findings
 
     rep = commands.add_parser(
@@ -233,7 +236,7 @@ def _add_report_parser(commands):
     )
 
 
-def _report(args):
+def _report(args: argparse.Namespace) -> int:
     from tb_lstm_gates import findings
     from tb_lstm_gates.logs import reader
 

@@ -9,6 +9,7 @@ fixed `stacklevel` names the user's `model.fit(...)` line. Python 3.12's
 
 import os
 import sys
+import types
 
 # Packages whose frames lie between the user's call and a warning of ours.
 _LIBRARIES = (
@@ -23,7 +24,7 @@ _LIBRARIES = (
 )
 
 
-def user_stacklevel():
+def user_stacklevel() -> int:
     """The `stacklevel` for `warnings.warn`, called in the function calling this, of the user's line.
 
     That is the first frame, outward from the caller, whose file lies outside
@@ -33,9 +34,10 @@ def user_stacklevel():
     prefixes = tuple(
         os.path.dirname(module.__file__) + os.sep
         for module in map(sys.modules.get, _LIBRARIES)
-        if getattr(module, "__file__", None)
+        if module is not None and module.__file__
     )
-    frame, level = sys._getframe(1), 1
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(prefixes):
         frame, level = frame.f_back, level + 1
     return 1 if frame is None else level

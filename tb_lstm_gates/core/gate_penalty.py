@@ -10,7 +10,8 @@ every problem. Imports numpy only.
 
 import numbers
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,15 +27,26 @@ CELL_GATES = {
     "gru": layouts.KERAS_GRU_ORDER,
 }
 TERMS = ("l1", "l2", "orthogonal")
+# A term's parsed coefficients: `({gate: float}, {(part, gate): float})`.
+# The part of a lookup may be None (gate keys only), which no block key has.
+# `coefficient_vectors`: `{term: a float per gate, or None when all zero}`.
+Vectors = dict[str, list[float] | None]
+ParsedCoefficients = tuple[dict[str, float], dict[tuple[str | None, str], float]]
 
 
-def key_text(gates, parts):
+def key_text(gates: Iterable[str], parts: Iterable[str]) -> str:
     """The valid coefficient keys, for error messages."""
     keys = list(gates) + ["%s/%s" % (p, g) for p in parts for g in gates]
     return ", ".join(keys)
 
 
-def parse_coefficients(owner, cell, terms, parts=None, no_parts_hint=""):
+def parse_coefficients(
+    owner: str,
+    cell: str,
+    terms: Mapping[str, Any],
+    parts: Sequence[str] | None = None,
+    no_parts_hint: str = "",
+) -> tuple[tuple[str, ...], dict[str, ParsedCoefficients], dict[str, float | dict[str, float]]]:
     """Checks coefficients; a ValueError names every problem and the valid keys.
 
     Args:
@@ -56,11 +68,16 @@ def parse_coefficients(owner, cell, terms, parts=None, no_parts_hint=""):
             "%s: cell must be one of %s, got %r" % (owner, ", ".join(repr(c) for c in CELL_GATES), cell)
         )
     gates = CELL_GATES[cell]
-    errors, coefficients, config = [], {}, {}
+    errors: list[str] = []
+    coefficients: dict[str, ParsedCoefficients] = {}
+    config: dict[str, float | dict[str, float]] = {}
     for term, value in terms.items():
-        per_gate, per_block, bad = {}, {}, []
+        per_gate: dict[str, float] = {}
+        per_block: dict[tuple[str | None, str], float] = {}
+        bad: list[tuple[Any, Any]] = []
         if isinstance(value, Mapping):
-            unknown, blocked = [], []
+            unknown: list[Any] = []
+            blocked: list[Any] = []
             for key, v in value.items():
                 part, _, gate = str(key).rpartition("/")
                 if gate not in gates or (part and parts is not None and part not in parts):
@@ -101,19 +118,26 @@ def parse_coefficients(owner, cell, terms, parts=None, no_parts_hint=""):
     return gates, coefficients, config
 
 
-def is_coefficient(value):
-    return (
-        isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value) and value >= 0
-    )
+def is_coefficient(value: Any) -> bool:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    # `numbers.Real` declares neither comparisons nor numpy's array protocols.
+    number: Any = value
+    return bool(np.isfinite(number) and number >= 0)
 
 
-def coefficient_vectors(coefficients, gates, part=None, terms=TERMS):
+def coefficient_vectors(
+    coefficients: Mapping[str, ParsedCoefficients],
+    gates: Sequence[str],
+    part: str | None = None,
+    terms: Iterable[str] = TERMS,
+) -> Vectors:
     """`{term: list of floats in the order of gates, or None when all zero}` for one part.
 
     A block key (`"recurrent/forget"`) wins over its gate's key (`"forget"`)
     on that part; `part=None` takes the gate keys only.
     """
-    vectors = {}
+    vectors: Vectors = {}
     for term in terms:
         per_gate, per_block = coefficients[term]
         vector = [per_block.get((part, g), per_gate.get(g, 0.0)) for g in gates]
@@ -121,7 +145,7 @@ def coefficient_vectors(coefficients, gates, part=None, terms=TERMS):
     return vectors
 
 
-def per_gate_penalty(blocks, coefficients, xp):
+def per_gate_penalty(blocks: Any, coefficients: Mapping[str, Sequence[float] | None], xp: Any) -> Any:
     """The penalty of each gate, shape `(n_gates,)`.
 
     Args:
@@ -143,7 +167,7 @@ def per_gate_penalty(blocks, coefficients, xp):
     return sum(terms[1:], terms[0])
 
 
-def numpy_ops():
+def numpy_ops() -> types.SimpleNamespace:
     return types.SimpleNamespace(
         const=lambda v: np.asarray(v, dtype=np.float64),
         zeros=lambda n: np.zeros(n),
@@ -155,7 +179,7 @@ def numpy_ops():
     )
 
 
-def tf_ops(tf, dtype):
+def tf_ops(tf: Any, dtype: Any) -> types.SimpleNamespace:
     return types.SimpleNamespace(
         const=lambda v: tf.constant(v, dtype=dtype),
         zeros=lambda n: tf.zeros((n,), dtype=dtype),

@@ -28,8 +28,11 @@ but the orthogonal penalty and the activation recurrences do.
 """
 
 import dataclasses
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tb_lstm_gates.core.names import GRU_GATES, LSTM_GATES
 
@@ -60,8 +63,8 @@ class Piece:
     """
 
     part: str
-    gates: tuple
-    rows: object = None
+    gates: tuple[str, ...]
+    rows: int | slice | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,9 +77,9 @@ class Layout:
     """
 
     cell: str
-    weights: dict
+    weights: dict[str, tuple[Piece, ...]]
 
-    def blocks(self, arrays):
+    def blocks(self, arrays: Mapping[str, Any]) -> Iterator[tuple[str, tuple[str, ...], np.ndarray]]:
         """Yields `(part, gates, view)` for every piece, `view` of shape (..., len(gates), units).
 
         Args:
@@ -96,7 +99,7 @@ class Layout:
                 yield piece.part, piece.gates, gate_view(arrays[name], piece, name)
 
 
-def gate_view(array, piece, name="weight"):
+def gate_view(array: npt.ArrayLike, piece: Piece, name: str = "weight") -> np.ndarray:
     """The slice of `array` that `piece` describes, with the gates on axis -2.
 
     Args:
@@ -141,17 +144,17 @@ def gate_view(array, piece, name="weight"):
     return selected.reshape(selected.shape[:-1] + (n_gates, units))
 
 
-def split(array, piece, name="weight"):
+def split(array: npt.ArrayLike, piece: Piece, name: str = "weight") -> dict[str, np.ndarray]:
     """`{gate: view}` for one piece of a weight."""
     view = gate_view(array, piece, name)
     return {gate: view[..., g, :] for g, gate in enumerate(piece.gates)}
 
 
-def _slice_text(s):
+def _slice_text(s: slice) -> str:
     return "%s:%s" % ("" if s.start is None else s.start, "" if s.stop is None else s.stop)
 
 
-def keras_lstm(cell="lstm"):
+def keras_lstm(cell: str = "lstm") -> Layout:
     """Keras 3 / tf_keras LSTM and LSTMCell."""
     return Layout(
         cell,
@@ -163,13 +166,14 @@ def keras_lstm(cell="lstm"):
     )
 
 
-def keras_conv_lstm():
+def keras_conv_lstm() -> Layout:
     """Keras ConvLSTM1D/2D/3D: kernels have the spatial kernel size in front."""
     return keras_lstm(cell="conv_lstm")
 
 
-def keras_gru(reset_after=True):
+def keras_gru(reset_after: bool = True) -> Layout:
     """Keras GRU and GRUCell; `reset_after=True` stores a (2, 3u) bias."""
+    bias: tuple[Piece, ...]
     if reset_after:
         bias = (
             Piece("input_bias", KERAS_GRU_ORDER, rows=0),
@@ -187,7 +191,7 @@ def keras_gru(reset_after=True):
     )
 
 
-def _cudnn(cell, order, units):
+def _cudnn(cell: str, order: tuple[str, ...], units: int) -> Layout:
     n = len(order) * units
     return Layout(
         cell,
@@ -202,24 +206,24 @@ def _cudnn(cell, order, units):
     )
 
 
-def cudnn_lstm(units):
+def cudnn_lstm(units: int) -> Layout:
     """tf_keras CuDNNLSTM: bias (8u) holds the input bias, then the recurrent bias."""
     return _cudnn("lstm", KERAS_LSTM_ORDER, units)
 
 
-def cudnn_gru(units):
+def cudnn_gru(units: int) -> Layout:
     """tf_keras CuDNNGRU: bias (6u) holds the input bias, then the recurrent bias."""
     return _cudnn("gru", KERAS_GRU_ORDER, units)
 
 
-def tf1_lstm(input_depth, peepholes=False, projection=False):
+def tf1_lstm(input_depth: int, peepholes: bool = False, projection: bool = False) -> Layout:
     """TF1 LSTMCell / BasicLSTMCell.
 
     The kernel (input_depth + h, 4u) concatenates the input rows and the
     recurrent rows (h = num_proj or u). `forget_bias` is added at run time and
     is not part of the stored bias.
     """
-    weights = {
+    weights: dict[str, tuple[Piece, ...]] = {
         "kernel": (
             Piece("input", TF1_LSTM_ORDER, rows=slice(0, input_depth)),
             Piece("recurrent", TF1_LSTM_ORDER, rows=slice(input_depth, None)),
@@ -235,10 +239,10 @@ def tf1_lstm(input_depth, peepholes=False, projection=False):
     return Layout("lstm", weights)
 
 
-def tf1_gru(input_depth):
+def tf1_gru(input_depth: int) -> Layout:
     """TF1 GRUCell: `gates/*` hold r, u; `candidate/*` the candidate."""
 
-    def concatenated(order):
+    def concatenated(order: tuple[str, ...]) -> tuple[Piece, ...]:
         return (
             Piece("input", order, rows=slice(0, input_depth)),
             Piece("recurrent", order, rows=slice(input_depth, None)),
@@ -255,8 +259,8 @@ def tf1_gru(input_depth):
     )
 
 
-def _torch_weights(order, bias):
-    weights = {
+def _torch_weights(order: tuple[str, ...], bias: bool) -> dict[str, tuple[Piece, ...]]:
+    weights: dict[str, tuple[Piece, ...]] = {
         "weight_ih": (Piece("input", order),),
         "weight_hh": (Piece("recurrent", order),),
     }
@@ -266,7 +270,7 @@ def _torch_weights(order, bias):
     return weights
 
 
-def torch_lstm(projection=False, bias=True):
+def torch_lstm(projection: bool = False, bias: bool = True) -> Layout:
     """PyTorch nn.LSTM (one layer and direction) and nn.LSTMCell, on `torch_arrays`.
 
     Weight names drop PyTorch's `_l{k}` / `_reverse` suffixes. With
@@ -280,7 +284,7 @@ def torch_lstm(projection=False, bias=True):
     return Layout("lstm", weights)
 
 
-def torch_gru(bias=True):
+def torch_gru(bias: bool = True) -> Layout:
     """PyTorch nn.GRU (one layer and direction) and nn.GRUCell, on `torch_arrays`.
 
     The reset gate scales the recurrent projection of the candidate, bias
@@ -289,6 +293,6 @@ def torch_gru(bias=True):
     return Layout("gru", _torch_weights(TORCH_GRU_ORDER, bias))
 
 
-def torch_arrays(arrays):
+def torch_arrays(arrays: Mapping[str, npt.ArrayLike]) -> dict[str, np.ndarray]:
     """`{name: array.T}`: PyTorch's stored weights as the `torch_*` layouts take them (views)."""
     return {name: np.asarray(array).T for name, array in arrays.items()}

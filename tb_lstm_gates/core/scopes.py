@@ -11,12 +11,17 @@ readers of checkpoints use it without importing any framework.
 
 import dataclasses
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from tb_lstm_gates.core import layouts
+from tb_lstm_gates.core.layouts import Layout
 
 CELL_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
+# A variable's shape.
+Shape = tuple[int, ...]
 
 
 @dataclasses.dataclass
@@ -49,17 +54,17 @@ class Cell:
 
     layer: str
     layout: layouts.Layout
-    variables: dict
-    names: tuple
-    obj: object
-    path: tuple = ()
-    owners: tuple = ()
+    variables: dict[str, Any]
+    names: tuple[str, ...]
+    obj: Any
+    path: tuple[Any, ...] = ()
+    owners: tuple[Any, ...] = ()
 
-    def arrays(self):
+    def arrays(self) -> dict[str, np.ndarray]:
         """The current weights as numpy arrays, keyed as the layout names them."""
         return {name: variable_array(v) for name, v in self.variables.items()}
 
-    def snapshot(self):
+    def snapshot(self) -> dict[str, np.ndarray]:
         """`arrays()`, each an array of its own, which training cannot change while another thread reads it.
 
         TensorFlow hands out copies already; Keras on torch and JAX hand out
@@ -70,7 +75,7 @@ class Cell:
         return {name: a if a.flags.owndata else a.copy() for name, a in arrays.items()}
 
 
-def variable_array(variable):
+def variable_array(variable: Any) -> np.ndarray:
     """A framework's variable or tensor as a numpy array, by duck typing (no framework imported).
 
     Keras 3 variables are read through their backend tensor (`.value`, an
@@ -110,12 +115,16 @@ SUPPORTED_VARIABLE_SCOPES = (
 )
 
 
-def strip_output_index(name):
+def strip_output_index(name: str) -> str:
     """A TensorFlow tensor or variable name string without its `:0` output index."""
     return re.sub(r":\d+$", "", name)
 
 
-def find_cells_by_name(shapes, layouts=None, input_depth=None):
+def find_cells_by_name(
+    shapes: Mapping[str, Iterable[int]],
+    layouts: Mapping[str, layouts.Layout] | None = None,
+    input_depth: Mapping[str, int] | None = None,
+) -> list[Cell]:
     """The recurrent cells among named variables, from names and shapes alone.
 
     Args:
@@ -140,7 +149,7 @@ def find_cells_by_name(shapes, layouts=None, input_depth=None):
     """
     layouts = dict(layouts or {})
     input_depth = dict(input_depth or {})
-    scopes = {}
+    scopes: dict[str, dict[str, tuple[str, Shape]]] = {}
     for name, shape in shapes.items():
         path = strip_output_index(name)
         for weight in _WEIGHT_NAMES:
@@ -156,6 +165,7 @@ def find_cells_by_name(shapes, layouts=None, input_depth=None):
             )
     cells = []
     for scope, weights in sorted(scopes.items()):
+        layout: Layout | None
         if scope in layouts:
             layout = layouts[scope]
         else:
@@ -173,7 +183,7 @@ def find_cells_by_name(shapes, layouts=None, input_depth=None):
     return cells
 
 
-def _layout_of_scope(scope, shapes, depth):
+def _layout_of_scope(scope: str, shapes: Mapping[str, Shape], depth: int | None) -> layouts.Layout | None:
     """The layout of the cell under `scope`, told from its weights' names and shapes; None if none."""
     if "recurrent_kernel" in shapes and "kernel" in shapes:
         return _keras_layout(shapes)
@@ -184,7 +194,7 @@ def _layout_of_scope(scope, shapes, depth):
     return None
 
 
-def _ambiguous(scope, problem, builder):
+def _ambiguous(scope: str, problem: str, builder: str) -> ValueError:
     return ValueError(
         "cannot split cell %r: %s. If it is a %s, pass input_depth={%r: N} "
         "(N = the depth of the cell's input) or layouts={%r: "
@@ -192,7 +202,7 @@ def _ambiguous(scope, problem, builder):
     )
 
 
-def _tf1_lstm_layout(scope, shapes, depth):
+def _tf1_lstm_layout(scope: str, shapes: Mapping[str, Shape], depth: int | None) -> layouts.Layout:
     kernel, bias = shapes["kernel"], shapes["bias"]
     if len(kernel) != 2 or kernel[1] % 4 or bias != (kernel[1],):
         raise _ambiguous(
@@ -224,7 +234,7 @@ def _tf1_lstm_layout(scope, shapes, depth):
     return layouts.tf1_lstm(depth, peepholes=bool(peepholes), projection=projection is not None)
 
 
-def _tf1_gru_layout(scope, shapes, depth):
+def _tf1_gru_layout(scope: str, shapes: Mapping[str, Shape], depth: int | None) -> layouts.Layout:
     gates, candidate = shapes["gates/kernel"], shapes["candidate/kernel"]
     ok = (
         len(gates) == 2
@@ -246,7 +256,7 @@ def _tf1_gru_layout(scope, shapes, depth):
     return layouts.tf1_gru(depth)
 
 
-def _keras_layout(shapes):
+def _keras_layout(shapes: Mapping[str, Shape]) -> layouts.Layout | None:
     recurrent = shapes["recurrent_kernel"]
     bias = shapes.get("bias")
     if len(recurrent) < 2 or recurrent[-2] == 0 or recurrent[-1] % recurrent[-2]:

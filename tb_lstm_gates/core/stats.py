@@ -19,9 +19,11 @@ DEFAULT_BINS = 30
 # Elements per chunk: 128 Ki float32 values (512 KiB) stay in a core's L2 cache (1 to 2 MiB on the
 # machines measured); smaller chunks cost more in per-call overhead than they gain.
 CHUNK_ELEMENTS = 1 << 17
+# What `gate_summary` returns: `(stats, histograms)`.
+Summary = tuple[dict[str, np.ndarray], np.ndarray | None]
 
 
-def gate_summary(view, previous=None, bins=DEFAULT_BINS):
+def gate_summary(view: np.ndarray, previous: np.ndarray | None = None, bins: int = DEFAULT_BINS) -> Summary:
     """Statistics and histograms of each gate block of `view`.
 
     Non-finite values (NaN, +-Inf) are counted in `nonfinite` and left out of
@@ -77,17 +79,17 @@ def gate_summary(view, previous=None, bins=DEFAULT_BINS):
     return result, histograms
 
 
-def gate_stats(view, previous=None):
+def gate_stats(view: np.ndarray, previous: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The statistics of `gate_summary`, without histograms."""
     return gate_summary(view, previous, bins=0)[0]
 
 
-def gate_histograms(view, bins=DEFAULT_BINS):
+def gate_histograms(view: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray | None:
     """The histograms of `gate_summary`: shape `(n_gates, bins, 3)`."""
     return gate_summary(view, bins=bins)[1]
 
 
-def update_ratio(view, previous):
+def update_ratio(view: np.ndarray, previous: np.ndarray) -> np.ndarray:
     """||view - previous||_F / ||previous||_F per gate, shape `(n_gates,)`."""
     return gate_stats(view, previous)["update_ratio"]
 
@@ -272,19 +274,16 @@ SPECTRAL_TOLERANCE = 1e-3
 # grow with each step, and all gates' growing by less than SPECTRAL_SETTLED
 # (relative, on the squared value) ends it.
 #
-# Growth alone can stop too early from a poor start: on random Gaussian
-# blocks of 256 to 1024 units, 1 cold start in 36 stalled at 2e-3 below the
-# top before climbing. So a warm start must be near a singular vector (its
-# first residual ||A q - alpha q|| at most SPECTRAL_NEAR * alpha: 0.003 to
-# 0.015 after drifts of 1e-3 to 1e-2, about 1 from a random vector), or it
-# is dropped; and a cold start runs at least SPECTRAL_COLD_MIN_STEPS steps
-# (40 steps reached 1e-4 on all 36 blocks, 50 reached 5e-7). Where the top
-# singular values cluster (each gate's block orthogonal: initialized so per
-# gate, as PyTorch code often does, or pulled there by
-# `GateRegularizer(orthogonal=...)`), any start is near the top and Lanczos
-# settles in 5 to 7 steps, where power or subspace iteration stall. The products are einsum
-# loops, one thread and no BLAS: on a busy machine a threaded BLAS call
-# waits for a core far longer than the product takes.
+# Growth alone can stop too early from a poor start: on random Gaussian blocks of 256 to 1024 units, 1
+# cold start in 36 stalled at 2e-3 below the top before climbing. So a warm start must be near a singular
+# vector (its first residual ||A q - alpha q|| at most SPECTRAL_NEAR * alpha: 0.003 to 0.015 after drifts
+# of 1e-3 to 1e-2, about 1 from a random vector), or it is dropped; and a cold start runs at least
+# SPECTRAL_COLD_MIN_STEPS steps (40 steps reached 1e-4 on all 36 blocks, 50 reached 5e-7). Where the top
+# singular values cluster (each gate's block orthogonal: initialized so per gate, as PyTorch code often
+# does, or pulled there by `GateRegularizer(orthogonal=...)`), any start is near the top and Lanczos
+# settles in 5 to 7 steps, where power or subspace iteration stall. The products are einsum loops, one
+# thread and no BLAS: on a busy machine a threaded BLAS call waits for a core far longer than the product
+# takes.
 SPECTRAL_SETTLED = 1e-4
 SPECTRAL_NEAR = 0.1
 SPECTRAL_WARM_STEPS = 20
@@ -292,7 +291,7 @@ SPECTRAL_COLD_MIN_STEPS = 60
 SPECTRAL_COLD_STEPS = 100
 
 
-def spectral_norm(view, start=None):
+def spectral_norm(view: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
     """Largest singular value of each gate block of `view`, within `SPECTRAL_TOLERANCE`.
 
     Each block `view[..., g, :]` is taken as a matrix `M` of shape
@@ -312,7 +311,7 @@ def spectral_norm(view, start=None):
     return top_singular(view, start)[0]
 
 
-def top_singular(view, start=None):
+def top_singular(view: np.ndarray, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The largest singular value of each gate block of `view` and its right singular vector.
 
     Lanczos iteration on `M^T M` for every gate at once (see

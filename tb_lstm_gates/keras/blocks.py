@@ -88,7 +88,7 @@ def gate_blocks(layer_or_cell: keras.layers.Layer) -> dict[tuple[str, str], Any]
             )
         )
     (cell,) = cells
-    blocks = {}
+    blocks: dict[tuple[str, str], Any] = {}
     for name, pieces in cell.layout.weights.items():
         variable = cell.variables[name]
         for piece in pieces:

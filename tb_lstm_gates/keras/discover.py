@@ -20,6 +20,8 @@ Cells of TF1 graphs and checkpoints are found from variable names instead:
 """
 
 import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from tb_lstm_gates.core import callers, layouts
 from tb_lstm_gates.core.scopes import CELL_WEIGHTS, Cell, strip_output_index
@@ -32,6 +34,12 @@ SUPPORTED_MODEL_LAYERS = (
 )
 
 
+# `(recurrent layer, the cells it runs)`: a recurrent layer running a cell.
+_Owner = tuple[Any, tuple[Any, ...]]
+# `(path of layers, names below the model, owner or None)`: one way a cell is reached.
+_Occurrence = tuple[tuple[Any, ...], tuple[str, ...], "_Owner | None"]
+
+
 class NoRecurrentLayerError(ValueError):
     """The model holds no recurrent layer whose gates tb-lstm-gates can split."""
 
@@ -40,11 +48,11 @@ class NotBuiltError(ValueError):
     """A recurrent layer has no weights yet: the model has not been built."""
 
 
-def _class_names(obj):
+def _class_names(obj: object) -> set[str]:
     return {klass.__name__ for klass in type(obj).__mro__}
 
 
-def layout_of_cell(obj):
+def layout_of_cell(obj: Any) -> layouts.Layout | None:
     """The layout of a Keras cell (or CuDNN layer), or None if it is not one we can split."""
     names = _class_names(obj)
     if "ConvLSTMCell" in names:
@@ -60,12 +68,12 @@ def layout_of_cell(obj):
     return None
 
 
-def variable_path(variable):
+def variable_path(variable: Any) -> str:
     """A variable object's path (Keras 3 `path`, else `name`), without TensorFlow's `:0`."""
     return strip_output_index(getattr(variable, "path", None) or variable.name)
 
 
-def find_cells(model, layers=None):
+def find_cells(model: Any, layers: Iterable[str] | None = None) -> list[Cell]:
     """Every recurrent cell of `model` that tb-lstm-gates can split.
 
     Args:
@@ -82,12 +90,16 @@ def find_cells(model, layers=None):
       NotBuiltError: the model is not built.
       ValueError: a name in `layers` matches no recurrent layer.
     """
-    occurrences = {}  # id(cell) -> [(path, names below the model, owner)], in tracking order
-    order = []  # the cells, by first occurrence
-    skipped = {}  # id(cell) -> (cell, its name and type): cells tb-lstm-gates cannot split
+    occurrences: dict[
+        int, list[_Occurrence]
+    ] = {}  # id(cell) -> [(path, names below the model, owner)], in tracking order
+    order: list[Any] = []  # the cells, by first occurrence
+    skipped: dict[
+        int, tuple[Any, str]
+    ] = {}  # id(cell) -> (cell, its name and type): cells tb-lstm-gates cannot split
     top = 1 if getattr(model, "layers", None) is not None else 0
 
-    def visit(layer, path, below, owner):
+    def visit(layer: Any, path: tuple[Any, ...], below: tuple[str, ...], owner: _Owner | None) -> None:
         # `owner`: `(recurrent layer, stack)` when that layer runs `layer` (a
         # cell, or the StackedRNNCells holding `stack`), else None.
         if any(p is layer for p in path):
@@ -111,6 +123,7 @@ def find_cells(model, layers=None):
         inner = getattr(layer, "cell", None) if "RNN" in _class_names(layer) else None
         stack = tuple(getattr(inner, "cells", None) or ()) if _is_layer(inner) else ()
         for child in children:
+            child_owner: _Owner | None
             if inner is not None and child is inner:
                 child_owner = (layer, stack or (child,))
             elif owner is not None and any(child is c for c in owner[1]):
@@ -140,16 +153,17 @@ def find_cells(model, layers=None):
     return found
 
 
-def _cell(obj, occurrences):
+def _cell(obj: Any, occurrences: Sequence[_Occurrence]) -> Cell:
     """The `Cell` of one cell object, named after its preferred path (see the module's docstring)."""
     owned = [o for o in occurrences if o[2] is not None]
     path, below, _ = (owned or occurrences)[0]
     # StackedRNNCells are cells, not layers a user filters on.
     path = tuple(p for p in path if getattr(p, "cells", None) is None)
     names = _names(path) or (obj.name,)
-    owners = []
+    owners: list[_Owner] = []
     for _, _, owner in owned:
-        if not any(owner[0] is o[0] for o in owners):
+        # Every owner in `owned` is set; the test says so to the type checker.
+        if owner is not None and not any(owner[0] is o[0] for o in owners):
             owners.append(owner)
     variables = {name: getattr(obj, name) for name in CELL_WEIGHTS if getattr(obj, name, None) is not None}
     if "kernel" not in variables:
@@ -159,21 +173,22 @@ def _cell(obj, occurrences):
             "training with LSTMGatesCallback" % "/".join(names)
         )
     layout = layout_of_cell(obj)
+    assert layout is not None  # `find_cells` keeps only objects with a layout
     layout = layouts.Layout(layout.cell, {k: v for k, v in layout.weights.items() if k in variables})
     return Cell("/".join(below), layout, variables, names, obj, path, tuple(owners))
 
 
-def _warn_skipped(model, found, skipped):
+def _warn_skipped(model: Any, found: Sequence[Cell], skipped: Iterable[tuple[Any, str]]) -> None:
     """One warning naming the cells that cannot be split, and every other recurrent kernel no found cell owns."""
     accounted = {id(v) for cell in found for v in cell.variables.values()}
     accounted.update(id(v) for obj, _ in skipped for v in getattr(obj, "weights", ()))
-    orphans = []
+    orphans: list[str] = []
     for variable in getattr(model, "weights", None) or ():
         path = variable_path(variable)
         if id(variable) not in accounted and path.rsplit("/", 1)[-1] == "recurrent_kernel":
             accounted.add(id(variable))
             orphans.append(path)
-    parts = []
+    parts: list[str] = []
     if skipped:
         names = [name for _, name in skipped]
         parts.append(
@@ -192,12 +207,12 @@ def _warn_skipped(model, found, skipped):
         )
 
 
-def _children(layer):
+def _children(layer: Any) -> list[Any]:
     """The sublayers Keras tracks directly under `layer`, in tracking order."""
     flatten = getattr(layer, "_flatten_layers", None)
     if flatten is not None:
         return [c for c in flatten(include_self=False, recursive=False) if _is_layer(c)]
-    children = []
+    children: list[Any] = []
     for name in ("forward_layer", "backward_layer", "cell", "layer"):
         if _is_layer(getattr(layer, name, None)):
             children.append(getattr(layer, name))
@@ -205,18 +220,19 @@ def _children(layer):
     return children
 
 
-def _names(layers):
+def _names(layers: Iterable[Any]) -> tuple[str, ...]:
     return tuple(layer.name for layer in layers)
 
 
-def _unique_names(siblings):
+def _unique_names(siblings: Sequence[Any]) -> dict[int, str]:
     """`{id(obj): name}` for the siblings whose name an earlier sibling already has.
 
     Each gets the first `name_<k>` (k = 2, 3, ...) that no sibling has, so the
     result depends only on the siblings' names and order.
     """
     taken = {obj.name for obj in siblings}
-    seen, renamed = set(), {}
+    seen: set[str] = set()
+    renamed: dict[int, str] = {}
     for obj in siblings:
         if obj.name not in seen:
             seen.add(obj.name)
@@ -229,5 +245,5 @@ def _unique_names(siblings):
     return renamed
 
 
-def _is_layer(obj):
+def _is_layer(obj: Any) -> bool:
     return obj is not None and hasattr(obj, "weights") and hasattr(obj, "name")

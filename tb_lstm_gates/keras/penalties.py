@@ -5,13 +5,22 @@ split by `layouts`, so what is logged is not read back from Keras's loss;
 `write_penalties` hands them and the model's totals to `penalties`.
 """
 
-import keras
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+import keras
+import numpy as np
+
+from tb_lstm_gates.core import gate_penalty
+from tb_lstm_gates.core.scopes import Cell
 from tb_lstm_gates.keras import regularizers
 from tb_lstm_gates.logs import penalties
 
+# `[(part, {gate: penalty})]`, as `cell_penalties` returns it.
+CellPenalties = list[tuple[str, dict[str, float]]]
 
-def cell_penalties(cell, arrays):
+
+def cell_penalties(cell: Cell, arrays: Mapping[str, np.ndarray]) -> CellPenalties:
     """The gate penalties of one discovered cell, recomputed in numpy.
 
     Args:
@@ -28,12 +37,12 @@ def cell_penalties(cell, arrays):
       ValueError: a regularizer made for another kind of cell, whose gates
         Keras splits wrongly without noticing when the widths happen to divide.
     """
-    found = []
+    found: CellPenalties = []
     for name, variable in cell.variables.items():
         regularizer = getattr(variable, "regularizer", None)
         if not isinstance(regularizer, regularizers.GateRegularizer):
             continue
-        if set(regularizer.gates) != set(regularizers.CELL_GATES[cell.layout.cell]):
+        if set(regularizer.gates) != set(gate_penalty.CELL_GATES[cell.layout.cell]):
             raise ValueError(
                 "the %s of %s (a %s cell) has %r: use GateRegularizer(cell=%r)"
                 % (name, cell.layer, cell.layout.cell, regularizer, cell.layout.cell)
@@ -51,7 +60,7 @@ def cell_penalties(cell, arrays):
     return found
 
 
-def weight_regularization_loss(model):
+def weight_regularization_loss(model: Any) -> float:
     """The weight regularizers' share of `model.losses`, as a float.
 
     Sums every regularizer on a trainable weight (gate regularizers and any
@@ -66,7 +75,9 @@ def weight_regularization_loss(model):
     return total
 
 
-def write_penalties(writer, model, cells_penalties, loss=None):
+def write_penalties(
+    writer: Any, model: Any, cells_penalties: Iterable[tuple[Cell, CellPenalties]], loss: float | None = None
+) -> None:
     """Adds the regularization series to a `GateSummaryWriter`'s current step.
 
     When any cell carries a `GateRegularizer`: the penalty of each (part,

@@ -6,6 +6,8 @@ with the Keras backend's own autodiff.
 """
 
 import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -16,22 +18,23 @@ from tb_lstm_gates.keras.probe_calls import flatten, to_numpy
 GRADIENT_BACKENDS = ("tensorflow", "torch", "jax")
 
 
-def uses_tensorflow(model):
+def uses_tensorflow(model: Any) -> bool:
     """Whether `model` runs on TensorFlow (Keras 3's TensorFlow backend, or tf_keras)."""
     return keras.backend.backend() == "tensorflow" or type(model).__module__.startswith("tf_keras")
 
 
-def tf_function(fn):
+def tf_function(fn: Callable[..., Any]) -> Any:
     import tensorflow as tf
 
     return tf.function(fn)
 
 
-def all_layers(model):
+def all_layers(model: Any) -> list[Any]:
     """Every layer of `model`, itself included, through nested models and wrappers, each once."""
-    found, seen = [], set()
+    found: list[Any] = []
+    seen: set[int] = set()
 
-    def visit(layer):
+    def visit(layer: Any) -> None:
         if id(layer) in seen:
             return
         seen.add(id(layer))
@@ -58,10 +61,10 @@ class preserved:
     pretrained embedding can be large.
     """
 
-    def __init__(self, model):
+    def __init__(self, model: Any) -> None:
         self._model = model
 
-    def __enter__(self):
+    def __enter__(self) -> "preserved":
         model = self._model
         layers = all_layers(model)
         self._stateful = [
@@ -75,7 +78,7 @@ class preserved:
             variables.extend(v for v in flatten(layer.states) if hasattr(v, "assign"))
         unique = {id(v): v for v in variables}
         self._saved = [(v, np.array(to_numpy(v))) for v in unique.values()]
-        self._specs = []
+        self._specs: list[tuple[Any, Any]] = []
         for layer in self._stateful:
             # tf_keras pins a stateful layer's input batch size in its input spec.
             self._specs.append((layer, layer.input_spec))
@@ -83,7 +86,7 @@ class preserved:
             layer.input_spec = None
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         for layer, spec in self._specs:
             layer.stateful = True
             layer.input_spec = spec
@@ -93,7 +96,7 @@ class preserved:
         return False
 
 
-def gradient_function(model, variables):
+def gradient_function(model: Any, variables: Sequence[Any]) -> Callable[[Any, Any], Any]:
     """`f(x, y)`: gradients of the model's loss on `(x, y)` w.r.t. `variables`, in order.
 
     One function per Keras backend (GRADIENT_BACKENDS): a `tf.function` with a
@@ -104,7 +107,7 @@ def gradient_function(model, variables):
     # tf_keras's `compute_loss` has no `training` argument.
     kwargs = {"training": False} if "training" in inspect.signature(model.compute_loss).parameters else {}
 
-    def loss_of(x, y):
+    def loss_of(x: Any, y: Any) -> Any:
         y_pred = model(x, training=False)
         return model.compute_loss(x=x, y=y, y_pred=y_pred, **kwargs)
 
@@ -112,17 +115,18 @@ def gradient_function(model, variables):
     if uses_tensorflow(model):
         import tensorflow as tf
 
-        @tf.function
-        def tf_gradients(x, y):
+        def tf_gradients(x: Any, y: Any) -> Any:
             with tf.GradientTape() as tape:
                 loss = loss_of(x, y)
             return tape.gradient(loss, variables)
 
-        return tf_gradients
+        # `@tf.function`, applied by hand: TensorFlow ships no types, so the result's type is stated here.
+        compiled: Callable[[Any, Any], Any] = tf.function(tf_gradients)
+        return compiled
     if backend == "torch":
         import torch
 
-        def torch_gradients(x, y):
+        def torch_gradients(x: Any, y: Any) -> Any:
             values = [v.value for v in variables]
             with torch.enable_grad():
                 loss = loss_of(x, y)
@@ -132,8 +136,8 @@ def gradient_function(model, variables):
     if backend == "jax":
         import jax
 
-        def jax_gradients(x, y):
-            def loss_at(values):
+        def jax_gradients(x: Any, y: Any) -> Any:
+            def loss_at(values: Any) -> Any:
                 # The scope makes the variables read `values`, which jax traces.
                 with keras.StatelessScope(state_mapping=list(zip(variables, values))):
                     return loss_of(x, y)

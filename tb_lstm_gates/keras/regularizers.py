@@ -6,11 +6,9 @@
 - `attach_gate_regularizers`: puts gate regularizers on the weights of an
   already built model or layer.
 - `tf1_gate_penalty` (defined in `tb_lstm_gates.tf1.penalty`, importable from here):
-  the same penalty on a TF1 cell's concatenated kernel, as a tensor for the
-  loss.
+  the same penalty on a TF1 cell's concatenated kernel, as a tensor for the loss.
 
-`tb_lstm_gates.logs.penalties` recomputes every gate's penalty in numpy for the
-log.
+`tb_lstm_gates.logs.penalties` recomputes every gate's penalty in numpy for the log.
 
 Coefficients are given per gate (`{"forget": 1e-3}`: every part of the gate)
 or per block (`{"recurrent/forget": 1e-3}`: W_hf alone), in canonical names.
@@ -34,14 +32,16 @@ read back from the framework's loss.
 
 import types
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 
 from tb_lstm_gates.core import gate_penalty, layouts
-from tb_lstm_gates.core.gate_penalty import CELL_GATES, Coefficients
+from tb_lstm_gates.core.gate_penalty import CELL_GATES, Coefficients, Vectors
 from tb_lstm_gates.keras import discover
 
+Shape = Sequence[int]
 # Weight name -> (its regularizer attribute on Keras cells, attach argument).
 _KERAS_WEIGHTS = {
     "kernel": ("kernel_regularizer", "kernel"),
@@ -50,7 +50,7 @@ _KERAS_WEIGHTS = {
 }
 
 
-def _keras_ops(dtype):
+def _keras_ops(dtype: Any) -> types.SimpleNamespace:
     ops = keras.ops
     return types.SimpleNamespace(
         const=lambda v: ops.convert_to_tensor(v, dtype=dtype),
@@ -156,25 +156,25 @@ class GateRegularizer(keras.regularizers.Regularizer):
         self.cell = cell
         self.weight = weight
 
-    def coefficients(self, part=None, gates=None):
+    def coefficients(self, part: str | None = None, gates: Sequence[str] | None = None) -> Vectors:
         """`{term: list of floats in the order of gates, or None when all zero}` on `part`."""
         return gate_penalty.coefficient_vectors(
             self._coefficients, self.gates if gates is None else gates, part
         )
 
-    def penalized_gates(self, part=None, gates=None):
+    def penalized_gates(self, part: str | None = None, gates: Sequence[str] | None = None) -> list[str]:
         """The gates (of `gates`, default all) with a nonzero coefficient on `part`, in order."""
         gates = self.gates if gates is None else gates
         vectors = [v for v in self.coefficients(part, gates).values() if v]
         return [g for k, g in enumerate(gates) if any(v[k] for v in vectors)]
 
-    def _pieces(self, shape):
+    def _pieces(self, shape: tuple[int, ...]) -> tuple[layouts.Piece, ...]:
         """The `layouts.Piece`s of a weight of `shape`: the whole weight unless `weight` is set."""
         if self.weight is None:
             return (layouts.Piece("weight", self.gates),)
         return _layout_of_kind(self.cell, len(shape)).weights[self.weight]
 
-    def _check_orthogonal(self, part, rows_shape, units, weight_shape):
+    def _check_orthogonal(self, part: str, rows_shape: Shape, units: int, weight_shape: Shape) -> None:
         """Raises unless blocks with leading shape `rows_shape` fit the orthogonal term of `part`."""
         if self.coefficients(part)["orthogonal"] and (not rows_shape or rows_shape[-1] != units):
             raise ValueError(
@@ -184,7 +184,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
                 % (tuple(weight_shape), tuple(rows_shape) + (units,))
             )
 
-    def validate_shape(self, shape):
+    def validate_shape(self, shape: Sequence[int]) -> int:
         """The units per gate of a weight of `shape`; raises ValueError if the weight does not fit."""
         n = len(self.gates)
         shape = tuple(shape)
@@ -201,7 +201,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
             self._check_orthogonal(piece.part, rows[:-1], units, shape)
         return units
 
-    def _check_weight(self, shape, units):
+    def _check_weight(self, shape: tuple[int, ...], units: int) -> None:
         """Raises when a shape cannot be `self.weight`'s, or lacks a block that a key names."""
         if self.weight is None:
             return
@@ -245,7 +245,7 @@ class GateRegularizer(keras.regularizers.Regularizer):
                 )
             )
 
-    def __call__(self, x):
+    def __call__(self, x: Any) -> Any:
         units = self.validate_shape(tuple(x.shape))
         xp = _keras_ops(x.dtype)
         total = None
@@ -256,7 +256,9 @@ class GateRegularizer(keras.regularizers.Regularizer):
             total = term if total is None else total + term
         return total
 
-    def gate_penalties(self, array, piece=None, name="weight"):
+    def gate_penalties(
+        self, array: Any, piece: layouts.Piece | None = None, name: str = "weight"
+    ) -> dict[str, float]:
         """The penalty of each gate, computed in numpy: `{gate: float}`.
 
         Args:
@@ -283,24 +285,24 @@ class GateRegularizer(keras.regularizers.Regularizer):
         values = gate_penalty.per_gate_penalty(blocks, coefficients, gate_penalty.numpy_ops())
         return dict(zip(piece.gates, values.tolist()))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return dict(self._config, cell=self.cell, weight=self.weight)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         terms = ", ".join("%s=%r" % (t, v) for t, v in self._config.items() if v)
         if self.weight is not None:
             terms = "weight=%r%s" % (self.weight, ", " + terms if terms else "")
         return "GateRegularizer(%r%s)" % (self.cell, ", " + terms if terms else "")
 
 
-def _layout_of_kind(cell, ndim_bias):
+def _layout_of_kind(cell: str, ndim_bias: int) -> layouts.Layout:
     """The Keras layout of `cell`; for GRU, `ndim_bias` tells `reset_after` (2-D bias) apart."""
     if cell == "gru":
         return layouts.keras_gru(reset_after=ndim_bias == 2)
     return layouts.keras_conv_lstm() if cell == "conv_lstm" else layouts.keras_lstm()
 
 
-def _weight_parts(cell, weight):
+def _weight_parts(cell: str, weight: str) -> tuple[str, ...]:
     """The parts a Keras weight can hold: both bias layouts for GRU."""
     if cell == "gru" and weight == "bias":
         return ("bias", "input_bias", "recurrent_bias")
@@ -365,10 +367,11 @@ def attach_gate_regularizers(
             )
     if not any(v is not None for v in requested.values()):
         raise ValueError("attach_gate_regularizers: give at least one of kernel=, recurrent=, bias=")
-    plan = []
+    plan: list[tuple[Any, str, Any, GateRegularizer]] = []
     for cell in discover.find_cells(model, layers):
         for weight, (attribute, arg) in _KERAS_WEIGHTS.items():
-            if requested[arg] is None:
+            coefficients = requested[arg]
+            if coefficients is None:
                 continue
             variable = cell.variables.get(weight)
             where = "layer %r (%s)" % ("/".join(cell.names), cell.layer)
@@ -383,12 +386,12 @@ def attach_gate_regularizers(
                     "pass overwrite=True to replace it" % (weight, where, variable.regularizer)
                 )
             try:
-                regularizer = GateRegularizer(cell.layout.cell, weight=weight, **requested[arg])
+                regularizer = GateRegularizer(cell.layout.cell, weight=weight, **coefficients)
                 regularizer.validate_shape(tuple(variable.shape))
             except ValueError as e:
                 raise ValueError("attach_gate_regularizers: %s of %s: %s" % (arg, where, e)) from None
             plan.append((cell, attribute, variable, regularizer))
-    attached = {}
+    attached: dict[str, GateRegularizer] = {}
     for cell, attribute, variable, regularizer in plan:
         variable.regularizer = regularizer
         setattr(cell.obj, attribute, regularizer)

@@ -35,15 +35,17 @@ closing its logger still writes its last step.
 import atexit
 import threading
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 THREAD_NAME = "tb-lstm-gates writer"
 IDLE_SECONDS = 30
 
-_writers = weakref.WeakSet()
+_writers: "weakref.WeakSet[BackgroundWriter]" = weakref.WeakSet()
 
 
 @atexit.register
-def _finish_steps_in_flight():
+def _finish_steps_in_flight() -> None:
     for writer in list(_writers):
         try:
             writer.wait()
@@ -51,7 +53,7 @@ def _finish_steps_in_flight():
             pass
 
 
-def settle_all():
+def settle_all() -> None:
     """Waits until every writer of this process has written the step it was handed.
 
     `reader.load` calls it first, so a `load()` right after `log()` sees
@@ -65,14 +67,14 @@ def settle_all():
 class BackgroundWriter:
     """Runs jobs one at a time, in order, on a background thread; at most one in flight."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._job = None  # the job handed over and not yet finished
-        self._error = None
+        self._job: Callable[[], object] | None = None  # the job handed over and not yet finished
+        self._error: BaseException | None = None
         self._serving = False  # whether the thread is up
         _writers.add(self)
 
-    def submit(self, job):
+    def submit(self, job: Callable[[], object]) -> None:
         """Hands `job` (a callable) to the writer's thread; waits first for the job in flight.
 
         Raises:
@@ -86,7 +88,7 @@ class BackgroundWriter:
                 threading.Thread(target=self._serve, name=THREAD_NAME, daemon=True).start()
             self._changed.notify_all()
 
-    def wait(self):
+    def wait(self) -> None:
         """Waits until the job in flight (if any) is done.
 
         Raises:
@@ -95,20 +97,20 @@ class BackgroundWriter:
         with self._changed:
             self._wait_locked()
 
-    def settle(self):
+    def settle(self) -> None:
         """Waits until the job in flight (if any) is done; its error, if any, is left for `submit` or `wait`."""
         with self._changed:
             while self._job is not None:
                 self._changed.wait()
 
-    def _wait_locked(self):
+    def _wait_locked(self) -> None:
         while self._job is not None:
             self._changed.wait()
         error, self._error = self._error, None
         if error is not None:
             raise error
 
-    def _serve(self):
+    def _serve(self) -> None:
         while True:
             with self._changed:
                 if self._job is None and not self._changed.wait_for(
@@ -117,7 +119,9 @@ class BackgroundWriter:
                     self._serving = False
                     return
                 job = self._job
-            error = None
+            # wait_for returned True: a job was handed over.
+            assert job is not None
+            error: BaseException | None = None
             try:
                 job()
             except BaseException as e:  # raised again on the training thread
@@ -136,14 +140,14 @@ class StepRecorder:
     assembled there, in the order they were made.
     """
 
-    def __init__(self):
-        self._calls = []
+    def __init__(self) -> None:
+        self._calls: list[tuple[str, tuple[Any, ...]]] = []
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Callable[..., None]:
         if not name.startswith("write_"):
             raise AttributeError(name)
         return lambda *args: self._calls.append((name, args))
 
-    def replay(self, writer):
+    def replay(self, writer: Any) -> None:
         for name, args in self._calls:
             getattr(writer, name)(*args)

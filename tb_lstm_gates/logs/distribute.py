@@ -8,7 +8,7 @@ import json
 import os
 
 
-def is_chief():
+def is_chief() -> bool:
     """Whether this process is the chief of its `tf.distribute` cluster (or alone).
 
     The chief is the `chief` task, or worker 0 when the cluster has no chief,

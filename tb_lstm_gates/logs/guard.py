@@ -8,18 +8,20 @@ training run.
 
 import os
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from tb_lstm_gates.core import callers
 
 
-def is_int(value):
+def is_int(value: Any) -> TypeGuard[int | np.integer[Any]]:
     """True for Python and numpy ints, False for bools."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def check_logging_args(log_dir, histogram_freq, histogram_bins):
+def check_logging_args(log_dir: Any, histogram_freq: Any, histogram_bins: Any) -> list[str]:
     """Messages naming each bad argument every gate logger takes; empty if all are good."""
     errors = []
     if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
@@ -47,13 +49,13 @@ class FailureGuard:
       strict: raise instead of warning.
     """
 
-    def __init__(self, owner, log_dir, strict):
+    def __init__(self, owner: str, log_dir: str | os.PathLike[str], strict: bool) -> None:
         self.owner = owner
         self.log_dir = log_dir
         self.strict = strict
         self.failed = False
 
-    def run(self, fn, *args):
+    def run(self, fn: Callable[..., object], *args: Any) -> bool:
         """Calls `fn(*args)`; returns whether it succeeded."""
         try:
             fn(*args)

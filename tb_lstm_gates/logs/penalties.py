@@ -7,12 +7,17 @@ each (part, gate), each cell's total (part = gate = `total`), and on the
 Imports no framework.
 """
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from tb_lstm_gates.logs import metadata
 
 _MODEL_SERIES = (metadata.MODEL_LAYER, metadata.MODEL_CELL, metadata.TOTAL, metadata.TOTAL)
 
 
-def write_cell_penalties(writer, cell, penalties):
+def write_cell_penalties(
+    writer: Any, cell: Any, penalties: Iterable[tuple[str, Mapping[str, float]]]
+) -> float:
     """Writes the penalty of each (part, gate) of one cell and the cell's total; returns the total.
 
     Args:
@@ -29,7 +34,7 @@ def write_cell_penalties(writer, cell, penalties):
     return total
 
 
-def write_model_totals(writer, penalty, loss=None):
+def write_model_totals(writer: Any, penalty: float, loss: float | None = None) -> None:
     """Writes the model's regularization `penalty` and, when given, the training `loss`.
 
     Both go on the `model` pseudo layer, so the tab can show each penalty's

@@ -13,6 +13,7 @@ import collections
 import gc
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 from tensorboard.util import tensor_util
@@ -33,7 +34,7 @@ whichever version of the data contract wrote it.
 """
 
 
-def load(logdir: str | os.PathLike) -> list[Record]:
+def load(logdir: str | os.PathLike[str]) -> list[Record]:
     """Reads every tb-lstm-gates value under `logdir`.
 
     Args:
@@ -66,7 +67,7 @@ def load(logdir: str | os.PathLike) -> list[Record]:
             gc.enable()
 
 
-def _load(logdir):
+def _load(logdir: str) -> list[Record]:
     gfile = summary.gfile(logdir)
     if not gfile.isdir(logdir):
         raise FileNotFoundError("no log directory at %s" % logdir)
@@ -75,10 +76,12 @@ def _load(logdir):
     # block (a run resumed from a checkpoint older than its last logged
     # step writes some steps again; a version 1 and a version 2 file may
     # both hold a block).
-    latest = {}
-    newer = None  # the message of the first summary from a newer version, warned once
+    latest: dict[tuple[str, str, str, str, str], dict[int, tuple[float, str, Any]]] = {}
+    newer: str | None = None  # the message of the first summary from a newer version, warned once
     for run, paths in _runs(gfile, logdir):
-        series = {}  # tag -> (kind, shape, [(its block's steps in `latest`, block)]), or None if not ours
+        series: dict[
+            str, Any
+        ] = {}  # tag -> (kind, shape, [(its block's steps in `latest`, block)]), or None if not ours
         for path in paths:
             for event in summary.read_events(path):
                 for value in event.summary.value:
@@ -106,7 +109,7 @@ def _load(logdir):
             stacklevel=callers.user_stacklevel(),
         )
     # Sorted series by series, then step by step: cheaper than sorting every record.
-    records = []
+    records: list[Record] = []
     for (run, layer, part, gate, stat), steps in sorted(latest.items(), key=lambda item: item[0]):
         records.extend(
             Record(run, layer, cell, part, gate, stat, step, wall_time, value)
@@ -118,9 +121,9 @@ def _load(logdir):
 _UNSEEN = object()
 
 
-def _runs(gfile, logdir):
+def _runs(gfile: Any, logdir: str) -> list[tuple[str, list[str]]]:
     """`[(run, [event file paths in name order])]` of every directory under `logdir` holding event files."""
-    runs = []
+    runs: list[tuple[str, list[str]]] = []
     for directory, _, files in gfile.walk(logdir):
         events = sorted(f for f in files if "tfevents" in f)
         if events:
@@ -129,7 +132,7 @@ def _runs(gfile, logdir):
     return sorted(runs)
 
 
-def _parse(summary_metadata):
+def _parse(summary_metadata: Any) -> tuple[Any, Any, Any] | metadata.NewerVersionError | None:
     """`(kind, blocks, shape)` of a stride-1 tag of ours, the error of a newer version's, else None."""
     if summary_metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
         return None
@@ -144,7 +147,7 @@ def _parse(summary_metadata):
     return kind, blocks, shape
 
 
-def _add(event, tensor_proto, kind, shape, blocks):
+def _add(event: Any, tensor_proto: Any, kind: str | None, shape: tuple[int, ...], blocks: Any) -> None:
     try:
         array = tensor_util.make_ndarray(tensor_proto)
     except (ValueError, TypeError):
@@ -164,7 +167,7 @@ def _add(event, tensor_proto, kind, shape, blocks):
             steps[event.step] = (event.wall_time, block.cell, _value(kind, block, values))
 
 
-def _value(kind, block, array):
+def _value(kind: str | None, block: Any, array: Any) -> Any:
     """The value of `block` in a summary's tensor, as `Record.value` has it."""
     if kind is None:
         return array if block.stat in metadata.TENSOR_STATS else float(array)

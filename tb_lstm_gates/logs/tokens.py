@@ -10,6 +10,7 @@ Shared by the Keras callback and PyTorch's GateLogger. `probe_tokens` is one of:
 """
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from tb_lstm_gates.core.activations import MAX_SEQUENCES
 ProbeTokens = Sequence[Sequence[str]] | Sequence[str] | Mapping[int, str] | Callable[[int], str]
 
 
-def check_probe_tokens(probe_tokens, ids):
+def check_probe_tokens(probe_tokens: ProbeTokens | None, ids: Any) -> list[list[str]] | None:
     """One list of strings per probe sequence (the first MAX_SEQUENCES, which the tab shows), or None.
 
     Args:
@@ -68,11 +69,11 @@ def check_probe_tokens(probe_tokens, ids):
     return [list(row) for row in probe_tokens[:MAX_SEQUENCES]]
 
 
-def _is_vocabulary(value):
+def _is_vocabulary(value: object) -> bool:
     return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(t, str) for t in value)
 
 
-def _decoded(decode, ids):
+def _decoded(decode: Any, ids: np.ndarray) -> list[list[str]]:
     if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(
             "probe_tokens as a vocabulary or a decode function needs a probe of integer ids of shape "
@@ -84,9 +85,9 @@ def _decoded(decode, ids):
             "probe_tokens: the probe holds the negative id %d, which no vocabulary maps" % ids.min()
         )
     lookup = decode if callable(decode) else decode.__getitem__
-    rows = []
+    rows: list[list[str]] = []
     for row in ids.tolist():
-        tokens = []
+        tokens: list[str] = []
         for i in row:
             try:
                 token = lookup(i)

@@ -11,13 +11,17 @@ what the loss holds.
 import numbers
 import weakref
 from collections.abc import Sequence
+from typing import Any
 
 import tensorflow as tf
 
 from tb_lstm_gates.core import gate_penalty
 from tb_lstm_gates.core import layouts as gate_layouts
 from tb_lstm_gates.core.gate_penalty import Coefficients
-from tb_lstm_gates.core.scopes import strip_output_index
+from tb_lstm_gates.core.scopes import Cell, strip_output_index
+
+# `(kernel variable name, part, gates, per-gate penalty tensor, penalized gates)`.
+PenaltyFetch = tuple[str, str, tuple[str, ...], Any, set[str]]
 
 
 def gate_blocks(
@@ -89,7 +93,7 @@ def gate_blocks(
     """
     owner = "gate_blocks"
     kernel_layout, weight, depth, gates, units = _tf1_kernel(owner, kernel, input_depth, cell)
-    blocks = {}
+    blocks: dict[tuple[str, str], tf.Tensor] = {}
     for piece in kernel_layout.weights[weight]:
         for k, gate in enumerate(gates):
             blocks[piece.part, gate] = kernel[piece.rows, k * units : (k + 1) * units]
@@ -184,7 +188,8 @@ def tf1_gate_penalty(
     xp = gate_penalty.tf_ops(tf, kernel.dtype)
     # The penalty of each block, shape (n_gates,) per part, summed into the
     # result and kept for LSTMGatesHook's log.
-    per_part, penalized = {}, {}
+    per_part: dict[str, Any] = {}
+    penalized: dict[str, set[str]] = {}
     for piece in kernel_layout.weights[weight]:
         terms = gate_penalty.coefficient_vectors(coefficients, gates, piece.part, ("l1", "l2"))
         blocks = tf.reshape(kernel[piece.rows], (-1, len(gates), units))
@@ -215,10 +220,10 @@ def tf1_gate_penalty(
 # Graph -> [(kernel variable name, part, gates, per-gate penalty tensor,
 # penalized gates)] of every tf1_gate_penalty built in it, so the hook logs
 # what the loss holds; a block no key names has no penalty to show.
-_GRAPH_PENALTIES = weakref.WeakKeyDictionary()
+_GRAPH_PENALTIES: "weakref.WeakKeyDictionary[Any, list[PenaltyFetch]]" = weakref.WeakKeyDictionary()
 
 
-def penalty_fetches(graph, cells):
+def penalty_fetches(graph: Any, cells: Sequence[Cell]) -> list[tuple[Any, ...]]:
     """`[(cell index, part, gates, tensor, penalized gates)]` of the penalties on `cells`' kernels."""
     by_name = {strip_output_index(v.name): i for i, cell in enumerate(cells) for v in cell.variables.values()}
     return [
@@ -226,11 +231,14 @@ def penalty_fetches(graph, cells):
     ]
 
 
-def _shape(value):
+def _shape(value: Any) -> tuple[Any, ...]:
+    # Each dimension an int, or None where unknown; `_tf1_kernel` rejects unknown ones, so callers use ints.
     return tuple(tf.TensorShape(value.shape).as_list())
 
 
-def _tf1_kernel(owner, kernel, input_depth, cell):
+def _tf1_kernel(
+    owner: str, kernel: Any, input_depth: int, cell: str
+) -> tuple[gate_layouts.Layout, str, int, tuple[str, ...], int]:
     """`(layout, weight name, input depth, gates, units)` of a TF1 kernel, or a ValueError."""
     if cell not in ("lstm", "gru"):
         raise ValueError("%s: cell must be 'lstm' or 'gru', got %r" % (owner, cell))
@@ -247,6 +255,7 @@ def _tf1_kernel(owner, kernel, input_depth, cell):
             "input_depth input rows, then the recurrent rows), got %r" % (owner, rows - 1, rows, input_depth)
         )
     depth = int(input_depth)
+    weight: str | None
     if cell == "lstm":
         weight, layout = "kernel", gate_layouts.tf1_lstm(depth)
     else:

@@ -1,6 +1,7 @@
 """`GatePenalty`: per-gate L1, L2 and soft-orthogonal penalties of PyTorch cells, as a differentiable loss term."""
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -8,10 +9,12 @@ import torch
 from tb_lstm_gates.core import gate_penalty, layouts
 from tb_lstm_gates.core.gate_penalty import Coefficients
 from tb_lstm_gates.logs import metadata
-from tb_lstm_gates.torch.cells import blocks_of_cell, find_cells, unwrap
+from tb_lstm_gates.torch.cells import TorchCell, blocks_of_cell, find_cells, unwrap
 
 # Parts a coefficient key may name, and the parts a key naming only a gate covers.
 PENALTY_PARTS = ("input", "recurrent", "input_bias", "recurrent_bias")
+# A term parsed: `(coefficient of every gate, {gate or part/gate key: coefficient})`.
+_Parsed = tuple[float, dict[str, float]]
 
 
 class GatePenalty:
@@ -68,13 +71,13 @@ class GatePenalty:
             )
         self.layers = None if layers is None else list(layers)
 
-    def cells(self, model):
+    def cells(self, model: torch.nn.Module | Mapping[str, torch.nn.Module]) -> list[TorchCell]:
         """The `TorchCell`s this penalty covers in `model`."""
         cells = find_cells(model, self.layers)
         self._check_keys(cells)
         return cells
 
-    def applies_to(self, cell):
+    def applies_to(self, cell: TorchCell) -> bool:
         """Whether any coefficient of this penalty is non-zero on a block of `cell`."""
         return any(
             self.coefficients(part, gate, view.shape[:-2] + view.shape[-1:])
@@ -83,9 +86,9 @@ class GatePenalty:
             for gate in gates
         )
 
-    def coefficients(self, part, gate, shape):
+    def coefficients(self, part: str, gate: str, shape: Sequence[int]) -> dict[str, float]:
         """`{term: float}` for one block of `shape`; raises for orthogonal on a non-square block."""
-        result = {}
+        result: dict[str, float] = {}
         for term, (default, per_key) in self._terms.items():
             value = per_key.get("%s/%s" % (part, gate))
             if value is None and (term != "orthogonal" or part == "recurrent"):
@@ -102,7 +105,7 @@ class GatePenalty:
 
     def __call__(self, model: torch.nn.Module) -> torch.Tensor:
         """The total penalty of `model` (or of a mapping of named models), a differentiable scalar tensor."""
-        total = None
+        total: torch.Tensor | None = None
         for cell in self.cells(model):
             for (part, gate), block in blocks_of_cell(cell).items():
                 if part not in PENALTY_PARTS:
@@ -117,18 +120,20 @@ class GatePenalty:
             return torch.zeros((), dtype=param.dtype, device=param.device)
         return total
 
-    def block_penalties(self, cell, arrays):
+    def block_penalties(
+        self, cell: TorchCell, arrays: Mapping[str, np.ndarray]
+    ) -> list[tuple[str, dict[str, float]]]:
         """`[(part, {gate: penalty})]` of one cell's blocks that have a coefficient, recomputed in numpy.
 
         Blocks no coefficient names are left out, parts without any such
         block too, as the Keras callback and the TF1 hook log them: a series
         of zeros says nothing.
         """
-        penalties = []
+        penalties: list[tuple[str, dict[str, float]]] = []
         for part, gates, view in cell.layout.blocks(arrays):
             if part not in PENALTY_PARTS:
                 continue
-            per_gate = {}
+            per_gate: dict[str, float] = {}
             for g, gate in enumerate(gates):
                 block = np.asarray(view[..., g, :], np.float64)
                 coefficients = self.coefficients(part, gate, block.shape)
@@ -138,7 +143,7 @@ class GatePenalty:
                 penalties.append((part, per_gate))
         return penalties
 
-    def _check_keys(self, cells):
+    def _check_keys(self, cells: Sequence[TorchCell]) -> None:
         blocks = {
             "%s/%s" % (part, gate)
             for c in cells
@@ -155,23 +160,24 @@ class GatePenalty:
                     % (term, ", ".join(repr(k) for k in unknown), ", ".join(sorted(gates) + sorted(blocks)))
                 )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         terms = ("%s=%r" % (t, per_key or default) for t, (default, per_key) in self._terms.items())
         return "GatePenalty(%s)" % ", ".join(terms)
 
 
-def _shapes(cell):
+def _shapes(cell: TorchCell) -> dict[str, np.ndarray]:
     """Stand-ins of the cell's shapes (broadcast views, no memory) to list its blocks."""
     zero = np.zeros((), np.float32)
     return layouts.torch_arrays({n: np.broadcast_to(zero, tuple(p.shape)) for n, p in cell.params.items()})
 
 
-def _term(term, block):
+def _term(term: str, block: Any) -> Any:
     """One penalty term of one block, a torch tensor (for the loss) or a numpy array (for the logs)."""
     if term == "l1":
         return abs(block).sum()
     if term == "l2":
         return (block * block).sum()
+    eye: torch.Tensor | np.ndarray
     if isinstance(block, torch.Tensor):
         eye = torch.eye(block.shape[-1], dtype=block.dtype, device=block.device)
     else:
@@ -180,11 +186,12 @@ def _term(term, block):
     return (gram * gram).sum()
 
 
-def _parse_terms(owner, terms):
+def _parse_terms(owner: str, terms: Mapping[str, Any]) -> dict[str, _Parsed]:
     """`{term: (default, {key: float})}`, or a ValueError naming every bad coefficient."""
     all_gates = set(metadata.LSTM_GATES) | set(metadata.GRU_GATES)
     valid = sorted(all_gates) + ["%s/%s" % (p, g) for p in PENALTY_PARTS for g in sorted(all_gates)]
-    errors, parsed = [], {}
+    errors: list[str] = []
+    parsed: dict[str, _Parsed] = {}
     for term, value in terms.items():
         if isinstance(value, Mapping):
             unknown = [k for k in value if not isinstance(k, str) or k not in valid]

@@ -4,9 +4,12 @@ Named as `GateLogger` names the live modules, so `tb-lstm-gates import` of a
 checkpoint lands on the same series.
 """
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
 from tb_lstm_gates.core import layouts
@@ -25,7 +28,9 @@ _WRAPPED = "module"
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
-def cells_from_state_dict(shapes):
+def cells_from_state_dict(
+    shapes: Mapping[str, Sequence[int]],
+) -> list[tuple[str, layouts.Layout, dict[str, str]]]:
     """The LSTM and GRU cells of a state_dict, found from parameter names and shapes.
 
     Args:
@@ -36,7 +41,7 @@ def cells_from_state_dict(shapes):
       `GateLogger` gives the same modules (wrappers' `module.` and `_orig_mod.`
       prefixes dropped). Plain `nn.RNN` weights (one gate) are left out.
     """
-    groups = {}
+    groups: dict[tuple[str, str], dict[str, str]] = {}
     for key in shapes:
         name = key
         while name.startswith(_WRAPPER_PREFIXES):
@@ -49,7 +54,7 @@ def cells_from_state_dict(shapes):
             if match["raw"] or match["weight"] not in group or not group[match["weight"]].endswith("_raw"):
                 group[match["weight"]] = key
     _move_wrapper_raws(groups)
-    cells = []
+    cells: list[tuple[str, layouts.Layout, dict[str, str]]] = []
     for (path, suffix), keys in groups.items():
         if "weight_ih" not in keys or "weight_hh" not in keys:
             continue
@@ -68,7 +73,7 @@ def cells_from_state_dict(shapes):
     return sorted(cells, key=lambda cell: cell[0])
 
 
-def _move_wrapper_raws(groups):
+def _move_wrapper_raws(groups: dict[tuple[str, str], dict[str, str]]) -> None:
     """Puts raw weights a weight drop wrapper holds (`rnns.0.weight_hh_l0_raw`) with its module's others
     (`rnns.0.module.weight_ih_l0`), as the live logger logs them (fastai's `WeightDropout`)."""
     for (path, suffix), keys in list(groups.items()):
@@ -81,7 +86,7 @@ def _move_wrapper_raws(groups):
         del groups[path, suffix]
 
 
-def load_state_dict(path):
+def load_state_dict(path: str | os.PathLike[str]) -> tuple[Mapping[str, torch.Tensor], int | None]:
     """`(state_dict, step)` of a `torch.save`d file, never unpickling arbitrary objects.
 
     Takes a state_dict, a checkpoint dict holding one under `state_dict` or
@@ -100,12 +105,12 @@ def load_state_dict(path):
             "torch.save(model.state_dict(), path)" % (path, str(e).strip().splitlines()[0])
         ) from None
 
-    def is_state_dict(value):
-        return (
+    def is_state_dict(value: Any) -> bool:
+        return bool(
             isinstance(value, Mapping) and value and all(isinstance(v, torch.Tensor) for v in value.values())
         )
 
-    step = None
+    step: int | None = None
     if not is_state_dict(loaded) and isinstance(loaded, Mapping):
         for key in ("global_step", "step"):
             if isinstance(loaded.get(key), int):
@@ -120,6 +125,6 @@ def load_state_dict(path):
     return loaded, step
 
 
-def state_arrays(state, keys):
+def state_arrays(state: Mapping[str, torch.Tensor], keys: Iterable[str]) -> dict[str, np.ndarray]:
     """`{key: array}` of state_dict entries as the `torch_*` layouts take them (transposed copies)."""
     return layouts.torch_arrays({key: numpy_copy(state[key]) for key in keys})
