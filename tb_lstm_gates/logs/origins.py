@@ -11,13 +11,15 @@ field or by the Keras and TF1 loggers, is a plain parameter (`PARAMETER`).
 """
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from tb_lstm_gates.logs import metadata, reader, summary
 
 PARAMETER = "parameter"
 
 
-def of_parts(layout, origins):
+def of_parts(layout: Any, origins: Mapping[str, str]) -> dict[str, str]:
     """`{part: origin}` of a layer's weights that are not plain parameters.
 
     Args:
@@ -33,7 +35,7 @@ def of_parts(layout, origins):
     return parts
 
 
-def weight_origins(logdir: str | os.PathLike) -> dict:
+def weight_origins(logdir: str | os.PathLike[str]) -> dict[str, dict[str, dict[str, str]]]:
     """`{run: {layer: {part: origin}}}` of the layers whose weights are not all plain parameters.
 
     Runs are named as `load()` names them; a layer absent, or a part
@@ -43,7 +45,7 @@ def weight_origins(logdir: str | os.PathLike) -> dict:
     gfile = summary.gfile(logdir)
     if not gfile.isdir(logdir):
         raise FileNotFoundError("no log directory at %s" % logdir)
-    found = {}
+    found: dict[str, dict[str, dict[str, str]]] = {}
     for run, paths in reader._runs(gfile, logdir):
         for path in paths:
             for event in summary.read_events(path):

@@ -16,6 +16,7 @@ in registration order, the path `named_modules()` gives it.
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -61,7 +62,7 @@ class TorchCell:
         return layouts.torch_arrays({name: numpy_copy(p) for name, p in self.params.items()})
 
 
-def numpy_copy(tensor):
+def numpy_copy(tensor: torch.Tensor) -> np.ndarray:
     """A tensor as a float32 or float64 numpy array on the CPU, always a copy."""
     # A copy: the optimizer changes parameters in place, and the logger keeps
     # the previous step's arrays for `update_ratio`.

@@ -9,15 +9,23 @@ every step but the one holding the layer's final state `h_n`.
 """
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from tb_lstm_gates.core import activations
 from tb_lstm_gates.torch.cells import numpy_copy
 
 
-def rnn(module, pairs, call, packed, unbatched):
+def rnn(
+    module: nn.LSTM | nn.GRU,
+    pairs: list[tuple[Any, activations.Trace]],
+    call: tuple[Any, ...],
+    packed: bool,
+    unbatched: bool,
+) -> list[tuple[Any, activations.Trace]]:
     """`pairs` (`[(cell, Trace)]` of one `nn.LSTM` / `nn.GRU` call) with `reference_outputs` from torch.
 
     The top layer's reference is the call's own output; a lower layer's is
@@ -35,7 +43,7 @@ def rnn(module, pairs, call, packed, unbatched):
       unbatched: whether the input was unbatched `(time, features)`.
     """
     args, kwargs, output, weights = call
-    outputs = [None] * (module.num_layers - 1) + [output[0]]
+    outputs: list[Any] = [None] * (module.num_layers - 1) + [output[0]]
     if module.num_layers > 1:
         inputs = args[0] if args else kwargs["input"]
         hx = args[1] if len(args) > 1 else kwargs.get("hx")
@@ -60,7 +68,7 @@ def rnn(module, pairs, call, packed, unbatched):
     return done
 
 
-def _batch_first(module, sequence, packed, unbatched):
+def _batch_first(module: nn.Module, sequence: Any, packed: bool, unbatched: bool) -> np.ndarray:
     """One layer's output sequence as numpy `(batch, time, directions * units)`."""
     if packed:
         sequence = nn.utils.rnn.pad_packed_sequence(sequence, batch_first=True)[0]
@@ -71,7 +79,9 @@ def _batch_first(module, sequence, packed, unbatched):
     return numpy_copy(sequence)
 
 
-def _layer_outputs(module, weights, inputs, hx):
+def _layer_outputs(
+    module: nn.LSTM | nn.GRU, weights: dict[str, torch.Tensor], inputs: Any, hx: Any
+) -> list[Any]:
     """Torch's output of each layer of a stacked `nn.LSTM` / `nn.GRU` call, computed one layer at a time.
 
     Each layer runs in a one-layer module of the same kind (built on the
@@ -80,9 +90,9 @@ def _layer_outputs(module, weights, inputs, hx):
     """
     directions = 2 if module.bidirectional else 1
     lstm = isinstance(module, nn.LSTM)
-    kind = nn.LSTM if lstm else nn.GRU
-    extra = {"proj_size": module.proj_size} if lstm else {}
-    width = directions * (module.proj_size if lstm and module.proj_size else module.hidden_size)
+    kind: Any = nn.LSTM if lstm else nn.GRU
+    extra = {"proj_size": module.proj_size} if isinstance(module, nn.LSTM) else {}
+    width = directions * (extra.get("proj_size") or module.hidden_size)
     outputs, x = [], inputs
     for k in range(module.num_layers):
         single = kind(
@@ -107,11 +117,11 @@ def _layer_outputs(module, weights, inputs, hx):
     return outputs
 
 
-def cell(trace, output, unbatched):
+def cell(trace: activations.Trace, output: Any, unbatched: bool) -> activations.Trace:
     """`trace` (one call of an `nn.LSTMCell` / `nn.GRUCell`) with `reference_outputs`: the h it returned."""
     h = numpy_copy(output[0] if isinstance(output, tuple) else output)
     return _with(trace, (h[None] if unbatched else h)[:, None])
 
 
-def _with(trace, reference):
+def _with(trace: activations.Trace, reference: np.ndarray) -> activations.Trace:
     return dataclasses.replace(trace, reference_outputs=np.ascontiguousarray(reference, trace.outputs.dtype))

@@ -24,6 +24,7 @@ probe's self-check tells whether it is what the module computed with).
 
 import dataclasses
 import re
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,15 +49,15 @@ class Weight:
 
     tensor: torch.Tensor
     origin: str
-    grad_param: nn.Parameter | None
-    sources: tuple
+    grad_param: torch.Tensor | None
+    sources: tuple[torch.Tensor, ...]
 
 
 class Unsplittable(Exception):
     """A recurrent module whose weights tb-lstm-gates cannot read; the message says why."""
 
 
-def resolve(module, name, parent=None):
+def resolve(module: nn.Module, name: str, parent: nn.Module | None = None) -> Weight:
     """The `Weight` the recurrent module `module` computes with as its attribute `name` (`weight_hh_l0`).
 
     Args:
@@ -93,23 +94,25 @@ def resolve(module, name, parent=None):
     )
 
 
-def _parametrized(module, name):
+def _parametrized(module: nn.Module, name: str) -> Weight:
     """The effective weight of a `torch.nn.utils.parametrize` weight, computed in eval mode, nothing changed."""
-    plist = module.parametrizations[name]
+    registry: Any = module.parametrizations
+    plist = registry[name]
     with _Untouched(plist):
         tensor = getattr(module, name)
     kinds = ", ".join(_snake(type(p).__name__) for p in plist)
     return Weight(tensor, "parametrized: %s" % kinds, None, tuple(plist.parameters()))
 
 
-def _snake(name):
+def _snake(name: str) -> str:
     """`_SpectralNorm` -> `spectral_norm`, `Symmetric` -> `symmetric`."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name.lstrip("_")).lower()
 
 
-def _weight_hook(module, name):
+def _weight_hook(module: nn.Module, name: str) -> Weight | None:
     """The weight an old hook-based `weight_norm` / `spectral_norm` computes as `name`, or None."""
-    for hook in module._forward_pre_hooks.values():
+    hooks: list[Any] = list(module._forward_pre_hooks.values())
+    for hook in hooks:
         if getattr(hook, "name", None) != name or not callable(getattr(hook, "compute_weight", None)):
             continue
         kind = type(hook).__name__
@@ -117,7 +120,7 @@ def _weight_hook(module, name):
             # Without the power iteration, as eval mode computes it: `u` and `v` stay as they are.
             with torch.no_grad():
                 tensor = hook.compute_weight(module, do_power_iteration=False)
-            sources = (name + "_orig",)
+            sources: tuple[str, ...] = (name + "_orig",)
             origin = "spectral_norm hook: %s_orig" % name
         elif kind == "WeightNorm":
             tensor = hook.compute_weight(module)
@@ -125,8 +128,8 @@ def _weight_hook(module, name):
             origin = "weight_norm hook: %s_g, %s_v" % (name, name)
         else:
             continue
-        params = tuple(module._parameters[s] for s in sources if module._parameters.get(s) is not None)
-        return Weight(tensor, origin, None, params)
+        found = [module._parameters.get(s) for s in sources]
+        return Weight(tensor, origin, None, tuple(p for p in found if p is not None))
     return None
 
 
@@ -138,10 +141,10 @@ class _Untouched:
     must not change what the next training step computes.
     """
 
-    def __init__(self, module):
+    def __init__(self, module: nn.Module) -> None:
         self._module = module
 
-    def __enter__(self):
+    def __enter__(self) -> "_Untouched":
         self._modes = [(m, m.training) for m in self._module.modules()]
         self._buffers = [(b, b._version, b.detach().clone()) for b in self._module.buffers()]
         self._rng = torch.random.get_rng_state()
@@ -150,7 +153,7 @@ class _Untouched:
             m.training = False
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         for m, training in self._modes:
             m.training = training
         with torch.no_grad():
