@@ -204,22 +204,15 @@ class _ModelState:
 
     def __enter__(self):
         self._saved = []
-        seen = set()
-        for root in self._roots:
-            for m in root.modules():
-                if id(m) in seen:
-                    continue
-                seen.add(id(m))
-                entries = dict(vars(m))
-                contents = {k: _contents(v) for k, v in entries.items() if isinstance(v, (list, dict, set))}
-                tensors = [
-                    (t, t._version, t.detach().clone())
-                    for t in list(m._buffers.values()) + list(entries.values())
-                    if isinstance(t, torch.Tensor)
-                    and not isinstance(t, nn.Parameter)
-                    and not t.is_inference()
-                ]
-                self._saved.append((m, entries, contents, tensors))
+        for m in _every_module(self._roots):
+            entries = dict(vars(m))
+            contents = {k: _contents(v) for k, v in entries.items() if isinstance(v, (list, dict, set))}
+            tensors = [
+                (t, t._version, t.detach().clone())
+                for t in list(m._buffers.values()) + list(entries.values())
+                if isinstance(t, torch.Tensor) and not isinstance(t, nn.Parameter) and not t.is_inference()
+            ]
+            self._saved.append((m, entries, contents, tensors))
         self._rng = torch.random.get_rng_state()
         self._cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         return self
@@ -244,6 +237,28 @@ class _ModelState:
 
 
 _MISSING = object()
+
+
+def _every_module(roots):
+    """Each module below `roots` once: those torch tracks, and those held in plain lists, tuples and dicts,
+    which `Module.modules()` does not see but a forward may still call (and change)."""
+    seen, stack = set(), list(roots)
+    while stack:
+        m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        yield m
+        stack.extend(m.children())
+        for value in vars(m).values():
+            held = (
+                value.values()
+                if isinstance(value, dict)
+                else value
+                if isinstance(value, (list, tuple))
+                else ()
+            )
+            stack.extend(v for v in held if isinstance(v, nn.Module))
 
 
 def _contents(container):
