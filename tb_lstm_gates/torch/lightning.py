@@ -40,7 +40,7 @@ class LSTMGatesCallback(pl.Callback):
 
     def __init__(
         self,
-        log_dir: str | os.PathLike | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
         every_n_epochs: int = 1,
         every_n_train_steps: int | None = None,
         probe: Any = None,
@@ -86,10 +86,10 @@ class LSTMGatesCallback(pl.Callback):
             hparams=hparams,
             step_unit="epoch" if every_n_train_steps is None else "global step",
         )
-        self._logger = None
-        self._losses = []
+        self._logger: gates_torch.GateLogger | None = None
+        self._losses: list[float] = []
 
-    def on_train_start(self, trainer, pl_module):
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # trainer.log_dir broadcasts from rank 0: every rank has to ask.
         log_dir = self.log_dir or trainer.log_dir
         self._losses = []
@@ -99,7 +99,9 @@ class LSTMGatesCallback(pl.Callback):
         if trainer.global_step == 0:
             self._logger.log(pl_module, 0)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self._logger is None:
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
@@ -109,17 +111,18 @@ class LSTMGatesCallback(pl.Callback):
         if self.every_n_train_steps is not None and step % self.every_n_train_steps == 0:
             self._log(pl_module, step)
 
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if self._logger is not None and self.every_n_train_steps is None and epoch % self.every_n_epochs == 0:
             self._log(pl_module, epoch)
 
-    def on_train_end(self, trainer, pl_module):
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._logger is not None:
             self._logger.close()
             self._logger = None
 
-    def _log(self, pl_module, step):
+    def _log(self, pl_module: pl.LightningModule, step: int) -> None:
         loss = sum(self._losses) / len(self._losses) if self._losses else None
         self._losses = []
+        assert self._logger is not None  # callers check it first
         self._logger.log(pl_module, step, loss=loss)
