@@ -15,6 +15,7 @@ in registration order, the path `named_modules()` gives it.
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,9 +23,13 @@ from torch import nn
 
 from tb_lstm_gates.core import layouts
 from tb_lstm_gates.torch import weights, xlstm
+from tb_lstm_gates.torch.discovery import _RECURRENT_TYPES, Models, _roots
+from tb_lstm_gates.torch.discovery import (
+    recurrent_modules as recurrent_modules,  # re-exported: was defined here
+)
+from tb_lstm_gates.torch.discovery import unwrap as unwrap  # re-exported: public name from cells
 
 _LSTM_TYPES = (nn.LSTM, nn.LSTMCell)
-_RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
 _WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 
 
@@ -50,14 +55,14 @@ class TorchCell:
     layer: str
     layout: layouts.Layout
     module: nn.Module
-    params: dict
+    params: dict[str, torch.Tensor]
     index: int = 0
     reverse: bool = False
-    origins: dict = dataclasses.field(default_factory=dict)
-    grad_params: dict = dataclasses.field(default_factory=dict)
-    sources: tuple = ()
+    origins: dict[str, str] = dataclasses.field(default_factory=dict)
+    grad_params: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    sources: tuple[torch.Tensor, ...] = ()
 
-    def arrays(self):
+    def arrays(self) -> dict[str, np.ndarray]:
         """The weights as numpy copies, transposed as the layout takes them."""
         return layouts.torch_arrays({name: numpy_copy(p) for name, p in self.params.items()})
 
@@ -72,56 +77,7 @@ def numpy_copy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.numpy()
 
 
-def unwrap(module):
-    """The module inside `DataParallel`, `DistributedDataParallel` and `torch.compile` wrappers."""
-    while True:
-        if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            module = module.module
-        elif hasattr(module, "_orig_mod") and isinstance(module._orig_mod, nn.Module):
-            module = module._orig_mod
-        else:
-            return module
-
-
-def _walk(module, path, seen):
-    """`(path, module)` of every recurrent module below `module`, each object once (`seen` holds ids)."""
-    module = unwrap(module)
-    if id(module) in seen:
-        return
-    seen.add(id(module))
-    if isinstance(module, _RECURRENT_TYPES + xlstm.XLSTM_TYPES):
-        yield path, module
-        return
-    for name, child in module.named_children():
-        yield from _walk(child, path + (name,), seen)
-
-
-def _roots(module):
-    """`[(path prefix, module)]` of one module, or of a mapping from model name to module."""
-    if isinstance(module, Mapping):
-        bad = [k for k, m in module.items() if not (isinstance(k, str) and k) or not isinstance(m, nn.Module)]
-        if not module or bad:
-            raise ValueError(
-                "expected a torch.nn.Module or a non-empty mapping from model name (a non-empty str) to "
-                "torch.nn.Module, e.g. {'encoder': encoder, 'decoder': decoder}; got %s"
-                % (", ".join("%r: %s" % (k, type(module[k]).__name__) for k in bad) or "an empty mapping")
-            )
-        return [((k,), m) for k, m in module.items()]
-    if not isinstance(module, nn.Module):
-        raise ValueError(
-            "expected a torch.nn.Module or a mapping from model name to torch.nn.Module, got %r"
-            % type(module).__name__
-        )
-    return [((), module)]
-
-
-def recurrent_modules(module):
-    """`[(path, module)]` of every recurrent module of `module` (or of a mapping of named modules), once each."""
-    seen = set()
-    return [found for prefix, root in _roots(module) for found in _walk(root, prefix, seen)]
-
-
-def _cells_of(path, module, parent=None):
+def _cells_of(path: tuple[str, ...], module: Any, parent: nn.Module | None = None) -> list[TorchCell]:
     """The `TorchCell`s of one recurrent module found at `path` (a tuple of names), held by `parent`.
 
     Raises:
@@ -129,7 +85,8 @@ def _cells_of(path, module, parent=None):
     """
     base = "/".join(path) or _root_name(module)
     if isinstance(module, xlstm.XLSTM_TYPES):
-        return xlstm.xlstm_cells(base, module)
+        # XLSTMCell is no TorchCell subclass but carries the same fields, which is all callers read.
+        return xlstm.xlstm_cells(base, module)  # type: ignore[return-value]
     lstm = isinstance(module, _LSTM_TYPES)
     projection = getattr(module, "proj_size", 0) > 0
     bias = module.bias
@@ -153,7 +110,9 @@ def _cells_of(path, module, parent=None):
     return cells
 
 
-def _resolved(module, parent, layout, suffix):
+def _resolved(
+    module: nn.Module, parent: nn.Module | None, layout: layouts.Layout, suffix: str
+) -> dict[str, Any]:
     """`TorchCell` fields `params`, `origins`, `grad_params`, `sources` of one layer and direction."""
     found = {n: weights.resolve(module, n + suffix, parent) for n in layout.weights}
     return {
@@ -164,9 +123,9 @@ def _resolved(module, parent, layout, suffix):
     }
 
 
-def _parents(module):
+def _parents(module: Models) -> dict[int, nn.Module]:
     """`{id(child): the module holding it}` over `module`'s tree (or mapping of models), wrappers unwrapped."""
-    parents = {}
+    parents: dict[int, nn.Module] = {}
     for _, root in _roots(module):
         for owner in unwrap(root).modules():
             for child in owner.children():
@@ -174,11 +133,12 @@ def _parents(module):
     return parents
 
 
-def split_cells(module):
+def split_cells(module: Models) -> tuple[list[TorchCell], list[tuple[str, str]]]:
     """`(cells, [(module path, why)])`: the `TorchCell`s of `module` in module order, and the
     recurrent modules whose weights cannot be read (left out, never an exception)."""
     parents = _parents(module)
-    cells, unsplittable = [], []
+    cells: list[TorchCell] = []
+    unsplittable: list[tuple[str, str]] = []
     for path, m in recurrent_modules(module):
         try:
             cells.extend(_cells_of(path, m, parents.get(id(m))))
@@ -196,7 +156,7 @@ _ROOT_NAMES = {
 }
 
 
-def _root_name(module):
+def _root_name(module: nn.Module) -> str:
     """The name of a recurrent module logged as the root, by its kind (a parametrized LSTM is a subclass)."""
     return next(name for kind, name in _ROOT_NAMES.items() if isinstance(module, kind))
 
@@ -245,7 +205,7 @@ def find_cells(
     return [c for c in cells if any(_under(c.layer, n) for n in selected)]
 
 
-def unlogged_weights(module, cells):
+def unlogged_weights(module: Models, cells: Sequence[TorchCell]) -> list[tuple[str, str]]:
     """`[(weight, why)]`: every recurrent weight of `module` that none of `cells` logs, and why.
 
     A recurrent weight is a parameter named `weight_hh*` (torch's name for
@@ -263,7 +223,8 @@ def unlogged_weights(module, cells):
       cells: the `TorchCell`s logged.
     """
     logged = {id(p) for c in cells for p in list(c.params.values()) + list(c.sources)}
-    found, seen = [], set()  # a module shared by two models is looked at once
+    found: list[tuple[str, str]] = []
+    seen: set[int] = set()  # a module shared by two models is looked at once
     found.extend((path, "its weights cannot be split: " + why) for path, why in split_cells(module)[1])
     found.extend(
         (path, "a quantized %s: its weights are packed, not tensors tb-lstm-gates can split by gate" % kind)
@@ -299,9 +260,9 @@ def unlogged_weights(module, cells):
     return found
 
 
-def _quantized(module):
+def _quantized(module: Models) -> list[tuple[str, str]]:
     """`[(module path, class name)]` of the quantized LSTMs and GRUs of `module` (torch.ao.nn.quantized)."""
-    found = []
+    found: list[tuple[str, str]] = []
     for prefix, root in _roots(module):
         for path, m in unwrap(root).named_modules(prefix=".".join(prefix)):
             kind = type(m)
@@ -310,7 +271,7 @@ def _quantized(module):
     return found
 
 
-def _why_unlogged(owner):
+def _why_unlogged(owner: nn.Module) -> str:
     if isinstance(owner, nn.RNN):
         return "an nn.RNN has one activation, no gates to split"
     if isinstance(owner, _RECURRENT_TYPES):
@@ -321,11 +282,11 @@ def _why_unlogged(owner):
     )
 
 
-def _has_recurrent_weight(module):
+def _has_recurrent_weight(module: nn.Module) -> bool:
     return any(name.rsplit(".", 1)[-1].startswith("weight_hh") for name, _ in module.named_parameters())
 
 
-def _under(name, prefix):
+def _under(name: str, prefix: str) -> bool:
     return prefix == "" or name == prefix or name.startswith(prefix + "/")
 
 
@@ -380,16 +341,16 @@ def gate_blocks(
     return blocks_of_cell(match[0])
 
 
-def blocks_of_cell(cell):
+def blocks_of_cell(cell: TorchCell) -> dict[tuple[str, str], torch.Tensor]:
     """`{(part, gate): tensor}` of one `TorchCell`: views of its parameters, so penalties on them train."""
-    blocks = {}
+    blocks: dict[tuple[str, str], torch.Tensor] = {}
     for name, pieces in cell.layout.weights.items():
         param = cell.params[name]
         for piece in pieces:
             if piece.gates == (layouts.WHOLE,):
                 blocks[piece.part, layouts.WHOLE] = param.T
                 continue
-            gates = param.unflatten(0, (len(piece.gates), -1))
+            gates = param.unflatten(0, (len(piece.gates), -1))  # type: ignore[no-untyped-call]  # torch leaves it unannotated
             for g, gate in enumerate(piece.gates):
                 blocks[piece.part, gate] = gates[g].T if gates.dim() == 3 else gates[g]
     return blocks
