@@ -18,7 +18,7 @@ from tb_lstm_gates.torch.penalty import GatePenalty
 from tb_lstm_gates.torch.probe import probe_traces
 
 
-def _is_writer_rank():
+def _is_writer_rank() -> bool:
     """Whether this process writes: alone, or global rank 0 of a `torch.distributed` group."""
     return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
         torch.distributed.get_rank() == 0
@@ -123,7 +123,7 @@ class GateLogger:
 
     def __init__(
         self,
-        log_dir: str | os.PathLike,
+        log_dir: str | os.PathLike[str],
         histogram_freq: int = 1,
         histogram_bins: int = stats.DEFAULT_BINS,
         layers: Sequence[str] | None = None,
@@ -153,7 +153,7 @@ class GateLogger:
                 "probe must be None, a tensor of model inputs, a tuple of arguments for "
                 "model(*probe), or a mapping from model name to one of those, got %r" % type(probe).__name__
             )
-        self._probe_tokens = None
+        self._probe_tokens: tokens.ProbeTokens | None = None
         if probe_tokens is not None and isinstance(probe, Mapping):
             errors.append(
                 "probe_tokens labels one probe: give it with probe= one model's inputs, not a mapping of "
@@ -174,13 +174,15 @@ class GateLogger:
         self.penalty = penalty
         self.step_unit = step_unit
         self.hparams = None if hparams is None else dict(hparams)
-        self._writer = None
-        self._logger = None
+        self._writer: summary.GateSummaryWriter | None = None
+        self._logger: summary.CellLogger | None = None
         self._background = background.BackgroundWriter()
         self._logged = 0
         self._guard = guard.FailureGuard("GateLogger", self.log_dir, strict)
-        self._owners = {}  # layer -> (weak reference to its module, its repr, {weight: shape})
-        self._warned = set()  # unlogged weights already named in a warning
+        self._owners: dict[
+            str, tuple[Any, str, dict[str, tuple[int, ...]]]
+        ] = {}  # layer -> (weak reference to its module, its repr, {weight: shape})
+        self._warned: set[str] = set()  # unlogged weights already named in a warning
 
     def log(self, module: nn.Module | Mapping[str, nn.Module], step: int, loss: float | None = None) -> None:
         """Writes one step of the gates (and probe, penalties, `loss`) at `step`.
@@ -207,7 +209,8 @@ class GateLogger:
                     "a mapping of models" if isinstance(module, Mapping) else "one model",
                 )
             )
-        if isinstance(self.probe, Mapping) and set(self.probe) - set(module):
+        # module is a mapping too when the probe is one (checked above); the test says so to mypy.
+        if isinstance(self.probe, Mapping) and isinstance(module, Mapping) and set(self.probe) - set(module):
             raise ValueError(
                 "GateLogger: probe names %s, which log() was not given; the models are %s"
                 % (", ".join(map(repr, set(self.probe) - set(module))), ", ".join(map(repr, module)))
@@ -219,7 +222,7 @@ class GateLogger:
         if self._guard.run(self._write_step, module, cells, int(step), histograms, loss):
             self._logged += 1
 
-    def _claim(self, cells):
+    def _claim(self, cells: list[Any]) -> None:
         """Records which module each layer name logs; raises when another live module already has the name."""
         for cell in cells:
             shapes = {name: tuple(p.shape) for name, p in cell.params.items()}
@@ -242,7 +245,7 @@ class GateLogger:
                     )
             self._owners[cell.layer] = (weakref.ref(cell.module), _describe(cell.module), shapes)
 
-    def _warn_unlogged(self, module):
+    def _warn_unlogged(self, module: Any) -> None:
         new = [
             (name, why)
             for name, why in unlogged_weights(module, find_cells(module))
@@ -254,7 +257,9 @@ class GateLogger:
                 "tb-lstm-gates logs no gates of %s: %s" % (name, why), stacklevel=callers.user_stacklevel()
             )
 
-    def _write_step(self, module, cells, step, histograms, loss):
+    def _write_step(
+        self, module: Any, cells: list[Any], step: int, histograms: bool, loss: float | None
+    ) -> None:
         if self._writer is None:
             self._writer = summary.GateSummaryWriter(self.log_dir, step_unit=self.step_unit)
             if self.hparams is not None:
@@ -268,7 +273,7 @@ class GateLogger:
         # cells are penalized) and for a copy of the weights; statistics,
         # histograms and writing run on the writer's thread (see `logs.background`).
         traces = [] if self.probe is None else probe_traces(module, cells, self.probe)
-        penalized = set()
+        penalized: set[str] = set()
         if self.penalty is not None:
             # Cells the penalty leaves at zero get no series: a tab of zeros says nothing.
             penalized = {c.layer for c in self.penalty.cells(module) if self.penalty.applies_to(c)}
@@ -280,8 +285,11 @@ class GateLogger:
             functools.partial(self._write_snapshot, step, histograms, traces, snapshot, penalized, loss)
         )
 
-    def _write_snapshot(self, step, histograms, traces, snapshot, penalized, loss):
+    def _write_snapshot(
+        self, step: int, histograms: bool, traces: Any, snapshot: Any, penalized: set[str], loss: float | None
+    ) -> None:
         """One step's work on the writer's thread: statistics of the copied weights, then the event."""
+        assert self._writer is not None and self._logger is not None  # _write_step made them
         for cell, trace in traces:
             summary.write_probe_trace(self._writer, cell.layer, trace, histograms)
         model_penalty = 0.0
@@ -293,13 +301,15 @@ class GateLogger:
             _write_train_grads(self._writer, cell, grads)
             if cell.layer in penalized:
                 model_penalty += penalties.write_cell_penalties(
-                    self._writer, cell, self.penalty.block_penalties(cell, arrays)
+                    self._writer,
+                    cell,
+                    self.penalty.block_penalties(cell, arrays),  # type: ignore[union-attr]  # penalized is empty without a penalty
                 )
         if self.penalty is not None:
             penalties.write_model_totals(self._writer, model_penalty, loss)
         self._writer.end_step(step)
 
-    def close(self):
+    def close(self) -> None:
         """Waits for the step being written, then closes the event file."""
         if self._writer is not None:
             try:
@@ -308,10 +318,10 @@ class GateLogger:
                 self._guard.run(self._writer.close)
                 self._writer = None
 
-    def __enter__(self):
+    def __enter__(self) -> "GateLogger":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -322,13 +332,13 @@ def _record_heads(writer: Any, cells: Any) -> None:
             writer.set_layer_heads(cell.layer, {"count": cell.heads, "head": cell.head})
 
 
-def _describe(module):
+def _describe(module: nn.Module) -> str:
     """A module's class and arguments, one line, for messages: `GRU(3, 5, batch_first=True)`."""
     text = repr(module)
     return text if "\n" not in text else type(module).__name__
 
 
-def _probe_ids(probe):
+def _probe_ids(probe: Any) -> Any:
     """The probe's first tensor (of a tuple of arguments, or a PackedSequence's padded data) as numpy."""
     if isinstance(probe, nn.utils.rnn.PackedSequence):
         probe = nn.utils.rnn.pad_packed_sequence(probe, batch_first=True)[0]
@@ -337,7 +347,7 @@ def _probe_ids(probe):
     return None if probe is None else probe.detach().cpu().numpy()
 
 
-def _train_grads(cell):
+def _train_grads(cell: Any) -> dict[str, Any]:
     """Copies of the `.grad` of the cell's weights' leaf parameters (those not None), taken with the snapshot.
 
     Only leaf parameters: a weight drop's raw parameter for its dropped
@@ -347,7 +357,7 @@ def _train_grads(cell):
     return {name: numpy_copy(p.grad) for name, p in cell.grad_params.items() if p.grad is not None}
 
 
-def _write_train_grads(writer, cell, grads):
+def _write_train_grads(writer: Any, cell: Any, grads: dict[str, Any]) -> None:
     """Writes the norm of each block of `grads` (see `_train_grads`), as TRAIN_GRAD_NORM."""
     if not grads:
         return
