@@ -1,5 +1,7 @@
 """What a wing hands the writer: a cell's weight statistics (`CellLogger`) and a probe's trace (`write_probe_trace`)."""
 
+from typing import Any
+
 from tb_lstm_gates.core import activations, stats
 from tb_lstm_gates.logs import metadata, selfcheck
 
@@ -17,13 +19,13 @@ class CellLogger:
       bins: histogram buckets per gate block.
     """
 
-    def __init__(self, writer, bins=stats.DEFAULT_BINS):
+    def __init__(self, writer: Any, bins: int = stats.DEFAULT_BINS) -> None:
         self._writer = writer
         self._bins = bins
-        self._previous = {}
-        self._singular = {}
+        self._previous: dict[Any, Any] = {}
+        self._singular: dict[Any, Any] = {}
 
-    def log_cell(self, layer, layout, arrays, histograms=True):
+    def log_cell(self, layer: str, layout: Any, arrays: Any, histograms: bool = True) -> None:
         """Adds the statistics (and optionally histograms) of one cell to the current step.
 
         Args:
@@ -52,7 +54,7 @@ class CellLogger:
         self._previous[layer] = arrays
 
 
-def write_probe_trace(writer, layer, trace, maps, warned=None):
+def write_probe_trace(writer: Any, layer: str, trace: Any, maps: Any, warned: Any = None) -> None:
     """Adds what one layer's gates did on the probe (an `activations.Trace`) to the writer's current step.
 
     Per gate: the activation statistics, the state gate's retention, each

@@ -71,7 +71,7 @@ DEFAULT_STEP_UNIT = "step"
 STEP_UNITS = (DEFAULT_STEP_UNIT, "epoch", "batch", "global step")
 
 
-def check_step_unit(step_unit):
+def check_step_unit(step_unit: str) -> str:
     """`step_unit` if it is one of STEP_UNITS; else a ValueError naming them."""
     if step_unit not in STEP_UNITS:
         known = ", ".join(map(repr, STEP_UNITS))
