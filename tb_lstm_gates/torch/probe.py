@@ -15,6 +15,7 @@ The probe leaves nothing behind: see `_ModelState`.
 
 import warnings
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from tb_lstm_gates.torch.cells import numpy_copy, unwrap
 _CELL_TYPES = (nn.LSTMCell, nn.GRUCell)
 
 
-def probe_traces(module, cells, probe):
+def probe_traces(module: Any, cells: list[Any], probe: Any) -> list[tuple[Any, Any]]:
     """`[(cell, activations.Trace)]`: what each of `cells` does on `probe`, from its split blocks.
 
     Runs `module(probe)` (or `module(*probe)` for a tuple) once, in eval
@@ -53,7 +54,7 @@ def probe_traces(module, cells, probe):
     reachable = {id(m) for root, _ in runs for m in root.modules()}
     cells = [c for c in cells if id(c.module) in reachable]
     modules = {id(c.module): c.module for c in cells}
-    calls = {key: [] for key in modules}
+    calls: dict[Any, list[Any]] = {key: [] for key in modules}
     plain = {key: m for key, m in modules.items() if not isinstance(m, xlstm.XLSTM_TYPES)}
     with _ModelState([root for root, _ in runs]), _Intercepted(plain, calls):
         # xLSTM layers record their calls through their own hooks (the package's states live inside).
@@ -101,11 +102,12 @@ def probe_traces(module, cells, probe):
     return sorted(traced, key=lambda pair: order[pair[0].layer])
 
 
-def _module_name(cell):
-    return cell.layer if isinstance(cell.module, _CELL_TYPES) else cell.layer.rsplit("/", 1)[0]
+def _module_name(cell: Any) -> str:
+    name: str = cell.layer if isinstance(cell.module, _CELL_TYPES) else cell.layer.rsplit("/", 1)[0]
+    return name
 
 
-def _runs(module, probe):
+def _runs(module: Any, probe: Any) -> Any:
     """`[(root module, its probe on its device)]` to run in order."""
     if isinstance(module, Mapping):
         if not isinstance(probe, Mapping) or not probe or set(probe) - set(module):
@@ -131,7 +133,7 @@ def _runs(module, probe):
     return runs
 
 
-def _to_device(probe, device):
+def _to_device(probe: Any, device: Any) -> Any:
     if isinstance(probe, tuple) and not isinstance(probe, nn.utils.rnn.PackedSequence):
         return tuple(_to_device(p, device) for p in probe)
     return probe.to(device) if hasattr(probe, "to") else probe
@@ -146,11 +148,11 @@ class _Intercepted:
     call once. Afterwards each module's `__dict__` is as it was.
     """
 
-    def __init__(self, modules, calls):
+    def __init__(self, modules: Any, calls: dict[Any, list[Any]]) -> None:
         self._modules = modules
         self._calls = calls
 
-    def __enter__(self):
+    def __enter__(self) -> Any:
         self._saved = []
         for key, module in self._modules.items():
             self._saved.append((module, module.__dict__.get("forward", _MISSING)))
@@ -158,8 +160,8 @@ class _Intercepted:
         return self
 
     @staticmethod
-    def _wrap(module, forward, calls):
-        def recorded(*args, **kwargs):
+    def _wrap(module: Any, forward: Any, calls: list[Any]) -> Any:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
             # The weights this call computes with, as an nn.LSTM / nn.GRU's forward reads them
             # (`_update_flat_weights`): after a wrapper set them, before the call.
             names = getattr(module, "_flat_weights_names", ()) if getattr(module, "num_layers", 1) > 1 else ()
@@ -173,7 +175,7 @@ class _Intercepted:
 
         return recorded
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         for module, forward in self._saved:
             if forward is _MISSING:
                 module.__dict__.pop("forward", None)
@@ -199,10 +201,10 @@ class _ModelState:
     in place under `no_grad` is not supported. Also the CPU and CUDA RNG states.
     """
 
-    def __init__(self, roots):
+    def __init__(self, roots: Any) -> None:
         self._roots = roots
 
-    def __enter__(self):
+    def __enter__(self) -> Any:
         self._saved = []
         for m in _every_module(self._roots):
             entries = dict(vars(m))
@@ -217,7 +219,7 @@ class _ModelState:
         self._cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         for m, entries, contents, tensors in self._saved:
             now = vars(m)
             for key in [k for k in now if k not in entries]:
@@ -239,7 +241,7 @@ class _ModelState:
 _MISSING = object()
 
 
-def _every_module(roots):
+def _every_module(roots: Any) -> Any:
     """Each module below `roots` once: those torch tracks, and those held in plain lists, tuples and dicts,
     which `Module.modules()` does not see but a forward may still call (and change)."""
     seen, stack = set(), list(roots)
@@ -261,11 +263,11 @@ def _every_module(roots):
             stack.extend(v for v in held if isinstance(v, nn.Module))
 
 
-def _contents(container):
+def _contents(container: Any) -> Any:
     return dict(container) if isinstance(container, dict) else list(container)
 
 
-def _restore_contents(container, saved):
+def _restore_contents(container: Any, saved: Any) -> None:
     if isinstance(container, dict):
         if list(container) != list(saved) or any(container[k] is not v for k, v in saved.items()):
             container.clear()
@@ -278,14 +280,16 @@ def _restore_contents(container, saved):
         container[:] = saved
 
 
-def _run(cell, arrays, x, mask, backwards, state):
+def _run(cell: Any, arrays: Any, x: Any, mask: Any, backwards: bool, state: Any) -> Any:
     if cell.layout.cell == "lstm":
         return activations.lstm(cell.layout, arrays, x, mask, backwards, initial_state=state)
     state = None if state is None else (state,)
     return activations.gru(cell.layout, arrays, x, mask, backwards, reset_after=True, initial_state=state)
 
 
-def _trace_rnn(module, cells, arrays, args, kwargs, output, weights):
+def _trace_rnn(
+    module: Any, cells: Any, arrays: Any, args: Any, kwargs: Any, output: Any, weights: Any
+) -> Any:
     """Traces of every layer and direction of an `nn.LSTM` / `nn.GRU`, from one captured call, in `cells` order."""
     inputs = args[0] if args else kwargs["input"]
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
@@ -323,7 +327,7 @@ def _trace_rnn(module, cells, arrays, args, kwargs, output, weights):
     return reference.rnn(module, pairs, (args, kwargs, output, weights), packed, unbatched)
 
 
-def _trace_cell_call(cell, arrays, args, kwargs, output, weights):
+def _trace_cell_call(cell: Any, arrays: Any, args: Any, kwargs: Any, output: Any, weights: Any) -> Any:
     """The one-step trace of one call of a cell module, from the state that call was given."""
     x = numpy_copy(args[0] if args else kwargs["input"])
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
