@@ -14,6 +14,8 @@ re-exported here, where they have always been imported from.
 
 import os
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -63,28 +65,35 @@ class GateSummaryWriter:
         names the unit on its x axes.
     """
 
-    def __init__(self, logdir, filename_suffix=".lstm_gates", step_unit=metadata.DEFAULT_STEP_UNIT):
+    def __init__(
+        self,
+        logdir: str | os.PathLike[str],
+        filename_suffix: str = ".lstm_gates",
+        step_unit: str = metadata.DEFAULT_STEP_UNIT,
+    ) -> None:
         self.step_unit = metadata.check_step_unit(step_unit)
         logdir = os.fspath(logdir)
         gfile(logdir).makedirs(logdir)
         self.logdir = logdir
         self.path = os.path.join(logdir, event_files.event_file_name(filename_suffix))
         self._records = event_files.open_records(self.path)
-        self._tags = {}  # (layer, kind, cell, parts, stats, gates, missing) -> tags of stride 1 and STRIDES
-        self._written = set()  # tags whose metadata this file holds
-        self._step = {}
-        self._order = {}  # layer -> its index in the model's order
-        self._functions = {}  # layer -> {gate: name of its activation function}
-        self._heads = {}  # layer -> {"count": heads, "head": k or None} (xLSTM layers)
-        self._sequence_offers = {}  # layer -> probe sequences offered so far
-        self._tokens = None  # the probe's tokens, until the next step writes them
+        self._tags: dict[
+            tuple[Any, ...], list[str]
+        ] = {}  # (layer, kind, cell, parts, stats, gates, missing) -> tags of stride 1 and STRIDES
+        self._written: set[str] = set()  # tags whose metadata this file holds
+        self._step: dict[tuple[str, str], Any] = {}  # (layer, cell) -> the values added this step
+        self._order: dict[str, int] = {}  # layer -> its index in the model's order
+        self._functions: dict[str, dict[str, str]] = {}  # layer -> {gate: name of its activation function}
+        self._heads: dict[str, Any] = {}  # layer -> {"count": heads, "head": k or None} (xLSTM layers)
+        self._sequence_offers: dict[str, int] = {}  # layer -> probe sequences offered so far
+        self._tokens: list[list[str]] | None = None  # the probe's tokens, until the next step writes them
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def _write(self, event):
         self._records.write(event.SerializeToString())
         self._records.flush()
 
-    def set_layer_order(self, layers):
+    def set_layer_order(self, layers: Iterable[str]) -> None:
         """Records the model's order of its layers (a list of names, first first) in their summaries' metadata.
 
         Every writer calls it with its cells in model order, so the tab opens
@@ -96,7 +105,7 @@ class GateSummaryWriter:
         """Records a layer's heads (`metadata.create_summary_metadata`'s `heads`) in its summaries' metadata."""
         self._heads[layer] = heads
 
-    def write_probe_tokens(self, tokens):
+    def write_probe_tokens(self, tokens: list[list[str]]) -> None:
         """Writes the probe's tokens (a list of lists of strings) with the next step, once."""
         self._tokens = tokens
 
@@ -277,7 +286,7 @@ class GateSummaryWriter:
         )
         return value
 
-    def end_step(self, step, wall_time=None):
+    def end_step(self, step: int, wall_time: float | None = None) -> None:
         """Writes the values added since the last call as one event at `step`, and flushes."""
         if self._step:
             values = self._packed(int(step)) + self._gate_metrics()
@@ -290,7 +299,7 @@ class GateSummaryWriter:
                 )
             )
 
-    def close(self):
+    def close(self) -> None:
         self._step = {}
         self._records.close()
 
