@@ -134,6 +134,19 @@ export function headSiblings(layers, layer) {
     .sort((a, b) => a.head - b.head);
 }
 
+/**
+ * Where a layer's weights come from, for its header: "recurrent: weight drop: weight_hh_l0_raw",
+ * one entry per part and origin across its runs (a run that names none logged plain parameters),
+ * "" when every part is a plain parameter.
+ */
+export function weightOrigins(layer) {
+  const seen = new Set();
+  for (const info of layer.infos) {
+    for (const [part, origin] of Object.entries(info.origins || {})) seen.add(`${part}: ${origin}`);
+  }
+  return [...seen].join("; ");
+}
+
 /** Runs, layers and their statistics as the `runs` route lists them; every selection is read against a state. */
 export class Model {
   /** @param runs the `runs` route's `runs`: [{run, layers: [...], regularization}] */

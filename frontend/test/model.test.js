@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { saturationBounds, statDescription, statLogScale, statName } from "../src/contract.js";
-import { Model, capitalized, layerOrder, mergeLayers, runListSummary, runMatcher, weightParts, withRunsShown } from "../src/model.js";
+import { Model, capitalized, layerOrder, mergeLayers, runListSummary, runMatcher, weightOrigins, weightParts, withRunsShown } from "../src/model.js";
 import { CONTRACT, GRU, LSTM, RUNS, stateWith } from "./fixtures.js";
 
 const model = new Model(RUNS);
@@ -137,4 +137,15 @@ test("the run list header counts shown runs among the listed, and says when the 
   assert.deepEqual(runListSummary(500, listed, new Set(listed)), { text: "0 shown (50 of 500 listed)", all: false, some: false });
   // Colours follow a run's place among all runs, whatever the filter lets through.
   assert.equal(model.runIndex.get("run_042"), 42);
+});
+
+test("a layer's header names where its weights come from, merged across runs; plain parameters say nothing", () => {
+  const dropped = { ...LSTM, origins: { recurrent: "weight drop: weight_hh_l0_raw" } };
+  const merged = mergeLayers([
+    { run: "a", layers: [dropped] },
+    { run: "b", layers: [{ ...LSTM, origins: { recurrent: "parametrized: orthogonal" } }] },
+    { run: "c", layers: [dropped] },
+  ]);
+  assert.equal(weightOrigins(merged[0]), "recurrent: weight drop: weight_hh_l0_raw; recurrent: parametrized: orthogonal");
+  assert.equal(weightOrigins(mergeLayers([{ run: "a", layers: [LSTM] }])[0]), "");
 });

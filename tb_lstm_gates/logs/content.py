@@ -115,6 +115,9 @@ def parse_plugin_content(content):
     heads = parsed.get("heads")
     if not (isinstance(heads, dict) and isinstance(heads.get("count"), int)):
         heads = None
+    origins = parsed.get("origins")
+    if not (isinstance(origins, dict) and all(isinstance(o, str) for o in origins.values())):
+        origins = None
     return Content(
         kind,
         blocks,
@@ -124,6 +127,7 @@ def parse_plugin_content(content):
         index,
         functions,
         heads,
+        origins,
     )
 
 

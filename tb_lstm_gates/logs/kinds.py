@@ -99,10 +99,12 @@ Block = collections.namedtuple("Block", ["layer", "cell", "part", "gate", "stat"
 # activation function (`sigmoid`, `relu`, ...), None where the writer did not
 # say (logs before the field: sigmoid gates and tanh gates, see TANH_GATES).
 # `heads`, for layers with heads (xLSTM), `{"count": heads, "head": k or None}`, else None.
+# `origins` maps a part of STATS_KIND to where its weights come from when they
+# are not plain parameters (see `logs.origins`), None where none is named.
 Content = collections.namedtuple(
     "Content",
-    ["kind", "blocks", "shape", "stride", "step_unit", "index", "functions", "heads"],
-    defaults=(DEFAULT_STEP_UNIT, None, None, None),
+    ["kind", "blocks", "shape", "stride", "step_unit", "index", "functions", "heads", "origins"],
+    defaults=(DEFAULT_STEP_UNIT, None, None, None, None),
 )
 # The kinds of the probe's per-gate activations, whose content names each
 # gate's activation function.

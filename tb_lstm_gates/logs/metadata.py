@@ -132,6 +132,7 @@ def create_summary_metadata(
     index=None,
     functions=None,
     heads=None,
+    origins=None,
 ):
     """The `SummaryMetadata` of a version 2 summary (see the module's `*_KIND`).
 
@@ -154,6 +155,8 @@ def create_summary_metadata(
       heads: for a layer with heads (xLSTM), `{"count": its layer's number
         of heads, "head": which one this layer is, or None where the units
         are the heads (an mLSTM's scalar gates)}`; None for others.
+      origins: for STATS_KIND, `{part: origin}` of the parts whose weights
+        are not plain parameters (see `logs.origins`), or None.
     """
     content = {
         "version": PROTOCOL_VERSION,
@@ -181,6 +184,8 @@ def create_summary_metadata(
         content["functions"] = {gate: str(functions[gate]) for gate in gates}
     if heads is not None:
         content["heads"] = dict(heads)
+    if origins and kind == STATS_KIND:
+        content["origins"] = {str(part): str(origin) for part, origin in origins.items()}
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME,

@@ -85,6 +85,9 @@ class GateSummaryWriter:
         self._order: dict[str, int] = {}  # layer -> its index in the model's order
         self._functions: dict[str, dict[str, str]] = {}  # layer -> {gate: name of its activation function}
         self._heads: dict[str, Any] = {}  # layer -> {"count": heads, "head": k or None} (xLSTM layers)
+        self._origins: dict[
+            str, dict[str, Any]
+        ] = {}  # layer -> {part: origin} of weights that are not plain parameters
         self._sequence_offers: dict[str, int] = {}  # layer -> probe sequences offered so far
         self._tokens: list[list[str]] | None = None  # the probe's tokens, until the next step writes them
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -104,6 +107,10 @@ class GateSummaryWriter:
     def set_layer_heads(self, layer, heads):
         """Records a layer's heads (`metadata.create_summary_metadata`'s `heads`) in its summaries' metadata."""
         self._heads[layer] = heads
+
+    def set_weight_origins(self, layer, origins):
+        """Records where the weights of `layer`'s parts come from (`{part: origin}`, see `logs.origins`)."""
+        self._origins[layer] = dict(origins)
 
     def write_probe_tokens(self, tokens: list[list[str]]) -> None:
         """Writes the probe's tokens (a list of lists of strings) with the next step, once."""
@@ -200,6 +207,7 @@ class GateSummaryWriter:
                         self._order.get(layer),
                         self._functions.get(layer),
                         self._heads.get(layer),
+                        self._origins.get(layer),
                     )
                 )
             values.append(value)

@@ -62,8 +62,11 @@ def _add_layer(layers, parsed):
             "index": None,
             "heads": None,
             "step_units": set(),
+            # {part: origin} of weights that are not plain parameters (see `logs.origins`).
+            "origins": {},
         },
     )
+    layer["origins"].update(parsed.content.origins or {})
     # xLSTM layers: {"count": heads, "head": k or None}, for the tab's head selector.
     layer["heads"] = layer["heads"] or parsed.content.heads
     index = parsed.content.index

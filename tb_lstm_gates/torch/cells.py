@@ -16,11 +16,12 @@ in registration order, the path `named_modules()` gives it.
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from tb_lstm_gates.core import layouts
-from tb_lstm_gates.torch import xlstm
+from tb_lstm_gates.torch import weights, xlstm
 
 _LSTM_TYPES = (nn.LSTM, nn.LSTMCell)
 _RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)
@@ -38,6 +39,12 @@ class TorchCell:
       params: mapping from the layout's weight names to the module's parameters.
       index: stacked layer index (0 for cells).
       reverse: whether it is the reverse direction of a bidirectional module.
+      origins: mapping from the layout's weight names to where each comes
+        from (`parameter`, `weight drop: weight_hh_l0_raw`, `parametrized:
+        orthogonal`, ...; see `tb_lstm_gates.torch.weights`).
+      grad_params: mapping from the layout's weight names to the leaf
+        parameter whose `.grad` is that weight's gradient (those that have one).
+      sources: the parameters the logged weights are computed from.
     """
 
     layer: str
@@ -46,13 +53,16 @@ class TorchCell:
     params: dict
     index: int = 0
     reverse: bool = False
+    origins: dict = dataclasses.field(default_factory=dict)
+    grad_params: dict = dataclasses.field(default_factory=dict)
+    sources: tuple = ()
 
     def arrays(self):
         """The weights as numpy copies, transposed as the layout takes them."""
         return layouts.torch_arrays({name: numpy_copy(p) for name, p in self.params.items()})
 
 
-def numpy_copy(tensor):
+def numpy_copy(tensor: torch.Tensor) -> np.ndarray:
     """A tensor as a float32 or float64 numpy array on the CPU, always a copy."""
     # A copy: the optimizer changes parameters in place, and the logger keeps
     # the previous step's arrays for `update_ratio`.
@@ -111,9 +121,13 @@ def recurrent_modules(module):
     return [found for prefix, root in _roots(module) for found in _walk(root, prefix, seen)]
 
 
-def _cells_of(path, module):
-    """The `TorchCell`s of one recurrent module found at `path` (a tuple of names)."""
-    base = "/".join(path) or _ROOT_NAMES[type(module)]
+def _cells_of(path, module, parent=None):
+    """The `TorchCell`s of one recurrent module found at `path` (a tuple of names), held by `parent`.
+
+    Raises:
+      weights.Unsplittable: a weight the module computes with cannot be read.
+    """
+    base = "/".join(path) or _root_name(module)
     if isinstance(module, xlstm.XLSTM_TYPES):
         return xlstm.xlstm_cells(base, module)
     lstm = isinstance(module, _LSTM_TYPES)
@@ -121,18 +135,56 @@ def _cells_of(path, module):
     bias = module.bias
     layout = layouts.torch_lstm(projection, bias) if lstm else layouts.torch_gru(bias)
     if isinstance(module, (nn.LSTMCell, nn.GRUCell)):
-        return [TorchCell(base, layout, module, {n: getattr(module, n) for n in layout.weights})]
+        return [TorchCell(base, layout, module, **_resolved(module, parent, layout, ""))]
     cells = []
     for k in range(module.num_layers):
         for reverse in (False, True) if module.bidirectional else (False,):
             suffix = "_l%d%s" % (k, "_reverse" if reverse else "")
-            params = {n: getattr(module, n + suffix) for n in layout.weights}
             cells.append(
                 TorchCell(
-                    "%s/l%d%s" % (base, k, "_reverse" if reverse else ""), layout, module, params, k, reverse
+                    "%s/l%d%s" % (base, k, "_reverse" if reverse else ""),
+                    layout,
+                    module,
+                    index=k,
+                    reverse=reverse,
+                    **_resolved(module, parent, layout, suffix),
                 )
             )
     return cells
+
+
+def _resolved(module, parent, layout, suffix):
+    """`TorchCell` fields `params`, `origins`, `grad_params`, `sources` of one layer and direction."""
+    found = {n: weights.resolve(module, n + suffix, parent) for n in layout.weights}
+    return {
+        "params": {n: w.tensor for n, w in found.items()},
+        "origins": {n: w.origin for n, w in found.items()},
+        "grad_params": {n: w.grad_param for n, w in found.items() if w.grad_param is not None},
+        "sources": tuple(p for w in found.values() for p in w.sources),
+    }
+
+
+def _parents(module):
+    """`{id(child): the module holding it}` over `module`'s tree (or mapping of models), wrappers unwrapped."""
+    parents = {}
+    for _, root in _roots(module):
+        for owner in unwrap(root).modules():
+            for child in owner.children():
+                parents.setdefault(id(unwrap(child)), owner)
+    return parents
+
+
+def split_cells(module):
+    """`(cells, [(module path, why)])`: the `TorchCell`s of `module` in module order, and the
+    recurrent modules whose weights cannot be read (left out, never an exception)."""
+    parents = _parents(module)
+    cells, unsplittable = [], []
+    for path, m in recurrent_modules(module):
+        try:
+            cells.extend(_cells_of(path, m, parents.get(id(m))))
+        except weights.Unsplittable as e:
+            unsplittable.append((".".join(path) or _root_name(m), str(e)))
+    return cells, unsplittable
 
 
 _ROOT_NAMES = {
@@ -142,6 +194,11 @@ _ROOT_NAMES = {
     nn.GRUCell: "gru_cell",
     **xlstm.ROOT_NAMES,
 }
+
+
+def _root_name(module):
+    """The name of a recurrent module logged as the root, by its kind (a parametrized LSTM is a subclass)."""
+    return next(name for kind, name in _ROOT_NAMES.items() if isinstance(module, kind))
 
 
 def find_cells(
@@ -157,14 +214,19 @@ def find_cells(
       layers: None for every recurrent module, or a list of module paths
         (`encoder.rnn` or `encoder/rnn`); a path also selects everything below it.
 
+    Each cell's weights are those the module computes with in eval mode:
+    behind weight drop, parametrizations and weight_norm/spectral_norm hooks
+    (`tb_lstm_gates.torch.weights`). A module whose weights cannot be read
+    (and a quantized one) is left out; `unlogged_weights` names it and why.
+
     Raises:
       ValueError: a name in `layers` matches no recurrent module, or
         `module` holds none; the message lists those found.
     """
     found = recurrent_modules(module)
-    cells = [cell for path, m in found for cell in _cells_of(path, m)]
-    names = ["/".join(path) or _ROOT_NAMES[type(m)] for path, m in found]
-    if not found:
+    cells, unsplittable = split_cells(module)
+    names = ["/".join(path) or _root_name(m) for path, m in found]
+    if not found and not _quantized(module):
         held = ", ".join(type(unwrap(m)).__name__ for _, m in _roots(module))
         kinds = "nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell"
         if xlstm.XLSTM_TYPES:
@@ -190,7 +252,8 @@ def unlogged_weights(module, cells):
     the weights acting on the previous state). It is unlogged when it
     belongs to an `nn.RNN` (one activation, no gates to split), to a module
     tb-lstm-gates does not know (a hand-written cell), or to a recurrent
-    module that `layers` left out. Recurrent modules in a plain Python list,
+    module that `layers` left out. Recurrent modules whose weights cannot be
+    read (`split_cells`) and quantized LSTMs and GRUs are named too. Recurrent modules in a plain Python list,
     tuple or dict attribute are named too: torch does not track them (they
     are not in `parameters()`, `state_dict()` or `.to()`), so they are not
     logged either; `nn.ModuleList` / `nn.ModuleDict` make them part of the model.
@@ -199,8 +262,13 @@ def unlogged_weights(module, cells):
       module: as `find_cells` takes it.
       cells: the `TorchCell`s logged.
     """
-    logged = {id(p) for c in cells for p in c.params.values()}
+    logged = {id(p) for c in cells for p in list(c.params.values()) + list(c.sources)}
     found, seen = [], set()  # a module shared by two models is looked at once
+    found.extend((path, "its weights cannot be split: " + why) for path, why in split_cells(module)[1])
+    found.extend(
+        (path, "a quantized %s: its weights are packed, not tensors tb-lstm-gates can split by gate" % kind)
+        for path, kind in _quantized(module)
+    )
     for prefix, root in _roots(module):
         root = unwrap(root)
         for path, owner in root.named_modules(prefix=".".join(prefix)):
@@ -228,6 +296,17 @@ def unlogged_weights(module, cells):
                             "or nn.ModuleDict" % type(value).__name__,
                         )
                     )
+    return found
+
+
+def _quantized(module):
+    """`[(module path, class name)]` of the quantized LSTMs and GRUs of `module` (torch.ao.nn.quantized)."""
+    found = []
+    for prefix, root in _roots(module):
+        for path, m in unwrap(root).named_modules(prefix=".".join(prefix)):
+            kind = type(m)
+            if ".quantized" in kind.__module__ and ("LSTM" in kind.__name__ or "GRU" in kind.__name__):
+                found.append((path or kind.__name__, kind.__name__))
     return found
 
 
@@ -283,7 +362,10 @@ def gate_blocks(
             "gate_blocks takes an nn.LSTM, nn.GRU, nn.LSTMCell or nn.GRUCell, got %s; to cover a whole "
             "model, use find_cells or GatePenalty" % type(module).__name__
         )
-    cells = _cells_of((), module)
+    try:
+        cells = _cells_of((), module)
+    except weights.Unsplittable as e:
+        raise ValueError("gate_blocks cannot split %s: %s" % (type(module).__name__, e)) from None
     match = [c for c in cells if c.index == layer and c.reverse == reverse]
     if not match:
         raise ValueError(

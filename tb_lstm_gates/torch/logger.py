@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from tb_lstm_gates.core import callers, layouts, stats
-from tb_lstm_gates.logs import background, guard, metadata, penalties, summary, tokens
+from tb_lstm_gates.logs import background, guard, metadata, origins, penalties, summary, tokens
 from tb_lstm_gates.logs import hparams as hparams_summary
 from tb_lstm_gates.torch.cells import find_cells, numpy_copy, unlogged_weights
 from tb_lstm_gates.torch.penalty import GatePenalty
@@ -33,12 +33,17 @@ class GateLogger:
     `update_ratio`, and a histogram, for TensorBoard's "LSTM Gates" tab. Call
     `log(model, step)` before training (step 0) and after each epoch or
     every few batches. Under `torch.distributed` only global rank 0 writes.
+    The weights logged are those the model computes with in eval mode:
+    behind weight drop its raw parameter, behind a parametrization or a
+    `weight_norm` / `spectral_norm` hook the effective weight; each layer's
+    metadata names where they come from (`tb_lstm_gates.torch.weights`).
 
     Every recurrent module registered below the model is logged (in
     attributes, `nn.ModuleList`, `nn.ModuleDict`, custom modules, at any
     depth), each module object once, under its first path; a `weight_hh*`
     left out (an `nn.RNN`'s, a hand-written cell's) or recurrent modules in
-    a plain Python list (which torch does not track) are named in one
+    a plain Python list (which torch does not track), a quantized LSTM/GRU
+    or one whose weights cannot be read are named in one
     warning each.
 
     Several models, one logger: `log({"encoder": enc, "decoder": dec},
@@ -60,9 +65,11 @@ class GateLogger:
     arguments for `model(*probe)`), each logged step also holds what every
     gate does on it, as the Keras callback logs it: activation statistics,
     retention and, on histogram steps, activation maps. The probe runs as
-    one `no_grad` pass in eval mode, with forward hooks that take each
-    recurrent module's input and initial state (a packed sequence's lengths
-    as its mask) at every call: a module called several times in the pass
+    one `no_grad` pass in eval mode, taking each recurrent module's input,
+    initial state (a packed sequence's lengths as its mask) and output at
+    every call of its `forward` (a wrapper's direct `module.forward(...)`
+    too; torch's output is kept as the trace's `reference_outputs` for the
+    self-check): a module called several times in the pass
     (a decoder's cell once per token) is traced over all its calls, in
     order, each from the state it was given, the calls' steps appended on
     the time axis. Afterwards every attribute of every submodule is as it
@@ -279,6 +286,9 @@ class GateLogger:
             summary.write_probe_trace(self._writer, cell.layer, trace, histograms)
         model_penalty = 0.0
         for cell, arrays, grads in snapshot:
+            parts = origins.of_parts(cell.layout, cell.origins)
+            if parts:
+                self._writer.set_weight_origins(cell.layer, parts)
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
             _write_train_grads(self._writer, cell, grads)
             if cell.layer in penalized:
@@ -328,8 +338,13 @@ def _probe_ids(probe):
 
 
 def _train_grads(cell):
-    """Copies of the cell's weights' `.grad` (those not None), taken with the snapshot."""
-    return {name: numpy_copy(p.grad) for name, p in cell.params.items() if p.grad is not None}
+    """Copies of the `.grad` of the cell's weights' leaf parameters (those not None), taken with the snapshot.
+
+    Only leaf parameters: a weight drop's raw parameter for its dropped
+    copy, none for a parametrized weight (its parameters' gradients are not
+    the weight's), so torch never warns about reading a non-leaf's `.grad`.
+    """
+    return {name: numpy_copy(p.grad) for name, p in cell.grad_params.items() if p.grad is not None}
 
 
 def _write_train_grads(writer, cell, grads):

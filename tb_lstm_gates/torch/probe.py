@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from tb_lstm_gates.core import activations, callers
-from tb_lstm_gates.torch import xlstm, xlstm_probe
+from tb_lstm_gates.torch import reference, xlstm, xlstm_probe
 from tb_lstm_gates.torch.cells import numpy_copy, unwrap
 
 _CELL_TYPES = (nn.LSTMCell, nn.GRUCell)
@@ -32,7 +32,8 @@ def probe_traces(module, cells, probe):
 
     Runs `module(probe)` (or `module(*probe)` for a tuple) once, in eval
     mode without gradients, capturing every call of each recurrent module
-    (input and initial state) by forward pre-hooks; afterwards every
+    (input, initial state and output) at its `forward` method, so a wrapper
+    calling `module.forward(...)` directly is seen too; afterwards every
     attribute of every submodule, the modes and the RNG state are as they
     were (`_ModelState`). Then recomputes each cell's recurrence in numpy
     from the split blocks (`tb_lstm_gates.core.activations`), call by call
@@ -53,19 +54,15 @@ def probe_traces(module, cells, probe):
     cells = [c for c in cells if id(c.module) in reachable]
     modules = {id(c.module): c.module for c in cells}
     calls = {key: [] for key in modules}
-
-    def capture(mod, args, kwargs):
-        calls[id(mod)].append((args, kwargs))
-
-    with _ModelState([root for root, _ in runs]):
+    plain = {key: m for key, m in modules.items() if not isinstance(m, xlstm.XLSTM_TYPES)}
+    with _ModelState([root for root, _ in runs]), _Intercepted(plain, calls):
+        # xLSTM layers record their calls through their own hooks (the package's states live inside).
         handles = [
-            m.register_forward_pre_hook(capture, with_kwargs=True)
+            handle
             for m in modules.values()
-            if not isinstance(m, xlstm.XLSTM_TYPES)
+            if isinstance(m, xlstm.XLSTM_TYPES)
+            for handle in xlstm_probe.register_layer(m, calls[id(m)])
         ]
-        for m in modules.values():  # xLSTM layers' own hooks record their calls
-            if isinstance(m, xlstm.XLSTM_TYPES):
-                handles += xlstm_probe.register_layer(m, calls[id(m)])
         try:
             with torch.no_grad():
                 for root, inputs in runs:
@@ -83,7 +80,7 @@ def probe_traces(module, cells, probe):
     for key, m in modules.items():
         mine = [c for c in cells if c.module is m]
         if not calls[key]:
-            skipped.append("%s (not called by the model's forward)" % _module_name(mine[0]))
+            skipped.append("%s (never called during the model's forward)" % _module_name(mine[0]))
             continue
         if isinstance(m, xlstm.XLSTM_TYPES):
             per_call = xlstm_probe.trace_layer_calls(m, mine, calls[key])
@@ -140,6 +137,50 @@ def _to_device(probe, device):
     return probe.to(device) if hasattr(probe, "to") else probe
 
 
+class _Intercepted:
+    """Records every call of `modules` (`{id: module}`) in `calls` (`{id: [(args, kwargs, output, weights)]}`).
+
+    An instance-level wrapper of each module's `forward` for the duration
+    of the block: `module(...)` reaches it through `__call__`, and so does a
+    wrapper's direct `module.forward(...)` (salesforce's `WeightDrop`), each
+    call once. Afterwards each module's `__dict__` is as it was.
+    """
+
+    def __init__(self, modules, calls):
+        self._modules = modules
+        self._calls = calls
+
+    def __enter__(self):
+        self._saved = []
+        for key, module in self._modules.items():
+            self._saved.append((module, module.__dict__.get("forward", _MISSING)))
+            module.forward = self._wrap(module, module.forward, self._calls[key])
+        return self
+
+    @staticmethod
+    def _wrap(module, forward, calls):
+        def recorded(*args, **kwargs):
+            # The weights this call computes with, as an nn.LSTM / nn.GRU's forward reads them
+            # (`_update_flat_weights`): after a wrapper set them, before the call.
+            names = getattr(module, "_flat_weights_names", ()) if getattr(module, "num_layers", 1) > 1 else ()
+            weights = {
+                name: getattr(module, name, flat)
+                for name, flat in zip(names, getattr(module, "_flat_weights", ()))
+            }
+            output = forward(*args, **kwargs)
+            calls.append((args, kwargs, output, weights))
+            return output
+
+        return recorded
+
+    def __exit__(self, *exc):
+        for module, forward in self._saved:
+            if forward is _MISSING:
+                module.__dict__.pop("forward", None)
+            else:
+                module.__dict__["forward"] = forward
+
+
 class _ModelState:
     """Puts back, on exit, everything a forward pass may change on the modules below `roots`.
 
@@ -163,22 +204,15 @@ class _ModelState:
 
     def __enter__(self):
         self._saved = []
-        seen = set()
-        for root in self._roots:
-            for m in root.modules():
-                if id(m) in seen:
-                    continue
-                seen.add(id(m))
-                entries = dict(vars(m))
-                contents = {k: _contents(v) for k, v in entries.items() if isinstance(v, (list, dict, set))}
-                tensors = [
-                    (t, t._version, t.detach().clone())
-                    for t in list(m._buffers.values()) + list(entries.values())
-                    if isinstance(t, torch.Tensor)
-                    and not isinstance(t, nn.Parameter)
-                    and not t.is_inference()
-                ]
-                self._saved.append((m, entries, contents, tensors))
+        for m in _every_module(self._roots):
+            entries = dict(vars(m))
+            contents = {k: _contents(v) for k, v in entries.items() if isinstance(v, (list, dict, set))}
+            tensors = [
+                (t, t._version, t.detach().clone())
+                for t in list(m._buffers.values()) + list(entries.values())
+                if isinstance(t, torch.Tensor) and not isinstance(t, nn.Parameter) and not t.is_inference()
+            ]
+            self._saved.append((m, entries, contents, tensors))
         self._rng = torch.random.get_rng_state()
         self._cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         return self
@@ -205,6 +239,28 @@ class _ModelState:
 _MISSING = object()
 
 
+def _every_module(roots):
+    """Each module below `roots` once: those torch tracks, and those held in plain lists, tuples and dicts,
+    which `Module.modules()` does not see but a forward may still call (and change)."""
+    seen, stack = set(), list(roots)
+    while stack:
+        m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        yield m
+        stack.extend(m.children())
+        for value in vars(m).values():
+            held = (
+                value.values()
+                if isinstance(value, dict)
+                else value
+                if isinstance(value, (list, tuple))
+                else ()
+            )
+            stack.extend(v for v in held if isinstance(v, nn.Module))
+
+
 def _contents(container):
     return dict(container) if isinstance(container, dict) else list(container)
 
@@ -229,18 +285,21 @@ def _run(cell, arrays, x, mask, backwards, state):
     return activations.gru(cell.layout, arrays, x, mask, backwards, reset_after=True, initial_state=state)
 
 
-def _trace_rnn(module, cells, arrays, args, kwargs):
+def _trace_rnn(module, cells, arrays, args, kwargs, output, weights):
     """Traces of every layer and direction of an `nn.LSTM` / `nn.GRU`, from one captured call, in `cells` order."""
     inputs = args[0] if args else kwargs["input"]
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
     mask = None
-    if isinstance(inputs, nn.utils.rnn.PackedSequence):
+    packed = isinstance(inputs, nn.utils.rnn.PackedSequence)
+    unbatched = False
+    if packed:
         padded, lengths = nn.utils.rnn.pad_packed_sequence(inputs, batch_first=True)
         x = numpy_copy(padded)
         mask = np.arange(x.shape[1])[None, :] < lengths.numpy()[:, None]
     else:
         x = numpy_copy(inputs)
         if x.ndim == 2:  # unbatched (time, features)
+            unbatched = True
             x = x[None]
             if hx is not None:
                 hx = tuple(h.unsqueeze(1) for h in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
@@ -260,21 +319,23 @@ def _trace_rnn(module, cells, arrays, args, kwargs):
             trace = traces[cell.layer] = _run(cell, arrays[cell.layer], x, mask, cell.reverse, state)
             outputs.append(trace.outputs[:, ::-1] if cell.reverse else trace.outputs)
         x = np.concatenate(outputs, axis=-1)
-    return [(cell, traces[cell.layer]) for cell in cells]
+    pairs = [(cell, traces[cell.layer]) for cell in cells]
+    return reference.rnn(module, pairs, (args, kwargs, output, weights), packed, unbatched)
 
 
-def _trace_cell_call(cell, arrays, args, kwargs):
+def _trace_cell_call(cell, arrays, args, kwargs, output, weights):
     """The one-step trace of one call of a cell module, from the state that call was given."""
     x = numpy_copy(args[0] if args else kwargs["input"])
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
     state = None
     if hx is not None:
         state = tuple(numpy_copy(h) for h in hx) if isinstance(hx, tuple) else numpy_copy(hx)
-    if x.ndim == 1:  # unbatched (features,)
+    unbatched = x.ndim == 1
+    if unbatched:  # (features,)
         x = x[None]
         state = (
             None
             if state is None
             else (tuple(s[None] for s in state) if isinstance(state, tuple) else state[None])
         )
-    return _run(cell, arrays, x[:, None], None, False, state)
+    return reference.cell(_run(cell, arrays, x[:, None], None, False, state), output, unbatched)

@@ -15,11 +15,15 @@ import torch
 from tb_lstm_gates.core import layouts
 from tb_lstm_gates.torch.cells import numpy_copy
 
-# A recurrent weight in a state_dict: `<module path>.<weight>[_l<k>[_reverse]]`.
+# A recurrent weight in a state_dict: `<module path>.<weight>[_l<k>[_reverse]][_raw]`
+# (`_raw`: weight drop's trained parameter, which the logger logs; see `torch.weights`).
 _STATE_KEY = re.compile(
     r"^(?:(?P<path>.*)\.)?(?P<weight>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
-    r"(?P<suffix>_l(?P<index>\d+)(?P<reverse>_reverse)?)?$"
+    r"(?P<suffix>_l(?P<index>\d+)(?P<reverse>_reverse)?)?(?P<raw>_raw)?$"
 )
+# The attribute under which a weight drop wrapper holding the raw parameter
+# (fastai's `WeightDropout`) keeps its module.
+_WRAPPED = "module"
 # Prefixes that DistributedDataParallel / DataParallel and torch.compile put before a module's names.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
@@ -45,7 +49,11 @@ def cells_from_state_dict(
         name = name.replace("._orig_mod.", ".")
         match = _STATE_KEY.match(name)
         if match:
-            groups.setdefault((match["path"] or "", match["suffix"] or ""), {})[match["weight"]] = key
+            group = groups.setdefault((match["path"] or "", match["suffix"] or ""), {})
+            # A raw weight wins over the copy a forward in eval mode registers beside it.
+            if match["raw"] or match["weight"] not in group or not group[match["weight"]].endswith("_raw"):
+                group[match["weight"]] = key
+    _move_wrapper_raws(groups)
     cells: list[tuple[str, layouts.Layout, dict[str, str]]] = []
     for (path, suffix), keys in groups.items():
         if "weight_ih" not in keys or "weight_hh" not in keys:
@@ -63,6 +71,19 @@ def cells_from_state_dict(
             layer = path.replace(".", "/") or ("lstm_cell" if n_gates == 4 else "gru_cell")
         cells.append((layer, layout, {w: keys[w] for w in layout.weights}))
     return sorted(cells, key=lambda cell: cell[0])
+
+
+def _move_wrapper_raws(groups: dict[tuple[str, str], dict[str, str]]) -> None:
+    """Puts raw weights a weight drop wrapper holds (`rnns.0.weight_hh_l0_raw`) with its module's others
+    (`rnns.0.module.weight_ih_l0`), as the live logger logs them (fastai's `WeightDropout`)."""
+    for (path, suffix), keys in list(groups.items()):
+        inner = groups.get(((path + "." if path else "") + _WRAPPED, suffix))
+        if inner is None or "weight_ih" in keys or not all(k.endswith("_raw") for k in keys.values()):
+            continue
+        for weight, key in keys.items():
+            if weight not in inner or not inner[weight].endswith("_raw"):
+                inner[weight] = key
+        del groups[path, suffix]
 
 
 def load_state_dict(path: str | os.PathLike[str]) -> tuple[Mapping[str, torch.Tensor], int | None]:

@@ -94,6 +94,8 @@ class XLSTMCell:
       head: the sLSTM head, None for an mLSTM layer.
       heads: the layer's number of heads.
       index, reverse: 0 and False (as `TorchCell`'s, for code that reads them).
+      origins, grad_params: empty, as `TorchCell`'s: the weights are the
+        package's own parameters, and no per-head `.grad` is read.
     """
 
     layer: str
@@ -104,6 +106,13 @@ class XLSTMCell:
     heads: int
     index: int = 0
     reverse: bool = False
+    origins: dict[str, str] = dataclasses.field(default_factory=dict)
+    grad_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def sources(self) -> tuple[Any, ...]:
+        """The parameters the logged weights are computed from: all of the layer's."""
+        return tuple(self.module.parameters())
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The weights of this head (or layer) as numpy copies, as the layout names them."""

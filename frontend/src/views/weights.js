@@ -5,6 +5,7 @@ import { ChartGroup } from "../charts/lines.js";
 import { el } from "../dom.js";
 import { statDescription, statName } from "../contract.js";
 import { LatestRequest, loadLatest } from "../latest.js";
+import { weightOrigins } from "../model.js";
 import { cellSeries, drawGrid } from "./grid.js";
 
 /** The series of the `series` route's answer, each with its layer and statistic (the downloads name them). */
@@ -83,9 +84,11 @@ export class WeightsView {
       return;
     }
     const data = this.data && this.data.layer === layer.layer ? this.data : null;
+    const origins = weightOrigins(layer);
     this.title.replaceChildren(
       el("span", { class: "layer-name", text: layer.layer }),
       el("span", { class: "subtitle", text: ` ${layer.cell} · ${stat ? statName(stat) : "penalties only"}` }),
+      ...(origins ? [el("span", { class: "weight-origins", title: "where the logged weights come from", text: ` · ${origins}` })] : []),
       this.titleButton,
     );
     if (!data || data.series.length === 0) {
