@@ -80,7 +80,9 @@ def test_a_backwards_trace_reads_its_valid_steps_in_the_outputs_order():
     arrays = {name: RNG.normal(size=shape).astype("float32") for name, shape in shapes.items()}
     mask = np.ones((1, 5), bool)
     mask[0, 3:] = False
-    trace = activations.lstm(layouts.keras_lstm(), arrays, RNG.normal(size=(1, 5, 2)), mask, go_backwards=True)
+    trace = activations.lstm(
+        layouts.keras_lstm(), arrays, RNG.normal(size=(1, 5, 2)), mask, go_backwards=True
+    )
     assert trace.outputs_backwards
     reference = trace.outputs.copy()
     reference[0, :2] += 0.5  # masked steps, in the outputs' order: left out
