@@ -25,13 +25,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Modules whose tests are `slow`: a headless browser, a real TensorBoard
 # process, training in subprocesses (TF1, Keras backends, distributed), the
 # hypothesis generator of Keras structures, the docs' examples and site
-# build, the demo, the frontend's own test run. `-m "not slow"` leaves them out.
+# build, the demo, the frontend's own test run, the object-storage servers.
+# Every `test_e2e_*` module (a browser) is slow too. `-m "not slow"` leaves them out.
 SLOW_MODULES = {
-    "test_e2e_browser",
-    "test_e2e_findings",
-    "test_e2e_run_list",
-    "test_e2e_text_overview",
     "test_plugin_tensorboard",
+    "test_hparams_dashboard",
+    "test_object_storage",
     "test_tf1_suite",
     "test_keras_backends",
     "test_distributed",
@@ -45,7 +44,7 @@ SLOW_MODULES = {
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.path.stem in SLOW_MODULES:
+        if item.path.stem in SLOW_MODULES or item.path.stem.startswith("test_e2e_"):
             item.add_marker(pytest.mark.slow)
 
 

@@ -73,6 +73,24 @@ def test_check_of_a_trace_without_reference_is_none_and_a_bad_shape_says_so():
         selfcheck.check(dataclasses.replace(trace, reference_outputs=trace.outputs[:, :2]))
 
 
+def test_a_backwards_trace_reads_its_valid_steps_in_the_outputs_order():
+    # go_backwards: outputs run from the input's last step, `valid` stays in input order. A sequence
+    # masked at its last two input steps has its outputs' first two steps masked.
+    shapes = {"kernel": (2, 12), "recurrent_kernel": (3, 12), "bias": (12,)}
+    arrays = {name: RNG.normal(size=shape).astype("float32") for name, shape in shapes.items()}
+    mask = np.ones((1, 5), bool)
+    mask[0, 3:] = False
+    trace = activations.lstm(
+        layouts.keras_lstm(), arrays, RNG.normal(size=(1, 5, 2)), mask, go_backwards=True
+    )
+    assert trace.outputs_backwards
+    reference = trace.outputs.copy()
+    reference[0, :2] += 0.5  # masked steps, in the outputs' order: left out
+    assert selfcheck.check(dataclasses.replace(trace, reference_outputs=reference)) == 0.0
+    reference[0, 4] += 0.5  # the input's first step, valid
+    assert selfcheck.check(dataclasses.replace(trace, reference_outputs=reference)) == pytest.approx(0.5)
+
+
 # Keras: planted cells that compute with what the logger cannot see.
 
 

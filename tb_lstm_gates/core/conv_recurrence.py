@@ -107,6 +107,7 @@ def conv_lstm(
         cells,
         saturated_low=low,
         saturated_high=high,
+        outputs_backwards=go_backwards,
     )
 
 

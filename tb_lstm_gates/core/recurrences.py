@@ -85,7 +85,16 @@ def lstm(
         cells[:, t] = c
     functions = (rec.name, rec.name, act.name, rec.name)
     return Trace(
-        "lstm", gates, functions, acts, valid, outputs, states=cells, saturated_low=low, saturated_high=high
+        "lstm",
+        gates,
+        functions,
+        acts,
+        valid,
+        outputs,
+        states=cells,
+        saturated_low=low,
+        saturated_high=high,
+        outputs_backwards=go_backwards,
     )
 
 
@@ -149,7 +158,16 @@ def gru(
         states[:, t] = h
     functions = (rec.name, rec.name, act.name)
     return Trace(
-        "gru", gates, functions, acts, valid, outputs, states=states, saturated_low=low, saturated_high=high
+        "gru",
+        gates,
+        functions,
+        acts,
+        valid,
+        outputs,
+        states=states,
+        saturated_low=low,
+        saturated_high=high,
+        outputs_backwards=go_backwards,
     )
 
 

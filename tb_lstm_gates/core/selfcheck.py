@@ -71,13 +71,17 @@ def difference(outputs, reference, valid):
 def check(trace):
     """`difference` of a `Trace`'s recomputed outputs and its `reference_outputs`; None where it has none.
 
-    The time steps the reference left out (NaN where a probe captured only
-    some calls) count as not captured.
+    Only valid steps are compared, `valid` read in the outputs' time order
+    (reversed for `outputs_backwards`). A NaN in the reference at a valid
+    step is compared like any other value: a framework that computed NaN
+    where the recomputation did not is a mismatch.
     """
     reference = trace.reference_outputs
     if reference is None:
         return None
     valid = np.asarray(trace.valid, dtype=bool)
+    if trace.outputs_backwards:
+        valid = valid[:, ::-1]
     outputs = np.asarray(trace.outputs)
     if outputs.shape != np.shape(reference):
         raise ValueError(

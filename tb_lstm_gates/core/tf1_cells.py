@@ -15,21 +15,26 @@ As `dynamic_rnn` runs them with `sequence_length`: past a sequence's end the
 state carries over and the output is zero.
 """
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 
 from tb_lstm_gates.core import activations, layouts, names
 
 
-def _blocks(layout, arrays):
+def _blocks(layout: layouts.Layout, arrays: Mapping[str, Any]) -> dict[tuple[str, str], np.ndarray]:
     """`{(part, gate): block}`; a weight split into no gates (the projection) as `(part, "all")`."""
-    out = {}
+    out: dict[tuple[str, str], np.ndarray] = {}
     for part, gates, view in layout.blocks(arrays):
         for k, gate in enumerate(gates):
             out[part, gate] = view[..., k, :]
     return out
 
 
-def _check(x, valid, states, shapes):
+def _check(
+    x: Any, valid: Any, states: Sequence[Any] | None, shapes: Sequence[tuple[int, ...]]
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     x = np.asarray(x, np.float32)
     if x.ndim != 3:
         raise ValueError("expected inputs of shape (batch, time, features), got %s" % (x.shape,))
@@ -43,16 +48,16 @@ def _check(x, valid, states, shapes):
 
 
 def lstm(
-    layout,
-    arrays,
-    x,
-    valid=None,
-    initial_state=None,
-    forget_bias=1.0,
-    activation="tanh",
-    cell_clip=None,
-    proj_clip=None,
-):
+    layout: layouts.Layout,
+    arrays: Mapping[str, Any],
+    x: Any,
+    valid: Any = None,
+    initial_state: Sequence[Any] | None = None,
+    forget_bias: float = 1.0,
+    activation: Any = "tanh",
+    cell_clip: float | None = None,
+    proj_clip: float | None = None,
+) -> activations.Trace:
     """Runs a TF1 `LSTMCell` / `BasicLSTMCell` over `x` (batch, time, in).
 
     Args:
@@ -106,7 +111,14 @@ def lstm(
     return activations.Trace("lstm", gates, functions, acts, valid, outputs, states=states)
 
 
-def gru(layout, arrays, x, valid=None, initial_state=None, activation="tanh"):
+def gru(
+    layout: layouts.Layout,
+    arrays: Mapping[str, Any],
+    x: Any,
+    valid: Any = None,
+    initial_state: Sequence[Any] | None = None,
+    activation: Any = "tanh",
+) -> activations.Trace:
     """Runs a TF1 `GRUCell` over `x`; as `lstm`, with `initial_state` None or `(h,)`.
 
     Returns:
@@ -139,7 +151,7 @@ def gru(layout, arrays, x, valid=None, initial_state=None, activation="tanh"):
     return activations.Trace("gru", gates, functions, acts, valid, outputs, states=states)
 
 
-def reverse_valid(array, lengths):
+def reverse_valid(array: np.ndarray, lengths: Any) -> np.ndarray:
     """`array` (batch, time, ...) with each sequence's first `lengths[b]` steps reversed, as `tf.reverse_sequence`."""
     out = np.array(array, copy=True)
     for row, n in enumerate(np.asarray(lengths).reshape(-1)):
@@ -148,7 +160,7 @@ def reverse_valid(array, lengths):
     return out
 
 
-def reversed_trace(trace, lengths):
+def reversed_trace(trace: activations.Trace, lengths: Any) -> activations.Trace:
     """A trace of a backward direction (run over reversed valid steps) in the input's time order."""
     return activations.Trace(
         trace.cell,

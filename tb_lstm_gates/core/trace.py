@@ -35,6 +35,9 @@ class Trace:
         shaped and ordered as `outputs`, for the probe's self-check (the
         recomputation from the logged blocks must equal it); None where the
         probe could not capture it.
+      outputs_backwards: whether `outputs` (and `reference_outputs`) run in
+        reversed time order (`go_backwards`, a reverse direction), while
+        `valid` stays in the input's order.
     """
 
     cell: str
@@ -48,3 +51,4 @@ class Trace:
     saturated_low: np.ndarray = None
     saturated_high: np.ndarray = None
     reference_outputs: np.ndarray = None
+    outputs_backwards: bool = False

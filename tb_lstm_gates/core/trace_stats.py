@@ -6,7 +6,7 @@ import numpy as np
 
 from tb_lstm_gates.core import names
 from tb_lstm_gates.core.functions import SATURATION_BOUNDS
-from tb_lstm_gates.core.trace import RETENTION_GATE
+from tb_lstm_gates.core.trace import RETENTION_GATE, Trace
 
 
 def gate_statistics(trace):
@@ -74,7 +74,7 @@ def retention(trace, cap=names.RETENTION_CAP):
         return gate, float(np.minimum(1.0 / (1.0 - kept), cap).mean())
 
 
-def concatenate(traces):
+def concatenate(traces: list[Trace]) -> Trace:
     """One `Trace` of several calls of one cell, joined along the time axis in the given order.
 
     Calls on fewer sequences than the largest are padded with invalid

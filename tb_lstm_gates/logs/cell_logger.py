@@ -1,8 +1,13 @@
 """What a wing hands the writer: a cell's weight statistics (`CellLogger`) and a probe's trace (`write_probe_trace`)."""
 
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from tb_lstm_gates.core import activations, stats
+from tb_lstm_gates.core.layouts import Layout
+from tb_lstm_gates.core.trace import Trace
 from tb_lstm_gates.logs import metadata, selfcheck
 
 
@@ -19,13 +24,16 @@ class CellLogger:
       bins: histogram buckets per gate block.
     """
 
+    # `writer` is a `summary.GateSummaryWriter`, which imports this module.
     def __init__(self, writer: Any, bins: int = stats.DEFAULT_BINS) -> None:
         self._writer = writer
         self._bins = bins
-        self._previous: dict[Any, Any] = {}
-        self._singular: dict[Any, Any] = {}
+        self._previous: dict[str, Mapping[str, np.ndarray]] = {}
+        self._singular: dict[tuple[str, tuple[str, ...]], Any] = {}
 
-    def log_cell(self, layer: str, layout: Any, arrays: Any, histograms: bool = True) -> None:
+    def log_cell(
+        self, layer: str, layout: Layout, arrays: Mapping[str, np.ndarray], histograms: bool = True
+    ) -> None:
         """Adds the statistics (and optionally histograms) of one cell to the current step.
 
         Args:
@@ -37,7 +45,7 @@ class CellLogger:
         pieces = list(layout.blocks(arrays))
         previous = self._previous.get(layer)
         if previous is None:
-            previous_views = [None] * len(pieces)
+            previous_views: list[np.ndarray | None] = [None] * len(pieces)
         else:
             previous_views = [view for _, _, view in layout.blocks(previous)]
         for (part, gates, view), previous_view in zip(pieces, previous_views):
@@ -54,7 +62,9 @@ class CellLogger:
         self._previous[layer] = arrays
 
 
-def write_probe_trace(writer: Any, layer: str, trace: Any, maps: Any, warned: Any = None) -> None:
+def write_probe_trace(
+    writer: Any, layer: str, trace: Trace, maps: bool, warned: set[str] | None = None
+) -> None:
     """Adds what one layer's gates did on the probe (an `activations.Trace`) to the writer's current step.
 
     Per gate: the activation statistics, the state gate's retention, each

@@ -14,6 +14,7 @@ re-exported here, where they have always been imported from.
 
 import os
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,10 @@ class GateSummaryWriter:
     """
 
     def __init__(
-        self, logdir: Any, filename_suffix: str = ".lstm_gates", step_unit: str = metadata.DEFAULT_STEP_UNIT
+        self,
+        logdir: str | os.PathLike[str],
+        filename_suffix: str = ".lstm_gates",
+        step_unit: str = metadata.DEFAULT_STEP_UNIT,
     ) -> None:
         self.step_unit = metadata.check_step_unit(step_unit)
         logdir = os.fspath(logdir)
@@ -74,23 +78,25 @@ class GateSummaryWriter:
         self.path = os.path.join(logdir, event_files.event_file_name(filename_suffix))
         self._records = event_files.open_records(self.path)
         self._tags: dict[
-            Any, Any
+            tuple[Any, ...], list[str]
         ] = {}  # (layer, kind, cell, parts, stats, gates, missing) -> tags of stride 1 and STRIDES
-        self._written: set[Any] = set()  # tags whose metadata this file holds
-        self._step: dict[Any, Any] = {}
+        self._written: set[str] = set()  # tags whose metadata this file holds
+        self._step: dict[tuple[str, str], Any] = {}  # (layer, cell) -> the values added this step
         self._order: dict[str, int] = {}  # layer -> its index in the model's order
-        self._functions: dict[str, Any] = {}  # layer -> {gate: name of its activation function}
+        self._functions: dict[str, dict[str, str]] = {}  # layer -> {gate: name of its activation function}
         self._heads: dict[str, Any] = {}  # layer -> {"count": heads, "head": k or None} (xLSTM layers)
-        self._origins: dict[str, Any] = {}  # layer -> {part: origin} of weights that are not plain parameters
-        self._sequence_offers: dict[str, Any] = {}  # layer -> probe sequences offered so far
-        self._tokens: Any = None  # the probe's tokens, until the next step writes them
+        self._origins: dict[
+            str, dict[str, Any]
+        ] = {}  # layer -> {part: origin} of weights that are not plain parameters
+        self._sequence_offers: dict[str, int] = {}  # layer -> probe sequences offered so far
+        self._tokens: list[list[str]] | None = None  # the probe's tokens, until the next step writes them
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def _write(self, event):
         self._records.write(event.SerializeToString())
         self._records.flush()
 
-    def set_layer_order(self, layers: Any) -> None:
+    def set_layer_order(self, layers: Iterable[str]) -> None:
         """Records the model's order of its layers (a list of names, first first) in their summaries' metadata.
 
         Every writer calls it with its cells in model order, so the tab opens
@@ -102,11 +108,11 @@ class GateSummaryWriter:
         """Records a layer's heads (`metadata.create_summary_metadata`'s `heads`) in its summaries' metadata."""
         self._heads[layer] = heads
 
-    def set_weight_origins(self, layer: str, origins: Any) -> None:
+    def set_weight_origins(self, layer: str, origins: Mapping[str, str]) -> None:
         """Records where the weights of `layer`'s parts come from (`{part: origin}`, see `logs.origins`)."""
         self._origins[layer] = dict(origins)
 
-    def write_probe_tokens(self, tokens: Any) -> None:
+    def write_probe_tokens(self, tokens: list[list[str]]) -> None:
         """Writes the probe's tokens (a list of lists of strings) with the next step, once."""
         self._tokens = tokens
 

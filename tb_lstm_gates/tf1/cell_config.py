@@ -10,45 +10,55 @@ These are read from the body of a `dynamic_rnn` loop (a function of the
 graph) or from the graph itself (a cell called outside any loop).
 """
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
 # Op type of an activation -> the name of its numpy twin (`core.activations.FUNCTIONS`).
 ACTIVATIONS = {"Tanh": "tanh", "Relu": "relu", "Sigmoid": "sigmoid", "Identity": "linear"}
 
+# `(op name, output index)`: one tensor of a graph or a function body.
+Ref = tuple[str, int]
+# An op: `(type, [input refs], value if a Const else None)`.
+Node = tuple[str, list[Ref], Any]
+# A cell's settings (`forget_bias`, `activation`, `cell_clip`, `proj_clip`; a GRU: `activation`),
+# or a string saying why they cannot be read.
+Config = dict[str, Any] | str
+
 
 class _Nodes:
     """The ops of a graph or a function body as `{name: (type, [(input node, output index)], const)}`."""
 
-    def __init__(self, nodes):
+    def __init__(self, nodes: dict[str, Node]) -> None:
         self.nodes = nodes
-        self.consumers = {}
+        self.consumers: dict[Ref, list[Ref]] = {}
         for name, (_, inputs, _) in nodes.items():
             for k, ref in enumerate(inputs):
                 self.consumers.setdefault(ref, []).append((name, k))
 
     @classmethod
-    def of_function(cls, fdef):
-        def ref(text):
+    def of_function(cls, fdef: Any) -> "_Nodes":
+        def ref(text: str) -> Ref:
             parts = text.split(":")
             return (parts[0], int(parts[-1]) if len(parts) == 3 else 0)
 
-        nodes = {}
+        nodes: dict[str, Node] = {}
         for n in fdef.node_def:
             const = tf.make_ndarray(n.attr["value"].tensor) if n.op == "Const" else None
             nodes[n.name] = (n.op, [ref(i) for i in n.input if not i.startswith("^")], const)
         return cls(nodes)
 
     @classmethod
-    def of_graph(cls, graph):
-        nodes = {}
+    def of_graph(cls, graph: tf.Graph) -> "_Nodes":
+        nodes: dict[str, Node] = {}
         for op in graph.get_operations():
             const = tf.make_ndarray(op.get_attr("value")) if op.type == "Const" else None
             nodes[op.name] = (op.type, [(t.op.name, t.value_index) for t in op.inputs], const)
         return cls(nodes)
 
-    def through_identity(self, ref):
-        out = []
+    def through_identity(self, ref: Ref) -> list[Ref]:
+        out: list[Ref] = []
         for name, k in self.consumers.get(ref, []):
             if self.nodes[name][0] == "Identity":
                 out += self.through_identity((name, 0))
@@ -56,7 +66,7 @@ class _Nodes:
                 out.append((name, k))
         return out
 
-    def const(self, ref):
+    def const(self, ref: Ref) -> Any:
         node = self.nodes.get(ref[0])
         while node is not None and node[0] == "Identity":
             ref = node[1][0]
@@ -64,17 +74,17 @@ class _Nodes:
         return None if node is None or node[0] != "Const" else node[2]
 
 
-def function_nodes(graph, while_op):
+def function_nodes(graph: tf.Graph, while_op: tf.Operation) -> tuple[_Nodes, list[Ref]]:
     """`(nodes, arg refs)`: the loop body's ops, and the ref of its argument for each of the loop's inputs."""
     fdef = graph._get_function(while_op.get_attr("body").name).definition
     return _Nodes.of_function(fdef), [(a.name, 0) for a in fdef.signature.input_arg]
 
 
-def graph_nodes(graph):
+def graph_nodes(graph: tf.Graph) -> _Nodes:
     return _Nodes.of_graph(graph)
 
 
-def read_config(nodes, kernel_refs, kind):
+def read_config(nodes: _Nodes, kernel_refs: list[Ref], kind: str) -> Config:
     """The settings of one cell, or a string saying why they cannot be read.
 
     Args:
@@ -100,17 +110,17 @@ def read_config(nodes, kernel_refs, kind):
     return configs[0]
 
 
-def _after(nodes, ref, types):
+def _after(nodes: _Nodes, ref: Ref, types: tuple[str, ...]) -> list[str]:
     return [name for name, _ in nodes.through_identity(ref) if nodes.nodes[name][0] in types]
 
 
-def _activation(nodes, ref):
+def _activation(nodes: _Nodes, ref: Ref) -> str | None:
     applied = [name for name, _ in nodes.through_identity(ref)]
     names = {ACTIVATIONS.get(nodes.nodes[a][0]) for a in applied} - {None}
     return names.pop() if len(names) == 1 else None
 
 
-def _config_at(nodes, matmul, kind):
+def _config_at(nodes: _Nodes, matmul: str, kind: str) -> Config:
     biased = _after(nodes, (matmul, 0), ("BiasAdd", "Add", "AddV2"))
     if len(biased) != 1:
         return "its kernel's product is not followed by one bias"

@@ -75,7 +75,7 @@ def graph_cells(
     return cells
 
 
-def _check_timing(every_n_steps, every_n_secs):
+def _check_timing(every_n_steps: int | None, every_n_secs: float | None) -> list[str]:
     errors = []
     if every_n_steps is not None and every_n_secs is not None:
         errors.append(
@@ -161,7 +161,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
 
     def __init__(
         self,
-        log_dir: str | os.PathLike,
+        log_dir: str | os.PathLike[str],
         every_n_steps: int | None = None,
         every_n_secs: float | None = None,
         histogram_freq: int = 1,
@@ -170,7 +170,7 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         input_depth: Mapping[str, int] | None = None,
         strict: bool = False,
         hparams: Mapping[str, Any] | None = None,
-        probe: dict | None = None,
+        probe: dict[Any, Any] | None = None,
         probe_tokens: tokens.ProbeTokens | None = None,
         probe_inputs: Mapping[str, tf.Tensor] | None = None,
     ) -> None:
@@ -191,12 +191,12 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         self.hparams = None if hparams is None else dict(hparams)
         self._every_n_steps = every_n_steps
         self._timer = tf.compat.v1.train.SecondOrStepTimer(every_secs=every_n_secs, every_steps=every_n_steps)
-        self._logger = None
+        self._logger: SessionLogger | None = None
         self._guard = guard.FailureGuard("LSTMGatesHook", self.log_dir, strict)
-        self._last_step = None
+        self._last_step: int | None = None
         self._logged = 0
 
-    def begin(self):
+    def begin(self) -> None:
         self._cells = graph_cells(layouts=self.layouts, input_depth=self.input_depth)
         self._global_step = tf.compat.v1.train.get_global_step()
         if self._global_step is None:
@@ -207,26 +207,26 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         self._penalties = penalty_fetches(tf.compat.v1.get_default_graph(), self._cells)
         self._probe = make_probe(self._cells, self.probe, self.probe_tokens, self.probe_inputs)
         self._chief = distribute.is_chief()
-        self._fetches = None
+        self._fetches: dict[str, Any] | None = None
 
-    def after_create_session(self, session, coord):
+    def after_create_session(self, session: tf.compat.v1.Session, coord: Any) -> None:
         if self._chief:
             self._guard.run(self._open)
             self._log(session)
 
-    def _open(self):
+    def _open(self) -> None:
         writer = summary.GateSummaryWriter(self.log_dir, step_unit="global step")
         if self.hparams is not None:
             hparams_summary.write_session(self.log_dir, self.hparams)
         self._logger = SessionLogger(writer, self._cells, self.histogram_bins, self._penalties, self._probe)
         self._fetches = {"step": self._global_step, "values": self._logger.fetches()}
 
-    def before_run(self, run_context):
+    def before_run(self, run_context: Any) -> Any:
         if self._logger is None or self._guard.failed:
             return None
         return tf.compat.v1.train.SessionRunArgs(self._global_step)
 
-    def after_run(self, run_context, run_values):
+    def after_run(self, run_context: Any, run_values: Any) -> None:
         if run_values.results is None:
             return
         # The fetched step was read while the run ran: before a train op
@@ -246,38 +246,38 @@ class LSTMGatesHook(tf.compat.v1.train.SessionRunHook):
         n = self._every_n_steps
         return self._last_step is None or step // n > self._last_step // n
 
-    def end(self, session):
+    def end(self, session: tf.compat.v1.Session) -> None:
         if self._logger is None:
             return
         self._log(session)
         self._guard.run(self._logger.writer.close)
         self._logger = None
 
-    def _log(self, session):
+    def _log(self, session: tf.compat.v1.Session) -> None:
         if self._logger is None or self._guard.failed:
             return
-        self._guard.run(self._log_now, session)
+        self._guard.run(self._log_now, self._logger, session)
 
-    def _log_now(self, session):
+    def _log_now(self, logger: SessionLogger, session: tf.compat.v1.Session) -> None:
         result = session.run(self._fetches, self.probe)
         step = int(result["step"])
         self._timer.update_last_triggered_step(step)
         if step != self._last_step:
             histograms = self.histogram_freq > 0 and self._logged % self.histogram_freq == 0
-            self._logger.write(step, result["values"], histograms, session)
+            logger.write(step, result["values"], histograms, session)
             self._last_step = step
             self._logged += 1
 
 
 def log_session(
     session: tf.compat.v1.Session,
-    writer: summary.GateSummaryWriter | str | os.PathLike,
+    writer: summary.GateSummaryWriter | str | os.PathLike[str],
     step: int | None = None,
     histograms: bool = True,
     histogram_bins: int = stats.DEFAULT_BINS,
     layouts: Mapping[str, Layout] | None = None,
     input_depth: Mapping[str, int] | None = None,
-    probe: dict | None = None,
+    probe: dict[Any, Any] | None = None,
     probe_tokens: tokens.ProbeTokens | None = None,
     probe_inputs: Mapping[str, tf.Tensor] | None = None,
 ) -> int:
@@ -321,7 +321,7 @@ def log_session(
     if errors:
         raise ValueError("log_session: " + "; ".join(errors))
     own = not isinstance(writer, summary.GateSummaryWriter)
-    if own:
+    if not isinstance(writer, summary.GateSummaryWriter):  # `own`, spelled so the checker narrows `writer`
         writer = summary.GateSummaryWriter(writer, step_unit="global step" if step is None else "step")
     try:
         logger = SESSION_LOGGERS.get(writer)

@@ -24,18 +24,26 @@ the probe would run is named in a warning.
 """
 
 import warnings
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 import tensorflow as tf
 
-from tb_lstm_gates.core import activations, callers, tf1_cells
+from tb_lstm_gates.core import activations, callers, scopes, tf1_cells
+from tb_lstm_gates.core.trace import Trace
 from tb_lstm_gates.logs import summary, tokens
 from tb_lstm_gates.tf1 import probe_inputs
 
 MAX_SEQUENCES = 256
 
+# `session.run` fetches and their fetched values, keyed by tuples such as `("probe", k, "sequence")`.
+Fetches = dict[tuple[Any, ...], Any]
+# Each cell's weights as numpy arrays: `{scope: {weight name: array}}`.
+Arrays = Mapping[str, Mapping[str, np.ndarray]]
 
-def check_probe(probe):
+
+def check_probe(probe: Any) -> dict[Any, Any]:
     """The probe feed dict, checked; raises ValueError naming what is wrong."""
     if not isinstance(probe, dict) or not probe:
         raise ValueError(
@@ -56,7 +64,14 @@ class TF1Probe:
       mapping: `probe_inputs` as the hook and `log_session` take it.
     """
 
-    def __init__(self, graph, cells, feed, probe_tokens=None, mapping=None):
+    def __init__(
+        self,
+        graph: tf.Graph,
+        cells: list[scopes.Cell],
+        feed: dict[Any, Any],
+        probe_tokens: tokens.ProbeTokens | None = None,
+        mapping: Mapping[str, Any] | None = None,
+    ) -> None:
         self.feed = check_probe(feed)
         self.cells = cells
         self.runs, unfound = probe_inputs.find_runs(graph, cells, mapping)
@@ -77,18 +92,18 @@ class TF1Probe:
             )
         skip = {b.split(" ")[0] for b in bad}
         self.runs = [r for r in self.runs if not any(c.layer in skip for c in r.cells)]
-        self.tokens = None
+        self.tokens: list[list[str]] | None = None
         ids = next((np.asarray(v) for v in feed.values() if np.ndim(v) >= 2), None)
         if probe_tokens is not None:
             self.tokens = tokens.check_probe_tokens(probe_tokens, ids)
         self._phase_of_runs(feed)
 
-    def _phase_of_runs(self, feed):
+    def _phase_of_runs(self, feed: dict[Any, Any]) -> None:
         """Puts each run in a phase: a run reading the outputs of a loop with random ops inside is fed
         the outputs the probe computed for that loop (in a later `session.run`), so the loop never runs."""
         by_loop = {run.loop: k for k, run in enumerate(self.runs) if run.loop and run.stack is not None}
-        self.phase = {}
-        problems = ([], [], [])
+        self.phase: dict[int, int] = {}
+        problems: tuple[list[str], list[str], list[str]] = ([], [], [])
         pending = list(range(len(self.runs)))
         while pending:
             progressed = False
@@ -123,16 +138,16 @@ class TF1Probe:
             )
 
     @staticmethod
-    def _tensors(run):
+    def _tensors(run: probe_inputs.Run) -> list[tf.Tensor]:
         out = [run.sequence] + list(run.states or [])
         out += [t for t in (run.lengths, run.outputs) if t is not None]
         if isinstance(run.reversed_by, tf.Tensor):
             out.append(run.reversed_by)
         return out
 
-    def fetches(self, phase=0):
+    def fetches(self, phase: int = 0) -> Fetches:
         """`{key: tensor}`, to fetch in the same `session.run` as the weights (phase 0)."""
-        fetches = {}
+        fetches: Fetches = {}
         for k, run in enumerate(self.runs):
             if self.phase[k] != phase:
                 continue
@@ -147,12 +162,14 @@ class TF1Probe:
                 fetches["probe", k, "outputs"] = run.outputs
         return fetches
 
-    def traces(self, values, arrays, session=None):
+    # `session`: a `tf.compat.v1.Session`, or None where no run has a later phase.
+    def traces(self, values: Fetches, arrays: Arrays, session: Any = None) -> list[tuple[scopes.Cell, Trace]]:
         """`[(cell, Trace)]` from the fetched `values` and each cell's weights `arrays[scope]`.
 
         `session` runs the later phases (see `_phase_of_runs`), if any.
         """
-        per_cell, computed = {}, {}
+        per_cell: dict[str, list[Trace]] = {}
+        computed: dict[int, np.ndarray] = {}
         for phase in range(1 + max(self.phase.values(), default=0)):
             if phase:
                 feed = dict(self.feed)
@@ -171,7 +188,9 @@ class TF1Probe:
                     per_cell.setdefault(cell.layer, []).append(trace)
         return [(c, activations.concatenate(per_cell[c.layer])) for c in self.cells if c.layer in per_cell]
 
-    def _run_traces(self, k, run, values, arrays):
+    def _run_traces(
+        self, k: int, run: probe_inputs.Run, values: Fetches, arrays: Arrays
+    ) -> tuple[list[tuple[scopes.Cell, Trace]], np.ndarray]:
         x = np.asarray(values["probe", k, "sequence"], np.float32)
         if not run.batch_major:
             x = np.swapaxes(x, 0, 1)
@@ -180,10 +199,11 @@ class TF1Probe:
         lengths = np.full(batch, time) if lengths is None else np.asarray(lengths).reshape(-1)
         valid = np.arange(time)[None, :] < lengths[:, None]
         states = [np.asarray(values["probe", k, "state", j]) for j in range(len(run.states or []))]
-        out = []
+        out: list[tuple[scopes.Cell, Trace]] = []
         sequence = x
         for cell in run.cells:
-            config = dict(self._configs[cell.layer])
+            # `__init__` dropped the runs whose settings are a string (unreadable).
+            config = dict(cast(dict[str, Any], self._configs[cell.layer]))
             if cell.layout.cell == "gru":
                 own, states = states[:1], states[1:]
                 trace = tf1_cells.gru(
@@ -205,7 +225,9 @@ class TF1Probe:
             out = [(cell, tf1_cells.reversed_trace(trace, by)) for cell, trace in out]
         return out, top
 
-    def write(self, writer, values, arrays, maps, session):
+    def write(
+        self, writer: summary.GateSummaryWriter, values: Fetches, arrays: Arrays, maps: bool, session: Any
+    ) -> None:
         """Adds the probe's statistics (and activation maps and sequences if `maps`) to the writer's step."""
         if self.tokens is not None:
             writer.write_probe_tokens(self.tokens)

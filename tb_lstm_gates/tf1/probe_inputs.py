@@ -24,9 +24,12 @@ found here: `probe_inputs={scope: batch-major input tensor}` names its input.
 """
 
 import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import tensorflow as tf
 
+from tb_lstm_gates.core import scopes
 from tb_lstm_gates.tf1 import cell_config
 
 _READS = ("Identity", "ReadVariableOp", "Enter")
@@ -62,19 +65,19 @@ class Run:
         or a string saying why they cannot be read.
     """
 
-    cells: list
-    sequence: object
-    lengths: object = None
-    reversed_by: object = None
-    states: list = None
-    outputs: object = None
+    cells: list[scopes.Cell]
+    sequence: tf.Tensor
+    lengths: tf.Tensor | None = None
+    reversed_by: tf.Tensor | str | None = None
+    states: list[tf.Tensor] | None = None
+    outputs: tf.Tensor | None = None
     batch_major: bool = False
-    configs: dict = dataclasses.field(default_factory=dict)
-    loop: str = None
-    stack: object = None
+    configs: dict[str, cell_config.Config] = dataclasses.field(default_factory=dict)
+    loop: str | None = None
+    stack: tf.Tensor | None = None
 
 
-def _variable_op(tensor, hops=6):
+def _variable_op(tensor: tf.Tensor, hops: int = 6) -> tf.Operation | None:
     """The variable op a tensor reads, through identities and reads, or None."""
     op = tensor.op
     for _ in range(hops):
@@ -86,9 +89,9 @@ def _variable_op(tensor, hops=6):
     return None
 
 
-def _through_identity(tensor):
+def _through_identity(tensor: tf.Tensor) -> list[tf.Operation]:
     """The consumers of `tensor`, looking through Identity ops."""
-    out = []
+    out: list[tf.Operation] = []
     for op in tensor.consumers():
         if op.type == "Identity":
             out.extend(_through_identity(op.outputs[0]))
@@ -97,8 +100,8 @@ def _through_identity(tensor):
     return out
 
 
-def _variable_ops(cell, kernel_only=False):
-    ops = set()
+def _variable_ops(cell: scopes.Cell, kernel_only: bool = False) -> set[str]:
+    ops: set[str] = set()
     for name, v in cell.variables.items():
         if kernel_only and name not in ("kernel", "candidate/kernel"):
             continue
@@ -107,7 +110,9 @@ def _variable_ops(cell, kernel_only=False):
     return ops
 
 
-def find_runs(graph, cells, probe_inputs=None):
+def find_runs(
+    graph: tf.Graph, cells: list[scopes.Cell], probe_inputs: Mapping[str, Any] | None = None
+) -> tuple[list["Run"], list[str]]:
     """`(runs, unfound)`: the `Run`s of `cells` in `graph`, and the scopes of cells none runs.
 
     Args:
@@ -121,7 +126,8 @@ def find_runs(graph, cells, probe_inputs=None):
             "probe_inputs names %s, which is no logged cell; the cells are %s"
             % (", ".join(sorted(map(repr, unknown))), ", ".join(repr(c.layer) for c in cells))
         )
-    runs, found = [], set()
+    runs: list[Run] = []
+    found: set[str] = set()
     outer = None
     for cell in cells:
         if cell.layer in probe_inputs:
@@ -141,12 +147,12 @@ def find_runs(graph, cells, probe_inputs=None):
     for op in graph.get_operations():
         if op.type not in ("While", "StatelessWhile"):
             continue
-        captured = {_variable_op(t) for t in op.inputs} - {None}
-        in_loop = []
+        captured = {v for v in map(_variable_op, op.inputs) if v is not None}
+        in_loop: list[scopes.Cell] = []
         for var in captured:
-            cell = owned.get(var.name)
-            if cell is not None and cell not in in_loop:
-                in_loop.append(cell)
+            owner = owned.get(var.name)
+            if owner is not None and owner not in in_loop:
+                in_loop.append(owner)
         if not in_loop:
             continue
         in_loop.sort(key=cells.index)
@@ -157,13 +163,13 @@ def find_runs(graph, cells, probe_inputs=None):
     return runs, [c.layer for c in cells if c.layer not in found]
 
 
-def _loop_run(graph, op, cells):
+def _loop_run(graph: tf.Graph, op: tf.Operation, cells: list[scopes.Cell]) -> Run | None:
     lists = [t for t in op.inputs if t.op.type == "TensorListFromTensor"]
     if len(lists) != 1:
         return None  # nested inputs: not told apart here
     sequence = lists[0].op.inputs[0]
     source = sequence.op.inputs[0].op if sequence.op.type == "Transpose" else sequence.op
-    reversed_by = None
+    reversed_by: tf.Tensor | str | None = None
     if source.type == "ReverseSequence":
         reversed_by = source.inputs[1]
     elif source.type == "ReverseV2":
@@ -178,7 +184,7 @@ def _loop_run(graph, op, cells):
     stack = stacks[0] if len(stacks) == 1 else None
     outputs = stack if op.type == "StatelessWhile" else None
     nodes, args = cell_config.function_nodes(graph, op)
-    configs = {}
+    configs: dict[str, cell_config.Config] = {}
     for cell in cells:
         kernels = _variable_ops(cell, True)
         refs = [arg for arg, t in zip(args, op.inputs) if (_variable_op(t) or t.op).name in kernels]
@@ -188,7 +194,9 @@ def _loop_run(graph, op, cells):
     )
 
 
-def check_side_effects(fetches, feed):
+def check_side_effects(
+    fetches: Iterable[tf.Tensor], feed: Iterable[Any]
+) -> tuple[list[str], list[str], list[str]]:
     """Ops a run of `fetches` with `feed` would run that move training's state: `(iterators, random ops, loops)`.
 
     Reading the next batch of a `tf.data` iterator or a queue would move
@@ -196,7 +204,10 @@ def check_side_effects(fetches, feed):
     would those inside a stateful while loop (`loops`: a `DropoutWrapper`'s).
     """
     fed = {t.name if hasattr(t, "name") else str(t) for t in feed}
-    seen, iterators, others, loops = set(), [], [], []
+    seen: set[str] = set()
+    iterators: list[str] = []
+    others: list[str] = []
+    loops: list[str] = []
     stack = [t.op for t in fetches if t.name not in fed]
     while stack:
         op = stack.pop()
@@ -217,5 +228,5 @@ def check_side_effects(fetches, feed):
     return iterators, others, loops
 
 
-def tensor_name(t):
+def tensor_name(t: Any) -> str:
     return t.name if isinstance(t, tf.Tensor) else str(t)

@@ -1,15 +1,20 @@
 """What `LSTMGatesHook` and `log_session` share: one `session.run`'s weights, penalties and probe, logged at a step."""
 
 import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from tb_lstm_gates.logs import penalties, summary
-from tb_lstm_gates.tf1.probe import TF1Probe, check_probe
+from tb_lstm_gates.core import scopes
+from tb_lstm_gates.logs import penalties, summary, tokens
+from tb_lstm_gates.tf1.probe import Fetches, TF1Probe, check_probe
 
 # One logger per writer, so `log_session` keeps the previous weights for `update_ratio`.
-SESSION_LOGGERS = weakref.WeakKeyDictionary()
+SESSION_LOGGERS: "weakref.WeakKeyDictionary[summary.GateSummaryWriter, SessionLogger]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class SessionLogger:
@@ -19,7 +24,14 @@ class SessionLogger:
     every `tf1_gate_penalty` on their kernels.
     """
 
-    def __init__(self, writer, cells, histogram_bins, penalties=(), probe=None):
+    def __init__(
+        self,
+        writer: summary.GateSummaryWriter,
+        cells: list[scopes.Cell],
+        histogram_bins: int,
+        penalties: Sequence[tuple[Any, ...]] = (),
+        probe: TF1Probe | None = None,
+    ) -> None:
         self.writer = writer
         self.cells = cells
         self.penalties = penalties
@@ -27,15 +39,15 @@ class SessionLogger:
         self._logger = summary.CellLogger(writer, histogram_bins)
         writer.set_layer_order([cell.layer for cell in cells])
 
-    def fetches(self):
-        fetches = {(i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()}
+    def fetches(self) -> Fetches:
+        fetches: Fetches = {(i, w): v for i, cell in enumerate(self.cells) for w, v in cell.variables.items()}
         fetches.update((("penalty", j), p[3]) for j, p in enumerate(self.penalties))
         if self.probe is not None:
             fetches.update(self.probe.fetches())
         return fetches
 
-    def write(self, step, values, histograms, session=None):
-        by_layer = {}
+    def write(self, step: int, values: Fetches, histograms: bool, session: Any = None) -> None:
+        by_layer: dict[str, dict[str, np.ndarray]] = {}
         for i, cell in enumerate(self.cells):
             arrays = by_layer[cell.layer] = {w: np.asarray(values[(i, w)]) for w in cell.variables}
             self._logger.log_cell(cell.layer, cell.layout, arrays, histograms)
@@ -45,9 +57,9 @@ class SessionLogger:
         self._write_fetched_penalties(values)
         self.writer.end_step(step)
 
-    def _write_fetched_penalties(self, values):
+    def _write_fetched_penalties(self, values: Fetches) -> None:
         # Two penalties on one kernel (or on a GRU's two kernels) add up per block.
-        per_cell = {}
+        per_cell: dict[int, dict[str, dict[str, float]]] = {}
         for j, (i, part, gates, _, penalized) in enumerate(self.penalties):
             per_gate = per_cell.setdefault(i, {}).setdefault(part, {})
             for gate, value in zip(gates, np.asarray(values["penalty", j], dtype=np.float64).tolist()):
@@ -61,7 +73,9 @@ class SessionLogger:
             penalties.write_model_totals(self.writer, sum(totals))
 
 
-def probe_errors(probe, probe_tokens, probe_inputs):
+def probe_errors(
+    probe: Any, probe_tokens: tokens.ProbeTokens | None, probe_inputs: Mapping[str, Any] | None
+) -> list[str]:
     """What is wrong with a hook's or `log_session`'s probe arguments, as messages."""
     if probe is None:
         if probe_tokens is not None or probe_inputs:
@@ -74,7 +88,12 @@ def probe_errors(probe, probe_tokens, probe_inputs):
     return []
 
 
-def make_probe(cells, probe, probe_tokens, probe_inputs):
+def make_probe(
+    cells: list[scopes.Cell],
+    probe: dict[Any, Any] | None,
+    probe_tokens: tokens.ProbeTokens | None,
+    probe_inputs: Mapping[str, Any] | None,
+) -> TF1Probe | None:
     if probe is None:
         return None
     return TF1Probe(tf.compat.v1.get_default_graph(), cells, probe, probe_tokens, probe_inputs)

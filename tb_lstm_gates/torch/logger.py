@@ -153,7 +153,7 @@ class GateLogger:
                 "probe must be None, a tensor of model inputs, a tuple of arguments for "
                 "model(*probe), or a mapping from model name to one of those, got %r" % type(probe).__name__
             )
-        self._probe_tokens: tokens.ProbeTokens | None = None
+        self._probe_tokens: list[list[str]] | None = None
         if probe_tokens is not None and isinstance(probe, Mapping):
             errors.append(
                 "probe_tokens labels one probe: give it with probe= one model's inputs, not a mapping of "
