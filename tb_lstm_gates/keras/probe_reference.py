@@ -12,6 +12,7 @@ the two differ.
 """
 
 import importlib
+import weakref
 from typing import Any
 
 import numpy as np
@@ -60,18 +61,51 @@ def _states(cell: Any, trace: Any, states: Any, dtype: Any) -> list[Any]:
     return [_tensor(cell.obj, s, dtype) for s in states]
 
 
+# cell object -> {(go_backwards, masked): the loop over it}: built once, so each logged step reuses
+# the same loop (on TensorFlow a traced `tf.function`; running Keras's loop eagerly step by step
+# costs about 10 ms a step, which made the probe's blocking ten times its numpy recomputation).
+_LOOPS: "weakref.WeakKeyDictionary[Any, dict[tuple[bool, bool], Any]]" = weakref.WeakKeyDictionary()
+
+
+def _on_tensorflow(obj: Any) -> bool:
+    if _legacy(obj):
+        return True
+    import keras
+
+    return bool(keras.backend.backend() == "tensorflow")
+
+
+def _loop(obj: Any, go_backwards: bool, masked: bool) -> Any:
+    """Keras's own loop over `obj`, returning every step's output; compiled once on TensorFlow."""
+    loops = _LOOPS.setdefault(obj, {})
+    key = (go_backwards, masked)
+    if key not in loops:
+        rnn = _rnn_class(obj)(obj, return_sequences=True, go_backwards=go_backwards)
+
+        def run(sequence: Any, states: Any, mask: Any = None) -> Any:
+            kwargs = {} if mask is None else {"mask": mask}
+            return _first(rnn(sequence, initial_state=states, training=False, **kwargs))
+
+        if _on_tensorflow(obj):
+            import tensorflow as tf
+
+            run = tf.function(run, reduce_retracing=True)
+        loops[key] = run
+    return loops[key]
+
+
 def layer_outputs(
     cell: Any, trace: Any, sequence: Any, mask: Any, go_backwards: bool, states: Any
 ) -> np.ndarray:
     """What Keras's loop gives running `cell` on a layer call's `sequence`: shaped and ordered as `trace.outputs`."""
     obj = cell.obj
     dtype = _dtype(obj)
-    rnn = _rnn_class(obj)(obj, return_sequences=True, go_backwards=go_backwards)
-    kwargs = {"initial_state": _states(cell, trace, states, dtype), "training": False}
+    run = _loop(obj, go_backwards, mask is not None)
+    args = [_tensor(obj, sequence, dtype), _states(cell, trace, states, dtype)]
     if mask is not None:
-        kwargs["mask"] = _tensor(obj, mask, bool)
-    out = rnn(_tensor(obj, sequence, dtype), **kwargs)
-    array: np.ndarray = np.asarray(scopes.variable_array(_first(out))).reshape(trace.outputs.shape)
+        args.append(_tensor(obj, mask, bool))
+    out = run(*args)
+    array: np.ndarray = np.asarray(scopes.variable_array(out)).reshape(trace.outputs.shape)
     return array
 
 
