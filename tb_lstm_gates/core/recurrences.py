@@ -13,23 +13,27 @@ the outputs in that reversed order, as Keras does. Dropout is left out (the
 layers' inference mode).
 """
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 
 from tb_lstm_gates.core import layouts, names
 from tb_lstm_gates.core.functions import function
+from tb_lstm_gates.core.layouts import Layout
 from tb_lstm_gates.core.trace import Trace
 
 
 def lstm(
-    layout,
-    arrays,
-    x,
-    mask=None,
-    go_backwards=False,
-    activation="tanh",
-    recurrent_activation="sigmoid",
-    initial_state=None,
-):
+    layout: Layout,
+    arrays: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    mask: np.ndarray | None = None,
+    go_backwards: bool = False,
+    activation: Any = "tanh",
+    recurrent_activation: Any = "sigmoid",
+    initial_state: Sequence[np.ndarray] | None = None,
+) -> Trace:
     """Runs an LSTM over `x` from the blocks of its weights.
 
     Args:
@@ -99,16 +103,16 @@ def lstm(
 
 
 def gru(
-    layout,
-    arrays,
-    x,
-    mask=None,
-    go_backwards=False,
-    activation="tanh",
-    recurrent_activation="sigmoid",
-    reset_after=True,
-    initial_state=None,
-):
+    layout: Layout,
+    arrays: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    mask: np.ndarray | None = None,
+    go_backwards: bool = False,
+    activation: Any = "tanh",
+    recurrent_activation: Any = "sigmoid",
+    reset_after: bool = True,
+    initial_state: Sequence[np.ndarray] | None = None,
+) -> Trace:
     """Runs a Keras GRU over `x` from the blocks of its weights.
 
     Args:

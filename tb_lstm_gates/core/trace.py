@@ -41,14 +41,14 @@ class Trace:
     """
 
     cell: str
-    gates: tuple
-    functions: tuple
+    gates: tuple[str, ...]
+    functions: tuple[str, ...]
     activations: np.ndarray
     valid: np.ndarray
     outputs: np.ndarray
     positions: int = 1
-    states: np.ndarray = None
-    saturated_low: np.ndarray = None
-    saturated_high: np.ndarray = None
-    reference_outputs: np.ndarray = None
+    states: np.ndarray | None = None
+    saturated_low: np.ndarray | None = None
+    saturated_high: np.ndarray | None = None
+    reference_outputs: np.ndarray | None = None
     outputs_backwards: bool = False
