@@ -28,7 +28,7 @@ class CheckpointError(ValueError):
     """A path that cannot be imported; the message is one line for the user."""
 
 
-def one_line(error):
+def one_line(error: BaseException) -> str:
     """The first line of an error's message, for one-line reports."""
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]

@@ -36,6 +36,8 @@ recognises the checkpoints of a run `LSTMGatesCallback` logged live.
 import dataclasses
 import os
 import re
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -185,7 +187,9 @@ def _holds_event_files(directory):
     return any(_is_event_file(name) for _, _, names in os.walk(directory) for name in names)
 
 
-def find_checkpoints(paths, step=None, layouts=None, input_depth=None):
+def find_checkpoints(
+    paths: Sequence[str], step: int | None = None, layouts: Any = None, input_depth: Any = None
+) -> list[Any]:
     """Every checkpoint under `paths`, sorted by step.
 
     Args:
@@ -221,7 +225,7 @@ def find_checkpoints(paths, step=None, layouts=None, input_depth=None):
     if step is not None and len(found) != 1:
         raise CheckpointError("--step applies to one checkpoint, and %d were given" % len(found))
     checkpoints = [open_checkpoint(p, step, layouts, input_depth) for p in found]
-    by_step = {}
+    by_step: dict[int, Any] = {}
     for ckpt in checkpoints:
         if ckpt.step in by_step:
             raise CheckpointError(
@@ -233,7 +237,7 @@ def find_checkpoints(paths, step=None, layouts=None, input_depth=None):
     return [by_step[s] for s in sorted(by_step)]
 
 
-def reads_tf_checkpoints(paths):
+def reads_tf_checkpoints(paths: Sequence[str]) -> bool:
     """Whether importing `paths` reads a TF checkpoint, the only format that needs TensorFlow.
 
     PyTorch, Lightning and Keras files, alone or in a directory, are read
@@ -329,8 +333,12 @@ def _step_unit(checkpoints):
 
 
 def import_checkpoints(
-    checkpoints, run_dir, histograms=True, histogram_bins=stats.DEFAULT_BINS, progress=None
-):
+    checkpoints: Sequence[Any],
+    run_dir: str,
+    histograms: bool = True,
+    histogram_bins: int = stats.DEFAULT_BINS,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[list[int], list[int]]:
     """Logs each checkpoint at its step in `run_dir`; the same checkpoint again is skipped.
 
     Checks every checkpoint whose step the run already holds first, so on a

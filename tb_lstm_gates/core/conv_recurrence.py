@@ -4,6 +4,8 @@ Follows `recurrences`' conventions: initial state, masks and
 `go_backwards` as Keras's `RNN` layer treats them.
 """
 
+from typing import Any
+
 import numpy as np
 
 from tb_lstm_gates.core import names
@@ -13,18 +15,18 @@ from tb_lstm_gates.core.trace import Trace
 
 
 def conv_lstm(
-    layout,
-    arrays,
-    x,
-    mask=None,
-    go_backwards=False,
-    activation="tanh",
-    recurrent_activation="sigmoid",
-    initial_state=None,
-    strides=1,
-    padding="valid",
-    dilation_rate=1,
-):
+    layout: Any,
+    arrays: Any,
+    x: np.ndarray,
+    mask: np.ndarray | None = None,
+    go_backwards: bool = False,
+    activation: Any = "tanh",
+    recurrent_activation: Any = "sigmoid",
+    initial_state: Any = None,
+    strides: Any = 1,
+    padding: str = "valid",
+    dilation_rate: Any = 1,
+) -> Trace:
     """Runs a Keras ConvLSTM (channels_last) over `x` from the blocks of its weights.
 
     Args:

@@ -5,6 +5,7 @@ into a `Function`, which computes it and says where it is saturated.
 """
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class Function:
         return flat & negative, flat & ~negative
 
 
-def function(activation):
+def function(activation: Any) -> "Function":
     """The `Function` of an activation: a name in FUNCTIONS, a `Function`, or a callable on numpy arrays."""
     if isinstance(activation, Function):
         return activation

@@ -2,7 +2,7 @@
 
 import collections
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -76,7 +76,7 @@ def check_series(series, settings=None):
     return findings
 
 
-def at_or_above(findings, severity):
+def at_or_above(findings: Iterable[Any], severity: str) -> list[Any]:
     """The findings whose severity is `severity` or worse."""
     level = SEVERITIES.index(severity)
     return [f for f in findings if SEVERITIES.index(f["severity"]) >= level]

@@ -2,6 +2,8 @@
 
 import json
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from tb_lstm_gates.findings.apply import counts
 
@@ -58,7 +60,7 @@ def to_markdown(findings):
     return "\n".join(lines)
 
 
-def format_findings(findings, fmt):
+def format_findings(findings: Sequence[Any], fmt: str) -> str:
     """`findings` as `text`, `markdown` or `json`."""
     return {"text": to_text, "markdown": to_markdown, "json": to_json}[fmt](findings)
 

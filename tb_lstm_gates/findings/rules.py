@@ -6,6 +6,7 @@ Also the `Series` the checks read and the statistics they need (`STATS_READ`).
 import collections
 import dataclasses
 import math
+from collections.abc import Iterable
 
 from tb_lstm_gates.core import selfcheck
 from tb_lstm_gates.logs import metadata
@@ -283,7 +284,7 @@ RULES = (
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
 
 
-def default_settings():
+def default_settings() -> dict[tuple[str, str], float]:
     """`{(rule, threshold): default value}` of every rule."""
     return {(r.name, t): default for r in RULES for t, (default, _) in r.thresholds.items()}
 
@@ -293,7 +294,7 @@ def setting_keys():
     return ["%s.%s" % key for key in default_settings()]
 
 
-def parse_settings(items):
+def parse_settings(items: Iterable[str]) -> dict[tuple[str, str], float]:
     """Threshold overrides from `rule.threshold=value` strings.
 
     Returns:

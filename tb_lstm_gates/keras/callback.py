@@ -128,7 +128,7 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
 
     def __init__(
         self,
-        log_dir: str | os.PathLike = "logs",
+        log_dir: str | os.PathLike[str] = "logs",
         update_freq: str | int = "epoch",
         histogram_freq: int = 1,
         layers: Sequence[str] | None = None,
@@ -169,33 +169,33 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
         self._base = self._epoch = 0
         self._forget_model()
 
-    def _forget_model(self):
-        self._probe = None
-        self._writer = None
-        self._logger = None
-        self._background = None
-        self._cells = []
+    def _forget_model(self) -> None:
+        self._probe: probe_lib.ProbeLogger | None = None
+        self._writer: summary.GateSummaryWriter | None = None
+        self._logger: summary.CellLogger | None = None
+        self._background: background.BackgroundWriter | None = None
+        self._cells: list[Any] = []
         self._logged = 0  # steps logged, for histogram_freq
         self._last_step = None  # the last step logged for this model, or found in log_dir
         self._last_written = None  # the last step this callback wrote
-        self._existing = set()  # steps log_dir held when this callback first saw the model
+        self._existing: set[int] = set()  # steps log_dir held when this callback first saw the model
         self._rerun = False  # a fresh model writes over those steps, as the user was told
         self._warned_rewrite = False
         self._no_cells = False
         self._unbuilt = False  # cells are looked for once the first batch has built the model
 
     @property
-    def run_dir(self):
+    def run_dir(self) -> Any:
         return os.path.join(self.log_dir, TRAIN_RUN)
 
     # tf_keras's CallbackList calls these to learn which batch hooks to run.
-    def _implements_train_batch_hooks(self):
+    def _implements_train_batch_hooks(self) -> Any:
         return self.update_freq != "epoch"
 
-    def _implements_test_batch_hooks(self):
+    def _implements_test_batch_hooks(self) -> Any:
         return False
 
-    def _implements_predict_batch_hooks(self):
+    def _implements_predict_batch_hooks(self) -> Any:
         return False
 
     # Every hook works in any order a `CallbackList` (or a hand-written loop
@@ -203,12 +203,12 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
     # and runs its work through the failure guard. Only the model's own
     # faults (no recurrent layer with strict=True, an unknown name in
     # `layers=`) come out of a hook.
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Any = None) -> None:
         self._first_epoch = None
         self._started()
         self._guarded(self._open_if_ready)
 
-    def _started(self):
+    def _started(self) -> Any:
         """Whether the callback has a model to log; finds its cells once per model."""
         if self.model is not self._counted:
             self._close()
@@ -221,11 +221,11 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
             self._guarded(self._open_if_ready)
         return self.model is not None
 
-    def _guarded(self, fn, *args):
+    def _guarded(self, fn: Any, *args: Any) -> None:
         if not self._guard.failed:
             self._guard.run(fn, *args)
 
-    def _open_if_ready(self):
+    def _open_if_ready(self) -> None:
         if self._no_cells or self._unbuilt or not distribute.is_chief() or self._guard.failed:
             return
         if self._writer is not None and not run_steps.exists(self._writer.path):
@@ -236,7 +236,7 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
         if self._writer is None:
             self._guard.run(self._open)
 
-    def _start_counting(self):
+    def _start_counting(self) -> None:
         """Finds the cells and where this model's steps continue, once per model."""
         try:
             try:
@@ -265,35 +265,35 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
         if distribute.is_chief():
             self._guarded(self._continue_run)
 
-    def _open(self):
+    def _open(self) -> None:
         # The writer stays open for the next `fit` of this model (every step
         # is flushed as it is written), so a loop of `fit` calls leaves one
         # event file and `update_ratio` compares with the last call's weights.
         # Steps count epochs or batches, as `update_freq` says; the tab names the unit on its axes.
         unit = "epoch" if self.update_freq == "epoch" else "batch"
-        self._writer = summary.GateSummaryWriter(self.run_dir, step_unit=unit)
+        self._writer = writer = summary.GateSummaryWriter(self.run_dir, step_unit=unit)
         if self.hparams is not None:
             hparams_summary.write_session(self.log_dir, self.hparams)
-        self._writer.set_layer_order([cell.layer for cell in self._cells])
+        writer.set_layer_order([cell.layer for cell in self._cells])
         if self._probe_tokens is not None:
-            self._writer.write_probe_tokens(self._probe_tokens)
-        self._logger = summary.CellLogger(self._writer, self.histogram_bins)
+            writer.write_probe_tokens(self._probe_tokens)
+        self._logger = summary.CellLogger(writer, self.histogram_bins)
         self._background = background.BackgroundWriter()
         if self._probe_x is not None:
             self._probe = probe_lib.ProbeLogger(
                 self.model, self._cells, self._probe_x, self._probe_y, self.probe_gradients
             )
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: Any, logs: Any = None) -> None:
         if self._started():
             self._guarded(self._epoch_begin, epoch)
 
-    def _epoch_begin(self, epoch):
+    def _epoch_begin(self, epoch: Any) -> None:
         if self._first_epoch is None:
             self._begin_fit(epoch)
         self._epoch = epoch
 
-    def _built_now(self):
+    def _built_now(self) -> None:
         """Finds the cells of a model the first training step has just built; warns of the lost step."""
         self._unbuilt = False
         self._start_counting()
@@ -306,11 +306,11 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
                 stacklevel=callers.user_stacklevel(),
             )
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: Any, logs: Any = None) -> None:
         if self.update_freq != "epoch" and self._started():
             self._guarded(self._train_batch_end, batch, logs)
 
-    def _train_batch_end(self, batch, logs):
+    def _train_batch_end(self, batch: Any, logs: Any) -> None:
         self._fit_begun(self._epoch)
         if self._unbuilt:
             self._built_now()
@@ -319,31 +319,32 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
             self._sync_backend_state()
             self._log(step, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: Any, logs: Any = None) -> None:
         if self._started():
             self._guarded(self._epoch_end, epoch, logs)
 
-    def _epoch_end(self, epoch, logs):
+    def _epoch_end(self, epoch: Any, logs: Any) -> None:
         self._fit_begun(epoch)
         if self._unbuilt:
             self._built_now()
         if self.update_freq == "epoch":
             self._log(self._base + epoch - self._first_epoch + 1, logs)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Any = None) -> None:
         # The last step is still being written on the writer's thread.
         if self._background is not None:
             self._guard.run(self._background.wait)
 
-    def _close(self):
+    def _close(self) -> None:
         if self._writer is not None:
             try:
-                self._guard.run(self._background.wait)
+                if self._background is not None:  # opened with the writer
+                    self._guard.run(self._background.wait)
             finally:
                 self._guard.run(self._writer.close)
                 self._writer = None
 
-    def _log(self, step, logs=None):
+    def _log(self, step: Any, logs: Any = None) -> None:
         if self._writer is None or self._guard.failed or step == self._last_written:
             return
         if step in self._existing and not self._rerun and not self._warned_rewrite:
@@ -360,7 +361,7 @@ class LSTMGatesCallback(callback_steps.StepNumbering, keras.callbacks.Callback):
             self._logged += 1
             self._last_step = self._last_written = step
 
-    def _write_step(self, step, histograms, logs):
+    def _write_step(self, step: Any, histograms: Any, logs: Any) -> None:
         step_writer.write_step(
             self.model,
             self._cells,

@@ -1,5 +1,7 @@
 """The checks of `LSTMGatesCallback`'s arguments: every problem named in one ValueError."""
 
+from typing import Any
+
 import keras
 
 from tb_lstm_gates.keras import probe as probe_lib
@@ -7,16 +9,16 @@ from tb_lstm_gates.logs import guard, tokens
 
 
 def check(
-    log_dir,
-    update_freq,
-    histogram_freq,
-    layers,
-    histogram_bins,
-    probe,
-    probe_gradients,
-    probe_tokens,
-    hparams=None,
-):
+    log_dir: Any,
+    update_freq: Any,
+    histogram_freq: Any,
+    layers: Any,
+    histogram_bins: Any,
+    probe: Any,
+    probe_gradients: Any,
+    probe_tokens: Any,
+    hparams: Any = None,
+) -> Any:
     """`(probe_x, probe_y, probe_tokens)` checked from the callback's arguments.
 
     Raises:

@@ -5,6 +5,7 @@
 """
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 from tb_lstm_gates.core import callers
 from tb_lstm_gates.keras import probe_calls, run_steps
@@ -13,7 +14,26 @@ from tb_lstm_gates.keras import probe_calls, run_steps
 class StepNumbering:
     """The callback's step arithmetic: steps keep counting across `fit` calls and callbacks."""
 
-    def _continue_run(self):
+    if TYPE_CHECKING:
+        # The callback's state and methods this mixin works on, for the type checker
+        # (`LSTMGatesCallback` and `keras.callbacks.Callback` set them).
+        model: Any
+        params: Any
+        log_dir: str
+        update_freq: str | int
+        _existing: set[int]
+        _last_step: int | None
+        _base: int
+        _epoch: int
+        _first_epoch: int | None
+        _rerun: bool
+
+        @property
+        def run_dir(self) -> Any: ...
+
+        def _log(self, step: Any, logs: Any = None) -> None: ...
+
+    def _continue_run(self) -> None:
         """Where this model's steps continue in `log_dir`, from the steps it already holds."""
         self._existing.update(run_steps.logged_steps(self.run_dir))
         if not self._existing:
@@ -31,7 +51,7 @@ class StepNumbering:
             stacklevel=callers.user_stacklevel(),
         )
 
-    def _begin_fit(self, epoch, log_base=True):
+    def _begin_fit(self, epoch: Any, log_base: Any = True) -> None:
         """Fixes the step this `fit` call starts from, and logs it (if no run holds it yet and `log_base`)."""
         self._first_epoch = epoch
         iterations = self._iterations()
@@ -48,14 +68,14 @@ class StepNumbering:
         if log_base and self._last_step is None and (base not in self._existing or self._rerun):
             self._log(base)
 
-    def _fit_begun(self, epoch):
+    def _fit_begun(self, epoch: Any) -> None:
         # A hook after the epoch began, with no `on_epoch_begin` before it:
         # the weights before this epoch are gone, so its first step is not logged.
         if self._first_epoch is None:
             self._begin_fit(epoch, log_base=False)
             self._epoch = epoch
 
-    def _iterations(self):
+    def _iterations(self) -> Any:
         """How many steps the model's optimizer has taken, or None without one."""
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None or getattr(optimizer, "iterations", None) is None:
@@ -63,14 +83,15 @@ class StepNumbering:
         self._sync_backend_state()
         return int(probe_calls.to_numpy(optimizer.iterations))
 
-    def _global_batch(self, batch):
+    def _global_batch(self, batch: Any) -> Any:
         steps = (self.params or {}).get("steps")
         if steps:
+            assert self._first_epoch is not None  # every batch hook calls _fit_begun first
             return self._base + (self._epoch - self._first_epoch) * steps + batch + 1
         # Unknown epoch length: the optimizer's own count.
         return self._iterations()
 
-    def _sync_backend_state(self):
+    def _sync_backend_state(self) -> None:
         # Keras on JAX keeps the weights out of the model's variables during an
         # epoch; a batch hook that reads them has to put them back first.
         sync = getattr(self.model, "jax_state_sync", None)

@@ -67,7 +67,7 @@ from tb_lstm_gates.logs import metadata, summary
 MAX_SEQUENCES = 256
 
 
-def check_probe(probe, gradients):
+def check_probe(probe: Any, gradients: Any) -> Any:
     """`(x, y)` from the callback's `probe` argument.
 
     `probe` is `x` or a tuple `(x, y)`; `x` is an array, a list of arrays
@@ -107,7 +107,7 @@ def check_probe(probe, gradients):
     return x, y
 
 
-def _checked_arrays(what, value):
+def _checked_arrays(what: Any, value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _checked_array(what, v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and value and all(hasattr(v, "shape") for v in value):
@@ -115,7 +115,7 @@ def _checked_arrays(what, value):
     return _checked_array(what, value)
 
 
-def _checked_array(what, value):
+def _checked_array(what: Any, value: Any) -> Any:
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as e:
@@ -139,19 +139,21 @@ class ProbeLogger:
         a trainable weight.
     """
 
-    def __init__(self, model, cells, x, y=None, gradients=False):
+    def __init__(self, model: Any, cells: Any, x: Any, y: Any = None, gradients: Any = False) -> None:
         self._model = model
         self._x, self._y = x, y
         self._gradient_cells = cells if gradients else []
-        self._gradient_fn = None
-        self._gradient_key = None
-        self._cells = []  # the probed cells
-        self._owners = {}  # id(recurrent layer) -> (layer, its stack of probed cells or None)
-        self._order = []  # (id of a layer or cell, index of its call), in call order
+        self._gradient_fn: Any = None
+        self._gradient_key: tuple[int, ...] | None = None
+        self._cells: list[Any] = []  # the probed cells
+        self._owners: dict[
+            int, tuple[Any, list[Any] | None]
+        ] = {}  # id(recurrent layer) -> (layer, its stack of probed cells or None)
+        self._order: list[tuple[int, int]] = []  # (id of a layer or cell, index of its call), in call order
         self._missing_warned = False
-        self._unchecked = set()  # layers whose self-check could not run, warned about
-        self._warned = set()  # layers whose self-check failed, warned about
-        self._compiled_capture = None  # a tf.function of _run_recording, False where one cannot be
+        self._unchecked: set[str] = set()  # layers whose self-check could not run, warned about
+        self._warned: set[str] = set()  # layers whose self-check failed, warned about
+        self._compiled_capture: Any = None  # a tf.function of _run_recording, False where one cannot be
         skipped = []
         for cell in cells:
             reason = _unprobed(cell)
@@ -171,7 +173,7 @@ class ProbeLogger:
                 stacklevel=callers.user_stacklevel(),
             )
 
-    def _capture(self):
+    def _capture(self) -> Any:
         """`{id(layer or cell): [(inputs, mask, states)]}`: every call on the probe, as numpy; sets `_order`."""
         if self._compiled_capture is None and uses_tensorflow(self._model):
             try:
@@ -185,20 +187,20 @@ class ProbeLogger:
             return calls_to_numpy(self._compiled_capture(self._x))
         return calls_to_numpy(self._run_recording(self._x))
 
-    def _run_recording(self, x):
+    def _run_recording(self, x: Any) -> Any:
         """Runs the model on `x` in inference mode; returns what each probed layer's and cell's calls received.
 
         Under `tf.function` this runs once, while tracing: the graph then
         returns the recorded tensors at every call, at the speed of `predict`,
         and `_order` keeps the order the trace saw.
         """
-        calls = {key: [] for key in self._owners}
+        calls: dict[int, list[Any]] = {key: [] for key in self._owners}
         calls.update({id(cell.obj): [] for cell in self._cells})
-        order = []
-        running = []  # the probed recurrent layers running now: their cells' calls are theirs
+        order: list[tuple[int, int]] = []
+        running: list[Any] = []  # the probed recurrent layers running now: their cells' calls are theirs
 
-        def sink(key, owner):
-            def add(inputs):
+        def sink(key: Any, owner: Any) -> Any:
+            def add(inputs: Any) -> None:
                 if owner or not running:
                     order.append((key, len(calls[key])))
                     calls[key].append(inputs)
@@ -218,15 +220,15 @@ class ProbeLogger:
         self._order = order
         return calls
 
-    def traces(self):
+    def traces(self) -> Any:
         """`[(cell, trace)]`: each probed cell and its `activations.Trace` on the probe, now (all its calls)."""
         return [(cell, activations.concatenate(calls)) for cell, calls in self.call_traces() if calls]
 
-    def call_traces(self):
+    def call_traces(self) -> Any:
         """`[(cell, [trace of each call, in call order])]` for every probed cell, on the probe, now."""
         with preserved(self._model):
             calls = self._capture()
-        traced = {id(cell.obj): [] for cell in self._cells}
+        traced: dict[int, list[Any]] = {id(cell.obj): [] for cell in self._cells}
         for key, index in self._order:
             inputs, mask, states = calls[key][index]
             if key in traced:
@@ -278,14 +280,14 @@ class ProbeLogger:
             return trace
         return dataclasses.replace(trace, reference_outputs=outputs)
 
-    def log(self, writer, maps):
+    def log(self, writer: Any, maps: Any) -> None:
         """Adds the probe's statistics (and activation maps if `maps`) to the writer's current step."""
         for cell, trace in self.traces():
             summary.write_probe_trace(writer, cell.layer, trace, maps, self._warned)
         if self._gradient_cells:
             self._log_gradients(writer)
 
-    def _log_gradients(self, writer):
+    def _log_gradients(self, writer: Any) -> None:
         # Gradients of frozen weights would read as "still learning"; they
         # are left out, and the set is read again at each step, since a
         # layer can be unfrozen between two `fit` calls.
@@ -315,7 +317,7 @@ class ProbeLogger:
                 writer.write_gate_stats(cell.layer, cell.layout.cell, part, gates, {metadata.GRAD_NORM: l2})
 
 
-def _unprobed(cell):
+def _unprobed(cell: Any) -> Any:
     """Why `cell` cannot be probed, or None."""
     if cell.layout.cell not in ("lstm", "gru", "conv_lstm") or not hasattr(cell.obj, "recurrent_activation"):
         return "%s layers are not probed" % type(cell.obj).__name__
@@ -329,7 +331,7 @@ def _unprobed(cell):
     return None
 
 
-def _function(fn):
+def _function(fn: Any) -> Any:
     """The `activations.Function` of a cell's activation: a numpy twin of Keras's own, else `fn` itself."""
     name = getattr(fn, "__name__", None) or type(fn).__name__
     if name in activations.FUNCTIONS and _from_keras(fn):
@@ -337,11 +339,11 @@ def _function(fn):
     return activations.Function(name, lambda z: to_numpy(fn(z)))
 
 
-def _from_keras(fn):
+def _from_keras(fn: Any) -> Any:
     return (getattr(fn, "__module__", None) or "").split(".")[0] in ("keras", "tf_keras")
 
 
-def _trace(cell, x, mask, go_backwards, initial_state=None):
+def _trace(cell: Any, x: Any, mask: Any, go_backwards: Any, initial_state: Any = None) -> Any:
     obj = cell.obj
     kwargs = dict(
         activation=_function(obj.activation),

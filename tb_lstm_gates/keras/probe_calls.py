@@ -6,11 +6,12 @@ numpy for `activations`.
 """
 
 import inspect
+from typing import Any
 
 from tb_lstm_gates.core import scopes
 
 
-def record_calls(layer, add, running=None):
+def record_calls(layer: Any, add: Any, running: Any = None) -> Any:
     """Wraps `layer.call` to give `add` the `(inputs, mask, states)` of each call; returns the undo.
 
     `running`: a list `layer` is on while its call runs, or None.
@@ -19,7 +20,7 @@ def record_calls(layer, add, running=None):
     signature = inspect.signature(original)
     own = layer.__dict__.get("call")
 
-    def call(*args, **kwargs):
+    def call(*args: Any, **kwargs: Any) -> Any:
         add(_call_inputs(signature, args, kwargs))
         if running is None:
             return original(*args, **kwargs)
@@ -34,7 +35,7 @@ def record_calls(layer, add, running=None):
     # layer only, wherever Keras looks it up (`__call__`, TimeDistributed).
     object.__setattr__(layer, "call", call)
 
-    def undo():
+    def undo() -> None:
         if own is None:
             object.__delattr__(layer, "call")
         else:
@@ -43,7 +44,7 @@ def record_calls(layer, add, running=None):
     return undo
 
 
-def _call_inputs(signature, args, kwargs):
+def _call_inputs(signature: Any, args: Any, kwargs: Any) -> Any:
     """`(inputs, mask, states)` of one call of a recurrent layer or cell, as given (None when absent)."""
     arguments = signature.bind(*args, **kwargs).arguments
     sequence = arguments[next(iter(signature.parameters))]
@@ -57,7 +58,7 @@ def _call_inputs(signature, args, kwargs):
     return sequence, mask, None if states is None else flatten(states) or None
 
 
-def calls_to_numpy(calls):
+def calls_to_numpy(calls: Any) -> Any:
     return {
         key: [
             (
@@ -71,13 +72,13 @@ def calls_to_numpy(calls):
     }
 
 
-def flatten(structure):
+def flatten(structure: Any) -> Any:
     if isinstance(structure, (list, tuple)):
         return [leaf for item in structure for leaf in flatten(item)]
     return [structure]
 
 
-def to_numpy(value):
+def to_numpy(value: Any) -> Any:
     """A tensor or variable of any Keras backend (or tf_keras) as a numpy array, without numpy 2's warnings.
 
     `np.array` of a Keras 3 variable, or `keras.ops.convert_to_numpy` of one,

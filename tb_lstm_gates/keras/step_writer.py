@@ -1,12 +1,23 @@
 """One logged step of the Keras callback: what training waits for, and what the writer's thread does."""
 
 import functools
+from typing import Any
 
 from tb_lstm_gates.keras import penalties as keras_penalties
 from tb_lstm_gates.logs import background
 
 
-def write_step(model, cells, probe, writer_thread, writer, logger, step, histograms, logs):
+def write_step(
+    model: Any,
+    cells: Any,
+    probe: Any,
+    writer_thread: Any,
+    writer: Any,
+    logger: Any,
+    step: Any,
+    histograms: Any,
+    logs: Any,
+) -> None:
     """Logs `step`: the probe and the weights' copy now, statistics and writing on `writer_thread`.
 
     Training waits only for what reads the model (the probe, the
@@ -28,7 +39,9 @@ def write_step(model, cells, probe, writer_thread, writer, logger, step, histogr
     )
 
 
-def _write_snapshot(writer, logger, step, histograms, probed, snapshot, penalized):
+def _write_snapshot(
+    writer: Any, logger: Any, step: Any, histograms: Any, probed: Any, snapshot: Any, penalized: Any
+) -> None:
     """One step's work on the writer's thread: statistics of the copied weights, then the event."""
     probed.replay(writer)
     for cell, arrays in snapshot:

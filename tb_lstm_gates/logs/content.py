@@ -1,6 +1,7 @@
 """Parsing a summary's `plugin_data.content` into a `kinds.Content`: what every reader of the contract calls."""
 
 import json
+from collections.abc import Iterable
 
 from tb_lstm_gates.core.names import ACTIVATION, HISTOGRAM, PROBE_SEQUENCES, PROBE_TOKENS, TOTAL
 from tb_lstm_gates.logs.kinds import (
@@ -20,7 +21,7 @@ from tb_lstm_gates.logs.kinds import (
 )
 
 
-def parse_plugin_content(content):
+def parse_plugin_content(content: bytes | str) -> Content:
     """The block series a summary holds, from its `plugin_data.content`.
 
     Returns:
@@ -74,6 +75,8 @@ def parse_plugin_content(content):
     stride = parsed.get("stride", 1)
     if stride != 1 and stride not in STRIDES:
         raise ValueError("lstm_gates summary metadata has stride %r, not 1 or one of %s" % (stride, STRIDES))
+    shape: tuple[int, ...]
+    blocks: Iterable[Block]
     if kind == STATS_KIND:
         shape = (len(parts), len(parsed["stats"]), len(gates))
         missing = _missing(parsed.get("missing", []), shape)

@@ -12,6 +12,8 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import google_crc32c
 from tensorboard.compat.proto import event_pb2
@@ -21,7 +23,7 @@ from tb_lstm_gates.logs import storage
 _file_ids = itertools.count()
 
 
-def gfile(path):
+def gfile(path: str | os.PathLike[str]) -> Any:
     """The `gfile` module that reads and writes `path` (see `storage.gfile`)."""
     return storage.gfile(path)
 
@@ -54,7 +56,7 @@ class _RecordFile:
         self._file.close()
 
 
-def read_events(path):
+def read_events(path: str) -> Iterator[event_pb2.Event]:
     """The `Event`s of one event file, up to its last whole, intact record.
 
     Reads the framing itself, like `_RecordFile` writes it, because

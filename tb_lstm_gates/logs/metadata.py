@@ -200,7 +200,7 @@ def tokens_tensor(tokens):
     return np.frombuffer(json.dumps(tokens, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
 
 
-def parse_tokens(array):
+def parse_tokens(array: np.ndarray) -> list[list[str]] | None:
     """The lists of strings a PROBE_TOKENS_KIND tensor holds, or None if it holds something else."""
     try:
         tokens = json.loads(np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8"))
@@ -213,7 +213,7 @@ def parse_tokens(array):
     return None
 
 
-def histogram_rows(packed):
+def histogram_rows(packed: np.ndarray) -> np.ndarray:
     """TensorBoard's float64 rows `[left, right, count]` of packed histograms (see HISTOGRAMS_KIND).
 
     Args:

@@ -14,7 +14,6 @@ from tensorboard import errors
 from tensorboard.backend import http_util
 from tensorboard.context import RequestContext
 from tensorboard.plugins import base_plugin
-from werkzeug import wrappers
 
 from tb_lstm_gates import findings
 from tb_lstm_gates.logs import metadata
@@ -76,12 +75,12 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
 
     # Routes: parse, call the `*_impl`, respond.
 
-    @wrappers.Request.application
+    @requests.route
     def _serve_runs(self, request):
         ctx, experiment = requests.context(request)
         return requests.json_response(request, self.runs_impl(ctx, experiment))
 
-    @wrappers.Request.application
+    @requests.route
     def _serve_series(self, request):
         ctx, experiment = requests.context(request)
         text = self.series_text(
@@ -95,7 +94,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         )
         return http_util.Respond(request, text, "application/json")
 
-    @wrappers.Request.application
+    @requests.route
     def _serve_histograms(self, request):
         ctx, experiment = requests.context(request)
         body = self.histograms_impl(
@@ -109,7 +108,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         )
         return requests.json_response(request, body)
 
-    @wrappers.Request.application
+    @requests.route
     def _serve_regularization(self, request):
         ctx, experiment = requests.context(request)
         body = self.regularization_impl(
@@ -117,7 +116,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         )
         return requests.json_response(request, body)
 
-    @wrappers.Request.application
+    @requests.route
     def _serve_activation_map(self, request):
         ctx, experiment = requests.context(request)
         body = self.activation_map_impl(
@@ -130,7 +129,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         )
         return requests.json_response(request, body)
 
-    @wrappers.Request.application
+    @requests.route
     def _serve_findings(self, request):
         ctx, experiment = requests.context(request)
         try:
@@ -140,7 +139,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         body = self.findings_impl(ctx, experiment, runs=requests.runs(request), settings=settings)
         return requests.json_response(request, body)
 
-    @wrappers.Request.application
+    @requests.route
     def _serve_unit_saturation(self, request):
         ctx, experiment = requests.context(request)
         body = self.unit_saturation_impl(
@@ -153,7 +152,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         )
         return requests.json_response(request, body)
 
-    @wrappers.Request.application
+    @requests.route
     def _serve_probe_sequences(self, request):
         ctx, experiment = requests.context(request)
         body = self.probe_sequences_impl(
@@ -166,7 +165,7 @@ class LSTMGatesPlugin(base_plugin.TBPlugin):
         )
         return requests.json_response(request, body)
 
-    @wrappers.Request.application
+    @requests.route
     def _serve_static(self, request):
         name = request.path[len(_STATIC_ROUTE) :] if request.path.startswith(_STATIC_ROUTE) else ""
         content, content_type = self.static_impl(name)

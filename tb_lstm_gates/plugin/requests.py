@@ -6,14 +6,27 @@ TensorBoard turns into a 400 naming the parameter.
 
 import json
 import re
+from collections.abc import Callable
+from typing import Any
 
 from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
+from werkzeug import wrappers
 
 from tb_lstm_gates.plugin import limits
 
 _SAMPLES_PATTERN = re.compile(r"[0-9]{1,6}")
 _STEP_PATTERN = re.compile(r"[0-9]{1,18}")
+
+
+def route(handler: Callable[[Any, wrappers.Request], Any]) -> Callable[..., Any]:
+    """`werkzeug.Request.application` for a plugin's route method, as TensorBoard's plugins use it.
+
+    werkzeug types `application` for functions of the request alone; on a
+    method it binds `self` first and wraps the same way, so only the type
+    differs.
+    """
+    return wrappers.Request.application(handler)  # type: ignore[arg-type]  # a method, see above
 
 
 def context(request):

@@ -125,7 +125,7 @@ def _parse_content(content):
     )
 
 
-_warned = set()
+_warned: set[bool] = set()
 
 
 def _warn_newer(error):
