@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrizations, parametrize
 
+from tb_lstm_gates import findings
 from tb_lstm_gates import torch as tg
 from tb_lstm_gates.logs import metadata, reader
 
@@ -312,7 +313,7 @@ def test_reading_a_spectral_norm_in_training_mode_leaves_its_vectors_untouched()
     assert torch.equal(torch.random.get_rng_state(), rng)
 
 
-def test_a_wrapper_feeding_a_weight_the_logger_cannot_see_makes_the_reference_differ():
+def test_a_wrapper_feeding_a_weight_the_logger_cannot_see_makes_the_reference_differ(tmp_path):
     torch.manual_seed(0)
 
     class Planted(nn.Module):
@@ -330,6 +331,24 @@ def test_a_wrapper_feeding_a_weight_the_logger_cannot_see_makes_the_reference_di
     # The lower layer's reference is torch's own computation with the weight the call really had.
     for layer in ("lstm/l0", "lstm/l1"):
         assert np.abs(traces[layer].reference_outputs - traces[layer].outputs).max() > 1e-3, layer
+    # Through the logger: the self_check stat, one warning per layer at the user's line, the finding.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with tg.GateLogger(tmp_path, histogram_freq=0, probe=torch.randn(5, 2, 3)) as gates:
+            gates.log(model, 0)
+            gates.log(model, 1)
+    ours = [w for w in caught if issubclass(w.category, RuntimeWarning) and "tb-lstm-gates" in str(w.message)]
+    assert sorted(m for w in ours for m in ("lstm/l0", "lstm/l1") if m in str(w.message)) == [
+        "lstm/l0",
+        "lstm/l1",
+    ]
+    assert len(ours) == 2 and all(w.filename == __file__ for w in ours)
+    records = reader.load(tmp_path)
+    checks = [r.value for r in records if r.stat == metadata.SELF_CHECK]
+    assert len(checks) == 4 and min(checks) > 1e-3
+    found = [f for f in findings.check(records) if f["rule"] == "weights_mismatch"]
+    assert sorted(f["layer"] for f in found) == ["lstm/l0", "lstm/l1"]
+    assert all(f["severity"] == "error" for f in found)
 
 
 def test_a_quantized_lstm_gets_one_warning_naming_it_never_an_exception(tmp_path):

@@ -8,6 +8,7 @@ finding that reads it and the warning, with nothing more to write.
 
 import warnings
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from tb_lstm_gates.core import callers, selfcheck
@@ -41,12 +42,28 @@ def write_self_check(writer: Any, layer: str, trace: Any, warned: set[str] | Non
                 warned = _WARNED.setdefault(writer, set())
             except TypeError:  # a writer that takes no weak reference: warn at every step rather than never
                 warned = set()
-        if layer not in warned:
-            warned.add(layer)
-            warnings.warn(
-                mismatch_message(layer, value), RuntimeWarning, stacklevel=callers.user_stacklevel()
-            )
+        _warn_once(layer, value, warned)
     return value
+
+
+def warn_mismatches(traces: Iterable[tuple[str, Any]], warned: set[str]) -> None:
+    """Warns once per layer (kept in `warned`) whose `(layer, trace)` fails its self-check.
+
+    A logger whose writer runs on another thread calls this where the probe
+    ran, on the training thread, so the warning points at the user's line;
+    passing the same `warned` to `write_self_check` then warns no second time.
+    """
+    for layer, trace in traces:
+        value = selfcheck.check(trace)
+        if selfcheck.mismatched(value):
+            assert value is not None  # mismatched(None) is False
+            _warn_once(layer, value, warned)
+
+
+def _warn_once(layer: str, value: float, warned: set[str]) -> None:
+    if layer not in warned:
+        warned.add(layer)
+        warnings.warn(mismatch_message(layer, value), RuntimeWarning, stacklevel=callers.user_stacklevel())
 
 
 def mismatch_message(layer: str, value: float) -> str:

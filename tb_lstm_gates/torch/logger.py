@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from tb_lstm_gates.core import callers, layouts, stats
-from tb_lstm_gates.logs import background, guard, metadata, origins, penalties, summary, tokens
+from tb_lstm_gates.logs import background, guard, metadata, origins, penalties, selfcheck, summary, tokens
 from tb_lstm_gates.logs import hparams as hparams_summary
 from tb_lstm_gates.torch.cells import find_cells, numpy_copy, unlogged_weights
 from tb_lstm_gates.torch.penalty import GatePenalty
@@ -183,6 +183,7 @@ class GateLogger:
             str, tuple[Any, str, dict[str, tuple[int, ...]]]
         ] = {}  # layer -> (weak reference to its module, its repr, {weight: shape})
         self._warned: set[str] = set()  # unlogged weights already named in a warning
+        self._mismatch_warned: set[str] = set()  # layers whose self-check failed, named in a warning
 
     def log(self, module: nn.Module | Mapping[str, nn.Module], step: int, loss: float | None = None) -> None:
         """Writes one step of the gates (and probe, penalties, `loss`) at `step`.
@@ -273,6 +274,8 @@ class GateLogger:
         # cells are penalized) and for a copy of the weights; statistics,
         # histograms and writing run on the writer's thread (see `logs.background`).
         traces = [] if self.probe is None else probe_traces(module, cells, self.probe)
+        # Here, on the training thread, so a failed self-check's warning points at the user's line.
+        selfcheck.warn_mismatches(((cell.layer, trace) for cell, trace in traces), self._mismatch_warned)
         penalized: set[str] = set()
         if self.penalty is not None:
             # Cells the penalty leaves at zero get no series: a tab of zeros says nothing.
@@ -291,7 +294,7 @@ class GateLogger:
         """One step's work on the writer's thread: statistics of the copied weights, then the event."""
         assert self._writer is not None and self._logger is not None  # _write_step made them
         for cell, trace in traces:
-            summary.write_probe_trace(self._writer, cell.layer, trace, histograms)
+            summary.write_probe_trace(self._writer, cell.layer, trace, histograms, self._mismatch_warned)
         model_penalty = 0.0
         for cell, arrays, grads in snapshot:
             parts = origins.of_parts(cell.layout, cell.origins)
