@@ -28,85 +28,76 @@ def _input_gates(index, stat):
     return [s for s in _probe_series(index, stat) if s.gate == "input" and exponential(index, s)]
 
 
-def _stabilizer_dominates(rule, index, limits):
+def _held(rule, series, holds, window, message):
+    """A finding for each series where `holds(series)` is true over its last `window` logged steps
+    and more: at the first step of that run, with `message(series, step, value)`."""
     findings = []
-    for s in _input_gates(index, metadata.SATURATED_LOW):
-        start = _trailing(s.values >= limits["fraction"], limits["window"])
+    for s in series:
+        start = _trailing(holds(s), window)
         if start is not None:
-            findings.append(
-                _finding(
-                    rule,
-                    s,
-                    s.steps[start],
-                    s.values[start],
-                    "The stabilizer of %s dominates its exponential input gate from step %d on: exp(i - m) "
-                    "underflows to 0 on %.0f%% of the probe's steps, whose inputs are lost and pass no gradient."
-                    % (s.layer, s.steps[start], 100 * s.values[start]),
-                )
-            )
+            step, value = s.steps[start], s.values[start]
+            findings.append(_finding(rule, s, step, value, message(s, step, value)))
     return findings
+
+
+def _stabilizer_dominates(rule, index, limits):
+    return _held(
+        rule,
+        _input_gates(index, metadata.SATURATED_LOW),
+        lambda s: s.values >= limits["fraction"],
+        limits["window"],
+        lambda s, step, value: (
+            "The stabilizer of %s dominates its exponential input gate from step %d on: exp(i - m) "
+            "underflows to 0 on %.0f%% of the probe's steps, whose inputs are lost and pass no gradient."
+            % (s.layer, step, 100 * value)
+        ),
+    )
 
 
 def _exponent_growing(rule, index, limits):
-    findings = []
-    for s in _probe_series(index, metadata.ACT_MEAN):
-        if s.gate != STABILIZER or len(s.values) < 2:
-            continue
-        rising = np.concatenate([[False], np.diff(s.values) > 0]) & (s.values >= limits["min"])
-        start = _trailing(rising, limits["window"])
-        if start is not None:
-            findings.append(
-                _finding(
-                    rule,
-                    s,
-                    s.steps[start],
-                    s.values[start],
-                    "The stabilizer m of %s (the running maximum of its input gate's exponent) has grown at "
-                    "every logged step from step %d on, to a mean of %.3g: its gate pre-activations are "
-                    "drifting up." % (s.layer, s.steps[start], s.values[-1]),
-                )
-            )
-    return findings
+    stabilizers = [
+        s for s in _probe_series(index, metadata.ACT_MEAN) if s.gate == STABILIZER and len(s.values) >= 2
+    ]
+    return _held(
+        rule,
+        stabilizers,
+        lambda s: np.concatenate([[False], np.diff(s.values) > 0]) & (s.values >= limits["min"]),
+        limits["window"],
+        lambda s, step, value: (
+            "The stabilizer m of %s (the running maximum of its input gate's exponent) has grown at "
+            "every logged step from step %d on, to a mean of %.3g: its gate pre-activations are "
+            "drifting up." % (s.layer, step, s.values[-1])
+        ),
+    )
 
 
 def _input_gate_closed(rule, index, limits):
-    findings = []
-    for s in _input_gates(index, metadata.ACT_MEAN):
-        start = _trailing(s.values <= limits["act_mean"], limits["window"])
-        if start is not None:
-            findings.append(
-                _finding(
-                    rule,
-                    s,
-                    s.steps[start],
-                    s.values[start],
-                    "The exponential input gate of %s never opens from step %d on (mean exp(i - m) %.3g): "
-                    "the head writes almost nothing new into its memory."
-                    % (s.layer, s.steps[start], s.values[start]),
-                )
-            )
-    return findings
+    return _held(
+        rule,
+        _input_gates(index, metadata.ACT_MEAN),
+        lambda s: s.values <= limits["act_mean"],
+        limits["window"],
+        lambda s, step, value: (
+            "The exponential input gate of %s never opens from step %d on (mean exp(i - m) %.3g): "
+            "the head writes almost nothing new into its memory." % (s.layer, step, value)
+        ),
+    )
 
 
 def _forget_pinned(rule, index, limits):
-    findings = []
-    for s in _probe_series(index, metadata.ACT_MEAN):
-        if s.gate != "forget" or not exponential(index, s):
-            continue
-        start = _trailing(s.values >= limits["act_mean"], limits["window"])
-        if start is not None:
-            findings.append(
-                _finding(
-                    rule,
-                    s,
-                    s.steps[start],
-                    s.values[start],
-                    "The forget gate of %s is pinned at 1 from step %d on (mean %.4g): the memory is never "
-                    "decayed, and the gate's gradient (through log sigmoid) vanishes."
-                    % (s.layer, s.steps[start], s.values[start]),
-                )
-            )
-    return findings
+    forget = [
+        s for s in _probe_series(index, metadata.ACT_MEAN) if s.gate == "forget" and exponential(index, s)
+    ]
+    return _held(
+        rule,
+        forget,
+        lambda s: s.values >= limits["act_mean"],
+        limits["window"],
+        lambda s, step, value: (
+            "The forget gate of %s is pinned at 1 from step %d on (mean %.4g): the memory is never "
+            "decayed, and the gate's gradient (through log sigmoid) vanishes." % (s.layer, step, value)
+        ),
+    )
 
 
 CHECKS = {
