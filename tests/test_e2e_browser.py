@@ -618,7 +618,11 @@ def test_activations_view_explains_the_probe_and_weights_view_shows_grad_norm(pa
     frame = page.open_tab(tensorboard_url)
     choose(frame, ".layer-select", LSTM_LAYER)
     frame.wait_for_function("() => document.querySelectorAll('.gates .col-head').length === 4")
-    assert frame.locator(".stat-select option").all_inner_texts()[-1] == "gradient norm (probe)"
+    # The probe's statistics come last: its gradient norm, then its self-check (one series, part total).
+    assert frame.locator(".stat-select option").all_inner_texts()[-2:] == [
+        "gradient norm (probe)",
+        "self-check difference",
+    ]
     choose(frame, ".stat-select", "grad_norm")
     frame.wait_for_function(
         "() => document.querySelector('.gates .subtitle').textContent.endsWith('gradient norm (probe)')"
