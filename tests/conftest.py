@@ -36,6 +36,11 @@ SLOW_MODULES = {
     "test_distributed",
     "test_torch_distributed",
     "test_every_cell_keras",
+    # Real Keras training, end to end, many times over (the heaviest of the rest).
+    "test_keras_callback",
+    "test_training_patterns",
+    "test_callback_never_changes_training",
+    "test_checkpoints",
     "test_docs_examples",
     "test_demo_serve",
     "test_frontend_units",
