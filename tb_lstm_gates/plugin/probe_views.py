@@ -16,15 +16,8 @@ def activation_map(store, ctx, experiment, run, layer, gate, step=None):
     datums = unpack.in_step_order(
         store.block_tensors(ctx, experiment, run, layer, metadata.ACTIVATION_MAP, gate=gate)
     )
-    by_step = {d.step: d for d in datums}
-    steps = [d.step for d in datums]
-    if step is None:
-        step = steps[-1]
-    elif step not in by_step:
-        raise errors.NotFoundError(
-            "gate %r of layer %r has no activation map at step %d" % (gate, layer, step)
-        )
-    values = np.atleast_2d(np.asarray(by_step[step].value, dtype=np.float64))
+    steps, step, datum = _at_step(datums, step, "activation map", layer, gate)
+    values = np.atleast_2d(np.asarray(datum.value, dtype=np.float64))
     tokens = probe_tokens(store, ctx, experiment, run)
     return {
         "run": run,
@@ -32,7 +25,7 @@ def activation_map(store, ctx, experiment, run, layer, gate, step=None):
         "gate": gate,
         "steps": steps,
         "step": step,
-        "wall_time": by_step[step].wall_time,
+        "wall_time": datum.wall_time,
         "time_steps": values.shape[0],
         "units": values.shape[1],
         "values": [[unpack.finite(x) for x in row] for row in values.tolist()],
@@ -53,15 +46,8 @@ def probe_sequences(store, ctx, experiment, run, layer, gate, step=None):
         datums = store.block_tensors(ctx, experiment, run, layer, metadata.ACTIVATION_MAP, gate=gate)
         source = metadata.ACTIVATION_MAP
     datums = unpack.in_step_order(datums)
-    by_step = {d.step: d for d in datums}
-    steps = [d.step for d in datums]
-    if step is None:
-        step = steps[-1]
-    elif step not in by_step:
-        raise errors.NotFoundError(
-            "gate %r of layer %r has no probe sequences at step %d" % (gate, layer, step)
-        )
-    values = np.asarray(by_step[step].value, dtype=np.float64)
+    steps, step, datum = _at_step(datums, step, "probe sequences", layer, gate)
+    values = np.asarray(datum.value, dtype=np.float64)
     values = values.reshape((1,) * (3 - values.ndim) + values.shape)
     return {
         "run": run,
@@ -70,7 +56,7 @@ def probe_sequences(store, ctx, experiment, run, layer, gate, step=None):
         "source": source,
         "steps": steps,
         "step": step,
-        "wall_time": by_step[step].wall_time,
+        "wall_time": datum.wall_time,
         "sequences": values.shape[0],
         "time_steps": values.shape[1],
         "units": values.shape[2],
@@ -146,3 +132,14 @@ def saturation_pairs(value):
     """A `unit_saturation` tensor as JSON: `[left, right]` per unit, null where NaN."""
     values = np.asarray(value, dtype=np.float64).reshape(-1, 2)
     return [[unpack.finite(left), unpack.finite(right)] for left, right in values.tolist()]
+
+
+def _at_step(datums, step, what, layer, gate):
+    """`(steps, step, datum)`: the steps of `datums` (in step order), the one asked (None: the last) and its datum."""
+    by_step = {d.step: d for d in datums}
+    steps = [d.step for d in datums]
+    if step is None:
+        step = steps[-1]
+    elif step not in by_step:
+        raise errors.NotFoundError("gate %r of layer %r has no %s at step %d" % (gate, layer, what, step))
+    return steps, step, by_step[step]
